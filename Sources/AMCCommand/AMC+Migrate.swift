@@ -1,0 +1,37 @@
+import ArgumentParser
+import Configuration
+import Logging
+import Postgres
+
+extension AMC {
+    /// `amc migrate`: applies `Migrations/NNNN_name.sql` in order, once each, recorded with checksums.
+    struct Migrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Apply database migrations in order, once each; refuse if an applied file changed.")
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "Folder of NNNN_name.sql files (key database.migrations). Default: ./Migrations.")
+        var migrations: String?
+
+        func run() async throws {
+            var flags: [AbsoluteConfigKey: ConfigValue] = [:]
+            if let migrations { flags["database.migrations"] = .init(.string(migrations), isSecret: false) }
+            let settings = try await options.resolve(extra: flags)
+            let url = try settings.databaseURL()
+            let directory = settings.migrationsDirectory()
+            let logger = Logger(label: "amc.migrate")
+            let applied = try await onBlockingThread {
+                let connection = try PostgresConnection.connect(url, retryingFor: .seconds(10), logger: logger)
+                defer { connection.close() }
+                let migrator = Migrator(directory: directory)
+                return try migrator.migrate(connection).map { "\($0.version)_\($0.name)" }
+            }
+            if applied.isEmpty {
+                print("schema is up to date")
+            } else {
+                print("applied \(applied.count) migration(s): \(applied.joined(separator: ", "))")
+            }
+        }
+    }
+}

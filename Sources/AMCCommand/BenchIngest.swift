@@ -1,0 +1,381 @@
+import ArgumentParser
+import ClickLog
+import Foundation
+import Ingest
+import Kafka
+import Logging
+import Postgres
+import Synchronization
+
+/// `amc bench ingest`: end-to-end ingest throughput against a plain COPY ceiling and a reference consumer, and
+/// click-to-visible latency at a steady rate — all in one run on the embedded default.
+struct BenchIngest: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ingest",
+        abstract: "Ingest throughput vs a plain COPY and a reference consumer; click-to-visible latency.")
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(help: "Click events in the throughput run.")
+    var events = 1_000_000
+
+    @Option(help: "Distinct queries (Zipf-distributed, exponent 1).")
+    var queries = 50_000
+
+    @Option(help: "Images per query (Zipf-distributed within the query).")
+    var imagesPerQuery = 30
+
+    @Option(help: "Partitions of the benchmark topics.")
+    var partitions: Int32 = 8
+
+    @Option(help: "Most messages the producer may run ahead of what is committed (keeps the mock broker from trimming).")
+    var lead = 120_000
+
+    @Option(help: "Events per second in the latency run.")
+    var steadyRate = 20_000
+
+    @Option(help: "Seconds of the latency run.")
+    var steadySeconds = 10
+
+    @Option(help: "The reference consumer script (python3-confluent-kafka + python3-psycopg2).")
+    var referenceScript = "Benchmarks/reference_ingest.py"
+
+    @Flag(help: "Skip the reference consumer.")
+    var skipReference = false
+
+    func validate() throws {
+        guard events >= 1000, queries >= 1, imagesPerQuery >= 1, partitions >= 1, lead >= 1000 else {
+            throw ValidationError("events ≥ 1000, queries ≥ 1, images-per-query ≥ 1, partitions ≥ 1, lead ≥ 1000")
+        }
+    }
+
+    func run() async throws {
+        let settings = try await options.resolve()
+        let logger = Logger(label: "amc.bench")
+        let migrations = settings.migrationsDirectory()
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("amc-bench-\(getpid())")
+        print("generating \(events) click events over \(queries) Zipf queries × \(imagesPerQuery) images …")
+        let workload = BenchWorkload(events: events, queries: queries, imagesPerQuery: imagesPerQuery, seed: 42)
+        let topics = ["clicks", "clicks-reference", "clicks-steady"]
+        let partitions = partitions
+        let stack = try await onBlockingThread {
+            try EmbeddedStack(
+                directory: root, migrations: migrations, topics: topics, partitions: partitions, fastUnsafe: false,
+                logger: logger)
+        }
+        defer {
+            stack.stop()
+            try? FileManager.default.removeItem(at: root)
+        }
+        let brokers = stack.cluster.bootstrapServers
+
+        // 1. amc ingest, end to end.
+        let ingestURL = try await onBlockingThread { try stack.freshDatabase("bench_ingest") }
+        let ingest = try await runIngest(
+            workload: workload, topic: "clicks", databaseURL: ingestURL, brokers: brokers, logger: logger)
+        let ingestRate = Double(events) / ingest.seconds
+        print(String(format: "amc ingest      %9.0f events/s  (%d events in %.2f s, producer alongside)", ingestRate, events, ingest.seconds))
+        try await onBlockingThread {
+            try Self.verify(databaseURL: ingestURL, expected: workload, logger: logger)
+        }
+        print("                 verified: every event landed once, no dead letters, no lost offsets, pairs exact")
+
+        // 2. The ceiling: one plain COPY of the same rows into the same table.
+        let copyURL = try await onBlockingThread { try stack.freshDatabase("bench_copy") }
+        let copySeconds = try await onBlockingThread {
+            try Self.copyCeiling(workload: workload, partitions: partitions, databaseURL: copyURL, logger: logger)
+        }
+        let copyRate = Double(events) / copySeconds
+        print(String(format: "plain COPY      %9.0f rows/s    (same rows, same click_events table)", copyRate))
+
+        // 3. The reference consumer.
+        var referenceRate = 0.0
+        if !skipReference {
+            let referenceURL = try await onBlockingThread { try stack.freshDatabase("bench_reference") }
+            let seconds = try await runReference(
+                workload: workload, topic: "clicks-reference", databaseURL: referenceURL, brokers: brokers,
+                logger: logger)
+            referenceRate = Double(events) / seconds
+            print(String(format: "reference       %9.0f events/s  (confluent-kafka + psycopg2, batched INSERT … ON CONFLICT)", referenceRate))
+        }
+
+        // 4. Click → pair visible at a steady rate.
+        let steadyURL = try await onBlockingThread { try stack.freshDatabase("bench_latency") }
+        let steady = BenchWorkload(
+            events: steadyRate * steadySeconds, queries: queries, imagesPerQuery: imagesPerQuery, seed: 7)
+        let latency = try await runIngest(
+            workload: steady, topic: "clicks-steady", databaseURL: steadyURL, brokers: brokers, logger: logger,
+            rate: steadyRate)
+        print(String(format: "visible latency p50 %.0f ms, p99 %.0f ms, max %.0f ms at a steady %d events/s for %d s (target p99 < 1000 ms)",
+            latency.p50, latency.p99, latency.max, steadyRate, steadySeconds))
+
+        let ratio = ingestRate / copyRate
+        print(String(format: "ratio ingest/COPY %.2f (target ≥ 0.5)%@", ratio,
+            referenceRate > 0 ? String(format: ", ingest/reference %.1f×", ingestRate / referenceRate) : ""))
+        print(String(format: "RESULT ingest_events_per_s=%.0f copy_rows_per_s=%.0f reference_events_per_s=%.0f ratio=%.3f",
+            ingestRate, copyRate, referenceRate, ratio))
+    }
+
+    // MARK: - Runs
+
+    struct IngestRun {
+        var seconds: Double
+        var p50 = 0.0
+        var p99 = 0.0
+        var max = 0.0
+    }
+
+    /// Runs an `IngestService` while producing `workload` alongside it (bounded lead, or at `rate`).
+    private func runIngest(
+        workload: BenchWorkload, topic: String, databaseURL: String, brokers: String, logger: Logger, rate: Int? = nil
+    ) async throws -> IngestRun {
+        let committed = Mutex(0)
+        let latencies = Mutex([Double]())
+        var configuration = IngestConfiguration()
+        configuration.topics = [topic]
+        configuration.groupID = "bench-\(topic)"
+        let service = IngestService(
+            configuration: configuration, kafka: KafkaConfig(bootstrapServers: brokers), databaseURL: databaseURL,
+            logger: logger,
+            onProgress: { progress in
+                let now = Date().timeIntervalSince1970 * 1000
+                committed.withLock { $0 = progress.events + progress.deadLetters }
+                if rate != nil {
+                    latencies.withLock { list in
+                        for stamp in progress.lastBatchMessageTimestamps { list.append(now - Double(stamp)) }
+                    }
+                }
+            })
+        let task = Task { try await service.run() }
+        defer { task.cancel() }
+        let partitions = partitions
+        let total = workload.count
+        let lead = lead
+        try await onBlockingThread {
+            try Self.waitForAssignment(databaseURL: databaseURL, partitions: Int(partitions), logger: logger)
+        }
+        let started = ContinuousClock.now
+        try await onBlockingThread {
+            try Self.produce(
+                workload, topic: topic, brokers: brokers, lead: lead, rate: rate, logger: logger,
+                committed: { committed.withLock { $0 } })
+            while committed.withLock({ $0 }) < total { Thread.sleep(forTimeInterval: 0.002) }
+        }
+        let seconds = (ContinuousClock.now - started).seconds
+        task.cancel()
+        try await task.value
+        var run = IngestRun(seconds: seconds)
+        let sorted = latencies.withLock { $0 }.sorted()
+        if !sorted.isEmpty {
+            run.p50 = sorted[sorted.count / 2]
+            run.p99 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
+            run.max = sorted[sorted.count - 1]
+        }
+        return run
+    }
+
+    /// Runs the Python reference consumer as a child process while producing alongside it.
+    private func runReference(
+        workload: BenchWorkload, topic: String, databaseURL: String, brokers: String, logger: Logger
+    ) async throws -> Double {
+        guard FileManager.default.fileExists(atPath: referenceScript) else {
+            throw ValidationError("reference consumer \(referenceScript) not found (run from the repository root, or --skip-reference)")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [
+            referenceScript, "--brokers", brokers, "--topic", topic, "--group", "bench-reference", "--dsn", databaseURL,
+            "--count", "\(workload.count)",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        let (lead, partitions) = (lead, partitions)
+        return try await onBlockingThread {
+            let connection = try PostgresConnection.connect(databaseURL, logger: logger)
+            defer { connection.close() }
+            func committed() -> Int {
+                (try? connection.query("SELECT coalesce(sum(next_offset), 0)::bigint FROM ingest_offsets")[0]
+                    .decode(Int.self, column: 0)) ?? 0
+            }
+            // The reference stores offsets only once it has data: wait for its group to join first.
+            Thread.sleep(forTimeInterval: 4)
+            _ = partitions
+            let started = ContinuousClock.now
+            var lastCheck = ContinuousClock.now - .seconds(1)
+            var cached = 0
+            try Self.produce(
+                workload, topic: topic, brokers: brokers, lead: lead, rate: nil, logger: logger,
+                committed: {
+                    if ContinuousClock.now - lastCheck > .milliseconds(50) {
+                        cached = committed()
+                        lastCheck = .now
+                    }
+                    return cached
+                })
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                throw ValidationError("the reference consumer failed (exit \(process.terminationStatus)); is python3-confluent-kafka and python3-psycopg2 installed?")
+            }
+            return (ContinuousClock.now - started).seconds
+        }
+    }
+
+    // MARK: - Blocking helpers
+
+    /// Produces the workload keyed by query, never more than `lead` messages ahead of `committed()`.
+    private static func produce(
+        _ workload: BenchWorkload, topic: String, brokers: String, lead: Int, rate: Int?, logger: Logger,
+        committed: () -> Int
+    ) throws {
+        let producer = try KafkaProducer(config: KafkaConfig(bootstrapServers: brokers), logger: logger)
+        let started = ContinuousClock.now
+        for index in 0..<workload.count {
+            if index % 500 == 0 {
+                while index - committed() > lead {
+                    producer.poll()
+                    Thread.sleep(forTimeInterval: 0.001)
+                }
+                if let rate {
+                    let wait = started + .seconds(Double(index) / Double(rate)) - .now
+                    if wait > .zero { Thread.sleep(forTimeInterval: wait.seconds) }
+                }
+            }
+            let event = workload[index]
+            try producer.send(topic: topic, key: event.key, value: event.line)
+            if index % 1000 == 0 { producer.poll() }
+        }
+        try producer.flush(timeout: .seconds(120))
+        guard producer.failedCount == 0 else {
+            throw ValidationError("\(producer.failedCount) benchmark messages were not delivered")
+        }
+    }
+
+    private static func waitForAssignment(databaseURL: String, partitions: Int, logger: Logger) throws {
+        let connection = try PostgresConnection.connect(databaseURL, logger: logger)
+        defer { connection.close() }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try connection.query("SELECT count(*) FROM ingest_offsets")[0].decode(Int.self, column: 0) < partitions {
+            guard ContinuousClock.now < deadline else { throw ValidationError("ingest did not join the group within 60 s") }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
+    /// Checks the ingest run landed exactly the workload: counts, no dead letters or gaps, and exact pair totals.
+    private static func verify(databaseURL: String, expected: BenchWorkload, logger: Logger) throws {
+        let connection = try PostgresConnection.connect(databaseURL, logger: logger)
+        defer { connection.close() }
+        let row = try connection.query(
+            """
+            SELECT (SELECT count(*) FROM click_events), (SELECT count(*) FROM dead_letters),
+                   (SELECT count(*) FROM ingest_gaps), (SELECT count(*) FROM relevance_pairs),
+                   (SELECT coalesce(sum(clicks), 0)::bigint FROM relevance_pairs)
+            """)[0]
+        let (events, dead, gaps, pairs, clicks) = (
+            try row.decode(Int.self, column: 0), try row.decode(Int.self, column: 1), try row.decode(Int.self, column: 2),
+            try row.decode(Int.self, column: 3), try row.decode(Int.self, column: 4)
+        )
+        guard events == expected.count, dead == 0, gaps == 0, pairs == expected.distinctPairs,
+            clicks == expected.totalClicks
+        else {
+            throw ValidationError(
+                "ingest verification failed: events \(events)/\(expected.count), dead letters \(dead), lost ranges \(gaps), pairs \(pairs)/\(expected.distinctPairs), clicks \(clicks)/\(expected.totalClicks)")
+        }
+    }
+
+    private static func copyCeiling(
+        workload: BenchWorkload, partitions: Int32, databaseURL: String, logger: Logger
+    ) throws -> Double {
+        let connection = try PostgresConnection.connect(databaseURL, logger: logger)
+        defer { connection.close() }
+        let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        let started = ContinuousClock.now
+        try connection.transaction { connection in
+            _ = try connection.copyIn(
+                """
+                COPY click_events (topic, partition, "offset", query, image, clicks, position, event_time,
+                                   session, impressions) FROM STDIN
+                """
+            ) { writer in
+                for index in 0..<workload.count {
+                    let event = workload[index]
+                    writer.append("clicks")
+                    writer.append(Int32(index % Int(partitions)))
+                    writer.append(Int64(index / Int(partitions)))
+                    writer.append(event.query)
+                    writer.append(event.image)
+                    writer.append(event.clicks)
+                    writer.append(nil as String?)
+                    writer.append(RFC3339.postgresText(micros: now))
+                    writer.append(nil as String?)
+                    writer.append(nil as String?)
+                    writer.endRow()
+                }
+            }
+        }
+        return (ContinuousClock.now - started).seconds
+    }
+}
+
+/// A deterministic Clickture-style workload: Zipf queries, Zipf images within each query, small click counts.
+struct BenchWorkload: Sendable {
+    struct Event {
+        var query: String
+        var image: String
+        var clicks: Int32
+        var key: [UInt8]
+        var line: [UInt8]
+    }
+
+    private let queryIndex: [Int32]
+    private let imageIndex: [UInt8]
+    private let clickCounts: [Int32]
+    let distinctPairs: Int
+    let totalClicks: Int
+
+    init(events: Int, queries: Int, imagesPerQuery: Int, seed: UInt64) {
+        var generator = SplitMix64(seed: seed)
+        let querySampler = ZipfSampler(count: queries, exponent: 1.0)
+        let imageSampler = ZipfSampler(count: min(imagesPerQuery, 255), exponent: 0.8)
+        var queryIndex = [Int32]()
+        var imageIndex = [UInt8]()
+        var clickCounts = [Int32]()
+        queryIndex.reserveCapacity(events)
+        imageIndex.reserveCapacity(events)
+        clickCounts.reserveCapacity(events)
+        var pairs = Set<Int64>()
+        var totalClicks = 0
+        for _ in 0..<events {
+            let q = querySampler.sample(&generator)
+            let i = imageSampler.sample(&generator)
+            let c = Int32(1 + (generator.next() % 100 < 80 ? 0 : generator.next() % 4))
+            queryIndex.append(Int32(q))
+            imageIndex.append(UInt8(i))
+            clickCounts.append(c)
+            pairs.insert(Int64(q) << 8 | Int64(i))
+            totalClicks += Int(c)
+        }
+        self.queryIndex = queryIndex
+        self.imageIndex = imageIndex
+        self.clickCounts = clickCounts
+        self.distinctPairs = pairs.count
+        self.totalClicks = totalClicks
+    }
+
+    var count: Int { queryIndex.count }
+
+    subscript(index: Int) -> Event {
+        let q = Int(queryIndex[index])
+        let query = "query \(q) " + Self.words[q % Self.words.count]
+        let image = "img\(q)x\(imageIndex[index])AAAAAAAAAA"
+        let clicks = clickCounts[index]
+        return Event(
+            query: query, image: image, clicks: clicks, key: Array(query.utf8),
+            line: Array("\(image)\t\(query)\t\(clicks)".utf8))
+    }
+
+    private static let words = [
+        "snooki baby bump", "golden retriever", "eiffel tower", "red sports car", "wedding dress", "mountain lake",
+        "chocolate cake", "concert crowd", "vintage typewriter", "bonsai tree", "northern lights", "cat glasses",
+    ]
+}

@@ -1,0 +1,12 @@
+import Foundation
+
+/// Runs blocking work (libpq, librdkafka, file I/O) on a thread of its own, off Swift's cooperative pool, and
+/// resumes with its result.
+func onBlockingThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            continuation.resume(with: Result { try body() })
+        }
+        thread.start()
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+
+/// Reads a file (or standard input) as lines in large chunks, without a String per chunk.
+/// Lines are split on `\n`; the `\n` is not included (a `\r` before it is kept for the parser to strip).
+struct LineReader {
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var atEnd = false
+    /// Bytes read so far (for progress).
+    private(set) var bytesRead = 0
+
+    /// Opens `path`; `-` is standard input.
+    init(path: String) throws {
+        if path == "-" {
+            handle = FileHandle.standardInput
+        } else {
+            guard let opened = FileHandle(forReadingAtPath: path) else {
+                throw LineReaderError(message: "cannot open \(path)")
+            }
+            handle = opened
+        }
+    }
+
+    /// The next line, or nil at end of input.
+    mutating func next() throws -> ArraySlice<UInt8>? {
+        while true {
+            if let newline = buffer[start...].firstIndex(of: 0x0A) {
+                let line = buffer[start..<newline]
+                start = newline + 1
+                return line
+            }
+            if atEnd {
+                guard start < buffer.count else { return nil }
+                let line = buffer[start...]
+                start = buffer.count
+                return line
+            }
+            if start > 0 {
+                buffer.removeSubrange(0..<start)
+                start = 0
+            }
+            let chunk = try handle.read(upToCount: 1 << 20) ?? Data()
+            if chunk.isEmpty {
+                atEnd = true
+            } else {
+                bytesRead += chunk.count
+                buffer.append(contentsOf: chunk)
+            }
+        }
+    }
+}
+
+struct LineReaderError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}

@@ -1,0 +1,259 @@
+/// Parses one click-log message (one line of a Clickture log, or one JSON event) into a ``ClickEvent``.
+///
+/// The parser is total: every input yields either an event or a ``ClickLogError`` naming the reason, so bad
+/// input can be dead-lettered and never stops the stream. A message starting with `{` (after leading
+/// whitespace) is the JSON form; anything else is the triad form `image_key \t query \t click_count`.
+/// One trailing `\n` or `\r\n` is ignored.
+public struct ClickLogParser: Sendable {
+    /// Size limits applied to every message.
+    public struct Limits: Sendable {
+        /// Largest accepted message, in bytes. Default: 1 MiB (Kafka's default `message.max.bytes`).
+        public var maxMessageBytes = 1_048_576
+        /// Longest accepted normalised query, in UTF-8 bytes. Default: 1024.
+        public var maxQueryBytes = 1024
+        /// Longest accepted image key, in UTF-8 bytes. Default: 512.
+        public var maxImageKeyBytes = 512
+        /// Most impressions accepted in one JSON event. Default: 1000.
+        public var maxImpressions = 1000
+        public init() {}
+    }
+
+    /// The limits in force.
+    public var limits: Limits
+
+    public init(limits: Limits = Limits()) {
+        self.limits = limits
+    }
+
+    /// Parses a message given as bytes.
+    public func parse(_ message: [UInt8]) -> Result<ClickEvent, ClickLogError> {
+        message.withUnsafeBufferPointer { parse($0) }
+    }
+
+    /// Parses a message given as a string (for files read as text and for tests).
+    public func parse(_ message: String) -> Result<ClickEvent, ClickLogError> {
+        var message = message
+        return message.withUTF8 { parse($0) }
+    }
+
+    /// Parses a message in place, without copying it first.
+    public func parse(_ message: UnsafeBufferPointer<UInt8>) -> Result<ClickEvent, ClickLogError> {
+        do {
+            return .success(try parseOrThrow(message))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private func parseOrThrow(_ raw: UnsafeBufferPointer<UInt8>) throws(ClickLogError) -> ClickEvent {
+        guard raw.count <= limits.maxMessageBytes else {
+            throw ClickLogError(.tooLarge, "message of \(raw.count) bytes exceeds the \(limits.maxMessageBytes)-byte limit")
+        }
+        var end = raw.count
+        if end > 0, raw[end - 1] == 0x0A { end -= 1 }
+        if end > 0, raw[end - 1] == 0x0D { end -= 1 }
+        let bytes = UnsafeBufferPointer(rebasing: raw[0..<end])
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw ClickLogError(.invalidUTF8, "message is not valid UTF-8")
+        }
+        var first = 0
+        while first < bytes.count, bytes[first] == 0x20 || bytes[first] == 0x09 || bytes[first] == 0x0D
+            || bytes[first] == 0x0A
+        {
+            first += 1
+        }
+        guard first < bytes.count else { throw ClickLogError(.empty, "message is empty") }
+        if bytes[first] == UInt8(ascii: "{") {
+            return try parseJSON(bytes)
+        }
+        return try parseTriad(text)
+    }
+
+    // MARK: - Triad form
+
+    private func parseTriad(_ text: String) throws(ClickLogError) -> ClickEvent {
+        let fields = text.utf8.split(separator: 0x09, omittingEmptySubsequences: false)
+        guard fields.count == 3 else {
+            throw ClickLogError(
+                .fieldCount, "expected 3 tab-separated fields (image_key, query, click_count), found \(fields.count)")
+        }
+        let image = try validateImage(Substring(fields[0]), field: "image_key")
+        let query = try validateQuery(Substring(fields[1]), field: "query")
+        let clicks = try parseClickCount(Substring(fields[2]))
+        return ClickEvent(query: query, image: image, clicks: clicks, form: .triad)
+    }
+
+    private func parseClickCount(_ field: Substring) throws(ClickLogError) -> Int32 {
+        let trimmed = field.trimmingASCIISpaces
+        guard !trimmed.isEmpty else { throw ClickLogError(.invalidClickCount, "click_count is empty") }
+        var value: Int64 = 0
+        var isNegative = false
+        for (offset, byte) in trimmed.utf8.enumerated() {
+            if offset == 0, byte == UInt8(ascii: "-"), trimmed.utf8.count > 1 {
+                isNegative = true
+                continue
+            }
+            guard byte >= 0x30, byte <= 0x39 else {
+                throw ClickLogError(
+                    .invalidClickCount, "click_count \(ClickLogError.excerpt(trimmed)) is not an integer")
+            }
+            value = value * 10 + Int64(byte - 0x30)
+            if value > Int64(Int32.max) {
+                throw ClickLogError(
+                    .invalidClickCount,
+                    "click_count \(ClickLogError.excerpt(trimmed)) overflows (maximum \(Int32.max))")
+            }
+        }
+        guard !isNegative else {
+            throw ClickLogError(.invalidClickCount, "click_count \(ClickLogError.excerpt(trimmed)) is negative")
+        }
+        guard value >= 1 else { throw ClickLogError(.invalidClickCount, "click_count must be at least 1, got 0") }
+        return Int32(value)
+    }
+
+    // MARK: - Shared validation
+
+    private func validateQuery(_ raw: Substring, field: String) throws(ClickLogError) -> String {
+        let query = QueryNormalizer.normalize(raw)
+        guard !query.isEmpty else { throw ClickLogError(.emptyQuery, "\(field) is empty after normalisation") }
+        for scalar in query.unicodeScalars where scalar.properties.generalCategory == .control {
+            throw ClickLogError(.invalidQuery, "\(field) contains the control character U+\(String(scalar.value, radix: 16, uppercase: true))")
+        }
+        guard query.utf8.count <= limits.maxQueryBytes else {
+            throw ClickLogError(
+                .queryTooLong,
+                "\(field) is \(query.utf8.count) bytes after normalisation (limit \(limits.maxQueryBytes))")
+        }
+        return query
+    }
+
+    private func validateImage(_ raw: Substring, field: String) throws(ClickLogError) -> String {
+        let key = raw.trimmingASCIISpaces
+        guard !key.isEmpty else { throw ClickLogError(.invalidImage, "\(field) is empty") }
+        guard key.utf8.count <= limits.maxImageKeyBytes else {
+            throw ClickLogError(
+                .invalidImage, "\(field) is \(key.utf8.count) bytes (limit \(limits.maxImageKeyBytes))")
+        }
+        for scalar in key.unicodeScalars
+        where scalar.properties.isWhitespace || scalar.properties.generalCategory == .control {
+            throw ClickLogError(
+                .invalidImage, "\(field) \(ClickLogError.excerpt(key)) contains whitespace or control characters")
+        }
+        return String(key)
+    }
+
+    // MARK: - JSON form
+
+    private func parseJSON(_ bytes: UnsafeBufferPointer<UInt8>) throws(ClickLogError) -> ClickEvent {
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(bytes)
+        } catch {
+            throw ClickLogError(.invalidJSON, "\(error.message) at byte \(error.offset)")
+        }
+        guard case .object(let members) = value else {
+            throw ClickLogError(.invalidJSON, "a JSON event must be an object")
+        }
+        var fields: [String: JSONValue] = [:]
+        for member in members {
+            guard fields.updateValue(member.value, forKey: member.key) == nil else {
+                throw ClickLogError(.invalidField, "field '\(member.key)' appears more than once")
+            }
+        }
+
+        guard case .string(let rawQuery)? = fields["query"] else {
+            throw Self.fieldError("query", "a string", fields["query"])
+        }
+        let query = try validateQuery(Substring(rawQuery), field: "query")
+        guard case .string(let rawImage)? = fields["image"] else {
+            throw Self.fieldError("image", "a string", fields["image"])
+        }
+        let image = try validateImage(Substring(rawImage), field: "image")
+
+        var clicks: Int32 = 1
+        if let value = fields["clicks"], value != .null {
+            guard let count = Self.integer(value), count >= 1, count <= Int64(Int32.max) else {
+                throw Self.fieldError("clicks", "an integer in 1...\(Int32.max)", value)
+            }
+            clicks = Int32(count)
+        }
+
+        var position: Int32?
+        if let value = fields["position"], value != .null {
+            guard let rank = Self.integer(value), rank >= 0, rank <= Int64(Int32.max) else {
+                throw Self.fieldError("position", "an integer ≥ 0", value)
+            }
+            position = Int32(rank)
+        }
+
+        var timestamp: Int64?
+        if let value = fields["ts"], value != .null {
+            guard case .string(let text) = value, let micros = RFC3339.parseMicros(text) else {
+                throw Self.fieldError("ts", "an RFC 3339 date-time string", value)
+            }
+            timestamp = micros
+        }
+
+        var impressions: [String]?
+        if let value = fields["impressions"], value != .null {
+            guard case .array(let elements) = value else {
+                throw Self.fieldError("impressions", "an array of image keys", value)
+            }
+            guard elements.count <= limits.maxImpressions else {
+                throw ClickLogError(
+                    .invalidField, "impressions has \(elements.count) entries (limit \(limits.maxImpressions))")
+            }
+            var keys: [String] = []
+            keys.reserveCapacity(elements.count)
+            for (index, element) in elements.enumerated() {
+                guard case .string(let key) = element else {
+                    throw Self.fieldError("impressions[\(index)]", "a string", element)
+                }
+                keys.append(try validateImage(Substring(key), field: "impressions[\(index)]"))
+            }
+            impressions = keys
+            if position == nil, let rank = keys.firstIndex(of: image) {
+                position = Int32(rank)
+            }
+        }
+
+        var session: String?
+        if let value = fields["session"], value != .null {
+            guard case .string(let text) = value else { throw Self.fieldError("session", "a string", value) }
+            guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw ClickLogError(.invalidField, "field 'session' contains control characters")
+            }
+            session = text
+        }
+
+        return ClickEvent(
+            query: query, image: image, clicks: clicks, position: position, timestampMicros: timestamp,
+            impressions: impressions, session: session, form: .json)
+    }
+
+    private static func integer(_ value: JSONValue) -> Int64? {
+        guard case .number(let text) = value, !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) else {
+            return nil
+        }
+        return Int64(text)
+    }
+
+    private static func fieldError(_ name: String, _ expected: String, _ value: JSONValue?) -> ClickLogError {
+        guard let value else { return ClickLogError(.invalidField, "field '\(name)' is missing") }
+        if case .number(let text) = value {
+            return ClickLogError(
+                .invalidField, "field '\(name)' must be \(expected), got \(ClickLogError.excerpt(Substring(text)))")
+        }
+        return ClickLogError(.invalidField, "field '\(name)' must be \(expected), got \(value.typeName)")
+    }
+}
+
+extension Substring {
+    /// The substring without leading and trailing ASCII spaces.
+    var trimmingASCIISpaces: Substring {
+        var result = self
+        while result.first == " " { result = result.dropFirst() }
+        while result.last == " " { result = result.dropLast() }
+        return result
+    }
+}

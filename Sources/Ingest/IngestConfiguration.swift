@@ -1,0 +1,30 @@
+import ClickLog
+
+/// Settings of one `amc ingest` consumer.
+public struct IngestConfiguration: Sendable {
+    /// Kafka consumer group shared by every ingest process of one deployment.
+    /// Default: `amc-ingest`. Key: `ingest.group`.
+    public var groupID = "amc-ingest"
+    /// Topics to consume. Default: `["clicks"]`. Key: `ingest.topic`.
+    public var topics = ["clicks"]
+    /// Most messages written in one PostgreSQL transaction. Default: 20000. Key: `ingest.batch.maxRecords`.
+    public var batchMaxRecords = 20_000
+    /// Longest a message waits in an open batch before the batch is written. Default: 200 ms.
+    /// Key: `ingest.batch.maxLatencyMs`.
+    public var batchMaxLatency: Duration = .milliseconds(200)
+    /// Stop after this long without a new message (`--until-idle`). Default: nil (run until stopped).
+    public var untilIdle: Duration?
+    /// First wait before retrying a transient database failure; doubles up to ``retryMaxBackoff``. Default: 100 ms.
+    public var retryInitialBackoff: Duration = .milliseconds(100)
+    /// Longest wait between retries. Default: 5 s.
+    public var retryMaxBackoff: Duration = .seconds(5)
+    /// After a stop is requested, how long a batch in flight may keep retrying a failing database before the
+    /// process gives up (nothing is lost: its offsets were not advanced). Default: 15 s.
+    public var shutdownGracePeriod: Duration = .seconds(15)
+    /// How often per-partition consumer lag is refreshed from the broker. Default: 5 s.
+    public var lagRefreshInterval: Duration = .seconds(5)
+    /// Size limits for messages. Default: ``ClickLogParser/Limits``'s defaults.
+    public var parserLimits = ClickLogParser.Limits()
+
+    public init() {}
+}

@@ -1,0 +1,51 @@
+/// Connection settings shared by ``KafkaProducer`` and ``KafkaConsumer``.
+///
+/// Any librdkafka property passes through ``properties`` (TLS, SASL, timeouts, ...). Values of keys containing
+/// `password`, `secret` or `sasl` are never logged nor put into error descriptions.
+public struct KafkaConfig: Sendable {
+    /// Comma-separated `host:port` list.
+    ///
+    /// Key: `bootstrap.servers`. Default: none (required).
+    public var bootstrapServers: String
+    /// Client identifier sent to brokers.
+    ///
+    /// Key: `client.id`. Default: `"amc"`.
+    public var clientID: String
+    /// Extra librdkafka properties, applied last (so they override the wrapper's defaults).
+    ///
+    /// Default: empty.
+    public var properties: [String: String]
+
+    /// Creates a configuration.
+    /// - Parameters:
+    ///   - bootstrapServers: `bootstrap.servers`.
+    ///   - clientID: `client.id`; default `"amc"`.
+    ///   - properties: Extra librdkafka properties, applied after every default.
+    public init(bootstrapServers: String, clientID: String = "amc", properties: [String: String] = [:]) {
+        self.bootstrapServers = bootstrapServers
+        self.clientID = clientID
+        self.properties = properties
+    }
+}
+
+// MARK: - Rendering
+
+extension KafkaConfig {
+    /// Whether the value of `key` must never be logged or shown.
+    static func isSensitive(key: String) -> Bool {
+        let lowered = key.lowercased()
+        return lowered.contains("password") || lowered.contains("secret") || lowered.contains("sasl")
+    }
+
+    /// The full ordered property list: `defaults`, then connection settings, then ``properties`` (sorted by key so
+    /// the result is deterministic).
+    func librdkafkaProperties(defaults: [(String, String)]) -> [(key: String, value: String)] {
+        var result: [(key: String, value: String)] = defaults.map { (key: $0.0, value: $0.1) }
+        result.append((key: "bootstrap.servers", value: self.bootstrapServers))
+        result.append((key: "client.id", value: self.clientID))
+        for key in self.properties.keys.sorted() {
+            result.append((key: key, value: self.properties[key]!))
+        }
+        return result
+    }
+}

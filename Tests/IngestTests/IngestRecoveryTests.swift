@@ -1,0 +1,161 @@
+import Foundation
+import Kafka
+import Postgres
+import Testing
+
+@testable import Ingest
+
+/// Exactly-once across stops, crashes, rebalances and faults: nothing lost, nothing doubled.
+@Suite(.timeLimit(.minutes(4)))
+struct IngestRecoveryTests {
+    @Test func gracefulStopMidStreamThenRestartLosesAndDoublesNothing() async throws {
+        let url = try TestPostgres.freshDatabase()
+        let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)
+        try cluster.createTopic("clicks", partitions: 3)
+        let fixture = ClickLogFixture(count: 20_000, badEvery: 97)
+
+        let (first, progress) = startIngest(url: url, brokers: cluster.bootstrapServers, topic: "clicks", batch: 200)
+        try await waitForAssignment(url, partitions: 3)
+        let producer = producePaced(
+            fixture.lines, keys: fixture.keys, topic: "clicks", brokers: cluster.bootstrapServers, perSecond: 5000)
+        #expect(try await blocking { try eventually { progress.current.events >= 2000 } })
+        first.cancel()
+        try await first.value
+        let partial = try totals(url)
+        #expect(partial.events + partial.deadLetters < fixture.lines.count, "stopped mid-stream")
+        try await producer.value
+
+        let (second, _) = startIngest(url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(2))
+        try await second.value
+        let landed = try totals(url)
+        #expect(landed.events == fixture.validCount)
+        #expect(landed.deadLetters == fixture.invalid.count)
+        #expect(try storedPairs(url) == fixture.expectedPairs)
+    }
+
+    @Test func killedProcessMidStreamThenRestartLosesAndDoublesNothing() async throws {
+        let executable = repositoryRoot.appendingPathComponent(".build/debug/amc")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: executable.path),
+            "build the amc executable first (swift build --build-tests)")
+        let url = try TestPostgres.freshDatabase()
+        let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)
+        try cluster.createTopic("clicks", partitions: 2)
+        let fixture = ClickLogFixture(count: 30_000, badEvery: 101)
+
+        let child = Process()
+        child.executableURL = executable
+        child.arguments = [
+            "ingest", "--database-url", url, "--brokers", cluster.bootstrapServers, "--group", "test",
+            "--batch-size", "300", "--batch-latency-ms", "20", "--log-level", "error",
+        ]
+        try child.run()
+        try await waitForAssignment(url, partitions: 2)
+        let producer = producePaced(
+            fixture.lines, keys: fixture.keys, topic: "clicks", brokers: cluster.bootstrapServers, perSecond: 6000)
+        let sawProgress = try await blocking { try eventually { try totals(url).events >= 3000 } }
+        kill(child.processIdentifier, SIGKILL)
+        child.waitUntilExit()
+        #expect(sawProgress)
+        #expect(child.terminationReason == .uncaughtSignal)
+        let partial = try totals(url)
+        #expect(partial.events + partial.deadLetters < fixture.lines.count, "killed mid-stream")
+        try await producer.value
+
+        let (restart, _) = startIngest(url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(2))
+        try await restart.value
+        let landed = try totals(url)
+        #expect(landed.events == fixture.validCount)
+        #expect(landed.deadLetters == fixture.invalid.count)
+        #expect(try storedPairs(url) == fixture.expectedPairs)
+    }
+
+    @Test func twoConsumersShareTheGroupAndOneLeavingMidStreamChangesNoTotals() async throws {
+        let url = try TestPostgres.freshDatabase()
+        let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)
+        try cluster.createTopic("clicks", partitions: 4)
+        let fixture = ClickLogFixture(count: 24_000, badEvery: 89)
+
+        // Idle long enough to outlast the rebalance after the other consumer leaves.
+        let (stayer, stayerProgress) = startIngest(
+            url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(12), batch: 200)
+        let (leaver, leaverProgress) = startIngest(url: url, brokers: cluster.bootstrapServers, topic: "clicks", batch: 200)
+        try await waitForAssignment(url, partitions: 4)
+        let producer = producePaced(
+            fixture.lines, keys: fixture.keys, topic: "clicks", brokers: cluster.bootstrapServers, perSecond: 6000)
+        #expect(try await blocking { try eventually { leaverProgress.current.events >= 1000 } })
+        leaver.cancel()
+        try await leaver.value
+        #expect(try totals(url).events < fixture.validCount, "left mid-stream")
+        try await producer.value
+        try await stayer.value
+
+        #expect(stayerProgress.current.events > 0, "both consumers took part")
+        let landed = try totals(url)
+        #expect(landed.events == fixture.validCount)
+        #expect(landed.deadLetters == fixture.invalid.count)
+        #expect(try storedPairs(url) == fixture.expectedPairs)
+    }
+
+    @Test func brokerDownThenUpMidStreamResumesWithExactTotals() async throws {
+        let url = try TestPostgres.freshDatabase()
+        let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)
+        try cluster.createTopic("clicks", partitions: 2)
+        let fixture = ClickLogFixture(count: 20_000, badEvery: 113)
+
+        let (task, progress) = startIngest(
+            url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(6), batch: 200)
+        try await waitForAssignment(url, partitions: 2)
+        let producer = producePaced(
+            fixture.lines, keys: fixture.keys, topic: "clicks", brokers: cluster.bootstrapServers, perSecond: 5000)
+        #expect(try await blocking { try eventually { progress.current.events >= 1000 } })
+        try cluster.setBrokerDown(1)
+        try await Task.sleep(for: .seconds(3))
+        let duringOutage = try totals(url)
+        try cluster.setBrokerUp(1)
+        try await producer.value
+        try await task.value
+
+        #expect(duringOutage.events < fixture.validCount, "the outage hit mid-stream")
+        let landed = try totals(url)
+        #expect(landed.events == fixture.validCount)
+        #expect(landed.deadLetters == fixture.invalid.count)
+        #expect(try storedPairs(url) == fixture.expectedPairs)
+    }
+
+    @Test func postgresRestartMidStreamIsRetriedWithExactTotals() async throws {
+        let directory = URL(fileURLWithPath: "/tmp/amc-pgrestart-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let server = LocalPostgresServer(directory: directory, fastUnsafe: true, logger: testLogger)
+        try await blocking { try server.start() }
+        defer {
+            try? server.stop(mode: .immediate)
+            try? FileManager.default.removeItem(at: directory)
+        }
+        try server.createDatabase("restart")
+        let url = server.url(database: "restart")
+        let setup = try PostgresConnection.connect(url, logger: testLogger)
+        try Migrator(directory: repositoryRoot.appendingPathComponent("Migrations")).migrate(setup)
+        setup.close()
+
+        let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)
+        try cluster.createTopic("clicks", partitions: 2)
+        let fixture = ClickLogFixture(count: 20_000, badEvery: 107)
+
+        let (task, progress) = startIngest(
+            url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(4), batch: 200)
+        try await waitForAssignment(url, partitions: 2)
+        let producer = producePaced(
+            fixture.lines, keys: fixture.keys, topic: "clicks", brokers: cluster.bootstrapServers, perSecond: 5000)
+        #expect(try await blocking { try eventually { progress.current.events >= 1000 } })
+        try await blocking { try server.restart() }
+        #expect(try totals(url).events < fixture.validCount, "restarted mid-stream")
+        try await producer.value
+        try await task.value
+
+        #expect(progress.current.retries > 0, "the restart was noticed and retried")
+        let landed = try totals(url)
+        #expect(landed.events == fixture.validCount)
+        #expect(landed.deadLetters == fixture.invalid.count)
+        #expect(try storedPairs(url) == fixture.expectedPairs)
+    }
+}

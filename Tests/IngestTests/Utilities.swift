@@ -1,0 +1,233 @@
+import Foundation
+import Kafka
+import Logging
+import Postgres
+import Synchronization
+import Testing
+
+@testable import Ingest
+
+/// The repository root (for `Migrations/` and the built `amc` executable).
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+let testLogger: Logger = {
+    var logger = Logger(label: "amc.test")
+    logger.logLevel = .warning
+    return logger
+}()
+
+/// The PostgreSQL server the tests share: `AMC_TEST_DATABASE_URL` (started by the test script), or one local
+/// server started on first use for this test process.
+enum TestPostgres {
+    private static let server = Mutex<LocalPostgresServer?>(nil)
+
+    /// Admin URL of the shared server.
+    static func adminURL() throws -> String {
+        if let url = ProcessInfo.processInfo.environment["AMC_TEST_DATABASE_URL"], !url.isEmpty { return url }
+        return try server.withLock { server in
+            if let server { return server.url(database: "postgres") }
+            let directory = URL(fileURLWithPath: "/tmp/amc-ingest-tests-\(getpid())")
+            let started = LocalPostgresServer(directory: directory, fastUnsafe: true, logger: testLogger)
+            try started.start()
+            server = started
+            return started.url(database: "postgres")
+        }
+    }
+
+    /// Creates a fresh, migrated database and returns its URL.
+    static func freshDatabase() throws -> String {
+        let admin = try PostgresConnection.connect(try adminURL(), retryingFor: .seconds(10), logger: testLogger)
+        defer { admin.close() }
+        let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
+        try admin.execute(script: "CREATE DATABASE \(name)")
+        let url = try replacingDatabase(in: adminURL(), with: String(name))
+        let connection = try PostgresConnection.connect(url, logger: testLogger)
+        defer { connection.close() }
+        try Migrator(directory: repositoryRoot.appendingPathComponent("Migrations")).migrate(connection)
+        return url
+    }
+
+    static func replacingDatabase(in url: String, with database: String) throws -> String {
+        guard var components = URLComponents(string: url) else { throw TestFailure("bad URL") }
+        components.path = "/" + database
+        return components.string!
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs blocking work off the cooperative pool.
+func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// Produces `lines` (keyed by `key(line)`) and waits for delivery.
+func produce(_ lines: [[UInt8]], keys: [[UInt8]?], topic: String, brokers: String) throws {
+    let producer = try KafkaProducer(config: KafkaConfig(bootstrapServers: brokers), logger: testLogger)
+    for (line, key) in zip(lines, keys) {
+        try producer.send(topic: topic, key: key, value: line)
+    }
+    try producer.flush(timeout: .seconds(60))
+    guard producer.failedCount == 0 else { throw TestFailure("\(producer.failedCount) messages not delivered") }
+}
+
+/// Row counts of the ingest tables.
+struct Totals: Equatable, CustomStringConvertible {
+    var events = 0
+    var deadLetters = 0
+    var pairs = 0
+    var clicks = 0
+    var gaps = 0
+    var description: String {
+        "events=\(events) deadLetters=\(deadLetters) pairs=\(pairs) clicks=\(clicks) gaps=\(gaps)"
+    }
+}
+
+func totals(_ url: String) throws -> Totals {
+    let connection = try PostgresConnection.connect(url, retryingFor: .seconds(10), logger: testLogger)
+    defer { connection.close() }
+    let row = try connection.query(
+        """
+        SELECT (SELECT count(*) FROM click_events), (SELECT count(*) FROM dead_letters),
+               (SELECT count(*) FROM relevance_pairs), (SELECT coalesce(sum(clicks), 0)::bigint FROM relevance_pairs),
+               (SELECT count(*) FROM ingest_gaps)
+        """)[0]
+    return Totals(
+        events: try row.decode(Int.self, column: 0), deadLetters: try row.decode(Int.self, column: 1),
+        pairs: try row.decode(Int.self, column: 2), clicks: try row.decode(Int.self, column: 3),
+        gaps: try row.decode(Int.self, column: 4))
+}
+
+/// Waits until `condition` holds or `timeout` passes.
+func eventually(timeout: Duration = .seconds(60), _ condition: () throws -> Bool) throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        Thread.sleep(forTimeInterval: 0.05)
+    }
+    return try condition()
+}
+
+/// A deterministic click log: `count` triad lines over `queries` queries, with every `badEvery`-th line malformed.
+struct ClickLogFixture {
+    var lines: [[UInt8]] = []
+    var keys: [[UInt8]?] = []
+    /// Expected (query, image) → clicks, computed independently of the product's code.
+    var expectedPairs: [String: Int] = [:]
+    var validCount = 0
+    var invalid: [(offsetIndex: Int, reason: String)] = []
+
+    init(count: Int, queries: Int = 37, badEvery: Int = 0, seed: UInt64 = 1) {
+        var state = seed
+        func next() -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state >> 33
+        }
+        let badSamples: [(String, String)] = [
+            ("img1\tsome query\t0", "invalid_click_count"),
+            ("img1\tsome query", "field_count"),
+            ("{\"query\": \"x\", \"image\": 5}", "invalid_field"),
+            ("img1\tsome query\tlots", "invalid_click_count"),
+            ("{\"query\": \"x\"", "invalid_json"),
+            ("img1\t   \t3", "empty_query"),
+        ]
+        for index in 0..<count {
+            if badEvery > 0, index % badEvery == badEvery - 1 {
+                let sample = badSamples[invalid.count % badSamples.count]
+                lines.append(Array(sample.0.utf8))
+                keys.append(nil)
+                invalid.append((index, sample.1))
+                continue
+            }
+            let q = Int(next() % UInt64(queries))
+            let image = "i\(q)_\(next() % 5)"
+            let clicks = Int(next() % 3) + 1
+            let rawQuery = q % 3 == 0 ? "  Query  \(q) " : "query \(q)"
+            let query = "query \(q)"
+            lines.append(Array("\(image)\t\(rawQuery)\t\(clicks)".utf8))
+            keys.append(Array(query.utf8))
+            expectedPairs["\(query)|\(image)", default: 0] += clicks
+            validCount += 1
+        }
+    }
+}
+
+/// The relevance pairs in the database as (query|image) → clicks.
+func storedPairs(_ url: String) throws -> [String: Int] {
+    let connection = try PostgresConnection.connect(url, logger: testLogger)
+    defer { connection.close() }
+    var pairs: [String: Int] = [:]
+    for row in try connection.query("SELECT query, image, clicks FROM relevance_pairs") {
+        pairs["\(try row.decode(String.self, column: 0))|\(try row.decode(String.self, column: 1))"] =
+            try row.decode(Int.self, column: 2)
+    }
+    return pairs
+}
+
+/// The latest progress an ingest reported.
+final class ProgressBox: Sendable {
+    let value = Mutex(IngestProgress())
+    var current: IngestProgress { value.withLock { $0 } }
+}
+
+/// Starts an `IngestService` in a task; returns the task and a box with its latest progress.
+func startIngest(
+    url: String, brokers: String, topic: String, group: String = "test", untilIdle: Duration? = nil,
+    batch: Int = 500
+) -> (Task<Void, any Error>, ProgressBox) {
+    var configuration = IngestConfiguration()
+    configuration.topics = [topic]
+    configuration.groupID = group
+    configuration.batchMaxRecords = batch
+    configuration.batchMaxLatency = .milliseconds(50)
+    configuration.untilIdle = untilIdle
+    configuration.retryInitialBackoff = .milliseconds(50)
+    configuration.retryMaxBackoff = .milliseconds(500)
+    let progress = ProgressBox()
+    let service = IngestService(
+        configuration: configuration, kafka: KafkaConfig(bootstrapServers: brokers), databaseURL: url,
+        logger: testLogger, onProgress: { latest in progress.value.withLock { $0 = latest } })
+    let task = Task { try await service.run() }
+    return (task, progress)
+}
+
+/// Produces `lines` at `perSecond` on a thread of its own, so tests can act while the stream is flowing.
+func producePaced(
+    _ lines: [[UInt8]], keys: [[UInt8]?], topic: String, brokers: String, perSecond: Int
+) -> Task<Void, any Error> {
+    Task {
+        try await blocking {
+            let producer = try KafkaProducer(config: KafkaConfig(bootstrapServers: brokers), logger: testLogger)
+            let started = ContinuousClock.now
+            for (index, (line, key)) in zip(lines, keys).enumerated() {
+                if index % 100 == 0 {
+                    let due = started + .milliseconds(index * 1000 / perSecond)
+                    let wait = due - .now
+                    if wait > .zero { Thread.sleep(forTimeInterval: Double(wait.components.attoseconds) / 1e18 + Double(wait.components.seconds)) }
+                }
+                try producer.send(topic: topic, key: key, value: line)
+            }
+            try producer.flush(timeout: .seconds(60))
+            guard producer.failedCount == 0 else { throw TestFailure("\(producer.failedCount) messages not delivered") }
+        }
+    }
+}
+
+/// Waits until the ingest group has been assigned `partitions` partitions (it stores their offsets on assignment).
+func waitForAssignment(_ url: String, partitions: Int) async throws {
+    let assigned = try await blocking {
+        try eventually {
+            let connection = try PostgresConnection.connect(url, logger: testLogger)
+            defer { connection.close() }
+            return try connection.query("SELECT count(*) FROM ingest_offsets")[0].decode(Int.self, column: 0)
+                >= partitions
+        }
+    }
+    try #require(assigned, "the ingest joined the group")
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+
+@testable import Postgres
+
+@Suite struct MigratorTests {
+    private func makeDirectory(_ files: [String: String]) throws -> URL {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("amc-migrations-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for (name, contents) in files {
+            try Data(contents.utf8).write(to: directory.appendingPathComponent(name))
+        }
+        return directory
+    }
+
+    @Test func appliesInOrderOnceAndRefusesEditedOrMissingFiles() async throws {
+        let directory = try makeDirectory([
+            "0001_create_users.sql": "CREATE TABLE users (id int PRIMARY KEY, name text);",
+            // Depends on 0001 and is numerically 10, not "0010" < "0002" lexically mistakes.
+            "0010_add_email.sql": "ALTER TABLE users ADD COLUMN email text; INSERT INTO users VALUES (1, 'a', 'b');",
+            "0002_create_index.sql": "CREATE INDEX users_name ON users (name);",
+            "README.md": "not a migration",
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let migrator = Migrator(directory: directory, logger: testLogger)
+
+        try await withTestConnection { connection in
+            #expect(try migrator.pending(on: connection).map(\.version) == [1, 2, 10])
+            let applied = try migrator.migrate(connection)
+            #expect(applied.map(\.version) == [1, 2, 10])
+            #expect(applied.map(\.name) == ["create_users", "create_index", "add_email"])
+            let records = try connection.query("SELECT version, name, checksum FROM schema_migrations ORDER BY version")
+            #expect(try records.map { try $0.decode(Int.self, column: 0) } == [1, 2, 10])
+            #expect(
+                try records.first?.decode(String.self, column: 2)
+                    == SHA256.hex(Array("CREATE TABLE users (id int PRIMARY KEY, name text);".utf8))
+            )
+
+            #expect(try migrator.migrate(connection).isEmpty)
+            #expect(try migrator.pending(on: connection).isEmpty)
+
+            // Editing an applied file is refused, naming the file.
+            try Data("CREATE INDEX users_name ON users (name, id);".utf8)
+                .write(to: directory.appendingPathComponent("0002_create_index.sql"))
+            let edited = try #require(throws: MigrationError.self) { try migrator.migrate(connection) }
+            #expect(edited.code == .checksumMismatch)
+            #expect(edited.description.contains("0002_create_index.sql"))
+            #expect(throws: MigrationError.self) { try migrator.pending(on: connection) }
+
+            // Removing an applied file is refused too.
+            try Data("CREATE INDEX users_name ON users (name);".utf8)
+                .write(to: directory.appendingPathComponent("0002_create_index.sql"))
+            try FileManager.default.removeItem(at: directory.appendingPathComponent("0010_add_email.sql"))
+            let missing = try #require(throws: MigrationError.self) { try migrator.migrate(connection) }
+            #expect(missing.code == .missingFile)
+            #expect(missing.description.contains("0010_add_email.sql"))
+        }
+    }
+
+    @Test func failingMigrationRollsBackItsOwnTransactionOnly() async throws {
+        let directory = try makeDirectory([
+            "0001_ok.sql": "CREATE TABLE a (id int);",
+            "0002_broken.sql": "CREATE TABLE b (id int); SELECT * FROM does_not_exist;",
+        ])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await withTestConnection { connection in
+            let error = try #require(throws: MigrationError.self) {
+                try Migrator(directory: directory, logger: testLogger).migrate(connection)
+            }
+            #expect(error.code == .failed)
+            #expect(error.description.contains("0002_broken.sql"))
+            #expect(
+                try connection.query("SELECT to_regclass('a') IS NOT NULL, to_regclass('b') IS NULL").first
+                    .map { try $0.decode(Bool.self, column: 0) && $0.decode(Bool.self, column: 1) } == true
+            )
+            let versions = try connection.query("SELECT version FROM schema_migrations")
+            #expect(try versions.map { try $0.decode(Int.self, column: 0) } == [1])
+        }
+    }
+
+    @Test func concurrentMigratorsApplyEachFileOnce() async throws {
+        var files = [String: String]()
+        for version in 1...8 {
+            files[String(format: "%04d_step.sql", version)] =
+                "CREATE TABLE step_\(version) (id int); SELECT pg_sleep(0.02);"
+        }
+        let directory = try makeDirectory(files)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await withTestDatabase { url in
+            let results = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        try await offPool {
+                            let connection = try PostgresConnection.connect(url, logger: testLogger)
+                            defer { connection.close() }
+                            return try Migrator(directory: directory, logger: testLogger).migrate(connection).count
+                        }
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(results == 8)
+        }
+    }
+
+    @Test func invalidFileNamesAreRejected() throws {
+        let directory = try makeDirectory(["01-bad.sql": "SELECT 1;"])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let error = try #require(throws: MigrationError.self) {
+            try Migrator(directory: directory, logger: testLogger).migrations()
+        }
+        #expect(error.code == .invalidFileName)
+        #expect(error.description.contains("01-bad.sql"))
+        #expect(Migrator.parse(fileName: "0007_add_things.sql")! == (7, "add_things"))
+    }
+}
