@@ -52,8 +52,10 @@ CREATE TABLE relevance_pairs (
     last_seen     timestamptz NOT NULL,
     change_seq    bigint      NOT NULL DEFAULT nextval('relevance_pairs_change_seq'),
     PRIMARY KEY (query, image)
-);
-CREATE INDEX relevance_pairs_change_idx ON relevance_pairs (change_seq);
+) WITH (fillfactor = 80);
+-- Deliberately no index on change_seq: every batch updates thousands of pairs, and with only the primary key
+-- indexed (and free space left by fillfactor) those updates are HOT — no index maintenance. The learner reads
+-- "changed since watermark" with one sequential scan per cycle instead (see Docs/architecture.md).
 
 -- Messages that could not be ingested, with the raw bytes and the reason. The offset still advances.
 CREATE TABLE dead_letters (

@@ -23,7 +23,7 @@ extension AMC {
         @Option(help: "Exit after this many seconds without a new message.")
         var untilIdle: Double?
 
-        @Option(help: "Most messages per transaction (key ingest.batch.maxRecords). Default: 20000.")
+        @Option(help: "Most messages per transaction (key ingest.batch.maxRecords). Default: 100000.")
         var batchSize: Int?
 
         @Option(help: "Longest a message waits in an open batch, ms (key ingest.batch.maxLatencyMs). Default: 200.")

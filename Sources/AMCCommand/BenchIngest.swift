@@ -138,11 +138,11 @@ struct BenchIngest: AsyncParsableCommand {
             configuration: configuration, kafka: KafkaConfig(bootstrapServers: brokers), databaseURL: databaseURL,
             logger: logger,
             onProgress: { progress in
-                let now = Date().timeIntervalSince1970 * 1000
+                let visibleAt = Double(progress.lastBatchCommittedAt)
                 committed.withLock { $0 = progress.events + progress.deadLetters }
                 if rate != nil {
                     latencies.withLock { list in
-                        for stamp in progress.lastBatchMessageTimestamps { list.append(now - Double(stamp)) }
+                        for stamp in progress.lastBatchMessageTimestamps { list.append(visibleAt - Double(stamp)) }
                     }
                 }
             })

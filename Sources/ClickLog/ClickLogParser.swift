@@ -53,8 +53,14 @@ public struct ClickLogParser: Sendable {
         if end > 0, raw[end - 1] == 0x0A { end -= 1 }
         if end > 0, raw[end - 1] == 0x0D { end -= 1 }
         let bytes = UnsafeBufferPointer(rebasing: raw[0..<end])
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw ClickLogError(.invalidUTF8, "message is not valid UTF-8")
+        // An all-ASCII message is valid UTF-8 by construction; only messages with high bytes are validated.
+        let isASCII = Self.isASCII(bytes)
+        var text: String?
+        if !isASCII {
+            guard let validated = String(validating: bytes, as: UTF8.self) else {
+                throw ClickLogError(.invalidUTF8, "message is not valid UTF-8")
+            }
+            text = validated
         }
         var first = 0
         while first < bytes.count, bytes[first] == 0x20 || bytes[first] == 0x09 || bytes[first] == 0x0D
@@ -66,7 +72,17 @@ public struct ClickLogParser: Sendable {
         if bytes[first] == UInt8(ascii: "{") {
             return try parseJSON(bytes)
         }
-        return try parseTriad(text)
+        if isASCII, let event = parseASCIITriad(bytes) {
+            return event
+        }
+        return try parseTriad(text ?? String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// Whether every byte is below 0x80.
+    private static func isASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var combined: UInt8 = 0
+        for byte in bytes { combined |= byte }
+        return combined < 0x80
     }
 
     // MARK: - Triad form
@@ -81,6 +97,66 @@ public struct ClickLogParser: Sendable {
         let query = try validateQuery(Substring(fields[1]), field: "query")
         let clicks = try parseClickCount(Substring(fields[2]))
         return ClickEvent(query: query, image: image, clicks: clicks, form: .triad)
+    }
+
+    /// The triad form of an all-ASCII message, straight from its bytes. Returns nil whenever the line is not
+    /// a well-formed triad (wrong field count, or any field that would be rejected); ``parseTriad(_:)`` then
+    /// parses it again and throws the exact error. On success the result equals what ``parseTriad(_:)`` returns.
+    private func parseASCIITriad(_ bytes: UnsafeBufferPointer<UInt8>) -> ClickEvent? {
+        var firstTab = -1
+        var secondTab = -1
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == 0x09 {
+                if firstTab < 0 {
+                    firstTab = index
+                } else if secondTab < 0 {
+                    secondTab = index
+                } else {
+                    return nil
+                }
+            }
+            index += 1
+        }
+        guard secondTab >= 0 else { return nil }
+
+        // image_key: trimmed of spaces, non-empty, within the limit, printable ASCII without spaces.
+        var imageStart = 0
+        var imageEnd = firstTab
+        while imageStart < imageEnd, bytes[imageStart] == 0x20 { imageStart += 1 }
+        while imageEnd > imageStart, bytes[imageEnd - 1] == 0x20 { imageEnd -= 1 }
+        guard imageEnd > imageStart, imageEnd - imageStart <= limits.maxImageKeyBytes else { return nil }
+        for position in imageStart..<imageEnd {
+            let byte = bytes[position]
+            guard byte > 0x20, byte < 0x7F else { return nil }
+        }
+
+        // query: no control characters other than the whitespace the normaliser collapses.
+        let queryBytes = UnsafeBufferPointer(rebasing: bytes[(firstTab + 1)..<secondTab])
+        for byte in queryBytes {
+            guard byte >= 0x20 || (byte >= 0x09 && byte <= 0x0D), byte != 0x7F else { return nil }
+        }
+        guard let query = QueryNormalizer.normalizeASCII(queryBytes), !query.isEmpty,
+            query.utf8.count <= limits.maxQueryBytes
+        else { return nil }
+
+        // click_count: trimmed of spaces, decimal digits only, in 1...Int32.max.
+        var countStart = secondTab + 1
+        var countEnd = bytes.count
+        while countStart < countEnd, bytes[countStart] == 0x20 { countStart += 1 }
+        while countEnd > countStart, bytes[countEnd - 1] == 0x20 { countEnd -= 1 }
+        guard countEnd > countStart else { return nil }
+        var clicks: Int64 = 0
+        for position in countStart..<countEnd {
+            let digit = bytes[position] &- 0x30
+            guard digit <= 9 else { return nil }
+            clicks = clicks * 10 + Int64(digit)
+            guard clicks <= Int64(Int32.max) else { return nil }
+        }
+        guard clicks >= 1 else { return nil }
+
+        let image = String(decoding: UnsafeBufferPointer(rebasing: bytes[imageStart..<imageEnd]), as: UTF8.self)
+        return ClickEvent(query: query, image: image, clicks: Int32(clicks), form: .triad)
     }
 
     private func parseClickCount(_ field: Substring) throws(ClickLogError) -> Int32 {

@@ -60,7 +60,12 @@ enum JSONValue: Equatable {
         func error(_ message: String) -> SyntaxError { SyntaxError(message: message, offset: index) }
 
         mutating func skipWhitespace() {
-            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x09, 0x0A, 0x0D: index += 1
+                default: return
+                }
+            }
         }
 
         mutating func value(depth: Int) throws(SyntaxError) -> JSONValue {
@@ -128,6 +133,13 @@ enum JSONValue: Equatable {
             while index < bytes.count {
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\"") {
+                    if scalars.isEmpty {
+                        // No escape seen: the string is exactly the run of bytes.
+                        let text = String(
+                            decoding: UnsafeBufferPointer(rebasing: bytes[runStart..<index]), as: UTF8.self)
+                        index += 1
+                        return text
+                    }
                     flushRun(index)
                     index += 1
                     return String(scalars)

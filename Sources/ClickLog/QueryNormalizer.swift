@@ -16,6 +16,13 @@ public enum QueryNormalizer {
 
     /// Normalises UTF-8 bytes already known to be valid; nil when the bytes are not ASCII.
     static func normalizeASCII(_ bytes: some Collection<UInt8>) -> String? {
+        if let result = bytes.withContiguousStorageIfAvailable({ normalizeASCII($0) }) { return result }
+        return Array(bytes).withUnsafeBufferPointer { normalizeASCII($0) }
+    }
+
+    /// Normalises bytes in place; nil when they are not ASCII. The result is written straight into the new
+    /// string's storage (no intermediate array).
+    static func normalizeASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
         var needsWork = false
         var previousSpace = true
         for byte in bytes {
@@ -28,24 +35,27 @@ public enum QueryNormalizer {
         }
         if previousSpace && !bytes.isEmpty { needsWork = true }
         if !needsWork { return String(decoding: bytes, as: UTF8.self) }
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count)
-        var pendingSpace = false
-        for byte in bytes {
-            if isASCIIWhitespace(byte) {
-                pendingSpace = !out.isEmpty
-                continue
+        return String(unsafeUninitializedCapacity: bytes.count) { out in
+            var count = 0
+            var pendingSpace = false
+            for byte in bytes {
+                if isASCIIWhitespace(byte) {
+                    pendingSpace = count != 0
+                    continue
+                }
+                if pendingSpace {
+                    out[count] = 0x20
+                    count += 1
+                    pendingSpace = false
+                }
+                out[count] = byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte
+                count += 1
             }
-            if pendingSpace {
-                out.append(0x20)
-                pendingSpace = false
-            }
-            out.append(byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte)
+            return count
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
-    private static func isASCIIWhitespace(_ byte: UInt8) -> Bool {
+    static func isASCIIWhitespace(_ byte: UInt8) -> Bool {
         byte == 0x20 || (byte >= 0x09 && byte <= 0x0D)
     }
 

@@ -7,8 +7,10 @@ public struct IngestConfiguration: Sendable {
     public var groupID = "amc-ingest"
     /// Topics to consume. Default: `["clicks"]`. Key: `ingest.topic`.
     public var topics = ["clicks"]
-    /// Most messages written in one PostgreSQL transaction. Default: 20000. Key: `ingest.batch.maxRecords`.
-    public var batchMaxRecords = 20_000
+    /// Most messages written in one PostgreSQL transaction. A batch closes at ``batchMaxLatency`` when the
+    /// writer is free; while it is busy (a backlog) the batch grows up to this size. Default: 100000.
+    /// Key: `ingest.batch.maxRecords`.
+    public var batchMaxRecords = 100_000
     /// Longest a message waits in an open batch before the batch is written. Default: 200 ms.
     /// Key: `ingest.batch.maxLatencyMs`.
     public var batchMaxLatency: Duration = .milliseconds(200)

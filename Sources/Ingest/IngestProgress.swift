@@ -13,6 +13,8 @@ public struct IngestProgress: Sendable, Equatable {
     /// Kafka timestamps (ms since the epoch) of the messages the latest transaction committed, for measuring
     /// click-to-visible latency.
     public var lastBatchMessageTimestamps: [Int64] = []
+    /// When the latest transaction committed (its rows became visible), milliseconds since the epoch.
+    public var lastBatchCommittedAt: Int64 = 0
 
     public init() {}
 }

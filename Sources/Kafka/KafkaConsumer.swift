@@ -176,6 +176,21 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// A partition's watermarks as last seen in fetch responses, without asking the broker (does not block).
+    ///
+    /// - Parameter partition: An assigned partition.
+    /// - Returns: `low`/`high` as in ``watermarks(for:timeout:)``, or nil when none were seen yet.
+    public func cachedWatermarks(for partition: TopicPartition) -> (low: Int64, high: Int64)? {
+        guard let client = self.client.withLock({ $0 }) else { return nil }
+        var low: Int64 = -1
+        var high: Int64 = -1
+        let err = client.withHandle { rk in
+            rd_kafka_get_watermark_offsets(rk, partition.topic, partition.partition, &low, &high)
+        }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { return nil }
+        return (low, high)
+    }
+
     /// Queries the broker for a partition's low and high watermarks.
     ///
     /// - Parameters:

@@ -103,8 +103,9 @@ struct IngestRecoveryTests {
         try cluster.createTopic("clicks", partitions: 2)
         let fixture = ClickLogFixture(count: 20_000, badEvery: 113)
 
+        // Idle long enough to outlast librdkafka's reconnect back-off after the outage.
         let (task, progress) = startIngest(
-            url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(6), batch: 200)
+            url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(12), batch: 200)
         try await waitForAssignment(url, partitions: 2)
         let producer = producePaced(
             fixture.lines, keys: fixture.keys, topic: "clicks", brokers: cluster.bootstrapServers, perSecond: 5000)

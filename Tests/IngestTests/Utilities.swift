@@ -13,7 +13,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
 let testLogger: Logger = {
     var logger = Logger(label: "amc.test")
-    logger.logLevel = .warning
+    logger.logLevel = ProcessInfo.processInfo.environment["AMC_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
     return logger
 }()
 
