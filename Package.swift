@@ -78,6 +78,11 @@ let package = Package(
         ),
 
         // MARK: - Tests
+        .target(
+            name: "TestSupport",
+            dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"
+        ),
         .testTarget(
             name: "KafkaTests",
             dependencies: [
@@ -97,11 +102,19 @@ let package = Package(
         .testTarget(
             name: "IngestTests",
             dependencies: [
-                "Ingest", "Kafka", "Postgres", "ClickLog",
+                "Ingest", "Kafka", "Postgres", "ClickLog", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
+        ),
+        .testTarget(
+            name: "AMCCommandTests",
+            dependencies: [
+                "Kafka", "Postgres", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ]

@@ -46,8 +46,6 @@ CREATE TABLE relevance_pairs (
     clicks        bigint      NOT NULL DEFAULT 0 CHECK (clicks >= 0),
     click_events  bigint      NOT NULL DEFAULT 0 CHECK (click_events >= 0),
     skips         bigint      NOT NULL DEFAULT 0 CHECK (skips >= 0),
-    relevance     double precision GENERATED ALWAYS AS (amc_relevance(clicks, click_events, skips)) STORED,
-    grade         smallint    GENERATED ALWAYS AS (amc_grade(amc_relevance(clicks, click_events, skips))) STORED,
     first_seen    timestamptz NOT NULL,
     last_seen     timestamptz NOT NULL,
     change_seq    bigint      NOT NULL DEFAULT nextval('relevance_pairs_change_seq'),
@@ -56,6 +54,15 @@ CREATE TABLE relevance_pairs (
 -- Deliberately no index on change_seq: every batch updates thousands of pairs, and with only the primary key
 -- indexed (and free space left by fillfactor) those updates are HOT — no index maintenance. The learner reads
 -- "changed since watermark" with one sequential scan per cycle instead (see Docs/architecture.md).
+-- Likewise the derived label is not stored: computing it on every update doubled the cost of an update.
+
+-- The graded label of every pair, derived from its evidence when read.
+CREATE VIEW relevance_labels AS
+SELECT query, image, clicks, click_events, skips,
+       amc_relevance(clicks, click_events, skips) AS relevance,
+       amc_grade(amc_relevance(clicks, click_events, skips)) AS grade,
+       first_seen, last_seen, change_seq
+FROM relevance_pairs;
 
 -- Messages that could not be ingested, with the raw bytes and the reason. The offset still advances.
 CREATE TABLE dead_letters (

@@ -112,7 +112,7 @@ struct DemoReport {
             report.offsets.append((try row.decode(Int32.self, column: 0), try row.decode(Int64.self, column: 1)))
         }
         for row in try connection.query(
-            "SELECT query, image, clicks, relevance, grade FROM relevance_pairs ORDER BY relevance DESC, query LIMIT 8")
+            "SELECT query, image, clicks, relevance, grade FROM relevance_labels ORDER BY relevance DESC, query LIMIT 8")
         {
             report.topPairs.append(
                 (try row.decode(String.self, column: 0), try row.decode(String.self, column: 1),
@@ -120,7 +120,7 @@ struct DemoReport {
                  try row.decode(Int.self, column: 4)))
         }
         for row in try connection.query(
-            "SELECT query, image, skips, relevance FROM relevance_pairs WHERE skips > 0 ORDER BY skips DESC, query LIMIT 4")
+            "SELECT query, image, skips, relevance FROM relevance_labels WHERE skips > 0 ORDER BY skips DESC, query LIMIT 4")
         {
             report.skipped.append(
                 (try row.decode(String.self, column: 0), try row.decode(String.self, column: 1),

@@ -22,8 +22,14 @@ struct IngestMetrics: Sendable {
     /// Consumer errors reported by the Kafka client (`ingest.kafka.errors`).
     let kafkaErrors = Counter(label: "ingest.kafka.errors")
 
+    /// The factory in force where the metrics were created (task-local in tests), for metrics made later on
+    /// the ingest threads.
+    private let factory = MetricsSystem.factory
+
     /// Messages behind the high watermark, per partition (`ingest.consumer.lag`).
     func lag(_ partition: TopicPartition) -> Gauge {
-        Gauge(label: "ingest.consumer.lag", dimensions: [("topic", partition.topic), ("partition", "\(partition.partition)")])
+        Gauge(
+            label: "ingest.consumer.lag", dimensions: [("topic", partition.topic), ("partition", "\(partition.partition)")],
+            factory: factory)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import Postgres
+import TestSupport
 import Testing
 
 @testable import Ingest
@@ -59,7 +60,7 @@ struct IngestEndToEndTests {
         defer { connection.close() }
         var pairs: [String: (clicks: Int, events: Int, skips: Int, relevance: Double, grade: Int)] = [:]
         for row in try connection.query(
-            "SELECT image, clicks, click_events, skips, relevance, grade FROM relevance_pairs WHERE query = 'red car'")
+            "SELECT image, clicks, click_events, skips, relevance, grade FROM relevance_labels WHERE query = 'red car'")
         {
             pairs[try row.decode(String.self, column: 0)] = (
                 try row.decode(Int.self, column: 1), try row.decode(Int.self, column: 2),

@@ -1,6 +1,7 @@
 import Foundation
 import Kafka
 import Postgres
+import TestSupport
 import Testing
 
 @testable import Ingest

@@ -3,69 +3,10 @@ import Kafka
 import Logging
 import Postgres
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import Ingest
-
-/// The repository root (for `Migrations/` and the built `amc` executable).
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent()
-
-let testLogger: Logger = {
-    var logger = Logger(label: "amc.test")
-    logger.logLevel = ProcessInfo.processInfo.environment["AMC_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
-    return logger
-}()
-
-/// The PostgreSQL server the tests share: `AMC_TEST_DATABASE_URL` (started by the test script), or one local
-/// server started on first use for this test process.
-enum TestPostgres {
-    private static let server = Mutex<LocalPostgresServer?>(nil)
-
-    /// Admin URL of the shared server.
-    static func adminURL() throws -> String {
-        if let url = ProcessInfo.processInfo.environment["AMC_TEST_DATABASE_URL"], !url.isEmpty { return url }
-        return try server.withLock { server in
-            if let server { return server.url(database: "postgres") }
-            let directory = URL(fileURLWithPath: "/tmp/amc-ingest-tests-\(getpid())")
-            let started = LocalPostgresServer(directory: directory, fastUnsafe: true, logger: testLogger)
-            try started.start()
-            server = started
-            return started.url(database: "postgres")
-        }
-    }
-
-    /// Creates a fresh, migrated database and returns its URL.
-    static func freshDatabase() throws -> String {
-        let admin = try PostgresConnection.connect(try adminURL(), retryingFor: .seconds(10), logger: testLogger)
-        defer { admin.close() }
-        let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
-        try admin.execute(script: "CREATE DATABASE \(name)")
-        let url = try replacingDatabase(in: adminURL(), with: String(name))
-        let connection = try PostgresConnection.connect(url, logger: testLogger)
-        defer { connection.close() }
-        try Migrator(directory: repositoryRoot.appendingPathComponent("Migrations")).migrate(connection)
-        return url
-    }
-
-    static func replacingDatabase(in url: String, with database: String) throws -> String {
-        guard var components = URLComponents(string: url) else { throw TestFailure("bad URL") }
-        components.path = "/" + database
-        return components.string!
-    }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Runs blocking work off the cooperative pool.
-func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
-}
 
 /// Produces `lines` (keyed by `key(line)`) and waits for delivery.
 func produce(_ lines: [[UInt8]], keys: [[UInt8]?], topic: String, brokers: String) throws {
@@ -102,16 +43,6 @@ func totals(_ url: String) throws -> Totals {
         events: try row.decode(Int.self, column: 0), deadLetters: try row.decode(Int.self, column: 1),
         pairs: try row.decode(Int.self, column: 2), clicks: try row.decode(Int.self, column: 3),
         gaps: try row.decode(Int.self, column: 4))
-}
-
-/// Waits until `condition` holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(60), _ condition: () throws -> Bool) throws -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try condition() { return true }
-        Thread.sleep(forTimeInterval: 0.05)
-    }
-    return try condition()
 }
 
 /// A deterministic click log: `count` triad lines over `queries` queries, with every `badEvery`-th line malformed.

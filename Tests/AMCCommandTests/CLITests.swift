@@ -1,0 +1,164 @@
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+/// The `amc` executable as operators meet it: exit statuses, output, and independent Kafka clients.
+@Suite(.timeLimit(.minutes(2)))
+struct CLITests {
+    @Test func migrateTwiceIsANoOpAndAChangedAppliedMigrationIsRefused() async throws {
+        let url = try TestPostgres.freshDatabase(migrated: false)
+        let folder = try temporaryCopyOfMigrations()
+        defer { try? FileManager.default.removeItem(at: folder) }
+
+        let first = try await amc(["migrate", "--database-url", url, "--migrations", folder.path])
+        #expect(first.status == 0)
+        #expect(first.stdout.contains("applied 1 migration(s): 1_ingest"))
+        let second = try await amc(["migrate", "--database-url", url, "--migrations", folder.path])
+        #expect(second.status == 0)
+        #expect(second.stdout.contains("schema is up to date"))
+
+        let file = folder.appendingPathComponent("0001_ingest.sql")
+        let changed = try String(contentsOf: file, encoding: .utf8) + "\n-- edited after it was applied\n"
+        try changed.write(to: file, atomically: true, encoding: .utf8)
+        let refused = try await amc(["migrate", "--database-url", url, "--migrations", folder.path])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("0001_ingest.sql was changed after it was applied"))
+        #expect(!refused.stderr.contains("postgres@"), "the database URL is never printed")
+    }
+
+    @Test func missingDatabaseIsOneClearLineAndANonZeroExit() async throws {
+        let result = try await amc(["ingest", "--brokers", "127.0.0.1:1"], environment: ["AMC_DATABASE_URL": ""])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("no database: pass --database-url or set AMC_DATABASE_URL"))
+    }
+
+    @Test func brokerProduceAndIngestWorkTogetherAndWithAnIndependentClient() async throws {
+        let url = try TestPostgres.freshDatabase()
+        let broker = try BrokerProcess(arguments: ["broker", "--partitions", "2", "--topic", "clicks"])
+        defer { broker.stop() }
+        let address = try broker.bootstrapAddress()
+        #expect(address.hasPrefix("127.0.0.1:"))
+
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("amc-cli-\(UUID().uuidString).tsv")
+        defer { try? FileManager.default.removeItem(at: log) }
+        try "imgA\tRed  Car\t2\r\nimgB\tred car\t1\n\nimgA\tblue car\t0\n".write(to: log, atomically: true, encoding: .utf8)
+        let produced = try await amc(["produce", "--brokers", address, "--topic", "clicks", log.path])
+        #expect(produced.status == 0)
+        #expect(produced.stdout.contains("produced 3 message(s) to clicks"))
+
+        // An independent Kafka client (kcat) produces into the same embedded broker.
+        let kcat = try await run("/usr/bin/kcat", ["-P", "-b", address, "-t", "clicks", "-k", "green car"], input: "imgC\tgreen car\t4")
+        #expect(kcat.status == 0, "kcat: \(kcat.stderr)")
+
+        let ingested = try await amc([
+            "ingest", "--database-url", url, "--brokers", address, "--topic", "clicks", "--until-idle", "2",
+        ])
+        #expect(ingested.status == 0, "\(ingested.stderr)")
+
+        let connection = try PostgresConnection.connect(url, logger: testLogger)
+        defer { connection.close() }
+        var pairs: [String: Int] = [:]
+        for row in try connection.query("SELECT query, image, clicks FROM relevance_pairs") {
+            pairs["\(try row.decode(String.self, column: 0))|\(try row.decode(String.self, column: 1))"] =
+                try row.decode(Int.self, column: 2)
+        }
+        #expect(pairs == ["red car|imgA": 2, "red car|imgB": 1, "green car|imgC": 4])
+        let dead = try connection.query("SELECT reason_code FROM dead_letters")
+        #expect(try dead.map { try $0.decode(String.self, column: 0) } == ["invalid_click_count"])
+
+        #expect(broker.stop() == 0, "the broker stops cleanly on SIGTERM")
+    }
+}
+
+// MARK: - Helpers
+
+struct RunResult: Sendable {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+let amcExecutable = repositoryRoot.appendingPathComponent(".build/debug/amc")
+
+func amc(_ arguments: [String], environment: [String: String] = [:]) async throws -> RunResult {
+    try #require(
+        FileManager.default.isExecutableFile(atPath: amcExecutable.path),
+        "build the amc executable first (swift build --build-tests)")
+    return try await run(amcExecutable.path, arguments, environment: environment)
+}
+
+func run(_ path: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil)
+    async throws -> RunResult
+{
+    try await blocking {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.currentDirectoryURL = FileManager.default.temporaryDirectory
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("amc-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("out")
+        let err = directory.appendingPathComponent("err")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        let stdin = Pipe()
+        process.standardInput = stdin
+        try process.run()
+        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+        try stdin.fileHandleForWriting.close()
+        process.waitUntilExit()
+        return RunResult(
+            status: process.terminationStatus, stdout: try String(contentsOf: out, encoding: .utf8),
+            stderr: try String(contentsOf: err, encoding: .utf8))
+    }
+}
+
+func temporaryCopyOfMigrations() throws -> URL {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("amc-migrations-\(UUID().uuidString)")
+    try FileManager.default.copyItem(at: repositoryRoot.appendingPathComponent("Migrations"), to: folder)
+    return folder
+}
+
+/// `amc broker` running in the background.
+final class BrokerProcess: Sendable {
+    private let process: Process
+    private let output: URL
+
+    init(arguments: [String]) throws {
+        output = FileManager.default.temporaryDirectory.appendingPathComponent("amc-broker-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        process = Process()
+        process.executableURL = amcExecutable
+        process.arguments = arguments + ["--log-level", "error"]
+        process.standardOutput = try FileHandle(forWritingTo: output)
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    /// The first line of stdout: the bootstrap address.
+    func bootstrapAddress() throws -> String {
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first, text.contains("\n") { return String(line) }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw TestFailure("amc broker printed no address")
+    }
+
+    /// SIGTERM, then the exit status.
+    @discardableResult
+    func stop() -> Int32 {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: output)
+        return process.terminationStatus
+    }
+}

@@ -1,0 +1,77 @@
+/// Helpers shared by the test targets: a real PostgreSQL per test run, fresh migrated databases, waiting.
+import Foundation
+import Logging
+import Postgres
+import Synchronization
+
+/// The repository root (for `Migrations/` and the built `amc` executable).
+public let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+public let testLogger: Logger = {
+    var logger = Logger(label: "amc.test")
+    logger.logLevel = ProcessInfo.processInfo.environment["AMC_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+    return logger
+}()
+
+/// The PostgreSQL server the tests share: `AMC_TEST_DATABASE_URL` (started by the test script), or one local
+/// server started on first use for this test process.
+public enum TestPostgres {
+    private static let server = Mutex<LocalPostgresServer?>(nil)
+
+    /// Admin URL of the shared server.
+    public static func adminURL() throws -> String {
+        if let url = ProcessInfo.processInfo.environment["AMC_TEST_DATABASE_URL"], !url.isEmpty { return url }
+        return try server.withLock { server in
+            if let server { return server.url(database: "postgres") }
+            let directory = URL(fileURLWithPath: "/tmp/amc-ingest-tests-\(getpid())")
+            let started = LocalPostgresServer(directory: directory, fastUnsafe: true, logger: testLogger)
+            try started.start()
+            server = started
+            return started.url(database: "postgres")
+        }
+    }
+
+    /// Creates a fresh database (migrated unless `migrated` is false) and returns its URL.
+    public static func freshDatabase(migrated: Bool = true) throws -> String {
+        let admin = try PostgresConnection.connect(try adminURL(), retryingFor: .seconds(10), logger: testLogger)
+        defer { admin.close() }
+        let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
+        try admin.execute(script: "CREATE DATABASE \(name)")
+        let url = try replacingDatabase(in: adminURL(), with: String(name))
+        guard migrated else { return url }
+        let connection = try PostgresConnection.connect(url, logger: testLogger)
+        defer { connection.close() }
+        try Migrator(directory: repositoryRoot.appendingPathComponent("Migrations")).migrate(connection)
+        return url
+    }
+
+    public static func replacingDatabase(in url: String, with database: String) throws -> String {
+        guard var components = URLComponents(string: url) else { throw TestFailure("bad URL") }
+        components.path = "/" + database
+        return components.string!
+    }
+}
+
+public struct TestFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Runs blocking work off the cooperative pool.
+public func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// Waits until `condition` holds or `timeout` passes.
+public func eventually(timeout: Duration = .seconds(60), _ condition: () throws -> Bool) throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        Thread.sleep(forTimeInterval: 0.05)
+    }
+    return try condition()
+}
+
