@@ -11,9 +11,12 @@ extension AMC {
         static let configuration = CommandConfiguration(
             abstract: "Host the embedded Kafka (an in-process mock cluster) until SIGINT/SIGTERM.",
             discussion: """
-                Prints the bootstrap address as the first line of stdout. The embedded broker keeps only about \
-                5 MB or 100k message sets per partition and trims the oldest beyond that: keep producers close \
-                behind consumers. For production, point --brokers at a real Kafka cluster instead.
+                Prints the bootstrap address as the first line of stdout. The brokers listen on ephemeral \
+                127.0.0.1 ports; with --port P, a local TCP forwarder on 127.0.0.1:P is printed instead, so clients \
+                can bootstrap from a fixed address (metadata then points them at the brokers' own 127.0.0.1 ports). \
+                The embedded broker keeps only about 5 MB or 100k message sets per partition and trims the oldest \
+                beyond that: keep producers close behind consumers. For production, point --brokers at a real Kafka \
+                cluster instead.
                 """)
 
         @OptionGroup var options: GlobalOptions
@@ -27,9 +30,15 @@ extension AMC {
         @Option(help: "Number of brokers in the mock cluster.")
         var brokerCount: Int = 1
 
+        @Option(help: "Fixed 127.0.0.1 port (1-65535) to bootstrap from, forwarded to the brokers' ephemeral ports.")
+        var port: Int?
+
         func validate() throws {
             guard partitions >= 1 else { throw ValidationError("--partitions must be at least 1") }
             guard brokerCount >= 1 else { throw ValidationError("--broker-count must be at least 1") }
+            if let port, !(1...65535).contains(port) {
+                throw ValidationError("--port must be in 1...65535")
+            }
         }
 
         func run() async throws {
@@ -39,8 +48,12 @@ extension AMC {
             for topic in topics.isEmpty ? ["clicks"] : topics {
                 try cluster.createTopic(topic, partitions: partitions)
             }
-            FileHandle.standardOutput.write(Data((cluster.bootstrapServers + "\n").utf8))
-            logger.info("embedded broker ready", metadata: ["kafka.bootstrap": "\(cluster.bootstrapServers)"])
+            let bootstrap = try port.map { try cluster.forwardBootstrap(fromPort: $0) } ?? cluster.bootstrapServers
+            FileHandle.standardOutput.write(Data((bootstrap + "\n").utf8))
+            logger.info(
+                "embedded broker ready",
+                metadata: ["kafka.bootstrap": "\(bootstrap)", "kafka.brokers": "\(cluster.bootstrapServers)"]
+            )
             let group = ServiceGroup(
                 services: [HoldUntilShutdown()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             try await group.run()

@@ -64,7 +64,7 @@ extension AMC {
                 let report = try await onBlockingThread { try DemoReport.load(databaseURL: databaseURL, logger: logger) }
                 print(report.render(produced: produced))
             } catch {
-                await Task.detached { stack.stop() }.value
+                _ = try? await onBlockingThread { stack.stop() }
                 throw error
             }
             try await onBlockingThread { stack.stop() }

@@ -29,7 +29,7 @@ struct BenchIngest: AsyncParsableCommand {
     var partitions: Int32 = 8
 
     @Option(help: "Most messages the producer may run ahead of what is committed (keeps the mock broker from trimming).")
-    var lead = 120_000
+    var lead = 200_000
 
     @Option(help: "Events per second in the latency run.")
     var steadyRate = 20_000
@@ -190,7 +190,7 @@ struct BenchIngest: AsyncParsableCommand {
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         defer { if process.isRunning { process.terminate() } }
-        let (lead, partitions) = (lead, partitions)
+        let lead = lead
         return try await onBlockingThread {
             let connection = try PostgresConnection.connect(databaseURL, logger: logger)
             defer { connection.close() }
@@ -200,7 +200,6 @@ struct BenchIngest: AsyncParsableCommand {
             }
             // The reference stores offsets only once it has data: wait for its group to join first.
             Thread.sleep(forTimeInterval: 4)
-            _ = partitions
             let started = ContinuousClock.now
             var lastCheck = ContinuousClock.now - .seconds(1)
             var cached = 0

@@ -10,6 +10,8 @@ import Synchronization
 /// Sendable: all state is behind a `Mutex`; the underlying mock functions are thread-safe.
 public final class MockKafkaCluster: Sendable {
     private let cluster: Mutex<RDKafkaMockCluster?>
+    /// Started by ``forwardBootstrap(fromPort:)``; `nil` once shut down.
+    private let forwarders: Mutex<[TCPForwarder]?> = Mutex([])
     private let logger: Logger
 
     /// The brokers' `host:port` list, e.g. `127.0.0.1:40233,127.0.0.1:35645`.
@@ -60,10 +62,48 @@ public final class MockKafkaCluster: Sendable {
         cluster.pushRequestErrors(apiKey: apiKey, errors: errors)
     }
 
-    /// Stops the brokers and frees the cluster. Idempotent; `deinit` also does it.
+    /// Listens on `127.0.0.1:port` and forwards every connection to the brokers (the first one that accepts it), so
+    /// clients can bootstrap from a fixed address although the mock's own ports are ephemeral (librdkafka 2.0.2 offers
+    /// no way to choose them).
+    ///
+    /// Kafka metadata then points clients at the brokers' real addresses (also on 127.0.0.1), so only bootstrap
+    /// connections go through the forwarder. Call it more than once to listen on several ports.
+    ///
+    /// - Parameter port: The port to listen on, `1...65535`.
+    /// - Returns: The forwarded bootstrap address, `"127.0.0.1:<port>"`.
+    /// - Throws: ``KafkaError`` with the message `port <port> is in use` if the port is taken; ``KafkaError`` for a port
+    ///   outside `1...65535`, a failing socket call, or a shut-down cluster.
+    /// - Important: The forwarder runs on its own threads until ``shutdown()`` (or `deinit`), which closes its
+    ///   listening socket and every forwarded connection.
+    public func forwardBootstrap(fromPort port: Int) throws -> String {
+        let upstreamPorts = self.bootstrapServers.split(separator: ",").compactMap { broker in
+            broker.lastIndex(of: ":").flatMap { Int(broker[broker.index(after: $0)...]) }
+        }
+        _ = try self.live()
+        let forwarder = try TCPForwarder(port: port, upstreamPorts: upstreamPorts)
+        let added = self.forwarders.withLock { forwarders in
+            guard forwarders != nil else { return false }
+            forwarders?.append(forwarder)
+            return true
+        }
+        guard added else {
+            forwarder.stop()
+            throw KafkaError.closed("MockKafkaCluster")
+        }
+        return "127.0.0.1:\(port)"
+    }
+
+    /// Stops the bootstrap forwarders and the brokers, and frees the cluster. Idempotent; `deinit` also does it.
     ///
     /// - Important: Blocks while librdkafka stops the mock threads; clients still connected see transport errors.
     public func shutdown() {
+        let forwarders = self.forwarders.withLock { forwarders in
+            defer { forwarders = nil }
+            return forwarders ?? []
+        }
+        for forwarder in forwarders {
+            forwarder.stop()
+        }
         let cluster = self.cluster.withLock { cluster in
             defer { cluster = nil }
             return cluster

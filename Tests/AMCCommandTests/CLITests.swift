@@ -69,6 +69,26 @@ struct CLITests {
 
         #expect(broker.stop() == 0, "the broker stops cleanly on SIGTERM")
     }
+
+    @Test func brokerOnAFixedPortPrintsItFirstAndServesMetadataThroughIt() async throws {
+        let port = try freeLoopbackPort()
+        let broker = try BrokerProcess(arguments: ["broker", "--topic", "fixed", "--port", "\(port)"])
+        defer { broker.stop() }
+        #expect(try broker.bootstrapAddress() == "127.0.0.1:\(port)")
+
+        let metadata = try await run("/usr/bin/kcat", ["-L", "-b", "127.0.0.1:\(port)", "-m", "10"])
+        #expect(metadata.status == 0, "kcat: \(metadata.stderr)")
+        #expect(metadata.stdout.contains("topic \"fixed\""), "kcat: \(metadata.stdout)")
+
+        let clash = try await amc(["broker", "--port", "\(port)", "--log-level", "error"])
+        #expect(clash.status != 0)
+        #expect(clash.stderr.contains("port \(port) is in use"), "\(clash.stderr)")
+        let invalid = try await amc(["broker", "--port", "0"])
+        #expect(invalid.status != 0)
+        #expect(invalid.stderr.contains("--port must be in 1...65535"), "\(invalid.stderr)")
+
+        #expect(broker.stop() == 0, "the broker and its forwarder stop cleanly on SIGTERM")
+    }
 }
 
 // MARK: - Helpers
@@ -122,6 +142,28 @@ func temporaryCopyOfMigrations() throws -> URL {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("amc-migrations-\(UUID().uuidString)")
     try FileManager.default.copyItem(at: repositoryRoot.appendingPathComponent("Migrations"), to: folder)
     return folder
+}
+
+/// A 127.0.0.1 port that was free a moment ago (bound to port 0, read back, closed).
+func freeLoopbackPort() throws -> Int {
+    #if canImport(Glibc)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    #else
+    let fd = socket(AF_INET, SOCK_STREAM, 0)
+    #endif
+    guard fd >= 0 else { throw TestFailure("socket failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr = in_addr(s_addr: UInt32(0x7F00_0001).bigEndian)
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+        }
+    }
+    guard bound else { throw TestFailure("binding 127.0.0.1:0 failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// `amc broker` running in the background.
