@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash Deploy/local/install-deps.sh
-swift build -c release --product amc
+swift build -c release --product amc >&2
 exec .build/release/amc demo "$@"

@@ -73,7 +73,7 @@ extension AMC {
 
         static func sampleLogPath() throws -> String {
             guard let url = Bundle.module.url(forResource: "sample-clicks", withExtension: "tsv") else {
-                throw ValidationError("the shipped sample log is missing from this build; pass --clicks FILE")
+                throw CommandError("the shipped sample log is missing from this build; pass --clicks FILE")
             }
             return url.path
         }

@@ -53,8 +53,8 @@ extension AMC {
                 try producer.flush(timeout: .seconds(60))
                 bar.finish(done: readSoFar, unit: "bytes")
                 guard producer.failedCount == 0 else {
-                    throw ProduceError(
-                        message: "\(producer.failedCount) message(s) were not delivered: "
+                    throw CommandError(
+                        "\(producer.failedCount) message(s) were not delivered: "
                             + "\(producer.lastDeliveryError.map(String.init(describing:)) ?? "unknown error")")
                 }
                 return (publisher.sent, publisher.unparseable)
@@ -68,9 +68,4 @@ extension AMC {
             ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
         }
     }
-}
-
-struct ProduceError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
 }

@@ -179,7 +179,7 @@ struct BenchIngest: AsyncParsableCommand {
         workload: BenchWorkload, topic: String, databaseURL: String, brokers: String, logger: Logger
     ) async throws -> Double {
         guard FileManager.default.fileExists(atPath: referenceScript) else {
-            throw ValidationError("reference consumer \(referenceScript) not found (run from the repository root, or --skip-reference)")
+            throw CommandError("reference consumer \(referenceScript) not found (run from the repository root, or --skip-reference)")
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
@@ -214,7 +214,7 @@ struct BenchIngest: AsyncParsableCommand {
                 })
             process.waitUntilExit()
             guard process.terminationStatus == 0 else {
-                throw ValidationError("the reference consumer failed (exit \(process.terminationStatus)); is python3-confluent-kafka and python3-psycopg2 installed?")
+                throw CommandError("the reference consumer failed (exit \(process.terminationStatus)); is python3-confluent-kafka and python3-psycopg2 installed?")
             }
             return (ContinuousClock.now - started).seconds
         }
@@ -246,7 +246,7 @@ struct BenchIngest: AsyncParsableCommand {
         }
         try producer.flush(timeout: .seconds(120))
         guard producer.failedCount == 0 else {
-            throw ValidationError("\(producer.failedCount) benchmark messages were not delivered")
+            throw CommandError("\(producer.failedCount) benchmark messages were not delivered")
         }
     }
 
@@ -255,7 +255,7 @@ struct BenchIngest: AsyncParsableCommand {
         defer { connection.close() }
         let deadline = ContinuousClock.now + .seconds(60)
         while try connection.query("SELECT count(*) FROM ingest_offsets")[0].decode(Int.self, column: 0) < partitions {
-            guard ContinuousClock.now < deadline else { throw ValidationError("ingest did not join the group within 60 s") }
+            guard ContinuousClock.now < deadline else { throw CommandError("ingest did not join the group within 60 s") }
             Thread.sleep(forTimeInterval: 0.05)
         }
     }
@@ -277,7 +277,7 @@ struct BenchIngest: AsyncParsableCommand {
         guard events == expected.count, dead == 0, gaps == 0, pairs == expected.distinctPairs,
             clicks == expected.totalClicks
         else {
-            throw ValidationError(
+            throw CommandError(
                 "ingest verification failed: events \(events)/\(expected.count), dead letters \(dead), lost ranges \(gaps), pairs \(pairs)/\(expected.distinctPairs), clicks \(clicks)/\(expected.totalClicks)")
         }
     }

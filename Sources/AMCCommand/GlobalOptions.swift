@@ -32,7 +32,7 @@ struct Settings: Sendable {
     /// The database URL, or a clear error naming where to set it.
     func databaseURL() throws -> String {
         guard let url = reader.string(forKey: "database.url", isSecret: true), !url.isEmpty else {
-            throw ValidationError("no database: pass --database-url or set AMC_DATABASE_URL")
+            throw CommandError("no database: pass --database-url or set AMC_DATABASE_URL")
         }
         return url
     }
@@ -40,7 +40,7 @@ struct Settings: Sendable {
     /// The Kafka bootstrap servers, or a clear error naming where to set them.
     func brokers() throws -> String {
         guard let brokers = reader.string(forKey: "kafka.brokers"), !brokers.isEmpty else {
-            throw ValidationError("no Kafka brokers: pass --brokers or set AMC_KAFKA_BROKERS")
+            throw CommandError("no Kafka brokers: pass --brokers or set AMC_KAFKA_BROKERS")
         }
         return brokers
     }
@@ -77,7 +77,7 @@ extension GlobalOptions {
 
         let levelName = reader.string(forKey: "log.level", default: "info")
         guard let level = Logger.Level(rawValue: levelName) else {
-            throw ValidationError("log.level '\(levelName)' is not a log level")
+            throw CommandError("log.level '\(levelName)' is not a log level")
         }
         LoggingBootstrap.once(level: level)
         return Settings(reader: reader, logLevel: level)

@@ -16,7 +16,7 @@ struct LineReader {
             handle = FileHandle.standardInput
         } else {
             guard let opened = FileHandle(forReadingAtPath: path) else {
-                throw LineReaderError(message: "cannot open \(path)")
+                throw CommandError("cannot open \(path)")
             }
             handle = opened
         }
@@ -49,9 +49,4 @@ struct LineReader {
             }
         }
     }
-}
-
-struct LineReaderError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
 }

@@ -30,7 +30,37 @@ struct CLITests {
     @Test func missingDatabaseIsOneClearLineAndANonZeroExit() async throws {
         let result = try await amc(["ingest", "--brokers", "127.0.0.1:1"], environment: ["AMC_DATABASE_URL": ""])
         #expect(result.status != 0)
-        #expect(result.stderr.contains("no database: pass --database-url or set AMC_DATABASE_URL"))
+        #expect(
+            result.stderr.split(separator: "\n") == ["Error: no database: pass --database-url or set AMC_DATABASE_URL"])
+    }
+
+    @Test func ingestStopsOnSIGTERMWithExitZeroAndKeepsWhatItCommitted() async throws {
+        let url = try TestPostgres.freshDatabase()
+        let broker = try BrokerProcess(arguments: ["broker", "--partitions", "1", "--topic", "clicks"])
+        defer { broker.stop() }
+        let address = try broker.bootstrapAddress()
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("amc-cli-\(UUID().uuidString).tsv")
+        defer { try? FileManager.default.removeItem(at: log) }
+        try (0..<500).map { "img\($0 % 7)\tquery \($0 % 11)\t1" }.joined(separator: "\n")
+            .write(to: log, atomically: true, encoding: .utf8)
+        #expect(try await amc(["produce", "--brokers", address, log.path]).status == 0)
+
+        let ingest = Process()
+        ingest.executableURL = amcExecutable
+        ingest.arguments = ["ingest", "--database-url", url, "--brokers", address, "--log-level", "error"]
+        try ingest.run()
+        let landed = try await blocking {
+            try eventually {
+                let connection = try PostgresConnection.connect(url, logger: testLogger)
+                defer { connection.close() }
+                return try connection.query("SELECT count(*) FROM click_events")[0].decode(Int.self, column: 0) == 500
+            }
+        }
+        #expect(landed)
+        ingest.terminate()
+        ingest.waitUntilExit()
+        #expect(ingest.terminationReason == .exit)
+        #expect(ingest.terminationStatus == 0)
     }
 
     @Test func brokerProduceAndIngestWorkTogetherAndWithAnIndependentClient() async throws {

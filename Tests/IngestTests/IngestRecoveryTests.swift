@@ -160,4 +160,33 @@ struct IngestRecoveryTests {
         #expect(landed.deadLetters == fixture.invalid.count)
         #expect(try storedPairs(url) == fixture.expectedPairs)
     }
+
+    @Test func injectedFetchAndCommitErrorsMidStreamChangeNoTotals() async throws {
+        let url = try TestPostgres.freshDatabase()
+        let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)
+        try cluster.createTopic("clicks", partitions: 2)
+        let fixture = ClickLogFixture(count: 12_000, badEvery: 131)
+
+        let (task, progress) = startIngest(
+            url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(6), batch: 200)
+        try await waitForAssignment(url, partitions: 2)
+        let producer = producePaced(
+            fixture.lines, keys: fixture.keys, topic: "clicks", brokers: cluster.bootstrapServers, perSecond: 4000)
+        #expect(try await blocking { try eventually { progress.current.events >= 1000 } })
+        // Retriable broker errors on the next fetches and on Kafka's (advisory) offset commits.
+        cluster.pushRequestErrors(
+            apiKey: KafkaAPIKey.fetch,
+            errors: [.notLeaderForPartition, .leaderNotAvailable, .requestTimedOut, .notLeaderForPartition])
+        cluster.pushRequestErrors(
+            apiKey: KafkaAPIKey.offsetCommit, errors: [.coordinatorNotAvailable, .notCoordinator, .requestTimedOut])
+        #expect(try totals(url).events < fixture.validCount, "the errors hit mid-stream")
+        try await producer.value
+        try await task.value
+
+        let landed = try totals(url)
+        #expect(landed.events == fixture.validCount)
+        #expect(landed.deadLetters == fixture.invalid.count)
+        #expect(landed.gaps == 0)
+        #expect(try storedPairs(url) == fixture.expectedPairs)
+    }
 }
