@@ -1,4 +1,5 @@
 import ArgumentParser
+import Configuration
 import Foundation
 import Kafka
 import Logging
@@ -21,32 +22,40 @@ extension AMC {
 
         @OptionGroup var options: GlobalOptions
 
-        @Option(help: "Partitions per topic.")
-        var partitions: Int32 = 8
+        @Option(help: "Partitions per topic (key broker.partitions). Default: 8.")
+        var partitions: Int?
 
-        @Option(name: .customLong("topic"), help: "Topic to create (repeatable). Default: clicks.")
+        @Option(name: .customLong("topic"), help: "Topic to create, repeatable (key broker.topics). Default: clicks.")
         var topics: [String] = []
 
-        @Option(help: "Number of brokers in the mock cluster.")
-        var brokerCount: Int = 1
+        @Option(help: "Number of brokers in the mock cluster (key broker.count). Default: 1.")
+        var brokerCount: Int?
 
-        @Option(help: "Fixed 127.0.0.1 port (1-65535) to bootstrap from, forwarded to the brokers' ephemeral ports.")
+        @Option(
+            help: "Fixed 127.0.0.1 port (1-65535) to bootstrap from, forwarded to the brokers' ephemeral ports (key broker.port).")
         var port: Int?
 
-        func validate() throws {
-            guard partitions >= 1 else { throw ValidationError("--partitions must be at least 1") }
-            guard brokerCount >= 1 else { throw ValidationError("--broker-count must be at least 1") }
-            if let port, !(1...65535).contains(port) {
-                throw ValidationError("--port must be in 1...65535")
-            }
-        }
-
         func run() async throws {
-            _ = try await options.resolve()
+            var flags: [AbsoluteConfigKey: ConfigValue] = [:]
+            if let partitions { flags["broker.partitions"] = .init(.int(partitions), isSecret: false) }
+            if !topics.isEmpty { flags["broker.topics"] = .init(.stringArray(topics), isSecret: false) }
+            if let brokerCount { flags["broker.count"] = .init(.int(brokerCount), isSecret: false) }
+            if let port { flags["broker.port"] = .init(.int(port), isSecret: false) }
+            let reader = try await options.resolve(extra: flags).reader
+            let partitions = reader.int(forKey: "broker.partitions", default: 8)
+            let topics = reader.stringArray(forKey: "broker.topics", default: ["clicks"])
+            let brokerCount = reader.int(forKey: "broker.count", default: 1)
+            let port = reader.int(forKey: "broker.port")
+            guard partitions >= 1, partitions <= Int(Int32.max) else {
+                throw CommandError("broker.partitions (--partitions) must be at least 1")
+            }
+            guard brokerCount >= 1 else { throw CommandError("broker.count (--broker-count) must be at least 1") }
+            if let port, !(1...65535).contains(port) { throw CommandError("broker.port (--port) must be in 1...65535") }
+
             let logger = Logger(label: "amc.broker")
             let cluster = try MockKafkaCluster(brokers: brokerCount, logger: logger)
-            for topic in topics.isEmpty ? ["clicks"] : topics {
-                try cluster.createTopic(topic, partitions: partitions)
+            for topic in topics {
+                try cluster.createTopic(topic, partitions: Int32(partitions))
             }
             let bootstrap = try port.map { try cluster.forwardBootstrap(fromPort: $0) } ?? cluster.bootstrapServers
             FileHandle.standardOutput.write(Data((bootstrap + "\n").utf8))

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Configuration
 import Foundation
 import Ingest
 import Kafka
@@ -18,16 +19,20 @@ extension AMC {
 
         @OptionGroup var options: GlobalOptions
 
-        @Option(help: "Click log to replay instead of the shipped sample.")
+        @Option(help: "Click log to replay instead of the shipped sample (key demo.clicks).")
         var clicks: String?
 
-        @Option(help: "Working folder for the local database.")
-        var directory: String = ".amc"
+        @Option(help: "Working folder for the local database (key demo.directory). Default: .amc")
+        var directory: String?
 
         func run() async throws {
-            let settings = try await options.resolve()
+            var flags: [AbsoluteConfigKey: ConfigValue] = [:]
+            if let clicks { flags["demo.clicks"] = .init(.string(clicks), isSecret: false) }
+            if let directory { flags["demo.directory"] = .init(.string(directory), isSecret: false) }
+            let settings = try await options.resolve(extra: flags)
             let logger = Logger(label: "amc.demo")
-            let sample = try clicks ?? Self.sampleLogPath()
+            let sample = try settings.reader.string(forKey: "demo.clicks") ?? Self.sampleLogPath()
+            let directory = settings.reader.string(forKey: "demo.directory", default: ".amc")
             let root = URL(fileURLWithPath: directory, isDirectory: true).standardizedFileURL
             let migrations = settings.migrationsDirectory()
 

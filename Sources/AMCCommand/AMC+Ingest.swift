@@ -20,7 +20,7 @@ extension AMC {
         @Option(name: .customLong("topic"), help: "Topic to consume, repeatable (key ingest.topic). Default: clicks.")
         var topics: [String] = []
 
-        @Option(help: "Exit after this many seconds without a new message.")
+        @Option(help: "Exit after this many seconds without a new message (key ingest.untilIdleSeconds).")
         var untilIdle: Double?
 
         @Option(help: "Most messages per transaction (key ingest.batch.maxRecords). Default: 100000.")
@@ -29,21 +29,15 @@ extension AMC {
         @Option(help: "Longest a message waits in an open batch, ms (key ingest.batch.maxLatencyMs). Default: 200.")
         var batchLatencyMs: Int?
 
-        func validate() throws {
-            if let untilIdle, untilIdle <= 0 { throw ValidationError("--until-idle must be positive") }
-            if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
-            if let batchLatencyMs, batchLatencyMs < 1 { throw ValidationError("--batch-latency-ms must be at least 1") }
-        }
-
         func run() async throws {
             var flags: [AbsoluteConfigKey: ConfigValue] = [:]
             if let group { flags["ingest.group"] = .init(.string(group), isSecret: false) }
             if !topics.isEmpty { flags["ingest.topic"] = .init(.stringArray(topics), isSecret: false) }
             if let batchSize { flags["ingest.batch.maxRecords"] = .init(.int(batchSize), isSecret: false) }
             if let batchLatencyMs { flags["ingest.batch.maxLatencyMs"] = .init(.int(batchLatencyMs), isSecret: false) }
+            if let untilIdle { flags["ingest.untilIdleSeconds"] = .init(.double(untilIdle), isSecret: false) }
             let settings = try await options.resolve(extra: flags)
-            var configuration = settings.ingestConfiguration()
-            configuration.untilIdle = untilIdle.map { .seconds($0) }
+            let configuration = try settings.ingestConfiguration()
             let logger = Logger(label: "amc.ingest")
             let service = IngestService(
                 configuration: configuration, kafka: KafkaConfig(bootstrapServers: try settings.brokers()),
@@ -59,15 +53,26 @@ extension AMC {
 }
 
 extension Settings {
-    /// Ingest settings from the layered configuration.
-    func ingestConfiguration() -> IngestConfiguration {
+    /// Ingest settings from the layered configuration, checked.
+    func ingestConfiguration() throws -> IngestConfiguration {
         var configuration = IngestConfiguration()
         configuration.groupID = reader.string(forKey: "ingest.group", default: configuration.groupID)
         configuration.topics = reader.stringArray(forKey: "ingest.topic", default: configuration.topics)
         configuration.batchMaxRecords = reader.int(
             forKey: "ingest.batch.maxRecords", default: configuration.batchMaxRecords)
+        guard configuration.batchMaxRecords >= 1 else {
+            throw CommandError("ingest.batch.maxRecords (--batch-size) must be at least 1")
+        }
         if let latency = reader.int(forKey: "ingest.batch.maxLatencyMs") {
+            guard latency >= 1 else { throw CommandError("ingest.batch.maxLatencyMs (--batch-latency-ms) must be at least 1") }
             configuration.batchMaxLatency = .milliseconds(latency)
+        }
+        if let idle = reader.double(forKey: "ingest.untilIdleSeconds") {
+            guard idle > 0 else { throw CommandError("ingest.untilIdleSeconds (--until-idle) must be positive") }
+            configuration.untilIdle = .seconds(idle)
+        }
+        guard !configuration.groupID.isEmpty, !configuration.topics.isEmpty else {
+            throw CommandError("ingest.group and ingest.topic must not be empty")
         }
         return configuration
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Configuration
 import Foundation
 import Kafka
 import Logging
@@ -11,10 +12,10 @@ extension AMC {
 
         @OptionGroup var options: GlobalOptions
 
-        @Option(help: "Topic to produce to.")
-        var topic: String = "clicks"
+        @Option(help: "Topic to produce to (key produce.topic). Default: clicks.")
+        var topic: String?
 
-        @Option(help: "Messages per second (default: as fast as possible).")
+        @Option(help: "Messages per second (key produce.rate). Default: as fast as possible.")
         var rate: Int?
 
         @Argument(help: "Files to replay, in order; - reads standard input.")
@@ -22,14 +23,19 @@ extension AMC {
 
         func validate() throws {
             guard !files.isEmpty else { throw ValidationError("name at least one FILE (or - for standard input)") }
-            if let rate, rate < 1 { throw ValidationError("--rate must be at least 1") }
         }
 
         func run() async throws {
-            let settings = try await options.resolve()
+            var flags: [AbsoluteConfigKey: ConfigValue] = [:]
+            if let topic { flags["produce.topic"] = .init(.string(topic), isSecret: false) }
+            if let rate { flags["produce.rate"] = .init(.int(rate), isSecret: false) }
+            let settings = try await options.resolve(extra: flags)
             let brokers = try settings.brokers()
+            let topic = settings.reader.string(forKey: "produce.topic", default: "clicks")
+            let rate = settings.reader.int(forKey: "produce.rate")
+            if let rate, rate < 1 { throw CommandError("produce.rate (--rate) must be at least 1") }
             let logger = Logger(label: "amc.produce")
-            let (files, topic, rate) = (files, topic, rate)
+            let files = files
             let summary = try await onBlockingThread {
                 let producer = try KafkaProducer(config: KafkaConfig(bootstrapServers: brokers), logger: logger)
                 var publisher = ClickPublisher(producer: producer, topic: topic)

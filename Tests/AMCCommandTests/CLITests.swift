@@ -27,6 +27,25 @@ struct CLITests {
         #expect(!refused.stderr.contains("postgres@"), "the database URL is never printed")
     }
 
+    @Test func flagBeatsEnvironmentBeatsConfigFile() async throws {
+        let url = try TestPostgres.freshDatabase(migrated: false)
+        let folder = try temporaryCopyOfMigrations()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("amc.json")
+        let unreachable = "postgresql://nobody@127.0.0.1:1/nowhere?connect_timeout=2"
+        try #"{"database": {"url": "\#(unreachable)", "migrations": "\#(folder.path)"}}"#
+            .write(to: config, atomically: true, encoding: .utf8)
+
+        let fromFile = try await amc(["migrate", "--config", config.path], environment: ["AMC_DATABASE_URL": ""])
+        #expect(fromFile.status != 0, "the file's unreachable URL is used when nothing overrides it")
+        let fromEnvironment = try await amc(["migrate", "--config", config.path], environment: ["AMC_DATABASE_URL": url])
+        #expect(fromEnvironment.status == 0, "the environment beats the file: \(fromEnvironment.stderr)")
+        let fromFlag = try await amc(
+            ["migrate", "--config", config.path, "--database-url", unreachable], environment: ["AMC_DATABASE_URL": url])
+        #expect(fromFlag.status != 0, "the flag beats the environment")
+        #expect(!fromFlag.stderr.contains("nobody@"), "URLs are never printed")
+    }
+
     @Test func missingDatabaseIsOneClearLineAndANonZeroExit() async throws {
         let result = try await amc(["ingest", "--brokers", "127.0.0.1:1"], environment: ["AMC_DATABASE_URL": ""])
         #expect(result.status != 0)
@@ -115,7 +134,7 @@ struct CLITests {
         #expect(clash.stderr.contains("port \(port) is in use"), "\(clash.stderr)")
         let invalid = try await amc(["broker", "--port", "0"])
         #expect(invalid.status != 0)
-        #expect(invalid.stderr.contains("--port must be in 1...65535"), "\(invalid.stderr)")
+        #expect(invalid.stderr.contains("broker.port (--port) must be in 1...65535"), "\(invalid.stderr)")
 
         #expect(broker.stop() == 0, "the broker and its forwarder stop cleanly on SIGTERM")
     }
