@@ -105,14 +105,9 @@ struct CLITests {
         ])
         #expect(ingested.status == 0, "\(ingested.stderr)")
 
+        #expect(try storedPairs(url) == ["red car|imgA": 2, "red car|imgB": 1, "green car|imgC": 4])
         let connection = try PostgresConnection.connect(url, logger: testLogger)
         defer { connection.close() }
-        var pairs: [String: Int] = [:]
-        for row in try connection.query("SELECT query, image, clicks FROM relevance_pairs") {
-            pairs["\(try row.decode(String.self, column: 0))|\(try row.decode(String.self, column: 1))"] =
-                try row.decode(Int.self, column: 2)
-        }
-        #expect(pairs == ["red car|imgA": 2, "red car|imgB": 1, "green car|imgC": 4])
         let dead = try connection.query("SELECT reason_code FROM dead_letters")
         #expect(try dead.map { try $0.decode(String.self, column: 0) } == ["invalid_click_count"])
 

@@ -19,11 +19,7 @@ struct IngestEndToEndTests {
         let (task, _) = startIngest(url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(2))
         try await task.value
 
-        let landed = try totals(url)
-        #expect(landed.events == fixture.validCount)
-        #expect(landed.deadLetters == fixture.invalid.count)
-        #expect(landed.gaps == 0)
-        #expect(try storedPairs(url) == fixture.expectedPairs)
+        try expectExactlyOnce(fixture, in: url)
 
         // Each malformed message is in dead_letters with its raw bytes and the reason it was refused.
         let connection = try PostgresConnection.connect(url, logger: testLogger)

@@ -28,10 +28,7 @@ struct IngestRecoveryTests {
 
         let (second, _) = startIngest(url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(2))
         try await second.value
-        let landed = try totals(url)
-        #expect(landed.events == fixture.validCount)
-        #expect(landed.deadLetters == fixture.invalid.count)
-        #expect(try storedPairs(url) == fixture.expectedPairs)
+        try expectExactlyOnce(fixture, in: url)
     }
 
     @Test func killedProcessMidStreamThenRestartLosesAndDoublesNothing() async throws {
@@ -65,10 +62,7 @@ struct IngestRecoveryTests {
 
         let (restart, _) = startIngest(url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(2))
         try await restart.value
-        let landed = try totals(url)
-        #expect(landed.events == fixture.validCount)
-        #expect(landed.deadLetters == fixture.invalid.count)
-        #expect(try storedPairs(url) == fixture.expectedPairs)
+        try expectExactlyOnce(fixture, in: url)
     }
 
     @Test func twoConsumersShareTheGroupAndOneLeavingMidStreamChangesNoTotals() async throws {
@@ -92,10 +86,7 @@ struct IngestRecoveryTests {
         try await stayer.value
 
         #expect(stayerProgress.current.events > 0, "both consumers took part")
-        let landed = try totals(url)
-        #expect(landed.events == fixture.validCount)
-        #expect(landed.deadLetters == fixture.invalid.count)
-        #expect(try storedPairs(url) == fixture.expectedPairs)
+        try expectExactlyOnce(fixture, in: url)
     }
 
     @Test func brokerDownThenUpMidStreamResumesWithExactTotals() async throws {
@@ -119,10 +110,7 @@ struct IngestRecoveryTests {
         try await task.value
 
         #expect(duringOutage.events < fixture.validCount, "the outage hit mid-stream")
-        let landed = try totals(url)
-        #expect(landed.events == fixture.validCount)
-        #expect(landed.deadLetters == fixture.invalid.count)
-        #expect(try storedPairs(url) == fixture.expectedPairs)
+        try expectExactlyOnce(fixture, in: url)
     }
 
     @Test func postgresRestartMidStreamIsRetriedWithExactTotals() async throws {
@@ -155,10 +143,7 @@ struct IngestRecoveryTests {
         try await task.value
 
         #expect(progress.current.retries > 0, "the restart was noticed and retried")
-        let landed = try totals(url)
-        #expect(landed.events == fixture.validCount)
-        #expect(landed.deadLetters == fixture.invalid.count)
-        #expect(try storedPairs(url) == fixture.expectedPairs)
+        try expectExactlyOnce(fixture, in: url)
     }
 
     @Test func injectedFetchAndCommitErrorsMidStreamChangeNoTotals() async throws {
@@ -183,10 +168,6 @@ struct IngestRecoveryTests {
         try await producer.value
         try await task.value
 
-        let landed = try totals(url)
-        #expect(landed.events == fixture.validCount)
-        #expect(landed.deadLetters == fixture.invalid.count)
-        #expect(landed.gaps == 0)
-        #expect(try storedPairs(url) == fixture.expectedPairs)
+        try expectExactlyOnce(fixture, in: url)
     }
 }

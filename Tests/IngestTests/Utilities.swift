@@ -89,16 +89,16 @@ struct ClickLogFixture {
     }
 }
 
-/// The relevance pairs in the database as (query|image) → clicks.
-func storedPairs(_ url: String) throws -> [String: Int] {
-    let connection = try PostgresConnection.connect(url, logger: testLogger)
-    defer { connection.close() }
-    var pairs: [String: Int] = [:]
-    for row in try connection.query("SELECT query, image, clicks FROM relevance_pairs") {
-        pairs["\(try row.decode(String.self, column: 0))|\(try row.decode(String.self, column: 1))"] =
-            try row.decode(Int.self, column: 2)
-    }
-    return pairs
+/// Checks that exactly the fixture landed: every valid event once, every malformed message dead-lettered once,
+/// no lost offset ranges, and pairs equal to the fixture's independent tally.
+func expectExactlyOnce(
+    _ fixture: ClickLogFixture, in url: String, sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+    let landed = try totals(url)
+    #expect(landed.events == fixture.validCount, sourceLocation: sourceLocation)
+    #expect(landed.deadLetters == fixture.invalid.count, sourceLocation: sourceLocation)
+    #expect(landed.gaps == 0, sourceLocation: sourceLocation)
+    #expect(try storedPairs(url) == fixture.expectedPairs, sourceLocation: sourceLocation)
 }
 
 /// The latest progress an ingest reported.

@@ -75,3 +75,15 @@ public func eventually(timeout: Duration = .seconds(60), _ condition: () throws 
     return try condition()
 }
 
+
+/// The relevance pairs in the database as (query|image) → clicks.
+public func storedPairs(_ url: String) throws -> [String: Int] {
+    let connection = try PostgresConnection.connect(url, logger: testLogger)
+    defer { connection.close() }
+    var pairs: [String: Int] = [:]
+    for row in try connection.query("SELECT query, image, clicks FROM relevance_pairs") {
+        pairs["\(try row.decode(String.self, column: 0))|\(try row.decode(String.self, column: 1))"] =
+            try row.decode(Int.self, column: 2)
+    }
+    return pairs
+}
