@@ -18,5 +18,6 @@ as_pg "$bindir/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -o \
     start >/dev/null
 export AMC_TEST_DATABASE_URL="postgresql://postgres@127.0.0.1:$port/postgres"
 
+swift format lint --strict --recursive Package.swift Sources Tests   # the style in .swift-format
 swift build --build-tests -Xswiftc -warnings-as-errors --explicit-target-dependency-import-check error
 swift test --skip-build 2>&1 | tee "$pgdir/test.log"

@@ -18,7 +18,8 @@ extension AMC {
                 The embedded broker keeps only about 5 MB or 100k message sets per partition and trims the oldest \
                 beyond that: keep producers close behind consumers. For production, point --brokers at a real Kafka \
                 cluster instead.
-                """)
+                """
+        )
 
         @OptionGroup var options: GlobalOptions
 
@@ -32,7 +33,9 @@ extension AMC {
         var brokerCount: Int?
 
         @Option(
-            help: "Fixed 127.0.0.1 port (1-65535) to bootstrap from, forwarded to the brokers' ephemeral ports (key broker.port).")
+            help:
+                "Fixed 127.0.0.1 port (1-65535) to bootstrap from, forwarded to the brokers' ephemeral ports (key broker.port)."
+        )
         var port: Int?
 
         func run() async throws {
@@ -64,7 +67,10 @@ extension AMC {
                 metadata: ["kafka.bootstrap": "\(bootstrap)", "kafka.brokers": "\(cluster.bootstrapServers)"]
             )
             let group = ServiceGroup(
-                services: [HoldUntilShutdown()], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+                services: [HoldUntilShutdown()],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
             try await group.run()
             cluster.shutdown()
         }

@@ -15,7 +15,8 @@ extension AMC {
                 Starts a local PostgreSQL under .amc/postgres and the embedded Kafka, replays a Clickture-style \
                 click log (the shipped sample unless --clicks is given), ingests it, prints a report and stops \
                 everything it started.
-                """)
+                """
+        )
 
         @OptionGroup var options: GlobalOptions
 
@@ -39,8 +40,13 @@ extension AMC {
             print("▸ starting PostgreSQL under \(root.path)/postgres and the embedded Kafka")
             let stack = try await onBlockingThread {
                 try EmbeddedStack(
-                    directory: root.appendingPathComponent("postgres"), migrations: migrations, topics: ["clicks"],
-                    partitions: 4, fastUnsafe: false, logger: logger)
+                    directory: root.appendingPathComponent("postgres"),
+                    migrations: migrations,
+                    topics: ["clicks"],
+                    partitions: 4,
+                    fastUnsafe: false,
+                    logger: logger
+                )
             }
             do {
                 let databaseURL = try await onBlockingThread { try stack.freshDatabase("amc_demo") }
@@ -61,12 +67,16 @@ extension AMC {
                 configuration.untilIdle = .seconds(2)
                 let started = ContinuousClock.now
                 try await IngestService(
-                    configuration: configuration, kafka: KafkaConfig(bootstrapServers: brokers),
-                    databaseURL: databaseURL, logger: logger
+                    configuration: configuration,
+                    kafka: KafkaConfig(bootstrapServers: brokers),
+                    databaseURL: databaseURL,
+                    logger: logger
                 ).run()
                 print("▸ ingest finished in \(String(format: "%.1f", (ContinuousClock.now - started).seconds)) s")
 
-                let report = try await onBlockingThread { try DemoReport.load(databaseURL: databaseURL, logger: logger) }
+                let report = try await onBlockingThread {
+                    try DemoReport.load(databaseURL: databaseURL, logger: logger)
+                }
                 print(report.render(produced: produced))
             } catch {
                 _ = try? await onBlockingThread { stack.stop() }
@@ -105,31 +115,40 @@ struct DemoReport {
         for row in try connection.query(
             """
             SELECT reason_code, count(*), min(reason) FROM dead_letters GROUP BY reason_code ORDER BY 2 DESC, 1
-            """)
-        {
+            """
+        ) {
             report.deadLetters.append(
-                (try row.decode(String.self, column: 0), try row.decode(Int.self, column: 1),
-                 try row.decode(String.self, column: 2)))
+                (
+                    try row.decode(String.self, column: 0), try row.decode(Int.self, column: 1),
+                    try row.decode(String.self, column: 2)
+                )
+            )
         }
         for row in try connection.query(
-            "SELECT partition, next_offset FROM ingest_offsets WHERE topic = 'clicks' ORDER BY partition")
-        {
+            "SELECT partition, next_offset FROM ingest_offsets WHERE topic = 'clicks' ORDER BY partition"
+        ) {
             report.offsets.append((try row.decode(Int32.self, column: 0), try row.decode(Int64.self, column: 1)))
         }
         for row in try connection.query(
-            "SELECT query, image, clicks, relevance, grade FROM relevance_labels ORDER BY relevance DESC, query LIMIT 8")
-        {
+            "SELECT query, image, clicks, relevance, grade FROM relevance_labels ORDER BY relevance DESC, query LIMIT 8"
+        ) {
             report.topPairs.append(
-                (try row.decode(String.self, column: 0), try row.decode(String.self, column: 1),
-                 try row.decode(Int64.self, column: 2), try row.decode(Double.self, column: 3),
-                 try row.decode(Int.self, column: 4)))
+                (
+                    try row.decode(String.self, column: 0), try row.decode(String.self, column: 1),
+                    try row.decode(Int64.self, column: 2), try row.decode(Double.self, column: 3),
+                    try row.decode(Int.self, column: 4)
+                )
+            )
         }
         for row in try connection.query(
-            "SELECT query, image, skips, relevance FROM relevance_labels WHERE skips > 0 ORDER BY skips DESC, query LIMIT 4")
-        {
+            "SELECT query, image, skips, relevance FROM relevance_labels WHERE skips > 0 ORDER BY skips DESC, query LIMIT 4"
+        ) {
             report.skipped.append(
-                (try row.decode(String.self, column: 0), try row.decode(String.self, column: 1),
-                 try row.decode(Int64.self, column: 2), try row.decode(Double.self, column: 3)))
+                (
+                    try row.decode(String.self, column: 0), try row.decode(String.self, column: 1),
+                    try row.decode(Int64.self, column: 2), try row.decode(Double.self, column: 3)
+                )
+            )
         }
         return report
     }
@@ -140,24 +159,28 @@ struct DemoReport {
         out += "messages replayed      \(produced)\n"
         out += "click events ingested  \(events)\n"
         out += "dead letters           \(dead)\n"
-        out += "accounted for          \(events + dead == produced ? "all \(produced) (events + dead letters)" : "MISMATCH: \(events + dead) of \(produced)")\n"
+        out +=
+            "accounted for          \(events + dead == produced ? "all \(produced) (events + dead letters)" : "MISMATCH: \(events + dead) of \(produced)")\n"
         out += "relevance pairs        \(pairs)\n"
         out += "lost offset ranges     \(gaps)\n"
         out += "stored offsets         " + offsets.map { "p\($0.partition)=\($0.next)" }.joined(separator: " ") + "\n"
         if !deadLetters.isEmpty {
             out += "\n-- dead letters by reason --\n"
             for letter in deadLetters {
-                out += "  \(letter.reason.padding(toLength: 20, withPad: " ", startingAt: 0)) \(letter.count)   e.g. \(letter.example)\n"
+                out +=
+                    "  \(letter.reason.padding(toLength: 20, withPad: " ", startingAt: 0)) \(letter.count)   e.g. \(letter.example)\n"
             }
         }
         out += "\n-- most relevant pairs --\n"
         for pair in topPairs {
-            out += "  \(pair.query.padding(toLength: 32, withPad: " ", startingAt: 0)) \(pair.image)  clicks \(pair.clicks)  relevance \(String(format: "%.2f", pair.relevance))  grade \(pair.grade)\n"
+            out +=
+                "  \(pair.query.padding(toLength: 32, withPad: " ", startingAt: 0)) \(pair.image)  clicks \(pair.clicks)  relevance \(String(format: "%.2f", pair.relevance))  grade \(pair.grade)\n"
         }
         if !skipped.isEmpty {
             out += "\n-- most skipped (shown above a click, not clicked) --\n"
             for pair in skipped {
-                out += "  \(pair.query.padding(toLength: 32, withPad: " ", startingAt: 0)) \(pair.image)  skips \(pair.skips)  relevance \(String(format: "%.2f", pair.relevance))\n"
+                out +=
+                    "  \(pair.query.padding(toLength: 32, withPad: " ", startingAt: 0)) \(pair.image)  skips \(pair.skips)  relevance \(String(format: "%.2f", pair.relevance))\n"
             }
         }
         return out

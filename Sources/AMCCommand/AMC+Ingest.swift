@@ -10,7 +10,8 @@ extension AMC {
     /// `amc ingest`: the consumer-group service landing clicks in PostgreSQL exactly once.
     struct Ingest: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Consume clicks from Kafka into PostgreSQL, exactly once (runs until SIGTERM or idle).")
+            abstract: "Consume clicks from Kafka into PostgreSQL, exactly once (runs until SIGTERM or idle)."
+        )
 
         @OptionGroup var options: GlobalOptions
 
@@ -40,13 +41,18 @@ extension AMC {
             let configuration = try settings.ingestConfiguration()
             let logger = Logger(label: "amc.ingest")
             let service = IngestService(
-                configuration: configuration, kafka: KafkaConfig(bootstrapServers: try settings.brokers()),
-                databaseURL: try settings.databaseURL(), logger: logger)
+                configuration: configuration,
+                kafka: KafkaConfig(bootstrapServers: try settings.brokers()),
+                databaseURL: try settings.databaseURL(),
+                logger: logger
+            )
             let group = ServiceGroup(
                 configuration: .init(
                     services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
                     gracefulShutdownSignals: [.sigterm, .sigint],
-                    logger: logger))
+                    logger: logger
+                )
+            )
             try await group.run()
         }
     }
@@ -59,12 +65,16 @@ extension Settings {
         configuration.groupID = reader.string(forKey: "ingest.group", default: configuration.groupID)
         configuration.topics = reader.stringArray(forKey: "ingest.topic", default: configuration.topics)
         configuration.batchMaxRecords = reader.int(
-            forKey: "ingest.batch.maxRecords", default: configuration.batchMaxRecords)
+            forKey: "ingest.batch.maxRecords",
+            default: configuration.batchMaxRecords
+        )
         guard configuration.batchMaxRecords >= 1 else {
             throw CommandError("ingest.batch.maxRecords (--batch-size) must be at least 1")
         }
         if let latency = reader.int(forKey: "ingest.batch.maxLatencyMs") {
-            guard latency >= 1 else { throw CommandError("ingest.batch.maxLatencyMs (--batch-latency-ms) must be at least 1") }
+            guard latency >= 1 else {
+                throw CommandError("ingest.batch.maxLatencyMs (--batch-latency-ms) must be at least 1")
+            }
             configuration.batchMaxLatency = .milliseconds(latency)
         }
         if let idle = reader.double(forKey: "ingest.untilIdleSeconds") {

@@ -7,7 +7,8 @@ extension AMC {
     /// `amc migrate`: applies `Migrations/NNNN_name.sql` in order, once each, recorded with checksums.
     struct Migrate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Apply database migrations in order, once each; refuse if an applied file changed.")
+            abstract: "Apply database migrations in order, once each; refuse if an applied file changed."
+        )
 
         @OptionGroup var options: GlobalOptions
 

@@ -8,7 +8,8 @@ extension AMC {
     /// `amc produce`: replays triad TSV or JSON lines into Kafka, keyed by normalised query.
     struct Produce: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Replay click-log lines (Clickture triad TSV or JSON events) into a Kafka topic.")
+            abstract: "Replay click-log lines (Clickture triad TSV or JSON events) into a Kafka topic."
+        )
 
         @OptionGroup var options: GlobalOptions
 
@@ -61,7 +62,8 @@ extension AMC {
                 guard producer.failedCount == 0 else {
                     throw CommandError(
                         "\(producer.failedCount) message(s) were not delivered: "
-                            + "\(producer.lastDeliveryError.map(String.init(describing:)) ?? "unknown error")")
+                            + "\(producer.lastDeliveryError.map(String.init(describing:)) ?? "unknown error")"
+                    )
                 }
                 return (publisher.sent, publisher.unparseable)
             }

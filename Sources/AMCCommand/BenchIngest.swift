@@ -12,7 +12,8 @@ import Synchronization
 struct BenchIngest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
-        abstract: "Ingest throughput vs a plain COPY and a reference consumer; click-to-visible latency.")
+        abstract: "Ingest throughput vs a plain COPY and a reference consumer; click-to-visible latency."
+    )
 
     @OptionGroup var options: GlobalOptions
 
@@ -28,7 +29,9 @@ struct BenchIngest: AsyncParsableCommand {
     @Option(help: "Partitions of the benchmark topics.")
     var partitions: Int32 = 8
 
-    @Option(help: "Most messages the producer may run ahead of what is committed (keeps the mock broker from trimming).")
+    @Option(
+        help: "Most messages the producer may run ahead of what is committed (keeps the mock broker from trimming)."
+    )
     var lead = 200_000
 
     @Option(help: "Events per second in the latency run.")
@@ -60,8 +63,13 @@ struct BenchIngest: AsyncParsableCommand {
         let partitions = partitions
         let stack = try await onBlockingThread {
             try EmbeddedStack(
-                directory: root, migrations: migrations, topics: topics, partitions: partitions, fastUnsafe: false,
-                logger: logger)
+                directory: root,
+                migrations: migrations,
+                topics: topics,
+                partitions: partitions,
+                fastUnsafe: false,
+                logger: logger
+            )
         }
         defer {
             stack.stop()
@@ -72,9 +80,21 @@ struct BenchIngest: AsyncParsableCommand {
         // 1. amc ingest, end to end.
         let ingestURL = try await onBlockingThread { try stack.freshDatabase("bench_ingest") }
         let ingest = try await runIngest(
-            workload: workload, topic: "clicks", databaseURL: ingestURL, brokers: brokers, logger: logger)
+            workload: workload,
+            topic: "clicks",
+            databaseURL: ingestURL,
+            brokers: brokers,
+            logger: logger
+        )
         let ingestRate = Double(events) / ingest.seconds
-        print(String(format: "amc ingest      %9.0f events/s  (%d events in %.2f s, producer alongside)", ingestRate, events, ingest.seconds))
+        print(
+            String(
+                format: "amc ingest      %9.0f events/s  (%d events in %.2f s, producer alongside)",
+                ingestRate,
+                events,
+                ingest.seconds
+            )
+        )
         try await onBlockingThread {
             try Self.verify(databaseURL: ingestURL, expected: workload, logger: logger)
         }
@@ -93,27 +113,67 @@ struct BenchIngest: AsyncParsableCommand {
         if !skipReference {
             let referenceURL = try await onBlockingThread { try stack.freshDatabase("bench_reference") }
             let seconds = try await runReference(
-                workload: workload, topic: "clicks-reference", databaseURL: referenceURL, brokers: brokers,
-                logger: logger)
+                workload: workload,
+                topic: "clicks-reference",
+                databaseURL: referenceURL,
+                brokers: brokers,
+                logger: logger
+            )
             referenceRate = Double(events) / seconds
-            print(String(format: "reference       %9.0f events/s  (confluent-kafka + psycopg2, batched INSERT … ON CONFLICT)", referenceRate))
+            print(
+                String(
+                    format:
+                        "reference       %9.0f events/s  (confluent-kafka + psycopg2, batched INSERT … ON CONFLICT)",
+                    referenceRate
+                )
+            )
         }
 
         // 4. Click → pair visible at a steady rate.
         let steadyURL = try await onBlockingThread { try stack.freshDatabase("bench_latency") }
         let steady = BenchWorkload(
-            events: steadyRate * steadySeconds, queries: queries, imagesPerQuery: imagesPerQuery, seed: 7)
+            events: steadyRate * steadySeconds,
+            queries: queries,
+            imagesPerQuery: imagesPerQuery,
+            seed: 7
+        )
         let latency = try await runIngest(
-            workload: steady, topic: "clicks-steady", databaseURL: steadyURL, brokers: brokers, logger: logger,
-            rate: steadyRate)
-        print(String(format: "visible latency p50 %.0f ms, p99 %.0f ms, max %.0f ms at a steady %d events/s for %d s (target p99 < 1000 ms)",
-            latency.p50, latency.p99, latency.max, steadyRate, steadySeconds))
+            workload: steady,
+            topic: "clicks-steady",
+            databaseURL: steadyURL,
+            brokers: brokers,
+            logger: logger,
+            rate: steadyRate
+        )
+        print(
+            String(
+                format:
+                    "visible latency p50 %.0f ms, p99 %.0f ms, max %.0f ms at a steady %d events/s for %d s (target p99 < 1000 ms)",
+                latency.p50,
+                latency.p99,
+                latency.max,
+                steadyRate,
+                steadySeconds
+            )
+        )
 
         let ratio = ingestRate / copyRate
-        print(String(format: "ratio ingest/COPY %.2f (target ≥ 0.5)%@", ratio,
-            referenceRate > 0 ? String(format: ", ingest/reference %.1f×", ingestRate / referenceRate) : ""))
-        print(String(format: "RESULT ingest_events_per_s=%.0f copy_rows_per_s=%.0f reference_events_per_s=%.0f ratio=%.3f",
-            ingestRate, copyRate, referenceRate, ratio))
+        print(
+            String(
+                format: "ratio ingest/COPY %.2f (target ≥ 0.5)%@",
+                ratio,
+                referenceRate > 0 ? String(format: ", ingest/reference %.1f×", ingestRate / referenceRate) : ""
+            )
+        )
+        print(
+            String(
+                format: "RESULT ingest_events_per_s=%.0f copy_rows_per_s=%.0f reference_events_per_s=%.0f ratio=%.3f",
+                ingestRate,
+                copyRate,
+                referenceRate,
+                ratio
+            )
+        )
     }
 
     // MARK: - Runs
@@ -127,7 +187,12 @@ struct BenchIngest: AsyncParsableCommand {
 
     /// Runs an `IngestService` while producing `workload` alongside it (bounded lead, or at `rate`).
     private func runIngest(
-        workload: BenchWorkload, topic: String, databaseURL: String, brokers: String, logger: Logger, rate: Int? = nil
+        workload: BenchWorkload,
+        topic: String,
+        databaseURL: String,
+        brokers: String,
+        logger: Logger,
+        rate: Int? = nil
     ) async throws -> IngestRun {
         let committed = Mutex(0)
         let latencies = Mutex([Double]())
@@ -135,7 +200,9 @@ struct BenchIngest: AsyncParsableCommand {
         configuration.topics = [topic]
         configuration.groupID = "bench-\(topic)"
         let service = IngestService(
-            configuration: configuration, kafka: KafkaConfig(bootstrapServers: brokers), databaseURL: databaseURL,
+            configuration: configuration,
+            kafka: KafkaConfig(bootstrapServers: brokers),
+            databaseURL: databaseURL,
             logger: logger,
             onProgress: { progress in
                 let visibleAt = Double(progress.lastBatchCommittedAt)
@@ -145,7 +212,8 @@ struct BenchIngest: AsyncParsableCommand {
                         for stamp in progress.lastBatchMessageTimestamps { list.append(visibleAt - Double(stamp)) }
                     }
                 }
-            })
+            }
+        )
         let task = Task { try await service.run() }
         defer { task.cancel() }
         let partitions = partitions
@@ -157,8 +225,14 @@ struct BenchIngest: AsyncParsableCommand {
         let started = ContinuousClock.now
         try await onBlockingThread {
             try Self.produce(
-                workload, topic: topic, brokers: brokers, lead: lead, rate: rate, logger: logger,
-                committed: { committed.withLock { $0 } })
+                workload,
+                topic: topic,
+                brokers: brokers,
+                lead: lead,
+                rate: rate,
+                logger: logger,
+                committed: { committed.withLock { $0 } }
+            )
             while committed.withLock({ $0 }) < total { Thread.sleep(forTimeInterval: 0.002) }
         }
         let seconds = (ContinuousClock.now - started).seconds
@@ -176,10 +250,16 @@ struct BenchIngest: AsyncParsableCommand {
 
     /// Runs the Python reference consumer as a child process while producing alongside it.
     private func runReference(
-        workload: BenchWorkload, topic: String, databaseURL: String, brokers: String, logger: Logger
+        workload: BenchWorkload,
+        topic: String,
+        databaseURL: String,
+        brokers: String,
+        logger: Logger
     ) async throws -> Double {
         guard FileManager.default.fileExists(atPath: referenceScript) else {
-            throw CommandError("reference consumer \(referenceScript) not found (run from the repository root, or --skip-reference)")
+            throw CommandError(
+                "reference consumer \(referenceScript) not found (run from the repository root, or --skip-reference)"
+            )
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
@@ -204,17 +284,25 @@ struct BenchIngest: AsyncParsableCommand {
             var lastCheck = ContinuousClock.now - .seconds(1)
             var cached = 0
             try Self.produce(
-                workload, topic: topic, brokers: brokers, lead: lead, rate: nil, logger: logger,
+                workload,
+                topic: topic,
+                brokers: brokers,
+                lead: lead,
+                rate: nil,
+                logger: logger,
                 committed: {
                     if ContinuousClock.now - lastCheck > .milliseconds(50) {
                         cached = committed()
                         lastCheck = .now
                     }
                     return cached
-                })
+                }
+            )
             process.waitUntilExit()
             guard process.terminationStatus == 0 else {
-                throw CommandError("the reference consumer failed (exit \(process.terminationStatus)); is python3-confluent-kafka and python3-psycopg2 installed?")
+                throw CommandError(
+                    "the reference consumer failed (exit \(process.terminationStatus)); is python3-confluent-kafka and python3-psycopg2 installed?"
+                )
             }
             return (ContinuousClock.now - started).seconds
         }
@@ -224,7 +312,12 @@ struct BenchIngest: AsyncParsableCommand {
 
     /// Produces the workload keyed by query, never more than `lead` messages ahead of `committed()`.
     private static func produce(
-        _ workload: BenchWorkload, topic: String, brokers: String, lead: Int, rate: Int?, logger: Logger,
+        _ workload: BenchWorkload,
+        topic: String,
+        brokers: String,
+        lead: Int,
+        rate: Int?,
+        logger: Logger,
         committed: () -> Int
     ) throws {
         let producer = try KafkaProducer(config: KafkaConfig(bootstrapServers: brokers), logger: logger)
@@ -255,7 +348,9 @@ struct BenchIngest: AsyncParsableCommand {
         defer { connection.close() }
         let deadline = ContinuousClock.now + .seconds(60)
         while try connection.query("SELECT count(*) FROM ingest_offsets")[0].decode(Int.self, column: 0) < partitions {
-            guard ContinuousClock.now < deadline else { throw CommandError("ingest did not join the group within 60 s") }
+            guard ContinuousClock.now < deadline else {
+                throw CommandError("ingest did not join the group within 60 s")
+            }
             Thread.sleep(forTimeInterval: 0.05)
         }
     }
@@ -269,21 +364,27 @@ struct BenchIngest: AsyncParsableCommand {
             SELECT (SELECT count(*) FROM click_events), (SELECT count(*) FROM dead_letters),
                    (SELECT count(*) FROM ingest_gaps), (SELECT count(*) FROM relevance_pairs),
                    (SELECT coalesce(sum(clicks), 0)::bigint FROM relevance_pairs)
-            """)[0]
+            """
+        )[0]
         let (events, dead, gaps, pairs, clicks) = (
-            try row.decode(Int.self, column: 0), try row.decode(Int.self, column: 1), try row.decode(Int.self, column: 2),
+            try row.decode(Int.self, column: 0), try row.decode(Int.self, column: 1),
+            try row.decode(Int.self, column: 2),
             try row.decode(Int.self, column: 3), try row.decode(Int.self, column: 4)
         )
         guard events == expected.count, dead == 0, gaps == 0, pairs == expected.distinctPairs,
             clicks == expected.totalClicks
         else {
             throw CommandError(
-                "ingest verification failed: events \(events)/\(expected.count), dead letters \(dead), lost ranges \(gaps), pairs \(pairs)/\(expected.distinctPairs), clicks \(clicks)/\(expected.totalClicks)")
+                "ingest verification failed: events \(events)/\(expected.count), dead letters \(dead), lost ranges \(gaps), pairs \(pairs)/\(expected.distinctPairs), clicks \(clicks)/\(expected.totalClicks)"
+            )
         }
     }
 
     private static func copyCeiling(
-        workload: BenchWorkload, partitions: Int32, databaseURL: String, logger: Logger
+        workload: BenchWorkload,
+        partitions: Int32,
+        databaseURL: String,
+        logger: Logger
     ) throws -> Double {
         let connection = try PostgresConnection.connect(databaseURL, logger: logger)
         defer { connection.close() }
@@ -369,8 +470,12 @@ struct BenchWorkload: Sendable {
         let image = "img\(q)x\(imageIndex[index])AAAAAAAAAA"
         let clicks = clickCounts[index]
         return Event(
-            query: query, image: image, clicks: clicks, key: Array(query.utf8),
-            line: Array("\(image)\t\(query)\t\(clicks)".utf8))
+            query: query,
+            image: image,
+            clicks: clicks,
+            key: Array(query.utf8),
+            line: Array("\(image)\t\(query)\t\(clicks)".utf8)
+        )
     }
 
     private static let words = [

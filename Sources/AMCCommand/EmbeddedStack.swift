@@ -12,7 +12,8 @@ final class EmbeddedStack: Sendable {
     private let logger: Logger
 
     /// Starts PostgreSQL under `directory` and a mock Kafka cluster with `topics`.
-    init(directory: URL, migrations: URL, topics: [String], partitions: Int32, fastUnsafe: Bool, logger: Logger) throws {
+    init(directory: URL, migrations: URL, topics: [String], partitions: Int32, fastUnsafe: Bool, logger: Logger) throws
+    {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         postgres = LocalPostgresServer(directory: directory, fastUnsafe: fastUnsafe, logger: logger)
         try postgres.start()

@@ -47,7 +47,10 @@ public struct ClickLogParser: Sendable {
 
     private func parseOrThrow(_ raw: UnsafeBufferPointer<UInt8>) throws(ClickLogError) -> ClickEvent {
         guard raw.count <= limits.maxMessageBytes else {
-            throw ClickLogError(.tooLarge, "message of \(raw.count) bytes exceeds the \(limits.maxMessageBytes)-byte limit")
+            throw ClickLogError(
+                .tooLarge,
+                "message of \(raw.count) bytes exceeds the \(limits.maxMessageBytes)-byte limit"
+            )
         }
         var end = raw.count
         if end > 0, raw[end - 1] == 0x0A { end -= 1 }
@@ -63,8 +66,9 @@ public struct ClickLogParser: Sendable {
             text = validated
         }
         var first = 0
-        while first < bytes.count, bytes[first] == 0x20 || bytes[first] == 0x09 || bytes[first] == 0x0D
-            || bytes[first] == 0x0A
+        while first < bytes.count,
+            bytes[first] == 0x20 || bytes[first] == 0x09 || bytes[first] == 0x0D
+                || bytes[first] == 0x0A
         {
             first += 1
         }
@@ -91,7 +95,9 @@ public struct ClickLogParser: Sendable {
         let fields = text.utf8.split(separator: 0x09, omittingEmptySubsequences: false)
         guard fields.count == 3 else {
             throw ClickLogError(
-                .fieldCount, "expected 3 tab-separated fields (image_key, query, click_count), found \(fields.count)")
+                .fieldCount,
+                "expected 3 tab-separated fields (image_key, query, click_count), found \(fields.count)"
+            )
         }
         let image = try validateImage(Substring(fields[0]), field: "image_key")
         let query = try validateQuery(Substring(fields[1]), field: "query")
@@ -171,13 +177,16 @@ public struct ClickLogParser: Sendable {
             }
             guard byte >= 0x30, byte <= 0x39 else {
                 throw ClickLogError(
-                    .invalidClickCount, "click_count \(ClickLogError.excerpt(trimmed)) is not an integer")
+                    .invalidClickCount,
+                    "click_count \(ClickLogError.excerpt(trimmed)) is not an integer"
+                )
             }
             value = value * 10 + Int64(byte - 0x30)
             if value > Int64(Int32.max) {
                 throw ClickLogError(
                     .invalidClickCount,
-                    "click_count \(ClickLogError.excerpt(trimmed)) overflows (maximum \(Int32.max))")
+                    "click_count \(ClickLogError.excerpt(trimmed)) overflows (maximum \(Int32.max))"
+                )
             }
         }
         guard !isNegative else {
@@ -193,12 +202,16 @@ public struct ClickLogParser: Sendable {
         let query = QueryNormalizer.normalize(raw)
         guard !query.isEmpty else { throw ClickLogError(.emptyQuery, "\(field) is empty after normalisation") }
         for scalar in query.unicodeScalars where scalar.properties.generalCategory == .control {
-            throw ClickLogError(.invalidQuery, "\(field) contains the control character U+\(String(scalar.value, radix: 16, uppercase: true))")
+            throw ClickLogError(
+                .invalidQuery,
+                "\(field) contains the control character U+\(String(scalar.value, radix: 16, uppercase: true))"
+            )
         }
         guard query.utf8.count <= limits.maxQueryBytes else {
             throw ClickLogError(
                 .queryTooLong,
-                "\(field) is \(query.utf8.count) bytes after normalisation (limit \(limits.maxQueryBytes))")
+                "\(field) is \(query.utf8.count) bytes after normalisation (limit \(limits.maxQueryBytes))"
+            )
         }
         return query
     }
@@ -208,12 +221,16 @@ public struct ClickLogParser: Sendable {
         guard !key.isEmpty else { throw ClickLogError(.invalidImage, "\(field) is empty") }
         guard key.utf8.count <= limits.maxImageKeyBytes else {
             throw ClickLogError(
-                .invalidImage, "\(field) is \(key.utf8.count) bytes (limit \(limits.maxImageKeyBytes))")
+                .invalidImage,
+                "\(field) is \(key.utf8.count) bytes (limit \(limits.maxImageKeyBytes))"
+            )
         }
         for scalar in key.unicodeScalars
         where scalar.properties.isWhitespace || scalar.properties.generalCategory == .control {
             throw ClickLogError(
-                .invalidImage, "\(field) \(ClickLogError.excerpt(key)) contains whitespace or control characters")
+                .invalidImage,
+                "\(field) \(ClickLogError.excerpt(key)) contains whitespace or control characters"
+            )
         }
         return String(key)
     }
@@ -277,7 +294,9 @@ public struct ClickLogParser: Sendable {
             }
             guard elements.count <= limits.maxImpressions else {
                 throw ClickLogError(
-                    .invalidField, "impressions has \(elements.count) entries (limit \(limits.maxImpressions))")
+                    .invalidField,
+                    "impressions has \(elements.count) entries (limit \(limits.maxImpressions))"
+                )
             }
             var keys: [String] = []
             keys.reserveCapacity(elements.count)
@@ -303,8 +322,15 @@ public struct ClickLogParser: Sendable {
         }
 
         return ClickEvent(
-            query: query, image: image, clicks: clicks, position: position, timestampMicros: timestamp,
-            impressions: impressions, session: session, form: .json)
+            query: query,
+            image: image,
+            clicks: clicks,
+            position: position,
+            timestampMicros: timestamp,
+            impressions: impressions,
+            session: session,
+            form: .json
+        )
     }
 
     private static func integer(_ value: JSONValue) -> Int64? {
@@ -318,7 +344,9 @@ public struct ClickLogParser: Sendable {
         guard let value else { return ClickLogError(.invalidField, "field '\(name)' is missing") }
         if case .number(let text) = value {
             return ClickLogError(
-                .invalidField, "field '\(name)' must be \(expected), got \(ClickLogError.excerpt(Substring(text)))")
+                .invalidField,
+                "field '\(name)' must be \(expected), got \(ClickLogError.excerpt(Substring(text)))"
+            )
         }
         return ClickLogError(.invalidField, "field '\(name)' must be \(expected), got \(value.typeName)")
     }

@@ -75,9 +75,15 @@ enum JSONValue: Equatable {
             case UInt8(ascii: "{"): return try object(depth: depth)
             case UInt8(ascii: "["): return try array(depth: depth)
             case UInt8(ascii: "\""): return .string(try string())
-            case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-            case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-            case UInt8(ascii: "n"): try literal("null"); return .null
+            case UInt8(ascii: "t"):
+                try literal("true")
+                return .bool(true)
+            case UInt8(ascii: "f"):
+                try literal("false")
+                return .bool(false)
+            case UInt8(ascii: "n"):
+                try literal("null")
+                return .null
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
             default: throw error("unexpected character")
             }
@@ -126,8 +132,12 @@ enum JSONValue: Equatable {
             func flushRun(_ end: Int) {
                 if end > runStart {
                     scalars.append(
-                        contentsOf: String(decoding: UnsafeBufferPointer(rebasing: bytes[runStart..<end]), as: UTF8.self)
-                            .unicodeScalars)
+                        contentsOf: String(
+                            decoding: UnsafeBufferPointer(rebasing: bytes[runStart..<end]),
+                            as: UTF8.self
+                        )
+                        .unicodeScalars
+                    )
                 }
             }
             while index < bytes.count {
@@ -136,7 +146,9 @@ enum JSONValue: Equatable {
                     if scalars.isEmpty {
                         // No escape seen: the string is exactly the run of bytes.
                         let text = String(
-                            decoding: UnsafeBufferPointer(rebasing: bytes[runStart..<index]), as: UTF8.self)
+                            decoding: UnsafeBufferPointer(rebasing: bytes[runStart..<index]),
+                            as: UTF8.self
+                        )
                         index += 1
                         return text
                     }
@@ -243,7 +255,9 @@ enum JSONValue: Equatable {
                 }
                 let key = try string()
                 skipWhitespace()
-                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' in object") }
+                guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
+                    throw error("expected ':' in object")
+                }
                 index += 1
                 skipWhitespace()
                 members.append((key, try value(depth: depth + 1)))

@@ -47,7 +47,9 @@ struct CommitResult: Sendable {
 /// Exactly-once: each transaction first locks the partitions' rows in `ingest_offsets` and writes only
 /// messages at or after the stored offsets, so a retried commit whose first attempt landed, or a consumer
 /// that lost its partitions without noticing, never writes a message twice.
-final class BatchWriter: @unchecked Sendable {  // hand-off state guarded by `condition`; `session` used only on the writer thread
+///
+/// `@unchecked Sendable`: the hand-off state is guarded by `condition`; `session` is used only on the writer thread.
+final class BatchWriter: @unchecked Sendable {
     private let condition = NSCondition()
     private var job: IngestBatch?
     private var outcome: Result<[CommitResult], any Error>?
@@ -133,7 +135,9 @@ final class BatchWriter: @unchecked Sendable {  // hand-off state guarded by `co
     /// class 22, 23 or 54) splits the batch until the message the database refuses is alone; that one is
     /// dead-lettered with the database's reason. Other permanent errors (schema, permissions) are rethrown.
     private func commit(
-        _ messages: ArraySlice<ParsedMessage>, positions: [TopicPartition: Int64], batch: IngestBatch
+        _ messages: ArraySlice<ParsedMessage>,
+        positions: [TopicPartition: Int64],
+        batch: IngestBatch
     ) throws -> [CommitResult] {
         do {
             var result = try session.withRetry { connection in
@@ -149,7 +153,8 @@ final class BatchWriter: @unchecked Sendable {  // hand-off state guarded by `co
             }
             logger.warning(
                 "batch refused by the database, splitting",
-                metadata: ["postgres.error": "\(error)", "ingest.batch_size": "\(messages.count)"])
+                metadata: ["postgres.error": "\(error)", "ingest.batch_size": "\(messages.count)"]
+            )
             let middle = messages.startIndex + messages.count / 2
             return try commit(messages[..<middle], positions: positions, batch: batch)
                 + commit(messages[middle...], positions: positions, batch: batch)
@@ -158,7 +163,9 @@ final class BatchWriter: @unchecked Sendable {  // hand-off state guarded by `co
 
     /// Inside the transaction: lock the offsets, keep what is at or after them, write.
     private func write(
-        _ messages: ArraySlice<ParsedMessage>, _ positions: [TopicPartition: Int64], _ connection: PostgresConnection
+        _ messages: ArraySlice<ParsedMessage>,
+        _ positions: [TopicPartition: Int64],
+        _ connection: PostgresConnection
     ) throws -> CommitResult {
         var partitions = Set<TopicPartition>()
         for message in messages { partitions.insert(message.record.topicPartition) }
@@ -181,7 +188,8 @@ final class BatchWriter: @unchecked Sendable {  // hand-off state guarded by `co
             guard let cursor = cursors[partition], record.offset >= cursor else { continue }
             if record.offset > cursor {
                 write.gaps.append(
-                    OffsetGap(partition: partition, from: cursor, to: record.offset, reason: "offset_jump"))
+                    OffsetGap(partition: partition, from: cursor, to: record.offset, reason: "offset_jump")
+                )
             }
             switch message {
             case .event(let positioned):
@@ -205,16 +213,22 @@ final class BatchWriter: @unchecked Sendable {  // hand-off state guarded by `co
 
     /// Dead-letters one message the database refused (after splitting isolated it), advancing its offset.
     private func commitRejected(
-        _ record: ConsumerRecord, _ refusal: PostgresError, batch: IngestBatch
+        _ record: ConsumerRecord,
+        _ refusal: PostgresError,
+        batch: IngestBatch
     ) throws -> CommitResult {
         let partition = record.topicPartition
         let letter = DeadLetter(
-            record: record, reasonCode: "rejected_by_database", reason: "rejected by the database: \(refusal)")
+            record: record,
+            reasonCode: "rejected_by_database",
+            reason: "rejected by the database: \(refusal)"
+        )
         logger.error(
             "message refused by the database",
             metadata: [
                 "kafka.partition": "\(partition)", "kafka.offset": "\(record.offset)", "postgres.error": "\(refusal)",
-            ])
+            ]
+        )
         return try session.withRetry { connection in
             try connection.transaction { connection -> CommitResult in
                 var result = CommitResult(messages: 1, handedOffAt: batch.handedOffAt)

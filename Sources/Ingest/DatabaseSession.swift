@@ -20,8 +20,12 @@ final class DatabaseSession {
     private var stopDeadline: ContinuousClock.Instant?
 
     init(
-        url: String, configuration: IngestConfiguration, logger: Logger, metrics: IngestMetrics,
-        prepare: @escaping (PostgresConnection) throws -> Void, isStopping: @escaping () -> Bool,
+        url: String,
+        configuration: IngestConfiguration,
+        logger: Logger,
+        metrics: IngestMetrics,
+        prepare: @escaping (PostgresConnection) throws -> Void,
+        isStopping: @escaping () -> Bool,
         onRetry: @escaping () -> Void
     ) {
         self.url = url
@@ -50,7 +54,8 @@ final class DatabaseSession {
                 metrics.retries.increment()
                 logger.warning(
                     "database unavailable, retrying",
-                    metadata: ["postgres.error": "\(error)", "retry.backoff": "\(backoff)"])
+                    metadata: ["postgres.error": "\(error)", "retry.backoff": "\(backoff)"]
+                )
                 if connection?.isConnected != true {
                     connection?.close()
                     connection = nil

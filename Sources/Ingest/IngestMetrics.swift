@@ -1,5 +1,5 @@
-import Kafka
 import CoreMetrics
+import Kafka
 import Metrics
 
 /// The ingest's metrics, created once (swift-metrics; exported by whatever backend the executable bootstraps).
@@ -29,7 +29,9 @@ struct IngestMetrics: Sendable {
     /// Messages behind the high watermark, per partition (`ingest.consumer.lag`).
     func lag(_ partition: TopicPartition) -> Gauge {
         Gauge(
-            label: "ingest.consumer.lag", dimensions: [("topic", partition.topic), ("partition", "\(partition.partition)")],
-            factory: factory)
+            label: "ingest.consumer.lag",
+            dimensions: [("topic", partition.topic), ("partition", "\(partition.partition)")],
+            factory: factory
+        )
     }
 }

@@ -21,7 +21,10 @@ public struct IngestService: Service {
     ///   - logger: Receives the service's logs.
     ///   - onProgress: Called on the ingest thread after every committed transaction with running totals.
     public init(
-        configuration: IngestConfiguration, kafka: KafkaConfig, databaseURL: String, logger: Logger,
+        configuration: IngestConfiguration,
+        kafka: KafkaConfig,
+        databaseURL: String,
+        logger: Logger,
         onProgress: (@Sendable (IngestProgress) -> Void)? = nil
     ) {
         self.configuration = configuration
@@ -33,8 +36,12 @@ public struct IngestService: Service {
 
     public func run() async throws {
         let worker = IngestWorker(
-            configuration: configuration, kafka: kafka, databaseURL: databaseURL, logger: logger,
-            onProgress: onProgress)
+            configuration: configuration,
+            kafka: kafka,
+            databaseURL: databaseURL,
+            logger: logger,
+            onProgress: onProgress
+        )
         try await withGracefulShutdownHandler {
             try await withTaskCancellationHandler {
                 try await worker.runOnDedicatedThread()

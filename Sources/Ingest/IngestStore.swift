@@ -47,11 +47,15 @@ struct IngestStore: Sendable {
                     query text NOT NULL, image text NOT NULL, clicks bigint NOT NULL, click_events bigint NOT NULL,
                     skips bigint NOT NULL, first_seen timestamptz NOT NULL, last_seen timestamptz NOT NULL
                 ) ON COMMIT DELETE ROWS
-                """)
+                """
+        )
     }
 
     /// Locks and returns the stored next offsets of `partitions` for this group (missing rows are absent).
-    func lockOffsets(_ partitions: some Collection<TopicPartition>, _ connection: PostgresConnection) throws
+    func lockOffsets(
+        _ partitions: some Collection<TopicPartition>,
+        _ connection: PostgresConnection
+    ) throws
         -> [TopicPartition: Int64]
     {
         var stored: [TopicPartition: Int64] = [:]
@@ -63,7 +67,8 @@ struct IngestStore: Sendable {
                 SELECT partition, next_offset FROM ingest_offsets
                 WHERE group_id = \(groupID) AND topic = \(topic) AND partition = ANY(\(ids)::integer[])
                 ORDER BY partition FOR UPDATE
-                """)
+                """
+            )
             for row in rows {
                 let partition = try row.decode(Int32.self, column: 0)
                 stored[TopicPartition(topic: topic, partition: partition)] = try row.decode(Int64.self, column: 1)
@@ -80,7 +85,8 @@ struct IngestStore: Sendable {
             VALUES (\(groupID), \(partition.topic), \(partition.partition), \(next))
             ON CONFLICT (group_id, topic, partition)
             DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()
-            """)
+            """
+        )
     }
 
     /// Records offsets that will never be ingested.
@@ -90,7 +96,8 @@ struct IngestStore: Sendable {
             INSERT INTO ingest_gaps (group_id, topic, partition, from_offset, to_offset, reason)
             VALUES (\(groupID), \(gap.partition.topic), \(gap.partition.partition), \(gap.from), \(gap.to),
                     \(gap.reason))
-            """)
+            """
+        )
     }
 
     /// Writes a batch's rows (inside the caller's transaction): events by COPY, pair deltas by COPY into the
@@ -160,7 +167,9 @@ struct IngestStore: Sendable {
         for gap in batch.gaps {
             try recordGap(gap, connection)
         }
-        for (partition, next) in batch.nextOffsets.sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
+        for (partition, next) in batch.nextOffsets.sorted(by: {
+            ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition)
+        }) {
             try storeOffset(partition, next: next, connection)
         }
     }
@@ -188,11 +197,15 @@ struct IngestStore: Sendable {
                 WHEN NOT MATCHED THEN
                     INSERT (query, image, clicks, click_events, skips, first_seen, last_seen)
                     VALUES (d.query, d.image, d.clicks, d.click_events, d.skips, d.first_seen, d.last_seen)
-                """)
+                """
+            )
         } catch let error as PostgresError where error.sqlState == .uniqueViolation {
             throw PostgresError(
-                sqlState: .serializationFailure, message: "a new pair was inserted concurrently; retrying the batch",
-                detail: nil, isTransient: true)
+                sqlState: .serializationFailure,
+                message: "a new pair was inserted concurrently; retrying the batch",
+                detail: nil,
+                isTransient: true
+            )
         }
     }
 

@@ -44,7 +44,10 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
     private var deferredError: (any Error)?
 
     init(
-        configuration: IngestConfiguration, kafka: KafkaConfig, databaseURL: String, logger: Logger,
+        configuration: IngestConfiguration,
+        kafka: KafkaConfig,
+        databaseURL: String,
+        logger: Logger,
         onProgress: (@Sendable (IngestProgress) -> Void)?
     ) {
         self.configuration = configuration
@@ -56,10 +59,14 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
         let (store, metrics, signals) = (store, metrics, signals)
         func session(preparing: Bool) -> DatabaseSession {
             DatabaseSession(
-                url: databaseURL, configuration: configuration, logger: logger, metrics: metrics,
+                url: databaseURL,
+                configuration: configuration,
+                logger: logger,
+                metrics: metrics,
                 prepare: { connection in if preparing { try store.prepare(connection) } },
                 isStopping: { signals.stopRequested.withLock { $0 } },
-                onRetry: { signals.retries.withLock { $0 += 1 } })
+                onRetry: { signals.retries.withLock { $0 += 1 } }
+            )
         }
         self.control = session(preparing: false)
         self.writer = BatchWriter(session: session(preparing: true), store: store, logger: logger)
@@ -99,7 +106,8 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
             metadata: [
                 "ingest.group": "\(configuration.groupID)",
                 "ingest.topics": "\(configuration.topics.joined(separator: ","))",
-            ])
+            ]
+        )
         while !isStopping {
             if let error = deferredError { throw error }
             if needsRejoin { rejoin() }
@@ -126,7 +134,8 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
         try applyWriterOutcome()
         logger.info(
             "ingest stopped",
-            metadata: ["ingest.events": "\(progress.events)", "ingest.dead_letters": "\(progress.deadLetters)"])
+            metadata: ["ingest.events": "\(progress.events)", "ingest.dead_letters": "\(progress.deadLetters)"]
+        )
     }
 
     /// Consumer settings ingest relies on, under any the operator passes in ``KafkaConfig/properties``:
@@ -139,9 +148,13 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
         var kafka = kafka
         kafka.properties.merge(Self.consumerDefaults) { chosen, _ in chosen }
         return try KafkaConsumer(
-            config: kafka, groupID: configuration.groupID, topics: configuration.topics, logger: logger,
+            config: kafka,
+            groupID: configuration.groupID,
+            topics: configuration.topics,
+            logger: logger,
             onAssign: { [unowned self] partitions in try self.assign(partitions) },
-            onRevoke: { [unowned self] partitions in self.revoke(partitions) })
+            onRevoke: { [unowned self] partitions in self.revoke(partitions) }
+        )
     }
 
     private func rejoin() {
@@ -170,7 +183,9 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
                 timeout = .milliseconds(100)
             }
             let batch = try consumer.pollBatch(
-                maxRecords: configuration.batchMaxRecords - pending.count, timeout: max(timeout, .milliseconds(5)))
+                maxRecords: configuration.batchMaxRecords - pending.count,
+                timeout: max(timeout, .milliseconds(5))
+            )
             for error in batch.errors {
                 // A broker fault is not "idle": the topic may still hold clicks we cannot see yet.
                 lastActivity = .now
@@ -217,7 +232,9 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
             } catch {
                 // Not fatal: a start past the stored offset is still caught when the first message arrives.
                 logger.warning(
-                    "watermark query failed", metadata: ["kafka.partition": "\(partition)", "kafka.error": "\(error)"])
+                    "watermark query failed",
+                    metadata: ["kafka.partition": "\(partition)", "kafka.error": "\(error)"]
+                )
             }
         }
         let store = store
@@ -244,7 +261,10 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
         record(gaps)
         logger.info(
             "partitions assigned",
-            metadata: ["kafka.partitions": "\(starts.sorted { "\($0.key)" < "\($1.key)" }.map { "\($0.key)@\($0.value)" })"])
+            metadata: [
+                "kafka.partitions": "\(starts.sorted { "\($0.key)" < "\($1.key)" }.map { "\($0.key)@\($0.value)" })"
+            ]
+        )
         return starts.mapValues { .absolute($0) }
     }
 
@@ -306,7 +326,8 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
                 metadata: [
                     "kafka.partition": "\(gap.partition)", "ingest.gap.from": "\(gap.from)",
                     "ingest.gap.to": "\(gap.to)", "ingest.gap.reason": "\(gap.reason)",
-                ])
+                ]
+            )
         }
         progress.gaps += gaps.count
     }

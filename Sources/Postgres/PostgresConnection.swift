@@ -74,7 +74,11 @@ public final class PostgresConnection: @unchecked Sendable {
     ///   - logger: Logger for retries (debug level).
     /// - Returns: The open connection.
     /// - Throws: The first permanent ``PostgresError``, or the last transient one once `timeout` elapsed.
-    public static func connect(_ url: String, retryingFor timeout: Duration, logger: Logger) throws
+    public static func connect(
+        _ url: String,
+        retryingFor timeout: Duration,
+        logger: Logger
+    ) throws
         -> PostgresConnection
     {
         let clock = ContinuousClock()

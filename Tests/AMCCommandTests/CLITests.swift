@@ -38,10 +38,15 @@ struct CLITests {
 
         let fromFile = try await amc(["migrate", "--config", config.path], environment: ["AMC_DATABASE_URL": ""])
         #expect(fromFile.status != 0, "the file's unreachable URL is used when nothing overrides it")
-        let fromEnvironment = try await amc(["migrate", "--config", config.path], environment: ["AMC_DATABASE_URL": url])
+        let fromEnvironment = try await amc(
+            ["migrate", "--config", config.path],
+            environment: ["AMC_DATABASE_URL": url]
+        )
         #expect(fromEnvironment.status == 0, "the environment beats the file: \(fromEnvironment.stderr)")
         let fromFlag = try await amc(
-            ["migrate", "--config", config.path, "--database-url", unreachable], environment: ["AMC_DATABASE_URL": url])
+            ["migrate", "--config", config.path, "--database-url", unreachable],
+            environment: ["AMC_DATABASE_URL": url]
+        )
         #expect(fromFlag.status != 0, "the flag beats the environment")
         #expect(!fromFlag.stderr.contains("nobody@"), "URLs are never printed")
     }
@@ -50,7 +55,8 @@ struct CLITests {
         let result = try await amc(["ingest", "--brokers", "127.0.0.1:1"], environment: ["AMC_DATABASE_URL": ""])
         #expect(result.status != 0)
         #expect(
-            result.stderr.split(separator: "\n") == ["Error: no database: pass --database-url or set AMC_DATABASE_URL"])
+            result.stderr.split(separator: "\n") == ["Error: no database: pass --database-url or set AMC_DATABASE_URL"]
+        )
     }
 
     @Test func ingestStopsOnSIGTERMWithExitZeroAndKeepsWhatItCommitted() async throws {
@@ -91,13 +97,21 @@ struct CLITests {
 
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("amc-cli-\(UUID().uuidString).tsv")
         defer { try? FileManager.default.removeItem(at: log) }
-        try "imgA\tRed  Car\t2\r\nimgB\tred car\t1\n\nimgA\tblue car\t0\n".write(to: log, atomically: true, encoding: .utf8)
+        try "imgA\tRed  Car\t2\r\nimgB\tred car\t1\n\nimgA\tblue car\t0\n".write(
+            to: log,
+            atomically: true,
+            encoding: .utf8
+        )
         let produced = try await amc(["produce", "--brokers", address, "--topic", "clicks", log.path])
         #expect(produced.status == 0)
         #expect(produced.stdout.contains("produced 3 message(s) to clicks"))
 
         // An independent Kafka client (kcat) produces into the same embedded broker.
-        let kcat = try await run("/usr/bin/kcat", ["-P", "-b", address, "-t", "clicks", "-k", "green car"], input: "imgC\tgreen car\t4")
+        let kcat = try await run(
+            "/usr/bin/kcat",
+            ["-P", "-b", address, "-t", "clicks", "-k", "green car"],
+            input: "imgC\tgreen car\t4"
+        )
         #expect(kcat.status == 0, "kcat: \(kcat.stderr)")
 
         let ingested = try await amc([
@@ -148,11 +162,17 @@ let amcExecutable = repositoryRoot.appendingPathComponent(".build/debug/amc")
 func amc(_ arguments: [String], environment: [String: String] = [:]) async throws -> RunResult {
     try #require(
         FileManager.default.isExecutableFile(atPath: amcExecutable.path),
-        "build the amc executable first (swift build --build-tests)")
+        "build the amc executable first (swift build --build-tests)"
+    )
     return try await run(amcExecutable.path, arguments, environment: environment)
 }
 
-func run(_ path: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil)
+func run(
+    _ path: String,
+    _ arguments: [String],
+    environment: [String: String] = [:],
+    input: String? = nil
+)
     async throws -> RunResult
 {
     try await blocking {
@@ -177,8 +197,10 @@ func run(_ path: String, _ arguments: [String], environment: [String: String] = 
         try stdin.fileHandleForWriting.close()
         process.waitUntilExit()
         return RunResult(
-            status: process.terminationStatus, stdout: try String(contentsOf: out, encoding: .utf8),
-            stderr: try String(contentsOf: err, encoding: .utf8))
+            status: process.terminationStatus,
+            stdout: try String(contentsOf: out, encoding: .utf8),
+            stderr: try String(contentsOf: err, encoding: .utf8)
+        )
     }
 }
 

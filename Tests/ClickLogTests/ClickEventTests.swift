@@ -9,8 +9,15 @@ import Testing
 
     @Test func initStoresEveryField() {
         let event = ClickEvent(
-            query: "q", image: "i", clicks: 5, position: 2, timestampMicros: -7, impressions: ["a"], session: "s",
-            form: .triad)
+            query: "q",
+            image: "i",
+            clicks: 5,
+            position: 2,
+            timestampMicros: -7,
+            impressions: ["a"],
+            session: "s",
+            form: .triad
+        )
         #expect(event.query == "q")
         #expect(event.image == "i")
         #expect(event.clicks == 5)

@@ -8,7 +8,10 @@ import Testing
     let parser = ClickLogParser()
 
     @Test(arguments: [
-        ("img4711x3AAAAAAAAAA\tquery 4711 golden retriever\t1", "query 4711 golden retriever", "img4711x3AAAAAAAAAA", 1),
+        (
+            "img4711x3AAAAAAAAAA\tquery 4711 golden retriever\t1", "query 4711 golden retriever", "img4711x3AAAAAAAAAA",
+            1
+        ),
         ("img1\t  Golden   RETRIEVER  \t2", "golden retriever", "img1", 2),
         ("img1\tA\u{0B}B\u{0C}\rC\t3", "a b c", "img1", 3),
         ("  img~!\t q \t 007 ", "q", "img~!", 7),
@@ -23,7 +26,10 @@ import Testing
     }
 
     @Test(arguments: [
-        ("img 1\tq\t1", ClickLogError.Reason.invalidImage, "image_key \"img 1\" contains whitespace or control characters"),
+        (
+            "img 1\tq\t1", ClickLogError.Reason.invalidImage,
+            "image_key \"img 1\" contains whitespace or control characters"
+        ),
         ("img\u{7F}\tq\t1", .invalidImage, "image_key \"img\\u{7F}\" contains whitespace or control characters"),
         ("img\u{0B}\tq\t1", .invalidImage, "image_key \"img\\u{0B}\" contains whitespace or control characters"),
         ("   \tq\t1", .invalidImage, "image_key is empty"),
@@ -51,7 +57,8 @@ import Testing
         #expect(custom.parse(Array("abcde\tq\t1".utf8)).failure?.detail == "image_key is 5 bytes (limit 4)")
         #expect(
             custom.parse(Array("abcd\tA B C D\t1".utf8)).failure?.detail
-                == "query is 7 bytes after normalisation (limit 5)")
+                == "query is 7 bytes after normalisation (limit 5)"
+        )
     }
 
     @Test func nonASCIILinesStillParse() throws {

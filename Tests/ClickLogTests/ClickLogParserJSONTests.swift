@@ -22,12 +22,21 @@ import Testing
         #expect(
             event
                 == ClickEvent(
-                    query: "snow cat", image: "img2", clicks: 3, position: 1, timestampMicros: 1_795_640_400_000_000,
-                    impressions: ["img1", "img2", "img3"], session: " s-1 ", form: .json))
+                    query: "snow cat",
+                    image: "img2",
+                    clicks: 3,
+                    position: 1,
+                    timestampMicros: 1_795_640_400_000_000,
+                    impressions: ["img1", "img2", "img3"],
+                    session: " s-1 ",
+                    form: .json
+                )
+        )
     }
 
     @Test(arguments: [
-        "  {\"query\":\"q\",\"image\":\"i\"}", "{\"query\":\"q\",\"image\":\"i\"}\n", "{\"query\":\"q\",\"image\":\"i\"}\r\n",
+        "  {\"query\":\"q\",\"image\":\"i\"}", "{\"query\":\"q\",\"image\":\"i\"}\n",
+        "{\"query\":\"q\",\"image\":\"i\"}\r\n",
         "\t{ \"image\" : \"i\" ,\r\n \"query\" : \"q\" }  ",
     ])
     func surroundingWhitespaceAndFieldOrderDoNotMatter(message: String) throws {
@@ -59,11 +68,26 @@ import Testing
         (#"{"query":"q","image":null}"#, "field 'image' must be a string, got null"),
         (#"{"query":"q","image":7}"#, #"field 'image' must be a string, got "7""#),
         (#"{"query":"q","image":{}}"#, "field 'image' must be a string, got an object"),
-        (#"{"query":"q","image":"i","clicks":"3"}"#, "field 'clicks' must be an integer in 1...2147483647, got a string"),
-        (#"{"query":"q","image":"i","clicks":1.5}"#, #"field 'clicks' must be an integer in 1...2147483647, got "1.5""#),
-        (#"{"query":"q","image":"i","clicks":1.0}"#, #"field 'clicks' must be an integer in 1...2147483647, got "1.0""#),
-        (#"{"query":"q","image":"i","clicks":1e2}"#, #"field 'clicks' must be an integer in 1...2147483647, got "1e2""#),
-        (#"{"query":"q","image":"i","clicks":true}"#, "field 'clicks' must be an integer in 1...2147483647, got a boolean"),
+        (
+            #"{"query":"q","image":"i","clicks":"3"}"#,
+            "field 'clicks' must be an integer in 1...2147483647, got a string"
+        ),
+        (
+            #"{"query":"q","image":"i","clicks":1.5}"#,
+            #"field 'clicks' must be an integer in 1...2147483647, got "1.5""#
+        ),
+        (
+            #"{"query":"q","image":"i","clicks":1.0}"#,
+            #"field 'clicks' must be an integer in 1...2147483647, got "1.0""#
+        ),
+        (
+            #"{"query":"q","image":"i","clicks":1e2}"#,
+            #"field 'clicks' must be an integer in 1...2147483647, got "1e2""#
+        ),
+        (
+            #"{"query":"q","image":"i","clicks":true}"#,
+            "field 'clicks' must be an integer in 1...2147483647, got a boolean"
+        ),
         (#"{"query":"q","image":"i","clicks":0}"#, #"field 'clicks' must be an integer in 1...2147483647, got "0""#),
         (#"{"query":"q","image":"i","clicks":-0}"#, #"field 'clicks' must be an integer in 1...2147483647, got "-0""#),
         (#"{"query":"q","image":"i","clicks":-1}"#, #"field 'clicks' must be an integer in 1...2147483647, got "-1""#),
@@ -82,14 +106,26 @@ import Testing
             #"{"query":"q","image":"i","position":2147483648}"#,
             #"field 'position' must be an integer ≥ 0, got "2147483648""#
         ),
-        (#"{"query":"q","image":"i","ts":"2026-11-25"}"#, "field 'ts' must be an RFC 3339 date-time string, got a string"),
+        (
+            #"{"query":"q","image":"i","ts":"2026-11-25"}"#,
+            "field 'ts' must be an RFC 3339 date-time string, got a string"
+        ),
         (
             #"{"query":"q","image":"i","ts":"2023-02-29T00:00:00Z"}"#,
             "field 'ts' must be an RFC 3339 date-time string, got a string"
         ),
-        (#"{"query":"q","image":"i","ts":1795640400}"#, #"field 'ts' must be an RFC 3339 date-time string, got "1795640400""#),
-        (#"{"query":"q","image":"i","impressions":"img1"}"#, "field 'impressions' must be an array of image keys, got a string"),
-        (#"{"query":"q","image":"i","impressions":{"0":"a"}}"#, "field 'impressions' must be an array of image keys, got an object"),
+        (
+            #"{"query":"q","image":"i","ts":1795640400}"#,
+            #"field 'ts' must be an RFC 3339 date-time string, got "1795640400""#
+        ),
+        (
+            #"{"query":"q","image":"i","impressions":"img1"}"#,
+            "field 'impressions' must be an array of image keys, got a string"
+        ),
+        (
+            #"{"query":"q","image":"i","impressions":{"0":"a"}}"#,
+            "field 'impressions' must be an array of image keys, got an object"
+        ),
         (#"{"query":"q","image":"i","impressions":["a",3]}"#, #"field 'impressions[1]' must be a string, got "3""#),
         (#"{"query":"q","image":"i","impressions":[null]}"#, "field 'impressions[0]' must be a string, got null"),
         (#"{"query":"q","image":"i","session":7}"#, #"field 'session' must be a string, got "7""#),

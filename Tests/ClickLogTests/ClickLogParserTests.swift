@@ -174,15 +174,17 @@ import Testing
         #expect(custom.parse("ab\tabc\t1234567890").failure?.reason == .tooLarge)
     }
 
-    @Test(arguments: [
-        [0xFF, 0xFE],
-        [0x80],  // lone continuation byte
-        [0xE2, 0x82],  // truncated three-byte sequence
-        [0xC0, 0xAF],  // overlong '/'
-        [0xE0, 0x80, 0xAF],  // overlong three-byte '/'
-        [0xED, 0xA0, 0x80],  // UTF-16 surrogate encoded as UTF-8
-        [0xF4, 0x90, 0x80, 0x80],  // beyond U+10FFFF
-    ] as [[UInt8]])
+    @Test(
+        arguments: [
+            [0xFF, 0xFE],
+            [0x80],  // lone continuation byte
+            [0xE2, 0x82],  // truncated three-byte sequence
+            [0xC0, 0xAF],  // overlong '/'
+            [0xE0, 0x80, 0xAF],  // overlong three-byte '/'
+            [0xED, 0xA0, 0x80],  // UTF-16 surrogate encoded as UTF-8
+            [0xF4, 0x90, 0x80, 0x80],  // beyond U+10FFFF
+        ] as [[UInt8]]
+    )
     func invalidUTF8IsRejected(bad: [UInt8]) throws {
         for message in [bad, Array("img\t".utf8) + bad + Array("\t1".utf8), Array("{\"query\":\"".utf8) + bad] {
             let error = try #require(rejection(message))

@@ -20,7 +20,9 @@ import Testing
         #expect(try value(#""""#) == .string(""))
     }
 
-    @Test(arguments: ["0", "-0", "7", "-12", "2147483648", "99999999999999999999", "1.5", "-0.25", "1e3", "1E+3", "12.5e-3"])
+    @Test(arguments: [
+        "0", "-0", "7", "-12", "2147483648", "99999999999999999999", "1.5", "-0.25", "1e3", "1E+3", "12.5e-3",
+    ])
     func numbersKeepTheirExactText(text: String) throws {
         #expect(try value(text) == .number(text))
     }
@@ -35,7 +37,8 @@ import Testing
         #expect(try value(#"[1, "a", [null]]"#) == .array([.number("1"), .string("a"), .array([.null])]))
         #expect(
             try value(#"{"b": 1, "a": [true, null], "c": {}}"#)
-                == .object([("b", .number("1")), ("a", .array([.bool(true), .null])), ("c", .object([]))]))
+                == .object([("b", .number("1")), ("a", .array([.bool(true), .null])), ("c", .object([]))])
+        )
     }
 
     @Test func duplicateKeysAreKeptByTheReader() throws {

@@ -16,7 +16,12 @@ struct IngestEndToEndTests {
         let fixture = ClickLogFixture(count: 3000, badEvery: 100)
         try produce(fixture.lines, keys: fixture.keys, topic: "clicks", brokers: cluster.bootstrapServers)
 
-        let (task, _) = startIngest(url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(2))
+        let (task, _) = startIngest(
+            url: url,
+            brokers: cluster.bootstrapServers,
+            topic: "clicks",
+            untilIdle: .seconds(2)
+        )
         try await task.value
 
         try expectExactlyOnce(fixture, in: url)
@@ -35,7 +40,10 @@ struct IngestEndToEndTests {
             #expect(stored[raw] == bad.reason, "\(raw)")
         }
         // Every offset is accounted for: the stored next offsets sum to the number of messages.
-        let next = try connection.query("SELECT sum(next_offset)::bigint FROM ingest_offsets")[0].decode(Int.self, column: 0)
+        let next = try connection.query("SELECT sum(next_offset)::bigint FROM ingest_offsets")[0].decode(
+            Int.self,
+            column: 0
+        )
         #expect(next == fixture.lines.count)
     }
 
@@ -48,16 +56,26 @@ struct IngestEndToEndTests {
             #"{"query": "red  car", "image": "b", "clicks": 2, "impressions": ["a", "b", "c"]}"#,
             "c\tRED CAR\t10",
         ].map { Array($0.utf8) }
-        try produce(lines, keys: lines.map { _ in Array("red car".utf8) }, topic: "clicks", brokers: cluster.bootstrapServers)
-        let (task, _) = startIngest(url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(2))
+        try produce(
+            lines,
+            keys: lines.map { _ in Array("red car".utf8) },
+            topic: "clicks",
+            brokers: cluster.bootstrapServers
+        )
+        let (task, _) = startIngest(
+            url: url,
+            brokers: cluster.bootstrapServers,
+            topic: "clicks",
+            untilIdle: .seconds(2)
+        )
         try await task.value
 
         let connection = try PostgresConnection.connect(url, logger: testLogger)
         defer { connection.close() }
         var pairs: [String: (clicks: Int, events: Int, skips: Int, relevance: Double, grade: Int)] = [:]
         for row in try connection.query(
-            "SELECT image, clicks, click_events, skips, relevance, grade FROM relevance_labels WHERE query = 'red car'")
-        {
+            "SELECT image, clicks, click_events, skips, relevance, grade FROM relevance_labels WHERE query = 'red car'"
+        ) {
             pairs[try row.decode(String.self, column: 0)] = (
                 try row.decode(Int.self, column: 1), try row.decode(Int.self, column: 2),
                 try row.decode(Int.self, column: 3), try row.decode(Double.self, column: 4),
@@ -87,7 +105,12 @@ struct IngestEndToEndTests {
         fixture.keys.insert(Array("query 1".utf8), at: 123)
         try produce(fixture.lines, keys: fixture.keys, topic: "clicks", brokers: cluster.bootstrapServers)
 
-        let (task, _) = startIngest(url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(2))
+        let (task, _) = startIngest(
+            url: url,
+            brokers: cluster.bootstrapServers,
+            topic: "clicks",
+            untilIdle: .seconds(2)
+        )
         try await task.value
 
         let landed = try totals(url)
@@ -113,7 +136,12 @@ struct IngestEndToEndTests {
             try produce(lines, keys: lines.map { _ in nil }, topic: "clicks", brokers: cluster.bootstrapServers)
         }
         let (task, _) = startIngest(
-            url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(2), batch: 20_000)
+            url: url,
+            brokers: cluster.bootstrapServers,
+            topic: "clicks",
+            untilIdle: .seconds(2),
+            batch: 20_000
+        )
         try await task.value
 
         let connection = try PostgresConnection.connect(url, logger: testLogger)

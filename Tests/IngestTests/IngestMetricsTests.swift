@@ -23,8 +23,10 @@ struct IngestMetricsTests {
         let metrics = TestMetrics()
         try await withMetricsFactory(metrics) {
             try await IngestService(
-                configuration: configuration, kafka: KafkaConfig(bootstrapServers: cluster.bootstrapServers),
-                databaseURL: url, logger: testLogger
+                configuration: configuration,
+                kafka: KafkaConfig(bootstrapServers: cluster.bootstrapServers),
+                databaseURL: url,
+                logger: testLogger
             ).run()
         }
 
@@ -36,7 +38,10 @@ struct IngestMetricsTests {
         #expect(try metrics.expectRecorder("ingest.batch.size").values.reduce(0, +) == 2000)
         // Lag is reported per partition and ends at zero once everything is ingested.
         for partition in 0..<2 {
-            let lag = try metrics.expectGauge("ingest.consumer.lag", [("topic", "clicks"), ("partition", "\(partition)")])
+            let lag = try metrics.expectGauge(
+                "ingest.consumer.lag",
+                [("topic", "clicks"), ("partition", "\(partition)")]
+            )
             #expect(lag.lastValue == 0)
         }
     }

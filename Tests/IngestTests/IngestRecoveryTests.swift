@@ -18,7 +18,12 @@ struct IngestRecoveryTests {
         let (first, progress) = startIngest(url: url, brokers: cluster.bootstrapServers, topic: "clicks", batch: 200)
         try await waitForAssignment(url, partitions: 3)
         let producer = producePaced(
-            fixture.lines, keys: fixture.keys, topic: "clicks", brokers: cluster.bootstrapServers, perSecond: 5000)
+            fixture.lines,
+            keys: fixture.keys,
+            topic: "clicks",
+            brokers: cluster.bootstrapServers,
+            perSecond: 5000
+        )
         #expect(try await blocking { try eventually { progress.current.events >= 2000 } })
         first.cancel()
         try await first.value
@@ -26,7 +31,12 @@ struct IngestRecoveryTests {
         #expect(partial.events + partial.deadLetters < fixture.lines.count, "stopped mid-stream")
         try await producer.value
 
-        let (second, _) = startIngest(url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(2))
+        let (second, _) = startIngest(
+            url: url,
+            brokers: cluster.bootstrapServers,
+            topic: "clicks",
+            untilIdle: .seconds(2)
+        )
         try await second.value
         try expectExactlyOnce(fixture, in: url)
     }
@@ -35,7 +45,8 @@ struct IngestRecoveryTests {
         let executable = repositoryRoot.appendingPathComponent(".build/debug/amc")
         try #require(
             FileManager.default.isExecutableFile(atPath: executable.path),
-            "build the amc executable first (swift build --build-tests)")
+            "build the amc executable first (swift build --build-tests)"
+        )
         let url = try TestPostgres.freshDatabase()
         let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)
         try cluster.createTopic("clicks", partitions: 2)
@@ -50,7 +61,12 @@ struct IngestRecoveryTests {
         try child.run()
         try await waitForAssignment(url, partitions: 2)
         let producer = producePaced(
-            fixture.lines, keys: fixture.keys, topic: "clicks", brokers: cluster.bootstrapServers, perSecond: 6000)
+            fixture.lines,
+            keys: fixture.keys,
+            topic: "clicks",
+            brokers: cluster.bootstrapServers,
+            perSecond: 6000
+        )
         let sawProgress = try await blocking { try eventually { try totals(url).events >= 3000 } }
         kill(child.processIdentifier, SIGKILL)
         child.waitUntilExit()
@@ -60,7 +76,12 @@ struct IngestRecoveryTests {
         #expect(partial.events + partial.deadLetters < fixture.lines.count, "killed mid-stream")
         try await producer.value
 
-        let (restart, _) = startIngest(url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(2))
+        let (restart, _) = startIngest(
+            url: url,
+            brokers: cluster.bootstrapServers,
+            topic: "clicks",
+            untilIdle: .seconds(2)
+        )
         try await restart.value
         try expectExactlyOnce(fixture, in: url)
     }
@@ -73,11 +94,26 @@ struct IngestRecoveryTests {
 
         // Idle long enough to outlast the rebalance after the other consumer leaves.
         let (stayer, stayerProgress) = startIngest(
-            url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(12), batch: 200)
-        let (leaver, leaverProgress) = startIngest(url: url, brokers: cluster.bootstrapServers, topic: "clicks", batch: 200)
+            url: url,
+            brokers: cluster.bootstrapServers,
+            topic: "clicks",
+            untilIdle: .seconds(12),
+            batch: 200
+        )
+        let (leaver, leaverProgress) = startIngest(
+            url: url,
+            brokers: cluster.bootstrapServers,
+            topic: "clicks",
+            batch: 200
+        )
         try await waitForAssignment(url, partitions: 4)
         let producer = producePaced(
-            fixture.lines, keys: fixture.keys, topic: "clicks", brokers: cluster.bootstrapServers, perSecond: 6000)
+            fixture.lines,
+            keys: fixture.keys,
+            topic: "clicks",
+            brokers: cluster.bootstrapServers,
+            perSecond: 6000
+        )
         #expect(try await blocking { try eventually { leaverProgress.current.events >= 1000 } })
         leaver.cancel()
         try await leaver.value
@@ -97,10 +133,20 @@ struct IngestRecoveryTests {
 
         // Idle long enough to outlast librdkafka's reconnect back-off after the outage.
         let (task, progress) = startIngest(
-            url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(12), batch: 200)
+            url: url,
+            brokers: cluster.bootstrapServers,
+            topic: "clicks",
+            untilIdle: .seconds(12),
+            batch: 200
+        )
         try await waitForAssignment(url, partitions: 2)
         let producer = producePaced(
-            fixture.lines, keys: fixture.keys, topic: "clicks", brokers: cluster.bootstrapServers, perSecond: 5000)
+            fixture.lines,
+            keys: fixture.keys,
+            topic: "clicks",
+            brokers: cluster.bootstrapServers,
+            perSecond: 5000
+        )
         #expect(try await blocking { try eventually { progress.current.events >= 1000 } })
         try cluster.setBrokerDown(1)
         try await Task.sleep(for: .seconds(3))
@@ -132,10 +178,20 @@ struct IngestRecoveryTests {
         let fixture = ClickLogFixture(count: 20_000, badEvery: 107)
 
         let (task, progress) = startIngest(
-            url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(4), batch: 200)
+            url: url,
+            brokers: cluster.bootstrapServers,
+            topic: "clicks",
+            untilIdle: .seconds(4),
+            batch: 200
+        )
         try await waitForAssignment(url, partitions: 2)
         let producer = producePaced(
-            fixture.lines, keys: fixture.keys, topic: "clicks", brokers: cluster.bootstrapServers, perSecond: 5000)
+            fixture.lines,
+            keys: fixture.keys,
+            topic: "clicks",
+            brokers: cluster.bootstrapServers,
+            perSecond: 5000
+        )
         #expect(try await blocking { try eventually { progress.current.events >= 1000 } })
         try await blocking { try server.restart() }
         #expect(try totals(url).events < fixture.validCount, "restarted mid-stream")
@@ -153,17 +209,30 @@ struct IngestRecoveryTests {
         let fixture = ClickLogFixture(count: 12_000, badEvery: 131)
 
         let (task, progress) = startIngest(
-            url: url, brokers: cluster.bootstrapServers, topic: "clicks", untilIdle: .seconds(6), batch: 200)
+            url: url,
+            brokers: cluster.bootstrapServers,
+            topic: "clicks",
+            untilIdle: .seconds(6),
+            batch: 200
+        )
         try await waitForAssignment(url, partitions: 2)
         let producer = producePaced(
-            fixture.lines, keys: fixture.keys, topic: "clicks", brokers: cluster.bootstrapServers, perSecond: 4000)
+            fixture.lines,
+            keys: fixture.keys,
+            topic: "clicks",
+            brokers: cluster.bootstrapServers,
+            perSecond: 4000
+        )
         #expect(try await blocking { try eventually { progress.current.events >= 1000 } })
         // Retriable broker errors on the next fetches and on Kafka's (advisory) offset commits.
         cluster.pushRequestErrors(
             apiKey: KafkaAPIKey.fetch,
-            errors: [.notLeaderForPartition, .leaderNotAvailable, .requestTimedOut, .notLeaderForPartition])
+            errors: [.notLeaderForPartition, .leaderNotAvailable, .requestTimedOut, .notLeaderForPartition]
+        )
         cluster.pushRequestErrors(
-            apiKey: KafkaAPIKey.offsetCommit, errors: [.coordinatorNotAvailable, .notCoordinator, .requestTimedOut])
+            apiKey: KafkaAPIKey.offsetCommit,
+            errors: [.coordinatorNotAvailable, .notCoordinator, .requestTimedOut]
+        )
         #expect(try totals(url).events < fixture.validCount, "the errors hit mid-stream")
         try await producer.value
         try await task.value

@@ -8,7 +8,9 @@ import Testing
         var aggregator = PairAggregator()
         aggregator.add(ClickEvent(query: "q", image: "b", clicks: 2, form: .triad), at: 10)
         aggregator.add(
-            ClickEvent(query: "q", image: "c", clicks: 1, impressions: ["a", "b", "c", "d"], form: .json), at: 5)
+            ClickEvent(query: "q", image: "c", clicks: 1, impressions: ["a", "b", "c", "d"], form: .json),
+            at: 5
+        )
         aggregator.add(ClickEvent(query: "q", image: "b", clicks: 3, form: .triad), at: 20)
         let deltas = aggregator.deltas
         #expect(deltas[PairKey(query: "q", image: "b")]?.clicks == 5)

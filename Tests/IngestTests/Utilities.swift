@@ -38,11 +38,15 @@ func totals(_ url: String) throws -> Totals {
         SELECT (SELECT count(*) FROM click_events), (SELECT count(*) FROM dead_letters),
                (SELECT count(*) FROM relevance_pairs), (SELECT coalesce(sum(clicks), 0)::bigint FROM relevance_pairs),
                (SELECT count(*) FROM ingest_gaps)
-        """)[0]
+        """
+    )[0]
     return Totals(
-        events: try row.decode(Int.self, column: 0), deadLetters: try row.decode(Int.self, column: 1),
-        pairs: try row.decode(Int.self, column: 2), clicks: try row.decode(Int.self, column: 3),
-        gaps: try row.decode(Int.self, column: 4))
+        events: try row.decode(Int.self, column: 0),
+        deadLetters: try row.decode(Int.self, column: 1),
+        pairs: try row.decode(Int.self, column: 2),
+        clicks: try row.decode(Int.self, column: 3),
+        gaps: try row.decode(Int.self, column: 4)
+    )
 }
 
 /// A deterministic click log: `count` triad lines over `queries` queries, with every `badEvery`-th line malformed.
@@ -92,7 +96,9 @@ struct ClickLogFixture {
 /// Checks that exactly the fixture landed: every valid event once, every malformed message dead-lettered once,
 /// no lost offset ranges, and pairs equal to the fixture's independent tally.
 func expectExactlyOnce(
-    _ fixture: ClickLogFixture, in url: String, sourceLocation: SourceLocation = #_sourceLocation
+    _ fixture: ClickLogFixture,
+    in url: String,
+    sourceLocation: SourceLocation = #_sourceLocation
 ) throws {
     let landed = try totals(url)
     #expect(landed.events == fixture.validCount, sourceLocation: sourceLocation)
@@ -109,7 +115,11 @@ final class ProgressBox: Sendable {
 
 /// Starts an `IngestService` in a task; returns the task and a box with its latest progress.
 func startIngest(
-    url: String, brokers: String, topic: String, group: String = "test", untilIdle: Duration? = nil,
+    url: String,
+    brokers: String,
+    topic: String,
+    group: String = "test",
+    untilIdle: Duration? = nil,
     batch: Int = 500
 ) -> (Task<Void, any Error>, ProgressBox) {
     var configuration = IngestConfiguration()
@@ -122,15 +132,23 @@ func startIngest(
     configuration.retryMaxBackoff = .milliseconds(500)
     let progress = ProgressBox()
     let service = IngestService(
-        configuration: configuration, kafka: KafkaConfig(bootstrapServers: brokers), databaseURL: url,
-        logger: testLogger, onProgress: { latest in progress.value.withLock { $0 = latest } })
+        configuration: configuration,
+        kafka: KafkaConfig(bootstrapServers: brokers),
+        databaseURL: url,
+        logger: testLogger,
+        onProgress: { latest in progress.value.withLock { $0 = latest } }
+    )
     let task = Task { try await service.run() }
     return (task, progress)
 }
 
 /// Produces `lines` at `perSecond` on a thread of its own, so tests can act while the stream is flowing.
 func producePaced(
-    _ lines: [[UInt8]], keys: [[UInt8]?], topic: String, brokers: String, perSecond: Int
+    _ lines: [[UInt8]],
+    keys: [[UInt8]?],
+    topic: String,
+    brokers: String,
+    perSecond: Int
 ) -> Task<Void, any Error> {
     Task {
         try await blocking {
@@ -140,7 +158,12 @@ func producePaced(
                 if index % 100 == 0 {
                     let due = started + .milliseconds(index * 1000 / perSecond)
                     let wait = due - .now
-                    if wait > .zero { Thread.sleep(forTimeInterval: Double(wait.components.attoseconds) / 1e18 + Double(wait.components.seconds)) }
+                    if wait > .zero {
+                        Thread.sleep(
+                            forTimeInterval: Double(wait.components.attoseconds) / 1e18
+                                + Double(wait.components.seconds)
+                        )
+                    }
                 }
                 try producer.send(topic: topic, key: key, value: line)
             }

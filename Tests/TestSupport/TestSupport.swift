@@ -10,7 +10,8 @@ public let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComp
 
 public let testLogger: Logger = {
     var logger = Logger(label: "amc.test")
-    logger.logLevel = ProcessInfo.processInfo.environment["AMC_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+    logger.logLevel =
+        ProcessInfo.processInfo.environment["AMC_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
     return logger
 }()
 
@@ -74,7 +75,6 @@ public func eventually(timeout: Duration = .seconds(60), _ condition: () throws 
     }
     return try condition()
 }
-
 
 /// The relevance pairs in the database as (query|image) → clicks.
 public func storedPairs(_ url: String) throws -> [String: Int] {

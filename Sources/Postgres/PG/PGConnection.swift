@@ -241,6 +241,8 @@ final class PGNoticeContext {
 /// Calls `body` with a NULL-terminated array of C strings that live for the duration of the call.
 func withCStringArray<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
     let duplicated = strings.map { strdup($0) }
-    defer { duplicated.forEach { free($0) } }
+    defer {
+        for pointer in duplicated { free(pointer) }
+    }
     return body(duplicated.map { UnsafePointer($0) } + [nil])
 }

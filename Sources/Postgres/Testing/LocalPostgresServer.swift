@@ -93,7 +93,8 @@ public final class LocalPostgresServer: @unchecked Sendable {
             logger.info("stopping a server left running in the data directory")
             try? runTool(
                 binaries.appendingPathComponent("pg_ctl"),
-                ["-D", dataDirectory.path, "-m", "fast", "-w", "-t", "60", "stop"])
+                ["-D", dataDirectory.path, "-m", "fast", "-w", "-t", "60", "stop"]
+            )
         }
 
         var attempt = 0
