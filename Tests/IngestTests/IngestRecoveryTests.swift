@@ -239,4 +239,47 @@ struct IngestRecoveryTests {
 
         try expectExactlyOnce(fixture, in: url)
     }
+
+    @Test func anOffsetMovedBackIsReReadWithoutCountingAnythingTwice() async throws {
+        let url = try TestPostgres.freshDatabase()
+        let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)
+        try cluster.createTopic("clicks", partitions: 1)
+        let fixture = ClickLogFixture(count: 400)
+        let (task, progress) = startIngest(url: url, brokers: cluster.bootstrapServers, topic: "clicks", batch: 100)
+        try await waitForAssignment(url, partitions: 1)
+        try produce(
+            Array(fixture.lines[..<300]),
+            keys: Array(fixture.keys[..<300]),
+            topic: "clicks",
+            brokers: cluster.bootstrapServers
+        )
+        #expect(try await blocking { try eventually { progress.current.events == 300 } })
+
+        // An operator moves the stored offset back while ingest runs; the next batch notices and rejoins.
+        let connection = try PostgresConnection.connect(url, logger: testLogger)
+        defer { connection.close() }
+        try connection.execute("UPDATE ingest_offsets SET next_offset = 250")
+        try produce(
+            Array(fixture.lines[300...]),
+            keys: Array(fixture.keys[300...]),
+            topic: "clicks",
+            brokers: cluster.bootstrapServers
+        )
+        let settled = try await blocking {
+            try eventually(timeout: .seconds(90)) {
+                try connection.query("SELECT next_offset FROM ingest_offsets")[0].decode(Int.self, column: 0) == 400
+            }
+        }
+        #expect(settled)
+        task.cancel()
+        try await task.value
+
+        // Every message is either ingested once or, if re-read, isolated as a dead letter: no pair counts twice.
+        #expect(try storedPairs(url) == fixture.expectedPairs)
+        let reasons = try connection.query("SELECT reason_code, count(*) FROM dead_letters GROUP BY 1")
+        #expect(reasons.count == 1)
+        #expect(try reasons.first?.decode(String.self, column: 0) == "rejected_by_database")
+        #expect(try reasons.first?.decode(Int.self, column: 1) == 50)
+        #expect(try totals(url).events == 400)
+    }
 }
