@@ -132,6 +132,7 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
             refreshLagIfDue()
         }
         try applyWriterOutcome()
+        if let error = deferredError { throw error }
         logger.info(
             "ingest stopped",
             metadata: ["ingest.events": "\(progress.events)", "ingest.dead_letters": "\(progress.deadLetters)"]
