@@ -46,6 +46,7 @@ let package = Package(
 
         // MARK: - Domain
         .target(name: "ClickLog"),
+        .target(name: "Model"),
         .target(
             name: "Ingest",
             dependencies: [
@@ -94,6 +95,10 @@ let package = Package(
         .testTarget(
             name: "PostgresTests",
             dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "ModelTests",
+            dependencies: ["Model"]
         ),
         .testTarget(
             name: "ClickLogTests",

@@ -1,0 +1,83 @@
+import Model
+import Testing
+
+@Suite struct AMCModelTests {
+    @Test func initialisationIsSeededAndExact() {
+        let c = smallConfiguration()
+        let a = AMCWeights(configuration: c, seed: 1)
+        #expect(a == AMCWeights(configuration: c, seed: 1))
+        #expect(a != AMCWeights(configuration: c, seed: 2))
+        #expect(a.bq.allSatisfy { $0 == 0 })
+        // W_q limit = sqrt(6 / (8 + 64)); first SplitMix64(1) output is 0x910a2dec89025cc1.
+        let limit = (Float(6) / 72).squareRoot()
+        let unit = Float(UInt64(0x910a_2dec_8902_5cc1) >> 40) / Float(1 << 24)
+        #expect(a.wq[0] == (unit * 2 - 1) * limit)
+        for tensor in AMCTensor.allCases where !tensor.isBias {
+            let s = tensor.shape(c)
+            let bound = (6 / Float(s.rows + s.columns)).squareRoot()
+            #expect(a[tensor].allSatisfy { abs($0) <= bound }, "\(tensor.rawValue)")
+        }
+    }
+
+    @Test func scoreIsExactForSeed() {
+        let c = smallConfiguration()
+        var rng = SplitMix64(seed: 99)
+        let model = AMCModel(weights: AMCWeights(configuration: c, seed: 5))
+        let image = makeImage(&rng, configuration: c, regionCount: 4, keywords: ["snooki", "baby"])
+        let scored = model.score(query: model.encodeQuery("snooki baby bump"), image: image)
+        // Pinned values: 0.53837323 and 0.35237172 (bit patterns, so any change to the math is noticed).
+        #expect(scored.score.bitPattern == 0x3f09_d2d4)
+        #expect(scored.visualWeight.bitPattern == 0x3eb4_6a11)
+        #expect(scored.visualWeight + scored.languageWeight == 1)
+    }
+
+    @Test func modalityWeightsSumToOne() {
+        let c = smallConfiguration()
+        var rng = SplitMix64(seed: 3)
+        let model = AMCModel(weights: AMCWeights(configuration: c, seed: 3))
+        let images = (0..<8).map { i in
+            makeImage(
+                &rng,
+                configuration: c,
+                regionCount: 1 + i % 4,
+                keywords: Array(["a b", "cat", "dog"].prefix(i % 4))
+            )
+        }
+        let scored = model.score(query: "cat on a sofa", images: images)
+        #expect(scored.map(\.index) == Array(0..<8))
+        for s in scored {
+            #expect(abs(s.visualWeight + s.languageWeight - 1) <= 1e-6)
+            #expect(s.visualWeight >= 0 && s.languageWeight >= 0)
+            #expect(abs(s.score) <= 1 + 1e-5)
+        }
+        // Images without keywords use the visual modality only.
+        #expect(scored[0].visualWeight == 1 && scored[0].languageWeight == 0)
+        #expect(scored[4].visualWeight == 1)
+    }
+
+    @Test func keywordOnlyAndEmptyImagesAreWellDefined() {
+        let c = smallConfiguration()
+        var rng = SplitMix64(seed: 4)
+        let model = AMCModel(weights: AMCWeights(configuration: c, seed: 4))
+        let query = model.encodeQuery("snooki")
+        let keywordOnly = makeImage(&rng, configuration: c, regionCount: 0, keywords: ["snooki"])
+        let empty = ImageFeatures(regions: [], regionCount: 0, keywords: [])
+        let scored = model.score(query: query, images: [keywordOnly, empty])
+        #expect(scored[0].languageWeight == 1 && scored[0].visualWeight == 0)
+        #expect(scored[1].score == 0 && scored[1].visualWeight == 1)
+        #expect(model.score(query: model.encodeQuery(""), image: keywordOnly).score.isFinite)
+    }
+
+    @Test func batchedScoringMatchesSingleScoring() {
+        let c = smallConfiguration()
+        var rng = SplitMix64(seed: 8)
+        let model = AMCModel(weights: AMCWeights(configuration: c, seed: 8))
+        let images = (0..<5).map { _ in makeImage(&rng, configuration: c, regionCount: 4, keywords: ["x", "yz"]) }
+        let query = model.encodeQuery("xyz")
+        let batch = model.score(query: query, images: images)
+        for (i, image) in images.enumerated() {
+            let single = model.score(query: query, image: image)
+            #expect(batch[i].score == single.score && batch[i].visualWeight == single.visualWeight)
+        }
+    }
+}
