@@ -67,6 +67,7 @@ let package = Package(
                 "Postgres",
                 "ClickLog",
                 "Ingest",
+                "Model",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),

@@ -4,6 +4,7 @@ import Foundation
 import Ingest
 import Kafka
 import Logging
+import Model
 import Postgres
 import Synchronization
 
