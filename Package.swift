@@ -47,6 +47,7 @@ let package = Package(
         // MARK: - Domain
         .target(name: "ClickLog"),
         .target(name: "Model"),
+        .target(name: "Simulation", dependencies: ["Model", "ClickLog"]),
         .target(
             name: "Ingest",
             dependencies: [
@@ -68,6 +69,7 @@ let package = Package(
                 "ClickLog",
                 "Ingest",
                 "Model",
+                "Simulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -104,6 +106,10 @@ let package = Package(
         .testTarget(
             name: "ClickLogTests",
             dependencies: ["ClickLog"]
+        ),
+        .testTarget(
+            name: "SimulationTests",
+            dependencies: ["Simulation", "ClickLog", "Model"]
         ),
         .testTarget(
             name: "IngestTests",

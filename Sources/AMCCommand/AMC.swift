@@ -13,6 +13,7 @@ struct AMC: AsyncParsableCommand {
             Ingest.self,
             Bench.self,
             Demo.self,
+            Simulate.self,
         ]
     )
 }

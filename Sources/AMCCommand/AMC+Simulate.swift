@@ -1,0 +1,154 @@
+import ArgumentParser
+import Configuration
+import Foundation
+import Simulation
+
+extension AMC {
+    /// `amc simulate`: writes a deterministic synthetic Clickture-style world (design §4).
+    struct Simulate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a synthetic Clickture-style world: catalog.jsonl, clicks.tsv, dev-labels.tsv."
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "Output folder, created if missing (key simulate.out).")
+        var out: String?
+
+        @Option(help: "Seed of every random choice (key simulate.seed). Default: 42.")
+        var seed: Int?
+
+        @Option(help: "Number of images (key simulate.images). Default: 5000.")
+        var images: Int?
+
+        @Option(help: "Number of latent concepts (key simulate.concepts). Default: 50.")
+        var concepts: Int?
+
+        @Option(help: "Number of training queries (key simulate.queries). Default: 2000.")
+        var queries: Int?
+
+        @Option(help: "Number of held-out labelled queries (key simulate.held-out). Default: 500.")
+        var heldOut: Int?
+
+        @Option(help: "Share of visual-intent concepts, 0…1 (key simulate.visual-share). Default: 0.5.")
+        var visualShare: Double?
+
+        @Flag(help: "Also write clicks-shifted.tsv, where some visual-intent queries turn textual.")
+        var shifted = false
+
+        @Flag(help: "Also write clicks.jsonl: one JSON event per click, with position and impressions.")
+        var jsonEvents = false
+
+        func validate() throws {
+            if let seed, seed < 0 { throw ValidationError("--seed must be ≥ 0") }
+        }
+
+        func run() async throws {
+            var flags: [AbsoluteConfigKey: ConfigValue] = [:]
+            if let out { flags["simulate.out"] = .init(.string(out), isSecret: false) }
+            if let seed { flags["simulate.seed"] = .init(.int(seed), isSecret: false) }
+            if let images { flags["simulate.images"] = .init(.int(images), isSecret: false) }
+            if let concepts { flags["simulate.concepts"] = .init(.int(concepts), isSecret: false) }
+            if let queries { flags["simulate.queries"] = .init(.int(queries), isSecret: false) }
+            if let heldOut { flags["simulate.held-out"] = .init(.int(heldOut), isSecret: false) }
+            if let visualShare { flags["simulate.visual-share"] = .init(.double(visualShare), isSecret: false) }
+            let settings = try await options.resolve(extra: flags)
+            let reader = settings.reader
+            guard let directory = reader.string(forKey: "simulate.out"), !directory.isEmpty else {
+                throw CommandError("no output folder: pass --out DIR (or set simulate.out)")
+            }
+            var configuration = WorldConfiguration()
+            let seed = reader.int(forKey: "simulate.seed", default: Int(configuration.seed))
+            guard seed >= 0 else { throw CommandError("simulate.seed must be ≥ 0") }
+            configuration.seed = UInt64(seed)
+            configuration.images = reader.int(forKey: "simulate.images", default: configuration.images)
+            configuration.concepts = reader.int(forKey: "simulate.concepts", default: configuration.concepts)
+            configuration.trainingQueries = reader.int(
+                forKey: "simulate.queries",
+                default: configuration.trainingQueries
+            )
+            configuration.heldOutQueries = reader.int(
+                forKey: "simulate.held-out",
+                default: configuration.heldOutQueries
+            )
+            configuration.visualShare = reader.double(
+                forKey: "simulate.visual-share",
+                default: configuration.visualShare
+            )
+            if let problem = configuration.problem { throw CommandError("cannot simulate: \(problem)") }
+            let world = configuration
+            let shifted = shifted
+            let jsonEvents = jsonEvents
+            let written = try await onBlockingThread {
+                try Self.generate(world, into: directory, shifted: shifted, jsonEvents: jsonEvents)
+            }
+            for line in written { print(line) }
+        }
+
+        /// Generates the world and writes its files; returns one summary line per file and one for the world.
+        private static func generate(
+            _ configuration: WorldConfiguration,
+            into directory: String,
+            shifted: Bool,
+            jsonEvents: Bool
+        ) throws -> [String] {
+            let folder = URL(fileURLWithPath: directory, isDirectory: true)
+            do {
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            } catch {
+                throw CommandError("cannot create \(directory): \(error.localizedDescription)")
+            }
+            let world = World(configuration: configuration)
+            let clicks = world.clicks()
+            var lines: [String] = []
+            func write(_ name: String, _ text: String, _ what: String) throws {
+                let url = folder.appendingPathComponent(name)
+                do {
+                    try Data(text.utf8).write(to: url, options: .atomic)
+                } catch {
+                    throw CommandError("cannot write \(url.path): \(error.localizedDescription)")
+                }
+                lines.append("wrote \(url.path): \(what)")
+            }
+            let visual = world.concepts.filter { $0.intent == .visual }.count
+            lines.append(
+                "world seed \(configuration.seed): \(world.concepts.count) concepts (\(visual) visual, "
+                    + "\(world.concepts.count - visual) textual), \(world.images.count) images "
+                    + "(\(world.images.filter(\.isNewUpload).count) new uploads)"
+            )
+            try write(
+                "catalog.jsonl",
+                world.catalogJSONL(),
+                "\(world.images.count) images, regions \(configuration.regions)×\(configuration.dimension)"
+            )
+            let clickTotal = clicks.triads.reduce(0) { $0 + $1.clicks }
+            try write(
+                "clicks.tsv",
+                world.clicksTSV(clicks),
+                "\(clicks.triads.count) triads, \(clickTotal) clicks, \(world.trainingQueries.count) queries"
+            )
+            let labels = world.heldOutQueries.flatMap { $0.candidates.map(\.label) }
+            let excellent = labels.filter { $0 == .excellent }.count
+            let good = labels.filter { $0 == .good }.count
+            try write(
+                "dev-labels.tsv",
+                world.devLabelsTSV(),
+                "\(world.heldOutQueries.count) held-out queries, \(labels.count) labels "
+                    + "(\(excellent) Excellent, \(good) Good, \(labels.count - excellent - good) Bad)"
+            )
+            if shifted {
+                let stream = world.clicks(shifted: true)
+                let moved = world.trainingQueries.filter(\.shifts).count
+                try write(
+                    "clicks-shifted.tsv",
+                    world.clicksTSV(stream),
+                    "\(stream.triads.count) triads; \(moved) visual-intent queries turned textual"
+                )
+            }
+            if jsonEvents {
+                try write("clicks.jsonl", world.clickEventsJSONL(clicks), "\(clicks.events.count) click events")
+            }
+            return lines
+        }
+    }
+}

@@ -1,0 +1,103 @@
+// MARK: - Serialisation (design §3); the caller writes the text to files.
+
+extension World {
+    /// The catalog as JSON Lines in the compact form: `{"image", "keywords", "regions_b64", "shape": [R, D]}`.
+    /// - Returns: One line per image, each ending in `\n`.
+    public func catalogJSONL() -> String {
+        var out = ""
+        let shape = "[\(configuration.regions),\(configuration.dimension)]"
+        for image in images {
+            out += "{\"image\":" + Self.jsonString(image.key) + ",\"keywords\":["
+            out += image.keywords.map(Self.jsonString).joined(separator: ",")
+            out += "],\"regions_b64\":\"" + Base64.encode(littleEndian: image.regions) + "\",\"shape\":" + shape
+            out += "}\n"
+        }
+        return out
+    }
+
+    /// A click stream in Clickture triad form: `image_key \t query \t click_count`.
+    /// - Parameter clicks: A stream from ``clicks(shifted:)``.
+    /// - Returns: One line per triad, each ending in `\n`.
+    public func clicksTSV(_ clicks: SimulatedClicks) -> String {
+        var out = ""
+        for triad in clicks.triads {
+            out +=
+                images[triad.image].key + "\t" + trainingQueries[triad.query].text + "\t" + String(triad.clicks) + "\n"
+        }
+        return out
+    }
+
+    /// The held-out labels in `DevSetLabel.tsv` form: `query \t image_key \t Excellent|Good|Bad`.
+    /// - Returns: One line per candidate, each ending in `\n`.
+    public func devLabelsTSV() -> String {
+        var out = ""
+        for query in heldOutQueries {
+            for candidate in query.candidates {
+                out += query.text + "\t" + images[candidate.image].key + "\t" + candidate.label.rawValue + "\n"
+            }
+        }
+        return out
+    }
+
+    /// A click stream as JSON events with impressions: one click per line, with the page shown, the clicked
+    /// position and an RFC 3339 timestamp (session `n` starts at 2026-01-01T00:00:00Z plus `n` minutes).
+    /// - Parameter clicks: A stream from ``clicks(shifted:)``.
+    /// - Returns: One line per click, each ending in `\n`.
+    public func clickEventsJSONL(_ clicks: SimulatedClicks) -> String {
+        var out = ""
+        var impressionCache: [Int: String] = [:]
+        for event in clicks.events {
+            let query = trainingQueries[event.query]
+            let impressions =
+                impressionCache[event.query]
+                ?? "[" + query.shown.map { Self.jsonString(images[$0].key) }.joined(separator: ",") + "]"
+            impressionCache[event.query] = impressions
+            out +=
+                "{\"query\":" + Self.jsonString(query.text) + ",\"image\":" + Self.jsonString(images[event.image].key)
+            out += ",\"clicks\":1,\"position\":" + String(event.position) + ",\"impressions\":" + impressions
+            out += ",\"ts\":\"" + Self.timestamp(minutes: event.session) + "\"}\n"
+        }
+        return out
+    }
+
+    /// A JSON string literal with `"`, `\` and control characters escaped.
+    static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+
+    /// `2026-01-01T00:00:00Z` plus `minutes`, in RFC 3339 (proleptic Gregorian, UTC).
+    static func timestamp(minutes: Int) -> String {
+        // Days since 1970-01-01 of 2026-01-01 is 20454.
+        let days = 20454 + minutes / 1440
+        let minuteOfDay = minutes % 1440
+        // Civil-from-days (H. Hinnant).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        return padded(year, 4) + "-" + padded(month, 2) + "-" + padded(day, 2) + "T" + padded(minuteOfDay / 60, 2)
+            + ":" + padded(minuteOfDay % 60, 2) + ":00Z"
+    }
+}
