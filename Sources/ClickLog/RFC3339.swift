@@ -80,6 +80,16 @@ public enum RFC3339 {
             + "\(pad(s % 60, 2)).\(pad(fraction, 6))+00"
     }
 
+    /// Formats microseconds since the epoch as an RFC 3339 UTC date-time: `2026-01-01T00:00:00Z`, with a
+    /// six-digit fraction only when the time is not a whole second.
+    public static func format(micros: Int64) -> String {
+        let text = postgresText(micros: micros)  // `YYYY-MM-DD HH:MM:SS.ffffff+00`
+        let date = text.prefix(10)
+        let time = text.dropFirst(11).prefix(8)
+        let fraction = text.dropFirst(19).prefix(7)
+        return "\(date)T\(time)\(fraction == ".000000" ? "" : fraction)Z"
+    }
+
     static func daysInMonth(year: Int, month: Int) -> Int {
         switch month {
         case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28

@@ -1,3 +1,5 @@
+import ClickLog
+
 // MARK: - Serialisation (design §3); the caller writes the text to files.
 
 extension World {
@@ -82,22 +84,9 @@ extension World {
         return out + "\""
     }
 
-    /// `2026-01-01T00:00:00Z` plus `minutes`, in RFC 3339 (proleptic Gregorian, UTC).
+    /// `2026-01-01T00:00:00Z` plus `minutes`, in RFC 3339 (UTC).
     static func timestamp(minutes: Int) -> String {
-        // Days since 1970-01-01 of 2026-01-01 is 20454.
-        let days = 20454 + minutes / 1440
-        let minuteOfDay = minutes % 1440
-        // Civil-from-days (H. Hinnant).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        return padded(year, 4) + "-" + padded(month, 2) + "-" + padded(day, 2) + "T" + padded(minuteOfDay / 60, 2)
-            + ":" + padded(minuteOfDay % 60, 2) + ":00Z"
+        let start: Int64 = 1_767_225_600  // 2026-01-01T00:00:00Z
+        return RFC3339.format(micros: (start + Int64(minutes) * 60) * 1_000_000)
     }
 }

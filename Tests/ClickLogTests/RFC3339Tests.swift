@@ -161,3 +161,14 @@ import Testing
         #expect(RFC3339.daysFromCivil(year: year, month: month, day: day) == days)
     }
 }
+
+@Suite struct RFC3339FormatTests {
+    @Test func formatsWholeSecondsWithoutAFractionAndRoundTrips() {
+        #expect(RFC3339.format(micros: 1_767_225_600_000_000) == "2026-01-01T00:00:00Z")
+        #expect(RFC3339.format(micros: 1_767_225_600_123_456) == "2026-01-01T00:00:00.123456Z")
+        #expect(RFC3339.format(micros: 0) == "1970-01-01T00:00:00Z")
+        for micros: Int64 in [-1, 951_782_400_000_001, 1_795_640_400_000_000] {
+            #expect(RFC3339.parseMicros(RFC3339.format(micros: micros)) == micros)
+        }
+    }
+}
