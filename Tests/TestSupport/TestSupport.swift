@@ -29,6 +29,11 @@ public enum TestPostgres {
             let started = LocalPostgresServer(directory: directory, fastUnsafe: true, logger: testLogger)
             try started.start()
             server = started
+            atexit {
+                guard let server = TestPostgres.server.withLock({ $0 }) else { return }
+                try? server.stop(mode: .immediate)
+                try? FileManager.default.removeItem(at: URL(fileURLWithPath: "/tmp/amc-ingest-tests-\(getpid())"))
+            }
             return started.url(database: "postgres")
         }
     }
