@@ -39,11 +39,11 @@ extension AMC {
         var port: Int?
 
         func run() async throws {
-            var flags: [AbsoluteConfigKey: ConfigValue] = [:]
-            if let partitions { flags["broker.partitions"] = .init(.int(partitions), isSecret: false) }
-            if !topics.isEmpty { flags["broker.topics"] = .init(.stringArray(topics), isSecret: false) }
-            if let brokerCount { flags["broker.count"] = .init(.int(brokerCount), isSecret: false) }
-            if let port { flags["broker.port"] = .init(.int(port), isSecret: false) }
+            var flags = FlagValues()
+            flags.set("broker.partitions", partitions)
+            flags.set("broker.topics", topics)
+            flags.set("broker.count", brokerCount)
+            flags.set("broker.port", port)
             let reader = try await options.resolve(extra: flags).reader
             let partitions = reader.int(forKey: "broker.partitions", default: 8)
             let topics = reader.stringArray(forKey: "broker.topics", default: ["clicks"])

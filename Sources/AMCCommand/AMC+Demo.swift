@@ -27,9 +27,9 @@ extension AMC {
         var directory: String?
 
         func run() async throws {
-            var flags: [AbsoluteConfigKey: ConfigValue] = [:]
-            if let clicks { flags["demo.clicks"] = .init(.string(clicks), isSecret: false) }
-            if let directory { flags["demo.directory"] = .init(.string(directory), isSecret: false) }
+            var flags = FlagValues()
+            flags.set("demo.clicks", clicks)
+            flags.set("demo.directory", directory)
             let settings = try await options.resolve(extra: flags)
             let logger = Logger(label: "amc.demo")
             let sample = try settings.reader.string(forKey: "demo.clicks") ?? Self.sampleLogPath()

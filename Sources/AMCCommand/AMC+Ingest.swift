@@ -31,12 +31,12 @@ extension AMC {
         var batchLatencyMs: Int?
 
         func run() async throws {
-            var flags: [AbsoluteConfigKey: ConfigValue] = [:]
-            if let group { flags["ingest.group"] = .init(.string(group), isSecret: false) }
-            if !topics.isEmpty { flags["ingest.topic"] = .init(.stringArray(topics), isSecret: false) }
-            if let batchSize { flags["ingest.batch.maxRecords"] = .init(.int(batchSize), isSecret: false) }
-            if let batchLatencyMs { flags["ingest.batch.maxLatencyMs"] = .init(.int(batchLatencyMs), isSecret: false) }
-            if let untilIdle { flags["ingest.untilIdleSeconds"] = .init(.double(untilIdle), isSecret: false) }
+            var flags = FlagValues()
+            flags.set("ingest.group", group)
+            flags.set("ingest.topic", topics)
+            flags.set("ingest.batch.maxRecords", batchSize)
+            flags.set("ingest.batch.maxLatencyMs", batchLatencyMs)
+            flags.set("ingest.untilIdleSeconds", untilIdle)
             let settings = try await options.resolve(extra: flags)
             let configuration = try settings.ingestConfiguration()
             let logger = Logger(label: "amc.ingest")

@@ -16,8 +16,8 @@ extension AMC {
         var migrations: String?
 
         func run() async throws {
-            var flags: [AbsoluteConfigKey: ConfigValue] = [:]
-            if let migrations { flags["database.migrations"] = .init(.string(migrations), isSecret: false) }
+            var flags = FlagValues()
+            flags.set("database.migrations", migrations)
             let settings = try await options.resolve(extra: flags)
             let url = try settings.databaseURL()
             let directory = settings.migrationsDirectory()

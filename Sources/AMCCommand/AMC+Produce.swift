@@ -27,9 +27,9 @@ extension AMC {
         }
 
         func run() async throws {
-            var flags: [AbsoluteConfigKey: ConfigValue] = [:]
-            if let topic { flags["produce.topic"] = .init(.string(topic), isSecret: false) }
-            if let rate { flags["produce.rate"] = .init(.int(rate), isSecret: false) }
+            var flags = FlagValues()
+            flags.set("produce.topic", topic)
+            flags.set("produce.rate", rate)
             let settings = try await options.resolve(extra: flags)
             let brokers = try settings.brokers()
             let topic = settings.reader.string(forKey: "produce.topic", default: "clicks")

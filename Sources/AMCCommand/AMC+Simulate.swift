@@ -44,14 +44,14 @@ extension AMC {
         }
 
         func run() async throws {
-            var flags: [AbsoluteConfigKey: ConfigValue] = [:]
-            if let out { flags["simulate.out"] = .init(.string(out), isSecret: false) }
-            if let seed { flags["simulate.seed"] = .init(.int(seed), isSecret: false) }
-            if let images { flags["simulate.images"] = .init(.int(images), isSecret: false) }
-            if let concepts { flags["simulate.concepts"] = .init(.int(concepts), isSecret: false) }
-            if let queries { flags["simulate.queries"] = .init(.int(queries), isSecret: false) }
-            if let heldOut { flags["simulate.held-out"] = .init(.int(heldOut), isSecret: false) }
-            if let visualShare { flags["simulate.visual-share"] = .init(.double(visualShare), isSecret: false) }
+            var flags = FlagValues()
+            flags.set("simulate.out", out)
+            flags.set("simulate.seed", seed)
+            flags.set("simulate.images", images)
+            flags.set("simulate.concepts", concepts)
+            flags.set("simulate.queries", queries)
+            flags.set("simulate.held-out", heldOut)
+            flags.set("simulate.visual-share", visualShare)
             let settings = try await options.resolve(extra: flags)
             let reader = settings.reader
             guard let directory = reader.string(forKey: "simulate.out"), !directory.isEmpty else {

@@ -61,11 +61,12 @@ struct Settings: Sendable {
 
 extension GlobalOptions {
     /// Builds the provider hierarchy and bootstraps logging. Call once per process.
-    func resolve(extra flags: [AbsoluteConfigKey: ConfigValue] = [:]) async throws -> Settings {
-        var values = flags
-        if let databaseURL { values["database.url"] = ConfigValue(.string(databaseURL), isSecret: true) }
-        if let brokers { values["kafka.brokers"] = ConfigValue(.string(brokers), isSecret: false) }
-        if let logLevel { values["log.level"] = ConfigValue(.string(logLevel.rawValue), isSecret: false) }
+    func resolve(extra flags: FlagValues = FlagValues()) async throws -> Settings {
+        var flags = flags
+        flags.set("database.url", databaseURL, isSecret: true)
+        flags.set("kafka.brokers", brokers)
+        flags.set("log.level", logLevel?.rawValue)
+        let values = flags.values
 
         var providers: [any ConfigProvider] = [
             InMemoryProvider(name: "flags", values: values),
@@ -99,5 +100,27 @@ enum LoggingBootstrap {
             handler.logLevel = level
             return handler
         }
+    }
+}
+
+/// Option values given on the command line: the highest-priority configuration layer. A value that was not
+/// given (nil, or an empty repeatable option) is not set, so lower layers decide.
+struct FlagValues {
+    private(set) var values: [AbsoluteConfigKey: ConfigValue] = [:]
+
+    mutating func set(_ key: AbsoluteConfigKey, _ value: String?, isSecret: Bool = false) {
+        if let value { values[key] = ConfigValue(.string(value), isSecret: isSecret) }
+    }
+
+    mutating func set(_ key: AbsoluteConfigKey, _ value: Int?) {
+        if let value { values[key] = ConfigValue(.int(value), isSecret: false) }
+    }
+
+    mutating func set(_ key: AbsoluteConfigKey, _ value: Double?) {
+        if let value { values[key] = ConfigValue(.double(value), isSecret: false) }
+    }
+
+    mutating func set(_ key: AbsoluteConfigKey, _ value: [String]) {
+        if !value.isEmpty { values[key] = ConfigValue(.stringArray(value), isSecret: false) }
     }
 }
