@@ -16,11 +16,10 @@ struct IngestRecoveryTests {
         let fixture = ClickLogFixture(count: 20_000, badEvery: 97)
 
         let (first, progress) = startIngest(url: url, brokers: cluster.bootstrapServers, topic: "clicks", batch: 200)
-        try await waitForAssignment(url, partitions: 3)
-        let producer = producePaced(
-            fixture.lines,
-            keys: fixture.keys,
-            topic: "clicks",
+        let producer = try await streamOnceAssigned(
+            fixture,
+            partitions: 3,
+            url: url,
             brokers: cluster.bootstrapServers,
             perSecond: 5000
         )
@@ -59,11 +58,10 @@ struct IngestRecoveryTests {
             "--batch-size", "300", "--batch-latency-ms", "20", "--log-level", "error",
         ]
         try child.run()
-        try await waitForAssignment(url, partitions: 2)
-        let producer = producePaced(
-            fixture.lines,
-            keys: fixture.keys,
-            topic: "clicks",
+        let producer = try await streamOnceAssigned(
+            fixture,
+            partitions: 2,
+            url: url,
             brokers: cluster.bootstrapServers,
             perSecond: 6000
         )
@@ -106,11 +104,10 @@ struct IngestRecoveryTests {
             topic: "clicks",
             batch: 200
         )
-        try await waitForAssignment(url, partitions: 4)
-        let producer = producePaced(
-            fixture.lines,
-            keys: fixture.keys,
-            topic: "clicks",
+        let producer = try await streamOnceAssigned(
+            fixture,
+            partitions: 4,
+            url: url,
             brokers: cluster.bootstrapServers,
             perSecond: 6000
         )
@@ -139,11 +136,10 @@ struct IngestRecoveryTests {
             untilIdle: .seconds(12),
             batch: 200
         )
-        try await waitForAssignment(url, partitions: 2)
-        let producer = producePaced(
-            fixture.lines,
-            keys: fixture.keys,
-            topic: "clicks",
+        let producer = try await streamOnceAssigned(
+            fixture,
+            partitions: 2,
+            url: url,
             brokers: cluster.bootstrapServers,
             perSecond: 5000
         )
@@ -184,11 +180,10 @@ struct IngestRecoveryTests {
             untilIdle: .seconds(4),
             batch: 200
         )
-        try await waitForAssignment(url, partitions: 2)
-        let producer = producePaced(
-            fixture.lines,
-            keys: fixture.keys,
-            topic: "clicks",
+        let producer = try await streamOnceAssigned(
+            fixture,
+            partitions: 2,
+            url: url,
             brokers: cluster.bootstrapServers,
             perSecond: 5000
         )
@@ -215,11 +210,10 @@ struct IngestRecoveryTests {
             untilIdle: .seconds(6),
             batch: 200
         )
-        try await waitForAssignment(url, partitions: 2)
-        let producer = producePaced(
-            fixture.lines,
-            keys: fixture.keys,
-            topic: "clicks",
+        let producer = try await streamOnceAssigned(
+            fixture,
+            partitions: 2,
+            url: url,
             brokers: cluster.bootstrapServers,
             perSecond: 4000
         )

@@ -173,6 +173,19 @@ func producePaced(
     }
 }
 
+/// Once the ingest group owns all `partitions`, starts producing the fixture into topic `clicks` at `perSecond`,
+/// so the test can act while the stream is flowing; returns the producing task.
+func streamOnceAssigned(
+    _ fixture: ClickLogFixture,
+    partitions: Int,
+    url: String,
+    brokers: String,
+    perSecond: Int
+) async throws -> Task<Void, any Error> {
+    try await waitForAssignment(url, partitions: partitions)
+    return producePaced(fixture.lines, keys: fixture.keys, topic: "clicks", brokers: brokers, perSecond: perSecond)
+}
+
 /// Waits until the ingest group has been assigned `partitions` partitions (it stores their offsets on assignment).
 func waitForAssignment(_ url: String, partitions: Int) async throws {
     let assigned = try await blocking {
