@@ -46,8 +46,30 @@ let package = Package(
 
         // MARK: - Domain
         .target(name: "ClickLog"),
-        .target(name: "Model"),
+        .target(
+            name: "Model",
+            // The numeric kernels are optimised in every configuration: unoptimised, training in the test suite
+            // would be tens of times slower. Debugging inside Model is rare; drop this flag locally when needed.
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
+        ),
         .target(name: "Simulation", dependencies: ["Model", "ClickLog"]),
+        .target(name: "Evaluation"),
+        .target(
+            name: "Catalog",
+            dependencies: ["ClickLog", "Postgres", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "Learning",
+            dependencies: [
+                "Model",
+                "Catalog",
+                "Evaluation",
+                "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "Ingest",
             dependencies: [
@@ -70,6 +92,9 @@ let package = Package(
                 "Ingest",
                 "Model",
                 "Simulation",
+                "Catalog",
+                "Evaluation",
+                "Learning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -120,6 +145,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
+        ),
+        .testTarget(
+            name: "EvaluationTests",
+            dependencies: ["Evaluation"]
+        ),
+        .testTarget(
+            name: "CatalogTests",
+            dependencies: ["Catalog", "Postgres", "TestSupport", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "LearningTests",
+            dependencies: [
+                "Learning", "Model", "Catalog", "Evaluation", "Simulation", "Postgres", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages amc-stream builds and runs with (Debian/Ubuntu). Needs root; a no-op when present.
 set -euo pipefail
-packages=(librdkafka-dev libpq-dev pkg-config postgresql kcat "$@")
+packages=(librdkafka-dev libpq-dev pkg-config postgresql kcat python3-numpy "$@")
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -139,10 +139,16 @@ extension AMC {
             if shifted {
                 let stream = world.clicks(shifted: true)
                 let moved = world.trainingQueries.filter(\.shifts).count
+                let concepts = world.concepts.filter(\.shifts).count
                 try write(
                     "clicks-shifted.tsv",
                     world.clicksTSV(stream),
-                    "\(stream.triads.count) triads; \(moved) visual-intent queries turned textual"
+                    "\(stream.triads.count) triads; \(moved) queries of \(concepts) visual concepts turned textual"
+                )
+                try write(
+                    "dev-labels-shifted.tsv",
+                    world.devLabelsTSV(shifted: true),
+                    "the held-out labels with the shifted concepts' queries labelled by their tags"
                 )
             }
             if jsonEvents {

@@ -14,6 +14,9 @@ struct AMC: AsyncParsableCommand {
             Bench.self,
             Demo.self,
             Simulate.self,
+            Catalog.self,
+            Learn.self,
+            Eval.self,
         ]
     )
 }

@@ -120,6 +120,10 @@ struct FlagValues {
         if let value { values[key] = ConfigValue(.double(value), isSecret: false) }
     }
 
+    mutating func set(_ key: AbsoluteConfigKey, _ value: Bool?) {
+        if let value { values[key] = ConfigValue(.bool(value), isSecret: false) }
+    }
+
     mutating func set(_ key: AbsoluteConfigKey, _ value: [String]) {
         if !value.isEmpty { values[key] = ConfigValue(.stringArray(value), isSecret: false) }
     }

@@ -175,8 +175,8 @@ struct IngestStore: Sendable {
     }
 
     /// Folds the staged deltas into `relevance_pairs` with one `MERGE` (a join: about twice as fast as
-    /// `INSERT … ON CONFLICT` per pair). Every pair the batch changes gets one new `change_seq` value (one
-    /// sequence call per batch, not per pair).
+    /// `INSERT … ON CONFLICT` per pair). Every pair the batch changes is stamped with the batch's transaction
+    /// id (`change_xid`), the learner's watermark.
     ///
     /// A pair first seen by two consumers at once (a query whose messages were not all keyed to one partition)
     /// makes one `MERGE` fail with a unique violation; that is reported as transient so the whole transaction is
@@ -193,7 +193,7 @@ struct IngestStore: Sendable {
                     skips = p.skips + d.skips,
                     first_seen = LEAST(p.first_seen, d.first_seen),
                     last_seen = GREATEST(p.last_seen, d.last_seen),
-                    change_seq = (SELECT nextval('relevance_pairs_change_seq'))
+                    change_xid = pg_current_xact_id()
                 WHEN NOT MATCHED THEN
                     INSERT (query, image, clicks, click_events, skips, first_seen, last_seen)
                     VALUES (d.query, d.image, d.clicks, d.click_events, d.skips, d.first_seen, d.last_seen)

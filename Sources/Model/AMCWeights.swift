@@ -150,3 +150,13 @@ public struct AMCWeights: Sendable, Equatable {
         }
     }
 }
+
+extension AMCWeights {
+    /// Whether every parameter is finite (no NaN, no ±∞), e.g. to reject a diverged training run.
+    public var isFinite: Bool {
+        for tensor in AMCTensor.allCases {
+            for value in self[tensor] where !value.isFinite { return false }
+        }
+        return true
+    }
+}

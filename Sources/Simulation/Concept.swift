@@ -16,6 +16,8 @@ public struct Concept: Sendable, Hashable {
     public var vocabulary: [String]
     /// Whether the concept is searched for its look or for its name.
     public var intent: Intent
+    /// Whether the concept's queries turn textual in the shifted click stream (visual concepts only).
+    public var shifts: Bool
     /// The visual prototype: D floats of unit length (shared among textual concepts of one group).
     public var prototype: [Float]
 }

@@ -30,6 +30,13 @@ extension World {
         }
     }
 
+    /// The label of an image for a query on a concept whose intent turned textual: what its users now click, the
+    /// tags — Excellent when ``tagAgreement(image:concept:)`` ≥ 0.3, Good when ≥ 0.1, Bad otherwise.
+    public func shiftedLabel(image: Int, concept: Int) -> RelevanceLabel {
+        let agreement = tagAgreement(image: image, concept: concept)
+        return agreement >= 0.3 ? .excellent : agreement >= 0.1 ? .good : .bad
+    }
+
     /// Simulates the position-biased user over every training query's page.
     ///
     /// Each query has its own random stream derived from the seed and its index, so the shifted stream differs

@@ -94,12 +94,25 @@ extension World {
         order.shuffle(using: &rng)
         var isVisual = [Bool](repeating: false, count: c.concepts)
         for i in order.prefix(visualCount) { isVisual[i] = true }
+        // The shifting concepts: a share of the visual ones, drawn from their own stream.
+        var shiftRandom = SplitMix64(seed: c.seed ^ 0x5348_4946_5453)
+        let visualConcepts = order.prefix(visualCount).sorted()
+        var shifting = Set<Int>()
+        for i in visualConcepts where shiftRandom.unit() < c.shiftedShare { shifting.insert(i) }
+        if shifting.isEmpty, c.shiftedShare > 0, let first = visualConcepts.first { shifting.insert(first) }
         let shared = (0..<textualGroups).map { _ in unitVector(c.dimension, &rng) }
         return (0..<c.concepts).map { i in
             let words = Words.distinct(vocabularySize, syllables: 2...3, taken: &taken, &rng)
             let intent: Intent = isVisual[i] ? .visual : .textual
             let prototype = intent == .visual ? unitVector(c.dimension, &rng) : shared[i % textualGroups]
-            return Concept(index: i, name: words[0], vocabulary: words, intent: intent, prototype: prototype)
+            return Concept(
+                index: i,
+                name: words[0],
+                vocabulary: words,
+                intent: intent,
+                shifts: shifting.contains(i),
+                prototype: prototype
+            )
         }
     }
 
@@ -210,7 +223,6 @@ extension World {
         return (0..<c.trainingQueries).map { _ in
             let concept = concepts[rng.below(concepts.count)]
             let text = makeQueryText(concept, &used, &rng)
-            let shifts = concept.intent == .visual && rng.unit() < c.shiftedShare
             // The engine's list: about half the page from the concept, the rest anything, ranked by a noisy
             // relevance that only partly agrees with the user.
             var chosen: [Int] = []
@@ -236,7 +248,7 @@ extension World {
                 text: text,
                 concept: concept.index,
                 intent: concept.intent,
-                shifts: shifts,
+                shifts: concept.shifts,
                 shown: shown
             )
         }

@@ -30,12 +30,16 @@ extension World {
     }
 
     /// The held-out labels in `DevSetLabel.tsv` form: `query \t image_key \t Excellent|Good|Bad`.
+    /// - Parameter shifted: Label the queries of shifting concepts by their shifted (textual) intent
+    ///   (``shiftedLabel(image:concept:)``); the same candidates either way.
     /// - Returns: One line per candidate, each ending in `\n`.
-    public func devLabelsTSV() -> String {
+    public func devLabelsTSV(shifted: Bool = false) -> String {
         var out = ""
         for query in heldOutQueries {
+            let relabel = shifted && concepts[query.concept].shifts
             for candidate in query.candidates {
-                out += query.text + "\t" + images[candidate.image].key + "\t" + candidate.label.rawValue + "\n"
+                let label = relabel ? shiftedLabel(image: candidate.image, concept: query.concept) : candidate.label
+                out += query.text + "\t" + images[candidate.image].key + "\t" + label.rawValue + "\n"
             }
         }
         return out

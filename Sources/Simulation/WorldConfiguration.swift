@@ -25,7 +25,8 @@ public struct WorldConfiguration: Sendable, Hashable {
     public var sessionsPerQuery = 10
     /// Share of concepts (and so of queries) with visual intent; the rest have textual intent. Default: 0.5.
     public var visualShare = 0.5
-    /// Share of the visual-intent training queries that turn textual in the shifted click stream. Default: 0.5.
+    /// Share of the visual-intent concepts whose queries turn textual in the shifted click stream (at least one
+    /// when positive). Default: 0.5.
     public var shiftedShare = 0.5
     /// Share of the images that are new uploads: never shown for a training query, used as held-out candidates.
     /// Default: 0.3.

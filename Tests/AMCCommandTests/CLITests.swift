@@ -13,7 +13,7 @@ struct CLITests {
 
         let first = try await amc(["migrate", "--database-url", url, "--migrations", folder.path])
         #expect(first.status == 0)
-        #expect(first.stdout.contains("applied 1 migration(s): 1_ingest"))
+        #expect(first.stdout.contains("applied 2 migration(s): 1_ingest, 2_learning"))
         let second = try await amc(["migrate", "--database-url", url, "--migrations", folder.path])
         #expect(second.status == 0)
         #expect(second.stdout.contains("schema is up to date"))

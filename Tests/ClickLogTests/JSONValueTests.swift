@@ -3,10 +3,10 @@ import Testing
 @testable import ClickLog
 
 @Suite struct JSONValueTests {
-    func parse(_ text: String, maxDepth: Int = 16) -> Result<JSONValue, JSONValue.SyntaxError> {
+    func parse(_ text: String, maxDepth: Int = 16) -> Result<JSONValue, JSONSyntaxError> {
         var text = text
         return text.withUTF8 { buffer in
-            Result { () throws(JSONValue.SyntaxError) -> JSONValue in try JSONValue.parse(buffer, maxDepth: maxDepth) }
+            Result { () throws(JSONSyntaxError) -> JSONValue in try JSONValue.parse(buffer, maxDepth: maxDepth) }
         }
     }
 

@@ -25,10 +25,50 @@ import Testing
         let model = AMCModel(weights: AMCWeights(configuration: c, seed: 5))
         let image = makeImage(&rng, configuration: c, regionCount: 4, keywords: ["snooki", "baby"])
         let scored = model.score(query: model.encodeQuery("snooki baby bump"), image: image)
-        // Pinned values: 0.53837323 and 0.35237172 (bit patterns, so any change to the math is noticed).
+        // Pinned values: 0.53837323 and 0.35237172 (bit patterns, so any change to the math is noticed; small
+        // dimensions only exercise the scalar tails of the kernels, see `pinnedAtDefaultDimensions` for the rest).
         #expect(scored.score.bitPattern == 0x3f09_d2d4)
         #expect(scored.visualWeight.bitPattern == 0x3eb4_6a11)
         #expect(scored.visualWeight + scored.languageWeight == 1)
+    }
+
+    /// Default dimensions run every SIMD block of the kernels; the bit patterns pin the summation order, the tanh
+    /// and the lazy Adam step (update deliberately when the math changes, and say so in `Docs/model.md`).
+    @Test func pinnedAtDefaultDimensions() {
+        let c = ModelConfiguration()
+        var rng = SplitMix64(seed: 2017)
+        let model = AMCModel(weights: AMCWeights(configuration: c, seed: 5))
+        let words = ["snooki", "baby", "bump", "beach", "red car", "kitten"]
+        func image() -> ImageFeatures {
+            makeImage(
+                &rng,
+                configuration: c,
+                regionCount: 16,
+                keywords: (0..<5).map { _ in words[Int(rng.next() % 6)] }
+            )
+        }
+        let images = (0..<5).map { _ in image() }
+        let scored = model.score(query: "snooki baby bump", images: images)
+        // 0.07934238 and 0.62546456.
+        #expect(scored[0].score.bitPattern == 0x3da2_7e42)
+        #expect(scored[0].visualWeight.bitPattern == 0x3f20_1e72)
+        let examples = (0..<4).map { i in
+            TrainingExample(
+                query: LetterTrigramHasher.encode(words[i] + " " + words[i + 1], buckets: c.hashBuckets),
+                positive: images[i],
+                negatives: [images[(i + 1) % 5], images[(i + 2) % 5]]
+            )
+        }
+        var trainer = ModelTrainer(model: model, scope: .all)
+        _ = trainer.step(examples[...])
+        let loss = trainer.step(examples[...])
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for tensor in AMCTensor.allCases {
+            for value in trainer.model.weights[tensor] { hash = (hash ^ UInt64(value.bitPattern)) &* 0x100_0000_01b3 }
+        }
+        // 0.31452042, and an FNV-1a hash of every weight's bit pattern after the two steps.
+        #expect(loss.bitPattern == 0x3ea1_08d2)
+        #expect(hash == 0x5ef3_f4a5_f16e_c79f)
     }
 
     @Test func modalityWeightsSumToOne() {

@@ -144,6 +144,36 @@ import Testing
         #expect(differing > 0)
     }
 
+    @Test func aShiftMovesWholeVisualConceptsAndRelabelsOnlyTheirHeldOutQueriesByTheirTags() {
+        let world = World(configuration: smallConfiguration())
+        let shifting = world.concepts.filter(\.shifts)
+        #expect(!shifting.isEmpty)
+        #expect(shifting.allSatisfy { $0.intent == .visual })
+        #expect(world.trainingQueries.allSatisfy { $0.shifts == world.concepts[$0.concept].shifts })
+
+        let original = world.devLabelsTSV().split(separator: "\n")
+        let shifted = world.devLabelsTSV(shifted: true).split(separator: "\n")
+        #expect(original.count == shifted.count)
+        var index = 0
+        var relabelled = 0
+        for query in world.heldOutQueries {
+            for candidate in query.candidates {
+                let fields = shifted[index].split(separator: "\t").map(String.init)
+                #expect(fields[0] == query.text && fields[1] == world.images[candidate.image].key)
+                if world.concepts[query.concept].shifts {
+                    let agreement = world.tagAgreement(image: candidate.image, concept: query.concept)
+                    let expected = agreement >= 0.3 ? "Excellent" : agreement >= 0.1 ? "Good" : "Bad"
+                    #expect(fields[2] == expected)
+                    if shifted[index] != original[index] { relabelled += 1 }
+                } else {
+                    #expect(shifted[index] == original[index])
+                }
+                index += 1
+            }
+        }
+        #expect(relabelled > 0)
+    }
+
     @Test func clicksFollowPixelsForVisualIntentAndTagsForTextualIntent() {
         let world = World(configuration: smallConfiguration())
         var visualOnConcept = 0

@@ -1,0 +1,215 @@
+import ArgumentParser
+import Configuration
+import Foundation
+import Learning
+import Logging
+import Model
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+extension AMC {
+    /// `amc learn`: bootstrap training, one fine-tuning cycle, or following the pairs as they change.
+    struct Learn: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Train the AMC model from the relevance pairs and publish versions that pass the quality gate.",
+            discussion: """
+                --bootstrap trains every parameter on all pairs so far (and the baselines amc eval compares with).
+                Otherwise only the MTN modality attention is fine-tuned, on the pairs changed since the active
+                version's watermark. --once (the default) runs one cycle; --follow runs one every
+                learn.interval-seconds until SIGTERM. One learner leads (PostgreSQL advisory lock); others wait
+                and take over if it dies. See Docs/learning.md.
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Flag(help: "Train every parameter from fresh weights on all pairs so far.")
+        var bootstrap = false
+
+        @Flag(help: "Run one cycle and exit (the default).")
+        var once = false
+
+        @Flag(help: "Keep fine-tuning as new pairs arrive, until SIGTERM/SIGINT.")
+        var follow = false
+
+        @Option(help: "Bootstrap epochs (key learn.bootstrap.epochs). Default: 6.")
+        var bootstrapEpochs: Int?
+
+        @Option(help: "Fine-tuning epochs (key learn.finetune.epochs). Default: 8.")
+        var finetuneEpochs: Int?
+
+        @Option(help: "Bootstrap Adam step size (key learn.bootstrap.learning-rate). Default: 0.002.")
+        var bootstrapLearningRate: Double?
+
+        @Option(help: "Fine-tuning Adam step size (key learn.finetune.learning-rate). Default: 0.001.")
+        var finetuneLearningRate: Double?
+
+        @Option(help: "Largest held-out NDCG@5 drop the gate accepts (key learn.gate.tolerance). Default: 0.005.")
+        var gateTolerance: Double?
+
+        @Option(help: "Seconds between --follow cycles (key learn.interval-seconds). Default: 30.")
+        var intervalSeconds: Double?
+
+        @Option(help: "Seed of weights, sampling and order (key learn.seed). Default: 1.")
+        var seed: Int?
+
+        @Flag(help: "Publish without activating (key learn.activate = false).")
+        var noActivate = false
+
+        @Flag(help: "With --bootstrap, skip the single-modality baselines (key learn.baselines = false).")
+        var noBaselines = false
+
+        func validate() throws {
+            if once && follow { throw ValidationError("--once and --follow exclude each other") }
+        }
+
+        func run() async throws {
+            var flags = FlagValues()
+            flags.set("learn.bootstrap.epochs", bootstrapEpochs)
+            flags.set("learn.finetune.epochs", finetuneEpochs)
+            flags.set("learn.bootstrap.learning-rate", bootstrapLearningRate)
+            flags.set("learn.finetune.learning-rate", finetuneLearningRate)
+            flags.set("learn.gate.tolerance", gateTolerance)
+            flags.set("learn.interval-seconds", intervalSeconds)
+            flags.set("learn.seed", seed)
+            if noActivate { flags.set("learn.activate", false) }
+            if noBaselines { flags.set("learn.baselines", false) }
+            let settings = try await options.resolve(extra: flags)
+            let configuration = try settings.learnerConfiguration()
+            let mode: LearnerMode =
+                follow ? .follow(bootstrapFirst: bootstrap) : (bootstrap ? .bootstrap : .once)
+            let logger = Logger(label: "amc.learn")
+            let bar = Mutex(ProgressBarState())
+            let service = LearnerService(
+                configuration: configuration,
+                databaseURL: try settings.databaseURL(),
+                mode: mode,
+                worker: LearnerIdentity.current,
+                logger: logger,
+                onProgress: { progress in bar.withLock { $0.update(progress) } },
+                onOutcome: { outcome in
+                    bar.withLock { $0.finish() }
+                    print(LearnOutcomeReport.line(outcome))
+                }
+            )
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
+            )
+            do {
+                try await group.run()
+            } catch let error as LearnerError {
+                throw CommandError(error.message)
+            }
+        }
+    }
+}
+
+/// Who this learner is: host and process id.
+enum LearnerIdentity {
+    static var current: String {
+        "\(ProcessInfo.processInfo.hostName) pid \(ProcessInfo.processInfo.processIdentifier)"
+    }
+}
+
+/// One progress bar per training phase and epoch.
+struct ProgressBarState: Sendable {
+    private var phase = ""
+    private var bar: ProgressBar?
+
+    mutating func update(_ progress: LearnerProgress) {
+        let label = "\(progress.phase) epoch \(progress.epoch)/\(progress.epochs)"
+        if label != phase {
+            bar?.finish(done: 0, unit: "pairs")
+            phase = label
+            bar = ProgressBar(label: label, total: progress.examplesInEpoch)
+        }
+        bar?.update(done: progress.examplesDone, unit: "pairs")
+    }
+
+    mutating func finish() {
+        bar = nil
+        phase = ""
+    }
+}
+
+/// The one-line summary `amc learn` prints per cycle.
+enum LearnOutcomeReport {
+    static func line(_ outcome: LearnerOutcome) -> String {
+        switch outcome {
+        case .published(let version, let activated, let gate):
+            return "published version \(version)\(activated ? " (active)" : " (not activated)"): \(gate.reason)"
+        case .refused(let gate, _):
+            return "gate refused the candidate, nothing published: \(gate.reason)"
+        case .noNewPairs(let changed):
+            return "nothing to learn: \(changed) training pairs changed since the active version"
+        }
+    }
+}
+
+extension Settings {
+    /// Learner settings from the layered configuration, checked.
+    func learnerConfiguration() throws -> LearnerConfiguration {
+        var c = LearnerConfiguration()
+        c.bootstrapEpochs = reader.int(forKey: "learn.bootstrap.epochs", default: c.bootstrapEpochs)
+        c.fineTuneEpochs = reader.int(forKey: "learn.finetune.epochs", default: c.fineTuneEpochs)
+        c.batchSize = reader.int(forKey: "learn.batch-size", default: c.batchSize)
+        c.negatives = reader.int(forKey: "learn.negatives", default: c.negatives)
+        c.inQueryNegatives = reader.int(forKey: "learn.in-query-negatives", default: c.inQueryNegatives)
+        c.auxiliaryModalityWeight = Float(
+            reader.double(forKey: "learn.bootstrap.auxiliary-weight", default: Double(c.auxiliaryModalityWeight))
+        )
+        c.bootstrapLearningRate = Float(
+            reader.double(forKey: "learn.bootstrap.learning-rate", default: Double(c.bootstrapLearningRate))
+        )
+        c.fineTuneLearningRate = Float(
+            reader.double(forKey: "learn.finetune.learning-rate", default: Double(c.fineTuneLearningRate))
+        )
+        c.holdoutPercent = reader.int(forKey: "learn.holdout-percent", default: c.holdoutPercent)
+        c.gateTolerance = reader.double(forKey: "learn.gate.tolerance", default: c.gateTolerance)
+        c.gateCandidates = reader.int(forKey: "learn.gate.candidates", default: c.gateCandidates)
+        c.maxGateQueries = reader.int(forKey: "learn.gate.max-queries", default: c.maxGateQueries)
+        c.minNewPairs = reader.int(forKey: "learn.min-new-pairs", default: c.minNewPairs)
+        c.activate = reader.bool(forKey: "learn.activate", default: c.activate)
+        c.trainBaselines = reader.bool(forKey: "learn.baselines", default: c.trainBaselines)
+        c.seed = UInt64(max(0, reader.int(forKey: "learn.seed", default: Int(c.seed))))
+        c.pollInterval = .seconds(reader.double(forKey: "learn.interval-seconds", default: 30))
+        c.model.embeddingDimension = reader.int(
+            forKey: "learn.model.embedding-dimension",
+            default: c.model.embeddingDimension
+        )
+        c.model.attentionDimension = reader.int(
+            forKey: "learn.model.attention-dimension",
+            default: c.model.attentionDimension
+        )
+        c.model.modalityDimension = reader.int(
+            forKey: "learn.model.modality-dimension",
+            default: c.model.modalityDimension
+        )
+        c.model.hashBuckets = reader.int(forKey: "learn.model.hash-buckets", default: c.model.hashBuckets)
+        c.model.margin = Float(reader.double(forKey: "learn.model.margin", default: Double(c.model.margin)))
+        guard c.bootstrapEpochs >= 1, c.fineTuneEpochs >= 1 else {
+            throw CommandError("learn epochs must be at least 1")
+        }
+        guard c.batchSize >= 1, c.negatives >= 1, c.inQueryNegatives >= 0, c.auxiliaryModalityWeight >= 0 else {
+            throw CommandError(
+                "learn.batch-size and learn.negatives must be at least 1; learn.in-query-negatives and "
+                    + "learn.bootstrap.auxiliary-weight at least 0"
+            )
+        }
+        guard c.bootstrapLearningRate > 0, c.fineTuneLearningRate > 0 else {
+            throw CommandError("learning rates must be positive")
+        }
+        guard (0...50).contains(c.holdoutPercent) else { throw CommandError("learn.holdout-percent must be 0…50") }
+        guard c.gateTolerance >= 0 else { throw CommandError("learn.gate.tolerance must be ≥ 0") }
+        guard c.pollInterval > .zero else { throw CommandError("learn.interval-seconds must be positive") }
+        guard c.model.embeddingDimension >= 1, c.model.attentionDimension >= 1, c.model.modalityDimension >= 1,
+            c.model.hashBuckets >= 16
+        else { throw CommandError("learn.model dimensions must be positive (hash buckets ≥ 16)") }
+        return c
+    }
+}

@@ -1,0 +1,496 @@
+import Catalog
+import CoreMetrics
+import Evaluation
+import Foundation
+import Logging
+import Model
+import Postgres
+
+/// Where a training run is, for progress bars and logs.
+public struct LearnerProgress: Sendable {
+    /// What is being trained: `amc`, `image_only`, `keyword_only` (bootstrap) or `finetune`.
+    public var phase: String
+    /// One-based epoch and the number of epochs.
+    public var epoch: Int
+    public var epochs: Int
+    /// Examples done in this epoch, and in the epoch in total.
+    public var examplesDone: Int
+    public var examplesInEpoch: Int
+    /// Mean loss per example so far in this epoch.
+    public var meanLoss: Double
+}
+
+/// What one learner cycle did.
+public enum LearnerOutcome: Sendable {
+    /// A version was published (and activated when configured).
+    case published(version: Int64, activated: Bool, gate: GateReport)
+    /// The candidate failed the quality gate; nothing was published. `watermark` is the snapshot its data was
+    /// read in (a retry is pointless until pairs change after it).
+    case refused(gate: GateReport, watermark: String)
+    /// Too few training pairs changed since the active version's watermark.
+    case noNewPairs(changedPairs: Int)
+}
+
+/// The learning half of amc-stream: reads relevance pairs and the catalog, trains (everything, or only the MTN
+/// on the pairs changed since the active version), judges the candidate on held-out queries, and publishes and
+/// activates it only when it passes the gate.
+///
+/// All database work goes through one connection, which must hold the learner leadership lock
+/// (``LearnerLeadership``) when a version is published; the check happens inside the publishing transaction.
+public struct Learner: Sendable {
+    private let configuration: LearnerConfiguration
+    private let connection: PostgresConnection
+    private let worker: String
+    private let logger: Logger
+
+    /// - Parameters:
+    ///   - configuration: Training, held-out and gate settings.
+    ///   - connection: The learner's session (the one holding leadership).
+    ///   - worker: Who this learner is (host and pid), recorded as `created_by` and in `learner_runs`.
+    ///   - logger: Receives progress and decisions.
+    public init(configuration: LearnerConfiguration, connection: PostgresConnection, worker: String, logger: Logger) {
+        self.configuration = configuration
+        self.connection = connection
+        self.worker = worker
+        self.logger = logger
+    }
+
+    // MARK: - Cycles
+
+    /// Trains every parameter from fresh weights on all pairs so far (plus the single-modality baselines when
+    /// configured), then gates against the active version, if any.
+    /// - Parameters:
+    ///   - progress: Called between minibatches.
+    ///   - shouldStop: Checked between minibatches; returning true abandons the run (nothing is published).
+    public func bootstrap(
+        progress: (LearnerProgress) -> Void = { _ in },
+        shouldStop: () -> Bool = { false }
+    ) throws -> LearnerOutcome {
+        let started = Date()
+        let (table, dimension) = try loadCatalog()
+        var modelConfiguration = configuration.model
+        modelConfiguration.regionDimension = dimension
+        let snapshot = try PairStore(connection: connection).read(changedSince: nil)
+        let split = Split(snapshot.pairs, configuration: configuration)
+        guard !split.training.isEmpty else {
+            throw LearnerError("no relevance pairs to train on yet: ingest clicks first (amc ingest)")
+        }
+        let gateQueries = gateSlice(split.heldOut, grade: \.grade, table: table)
+        let scorer = CandidateScorer(table: table)
+        let initial = AMCWeights(configuration: modelConfiguration, seed: configuration.seed)
+        // The AMC model and each baseline: same initial weights, data, order and budget.
+        func trainFresh(_ mode: ModalityMode) throws -> (AMCModel, TrainingReport) {
+            try train(
+                AMCModel(weights: initial, mode: mode),
+                scope: .all,
+                epochs: configuration.bootstrapEpochs,
+                learningRate: configuration.bootstrapLearningRate,
+                pairs: split.training,
+                context: split.training,
+                grade: \.grade,
+                table: table,
+                phase: mode == .attention ? "amc" : mode.rawValue,
+                progress: progress,
+                shouldStop: shouldStop
+            )
+        }
+        let (trained, report) = try trainFresh(.attention)
+        var baselines: [ModalityMode: (weights: AMCWeights, metrics: RankingMetrics)] = [:]
+        if configuration.trainBaselines {
+            for mode in [ModalityMode.imageOnly, .keywordOnly] {
+                let (baseline, _) = try trainFresh(mode)
+                baselines[mode] = (baseline.weights, scorer.evaluate(baseline, on: gateQueries))
+            }
+        }
+        let registry = ModelRegistry(connection: connection)
+        let gate = try judge(trained, against: try registry.activeVersion(), queries: gateQueries, scorer: scorer)
+        return try conclude(
+            ModelRegistry.NewVersion(
+                kind: .bootstrap,
+                parent: nil,
+                weights: trained.weights,
+                watermark: snapshot.watermark,
+                trainingWindow: window(
+                    split,
+                    training: split.training,
+                    table: table,
+                    since: nil,
+                    until: snapshot.watermark
+                ),
+                hyperparameters: hyperparameters(.all, modelConfiguration),
+                metrics: VersionMetrics(gate: gate, training: report),
+                baselines: baselines,
+                createdBy: worker
+            ),
+            started: started
+        )
+    }
+
+    /// Fine-tunes only the MTN parameters of the active version on the training pairs changed since its
+    /// watermark, then gates against it.
+    /// - Parameters:
+    ///   - refusedWatermark: The watermark of a candidate the gate refused; when no pair changed after it, the
+    ///     cycle returns ``LearnerOutcome/noNewPairs(changedPairs:)`` instead of training on the same data again.
+    ///   - progress: Called between minibatches.
+    ///   - shouldStop: Checked between minibatches; returning true abandons the run (nothing is published).
+    public func fineTune(
+        unlessNothingChangedSince refusedWatermark: String? = nil,
+        progress: (LearnerProgress) -> Void = { _ in },
+        shouldStop: () -> Bool = { false }
+    ) throws -> LearnerOutcome {
+        let started = Date()
+        if let refusedWatermark,
+            try !connection.query(
+                """
+                SELECT EXISTS (SELECT 1 FROM relevance_pairs
+                               WHERE NOT pg_visible_in_snapshot(change_xid, \(refusedWatermark)::pg_snapshot))
+                """
+            )[0].decode(Bool.self, column: 0)
+        {
+            return .noNewPairs(changedPairs: 0)
+        }
+        let registry = ModelRegistry(connection: connection)
+        guard let active = try registry.activeVersion(), let parent = try registry.version(active) else {
+            throw LearnerError("no active model version: bootstrap one first (amc learn --bootstrap)")
+        }
+        let parentWeights = try registry.weights(of: active)
+        let (table, dimension) = try loadCatalog()
+        guard parentWeights.configuration.regionDimension == dimension else {
+            throw LearnerError(
+                "active version \(active) expects regions of dimension \(parentWeights.configuration.regionDimension) "
+                    + "but the catalog's are \(dimension): bootstrap a new version (amc learn --bootstrap)"
+            )
+        }
+        let snapshot = try PairStore(connection: connection).read(changedSince: parent.watermark)
+        let split = Split(snapshot.pairs, configuration: configuration)
+        // The window: training pairs with new clicks since the watermark, weighted by that new evidence alone.
+        let changed = split.training.filter { $0.changed && $0.windowGrade >= 1 }
+        guard changed.count >= max(1, configuration.minNewPairs) else {
+            logger.debug("No new pairs to learn from", metadata: ["changed": "\(changed.count)"])
+            return .noNewPairs(changedPairs: changed.count)
+        }
+        // Judge on the freshest evidence: held-out queries graded by the clicks in the same window (what users
+        // do now, including images they stopped clicking), or by their totals while the window has none.
+        var gateQueries = gateSlice(split.heldOut, grade: \.windowGrade, table: table)
+        if !gateQueries.contains(where: { $0.gains.contains { $0 > 0 } }) {
+            gateQueries = gateSlice(split.heldOut, grade: \.grade, table: table)
+        }
+        let (trained, report) = try train(
+            AMCModel(weights: parentWeights),
+            scope: .modalityAttentionOnly,
+            epochs: configuration.fineTuneEpochs,
+            learningRate: configuration.fineTuneLearningRate,
+            pairs: changed,
+            context: split.training,
+            grade: \.windowGrade,
+            table: table,
+            phase: "finetune",
+            progress: progress,
+            shouldStop: shouldStop
+        )
+        let gate = try judge(trained, against: active, queries: gateQueries, scorer: CandidateScorer(table: table))
+        return try conclude(
+            ModelRegistry.NewVersion(
+                kind: .finetune,
+                parent: active,
+                weights: trained.weights,
+                watermark: snapshot.watermark,
+                trainingWindow: window(
+                    split,
+                    training: changed,
+                    table: table,
+                    since: parent.watermark,
+                    until: snapshot.watermark
+                ),
+                hyperparameters: hyperparameters(.modalityAttentionOnly, parentWeights.configuration),
+                metrics: VersionMetrics(gate: gate, training: report),
+                createdBy: worker
+            ),
+            started: started
+        )
+    }
+
+    // MARK: - Steps
+
+    private func gateSlice(
+        _ heldOut: [RelevancePair],
+        grade: KeyPath<RelevancePair, Int>,
+        table: ImageFeatureTable
+    ) -> [JudgedQuery] {
+        TrainingData.gateQueries(
+            heldOut,
+            grade: grade,
+            table: table,
+            candidates: configuration.gateCandidates,
+            maxQueries: configuration.maxGateQueries
+        )
+    }
+
+    private func loadCatalog() throws -> (ImageFeatureTable, Int) {
+        let catalog = CatalogStore(connection: connection)
+        guard let dimension = try catalog.regionDimension() else {
+            throw LearnerError("the image catalog is empty: import it first (amc catalog import FILE)")
+        }
+        return (
+            ImageFeatureTable(images: try catalog.allImages(), hashBuckets: configuration.model.hashBuckets), dimension
+        )
+    }
+
+    private func train(
+        _ model: AMCModel,
+        scope: AdamOptimizer.Scope,
+        epochs: Int,
+        learningRate: Float,
+        pairs: [RelevancePair],
+        context: [RelevancePair],
+        grade: KeyPath<RelevancePair, Int>,
+        table: ImageFeatureTable,
+        phase: String,
+        progress: (LearnerProgress) -> Void,
+        shouldStop: () -> Bool
+    ) throws -> (AMCModel, TrainingReport) {
+        let clock = ContinuousClock()
+        let started = clock.now
+        var trainer = ModelTrainer(model: model, optimizer: AdamOptimizer(learningRate: learningRate), scope: scope)
+        if scope == .all, model.mode == .attention {
+            trainer.auxiliaryModalityWeight = configuration.auxiliaryModalityWeight
+        }
+        var queryBags = QueryBags(buckets: model.configuration.hashBuckets)
+        var firstLoss = 0.0
+        var lastLoss = 0.0
+        var examplesSeen = 0
+        let batchSize = max(1, configuration.batchSize)
+        for epoch in 0..<max(1, epochs) {
+            let examples = TrainingData.examples(
+                pairs,
+                context: context,
+                grade: grade,
+                table: table,
+                queryBags: &queryBags,
+                negatives: configuration.negatives,
+                hardNegatives: configuration.inQueryNegatives,
+                seed: configuration.seed,
+                epoch: epoch
+            )
+            var total = 0.0
+            var start = 0
+            while start < examples.count {
+                if shouldStop() { throw LearnerError("stopped before training finished; nothing was published") }
+                let end = min(start + batchSize, examples.count)
+                total += Double(trainer.step(examples[start..<end]))
+                start = end
+                progress(
+                    LearnerProgress(
+                        phase: phase,
+                        epoch: epoch + 1,
+                        epochs: epochs,
+                        examplesDone: end,
+                        examplesInEpoch: examples.count,
+                        meanLoss: total / Double(end)
+                    )
+                )
+            }
+            let mean = examples.isEmpty ? 0 : total / Double(examples.count)
+            if epoch == 0 { firstLoss = mean }
+            lastLoss = mean
+            examplesSeen += examples.count
+            logger.info(
+                "Epoch finished",
+                metadata: ["phase": "\(phase)", "epoch": "\(epoch + 1)/\(epochs)", "mean_loss": "\(mean)"]
+            )
+        }
+        let seconds = (clock.now - started).secondsValue
+        return (
+            trainer.model,
+            TrainingReport(firstEpochLoss: firstLoss, lastEpochLoss: lastLoss, examples: examplesSeen, seconds: seconds)
+        )
+    }
+
+    /// The quality gate: finite weights, and NDCG@5 on the held-out slice no worse than the version it would
+    /// replace by more than the tolerance.
+    private func judge(
+        _ candidate: AMCModel,
+        against parentVersion: Int64?,
+        queries: [JudgedQuery],
+        scorer: CandidateScorer
+    ) throws -> GateReport {
+        let tolerance = configuration.gateTolerance
+        let finite = candidate.weights.isFinite
+        guard finite else {
+            return GateReport(
+                passed: false,
+                reason: "the candidate has non-finite weights",
+                candidate: nil,
+                parent: nil,
+                parentVersion: parentVersion,
+                tolerance: tolerance,
+                finiteWeights: false
+            )
+        }
+        let candidateMetrics = scorer.evaluate(candidate, on: queries)
+        var parentMetrics: RankingMetrics?
+        if let parentVersion {
+            let weights = try ModelRegistry(connection: connection).weights(of: parentVersion)
+            if weights.configuration == candidate.configuration {
+                parentMetrics = scorer.evaluate(AMCModel(weights: weights), on: queries)
+            }
+        }
+        let passed: Bool
+        let reason: String
+        if candidateMetrics.queries == 0 {
+            passed = true
+            reason = "no held-out query with a known image yet: only finiteness was checked"
+        } else if let parentMetrics, parentMetrics.queries > 0 {
+            let drop = parentMetrics.ndcg5 - candidateMetrics.ndcg5
+            passed = drop <= tolerance
+            reason =
+                "held-out NDCG@5 \(format(candidateMetrics.ndcg5)) vs \(format(parentMetrics.ndcg5)) for version "
+                + "\(parentVersion ?? 0) (tolerance \(format(tolerance))) on \(candidateMetrics.queries) queries"
+        } else {
+            passed = true
+            reason =
+                "held-out NDCG@5 \(format(candidateMetrics.ndcg5)) on \(candidateMetrics.queries) queries; no comparable active version"
+        }
+        return GateReport(
+            passed: passed,
+            reason: reason,
+            candidate: candidateMetrics,
+            parent: parentMetrics,
+            parentVersion: parentVersion,
+            tolerance: tolerance,
+            finiteWeights: true
+        )
+    }
+
+    /// Publishes (and activates) a candidate that passed the gate, or records the refusal — in one transaction,
+    /// only while this session still holds leadership.
+    private func conclude(_ candidate: ModelRegistry.NewVersion, started: Date) throws -> LearnerOutcome {
+        let gate = candidate.metrics.gate
+        let outcome = try connection.transaction { connection -> LearnerOutcome in
+            guard try LearnerLeadership(connection: connection).isHeld() else {
+                throw LearnerError("this learner is not the leader (lock lost or never taken); nothing was published")
+            }
+            let registry = ModelRegistry(connection: connection)
+            var version: Int64?
+            var activated = false
+            if gate.passed {
+                version = try registry.insert(candidate)
+                if configuration.activate, let version {
+                    try registry.activate(version, actor: "learner", reason: "passed the quality gate: \(gate.reason)")
+                    activated = true
+                }
+            }
+            try connection.execute(
+                """
+                INSERT INTO learner_runs (kind, parent, outcome, version, reason, training_window, metrics, worker,
+                                          started_at)
+                VALUES (\(candidate.kind.rawValue), \(candidate.parent), \(gate.passed ? "published" : "refused"),
+                        \(version), \(gate.reason), \(try RegistryJSON.encode(candidate.trainingWindow))::jsonb,
+                        \(try RegistryJSON.encode(candidate.metrics))::jsonb, \(worker), \(started))
+                """
+            )
+            if let version { return .published(version: version, activated: activated, gate: gate) }
+            return .refused(gate: gate, watermark: candidate.watermark)
+        }
+        switch outcome {
+        case .published(let version, let activated, _):
+            Counter(label: "amc_learner_versions_published_total", dimensions: [("kind", candidate.kind.rawValue)])
+                .increment()
+            if let metrics = gate.candidate { Gauge(label: "amc_learner_heldout_ndcg5").record(metrics.ndcg5) }
+            logger.notice(
+                "Published model version",
+                metadata: ["version": "\(version)", "activated": "\(activated)", "gate": "\(gate.reason)"]
+            )
+        case .refused:
+            Counter(label: "amc_learner_gate_refusals_total").increment()
+            logger.warning(
+                "The quality gate refused the candidate; nothing published",
+                metadata: ["gate": "\(gate.reason)"]
+            )
+        case .noNewPairs:
+            break
+        }
+        return outcome
+    }
+
+    // MARK: - Records
+
+    private func window(
+        _ split: Split,
+        training: [RelevancePair],
+        table: ImageFeatureTable,
+        since: String?,
+        until: String
+    ) -> TrainingWindow {
+        var clicks: Int64 = 0
+        var queries = Set<String>()
+        var first: Date?
+        var last: Date?
+        for pair in training {
+            clicks += pair.windowClicks
+            queries.insert(pair.query)
+            first = min(first ?? pair.firstSeen, pair.firstSeen)
+            last = max(last ?? pair.lastSeen, pair.lastSeen)
+        }
+        return TrainingWindow(
+            incremental: since != nil,
+            sinceWatermark: since,
+            untilWatermark: until,
+            pairs: training.count,
+            queries: queries.count,
+            clicks: clicks,
+            heldOutPairs: split.heldOut.count,
+            unknownImagePairs: training.count(where: { table.position(of: $0.image) == nil }),
+            firstSeen: first.map { $0.ISO8601Format() },
+            lastSeen: last.map { $0.ISO8601Format() }
+        )
+    }
+
+    private func hyperparameters(_ scope: AdamOptimizer.Scope, _ model: ModelConfiguration) -> Hyperparameters {
+        let bootstrap = scope == .all
+        return Hyperparameters(
+            scope: bootstrap ? "all" : "modality_attention",
+            epochs: bootstrap ? configuration.bootstrapEpochs : configuration.fineTuneEpochs,
+            batchSize: configuration.batchSize,
+            negatives: configuration.negatives,
+            inQueryNegatives: configuration.inQueryNegatives,
+            auxiliaryModalityWeight: bootstrap ? configuration.auxiliaryModalityWeight : 0,
+            learningRate: bootstrap ? configuration.bootstrapLearningRate : configuration.fineTuneLearningRate,
+            margin: model.margin,
+            seed: configuration.seed,
+            hashBuckets: model.hashBuckets,
+            embeddingDimension: model.embeddingDimension,
+            attentionDimension: model.attentionDimension,
+            modalityDimension: model.modalityDimension,
+            regionDimension: model.regionDimension
+        )
+    }
+
+    private func format(_ value: Double) -> String {
+        String(format: "%.4f", value)
+    }
+}
+
+/// Pairs split into training and held-out queries.
+struct Split {
+    var training: [RelevancePair] = []
+    var heldOut: [RelevancePair] = []
+
+    init(_ pairs: [RelevancePair], configuration: LearnerConfiguration) {
+        for pair in pairs {
+            if TrainingData.isHeldOut(pair.query, percent: configuration.holdoutPercent) {
+                heldOut.append(pair)
+            } else {
+                training.append(pair)
+            }
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds.
+    var secondsValue: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

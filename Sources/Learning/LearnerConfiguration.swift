@@ -1,0 +1,48 @@
+import Model
+
+/// Everything that shapes a learner run: model dimensions, training budget, the held-out slice and the gate.
+///
+/// Defaults are in `Docs/learning.md`; every field has a configuration key in `amc learn`.
+public struct LearnerConfiguration: Sendable, Hashable {
+    /// Model dimensions for `--bootstrap` (the region dimension is taken from the catalog).
+    public var model = ModelConfiguration()
+    /// Passes over the training pairs when bootstrapping.
+    public var bootstrapEpochs = 6
+    /// Passes over the changed pairs when fine-tuning the MTN.
+    public var fineTuneEpochs = 8
+    /// Examples per optimiser step.
+    public var batchSize = 16
+    /// Negative images sampled from the catalog per positive pair.
+    public var negatives = 4
+    /// How many of the negatives come from the same query's lower-graded images, when it has any.
+    public var inQueryNegatives = 2
+    /// Weight of the auxiliary image-only and keyword-only ranking losses when bootstrapping the AMC model
+    /// (`ModelTrainer.auxiliaryModalityWeight`): keeps both branches usable on their own, so online MTN
+    /// fine-tuning can shift weight between them when a query's intent changes.
+    public var auxiliaryModalityWeight: Float = 0.1
+    /// Adam step size when bootstrapping.
+    public var bootstrapLearningRate: Float = 2e-3
+    /// Adam step size when fine-tuning the MTN.
+    public var fineTuneLearningRate: Float = 1e-3
+    /// Percentage of queries (by a stable hash of the query) never trained on: the gate's held-out slice.
+    public var holdoutPercent = 10
+    /// Largest NDCG@5 drop on the held-out slice, versus the parent, that the gate accepts.
+    public var gateTolerance = 0.005
+    /// Candidates per held-out query at the gate: its clicked images plus sampled catalog images up to this many.
+    public var gateCandidates = 30
+    /// Most held-out queries the gate evaluates (a stable sample when there are more).
+    public var maxGateQueries = 2000
+    /// Fewest changed training pairs that make a fine-tuning cycle worthwhile.
+    public var minNewPairs = 1
+    /// Whether a version that passes the gate is activated at once (actor `learner`).
+    public var activate = true
+    /// Whether `--bootstrap` also trains the single-modality baselines `amc eval` compares against.
+    public var trainBaselines = true
+    /// Seed of the initial weights, the negative sampling and the example order.
+    public var seed: UInt64 = 1
+    /// How long `--follow` waits between cycles (and between attempts to become the leader).
+    public var pollInterval: Duration = .seconds(30)
+
+    /// The defaults.
+    public init() {}
+}

@@ -1,0 +1,12 @@
+/// A learner failure with a one-line message for operators.
+public struct LearnerError: Error, CustomStringConvertible, Sendable, Hashable {
+    /// What went wrong.
+    public var message: String
+
+    /// - Parameter message: One line, naming the object and the fix where there is one.
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
+}

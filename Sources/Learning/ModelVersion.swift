@@ -1,0 +1,143 @@
+import Evaluation
+import Foundation
+import Model
+
+/// How a version was trained.
+public enum ModelVersionKind: String, Sendable, Codable, Hashable {
+    /// Every parameter, from fresh weights, on all pairs so far (`amc learn --bootstrap`).
+    case bootstrap
+    /// Only the MTN parameters, from the parent's weights, on the pairs changed since the parent's watermark.
+    case finetune
+}
+
+/// Which data a version saw (the `training_window` column).
+public struct TrainingWindow: Sendable, Codable, Hashable {
+    /// Whether only pairs changed since `sinceWatermark` were trained on.
+    public var incremental: Bool
+    /// The parent's watermark (a `pg_snapshot`) the window starts after; nil for bootstrap.
+    public var sinceWatermark: String?
+    /// The snapshot the pairs were read in: the new version's watermark.
+    public var untilWatermark: String
+    /// Pairs trained on (held-out queries excluded).
+    public var pairs: Int
+    /// Distinct queries among them.
+    public var queries: Int
+    /// Clicks in the window: all of those pairs' clicks for bootstrap, the clicks since the watermark otherwise.
+    public var clicks: Int64
+    /// Pairs of held-out queries (never trained on; the gate's slice).
+    public var heldOutPairs: Int
+    /// Pairs skipped because their image is not in the catalog.
+    public var unknownImagePairs: Int
+    /// Earliest and latest click time among the trained pairs (RFC 3339), when any.
+    public var firstSeen: String?
+    public var lastSeen: String?
+}
+
+/// How a version was trained (the `hyperparameters` column).
+public struct Hyperparameters: Sendable, Codable, Hashable {
+    /// `all` (bootstrap) or `modality_attention` (MTN only).
+    public var scope: String
+    public var epochs: Int
+    public var batchSize: Int
+    public var negatives: Int
+    /// How many of the negatives came from the same query's lower-graded images.
+    public var inQueryNegatives: Int
+    /// Weight of the auxiliary single-modality losses (bootstrap; 0 for fine-tuning).
+    public var auxiliaryModalityWeight: Float
+    public var learningRate: Float
+    public var margin: Float
+    public var seed: UInt64
+    public var hashBuckets: Int
+    public var embeddingDimension: Int
+    public var attentionDimension: Int
+    public var modalityDimension: Int
+    public var regionDimension: Int
+}
+
+/// The training run behind a version.
+public struct TrainingReport: Sendable, Codable, Hashable {
+    /// Mean hinge loss per example in the first and the last epoch.
+    public var firstEpochLoss: Double
+    public var lastEpochLoss: Double
+    /// Examples (one positive with its negatives) processed, and how long training took.
+    public var examples: Int
+    public var seconds: Double
+}
+
+/// The quality gate's verdict on a candidate.
+public struct GateReport: Sendable, Codable, Hashable {
+    /// Whether the candidate may be published.
+    public var passed: Bool
+    /// Why, in one line.
+    public var reason: String
+    /// Held-out metrics of the candidate (nil when its weights are not finite), and of the parent (the version
+    /// it would replace) when there is one.
+    public var candidate: RankingMetrics?
+    public var parent: RankingMetrics?
+    /// The version compared against.
+    public var parentVersion: Int64?
+    /// Largest NDCG@5 drop accepted.
+    public var tolerance: Double
+    /// Whether every weight of the candidate is finite.
+    public var finiteWeights: Bool
+}
+
+/// A version's `metrics` column: the gate and the training run.
+public struct VersionMetrics: Sendable, Codable, Hashable {
+    public var gate: GateReport
+    public var training: TrainingReport
+}
+
+/// One immutable row of `model_versions`, without its weights.
+public struct ModelVersion: Sendable, Hashable {
+    public var version: Int64
+    public var kind: ModelVersionKind
+    public var parent: Int64?
+    public var formatVersion: Int
+    public var sha256: String
+    /// The `pg_snapshot` the training pairs were read in.
+    public var watermark: String
+    public var trainingWindow: TrainingWindow
+    public var hyperparameters: Hyperparameters
+    public var metrics: VersionMetrics
+    /// Held-out metrics of the single-modality baselines trained beside a bootstrap version.
+    public var baselines: [String: RankingMetrics]
+    public var createdBy: String
+    public var createdAt: Date
+}
+
+/// One row of `model_activations`.
+public struct ModelActivation: Sendable, Hashable {
+    public var id: Int64
+    public var version: Int64
+    public var previousVersion: Int64?
+    public var actor: String
+    public var reason: String
+    public var activatedAt: Date
+}
+
+/// JSON for the registry's `jsonb` columns: snake_case keys, sorted, so stored documents are stable.
+enum RegistryJSON {
+    static func encode(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "Infinity",
+            negativeInfinity: "-Infinity",
+            nan: "NaN"
+        )
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from text: String?) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "Infinity",
+            negativeInfinity: "-Infinity",
+            nan: "NaN"
+        )
+        return try decoder.decode(type, from: Data((text ?? "null").utf8))
+    }
+}

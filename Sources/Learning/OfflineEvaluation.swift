@@ -1,0 +1,116 @@
+import Catalog
+import Evaluation
+import Foundation
+import Model
+import Postgres
+
+/// One method's row in an evaluation table.
+public struct EvaluationRow: Sendable, Codable, Hashable {
+    /// `amc`, `click_prior`, `keyword_only`, `image_only` or `late_fusion`.
+    public var method: String
+    /// Metrics over the labelled queries.
+    public var metrics: RankingMetrics
+}
+
+/// The result of `amc eval`: the model and every baseline on the same labelled queries, like the AMC paper's
+/// tables.
+public struct EvaluationReport: Sendable, Codable, Hashable {
+    /// The model version evaluated.
+    public var version: Int64
+    /// Labelled queries in the file, and labelled images not in the catalog (they rank last for every method).
+    public var labelledQueries: Int
+    public var unknownImages: Int
+    /// One row per method; the baselines' rows are missing when the version's lineage has none.
+    public var rows: [EvaluationRow]
+}
+
+/// Evaluates a registered version and the baselines against graded labels (`DevSetLabel.tsv` form).
+///
+/// Baselines, all on the same candidates: the click prior (most clicked for the query, then most clicked overall —
+/// new uploads have no clicks, so their order is a deterministic shuffle), the keyword-only and image-only models
+/// trained beside the version's bootstrap ancestor, and their fixed 0.5/0.5 late fusion.
+public struct OfflineEvaluator: Sendable {
+    private let connection: PostgresConnection
+
+    /// - Parameter connection: A connection to a migrated database.
+    public init(connection: PostgresConnection) {
+        self.connection = connection
+    }
+
+    /// Evaluates `version` (the active one when nil) and the baselines on `labels`.
+    /// - Throws: ``LearnerError`` when there is no such (or no active) version.
+    public func evaluate(labels: [JudgedQuery], version: Int64? = nil) throws -> EvaluationReport {
+        let registry = ModelRegistry(connection: connection)
+        guard let version = try version ?? registry.activeVersion() else {
+            throw LearnerError("no active model version to evaluate: pass --version N or run amc learn --bootstrap")
+        }
+        let model = AMCModel(weights: try registry.weights(of: version))
+        let baselines = try registry.baselines(of: version)
+        var keys = Set<String>()
+        for query in labels { keys.formUnion(query.images) }
+        let images = try CatalogStore(connection: connection).images(keys: keys.sorted())
+        let table = ImageFeatureTable(images: images, hashBuckets: model.configuration.hashBuckets)
+        let scorer = CandidateScorer(table: table)
+        let prior = try ClickPrior(connection: connection, queries: labels.map(\.query), images: keys.sorted())
+
+        var rows = [EvaluationRow(method: "amc", metrics: scorer.evaluate(model, on: labels))]
+        rows.append(
+            EvaluationRow(
+                method: "click_prior",
+                metrics: Evaluator.evaluate(labels) { query in query.images.map { prior.score(query.query, $0) } }
+            )
+        )
+        let keywordOnly = baselines[.keywordOnly].map { AMCModel(weights: $0, mode: .keywordOnly) }
+        let imageOnly = baselines[.imageOnly].map { AMCModel(weights: $0, mode: .imageOnly) }
+        if let keywordOnly {
+            rows.append(EvaluationRow(method: "keyword_only", metrics: scorer.evaluate(keywordOnly, on: labels)))
+        }
+        if let imageOnly {
+            rows.append(EvaluationRow(method: "image_only", metrics: scorer.evaluate(imageOnly, on: labels)))
+        }
+        if let keywordOnly, let imageOnly {
+            let fused = Evaluator.evaluate(labels) { query in
+                let k = scorer.scores(keywordOnly, query: query.query, images: query.images)
+                let i = scorer.scores(imageOnly, query: query.query, images: query.images)
+                return zip(k, i).map { 0.5 * $0 + 0.5 * $1 }
+            }
+            rows.append(EvaluationRow(method: "late_fusion", metrics: fused))
+        }
+        return EvaluationReport(
+            version: version,
+            labelledQueries: labels.count,
+            unknownImages: keys.count - table.count,
+            rows: rows
+        )
+    }
+}
+
+/// Click counts for the click-prior baseline: the pair's clicks first, the image's clicks over all queries as
+/// the tie-breaker (scaled below one click).
+struct ClickPrior {
+    private var pairClicks: [String: [String: Int64]] = [:]
+    private var imageClicks: [String: Int64] = [:]
+    private var maxImageClicks: Int64 = 0
+
+    init(connection: PostgresConnection, queries: [String], images: [String]) throws {
+        for row in try connection.query(
+            "SELECT query, image, clicks FROM relevance_pairs WHERE query = ANY(\(queries))"
+        ) {
+            pairClicks[try row.decode(String.self, column: 0), default: [:]][try row.decode(String.self, column: 1)] =
+                try row.decode(Int64.self, column: 2)
+        }
+        for row in try connection.query(
+            "SELECT image, sum(clicks)::bigint FROM relevance_pairs WHERE image = ANY(\(images)) GROUP BY image"
+        ) {
+            let clicks = try row.decode(Int64.self, column: 1)
+            imageClicks[try row.decode(String.self, column: 0)] = clicks
+            maxImageClicks = max(maxImageClicks, clicks)
+        }
+    }
+
+    func score(_ query: String, _ image: String) -> Double {
+        let pair = Double(pairClicks[query]?[image] ?? 0)
+        let overall = Double(imageClicks[image] ?? 0) / Double(maxImageClicks + 1)
+        return pair + overall
+    }
+}

@@ -1,0 +1,167 @@
+import Evaluation
+import Model
+
+/// The split of pairs into training and held-out queries, and the examples and gate slice built from them.
+///
+/// The split is by a stable hash of the query (FNV-1a, not seeded), so a held-out query stays held out in every
+/// cycle and every version: fine-tuning never trains on the gate's slice.
+public enum TrainingData {
+    /// Whether a query belongs to the held-out slice.
+    /// - Parameters:
+    ///   - query: The normalised query.
+    ///   - percent: The held-out percentage (0–100).
+    public static func isHeldOut(_ query: String, percent: Int) -> Bool {
+        Int(LetterTrigramHasher.fnv1a(query.utf8) % 100) < percent
+    }
+
+    /// Training examples for one epoch: every pair whose grade (by `grade`) is at least 1, repeated that many
+    /// times (a pair with more evidence weighs more), in a seeded random order. Each gets `negatives` negatives:
+    /// up to `hardNegatives` of them are images of the same query with a lower grade in `context` (in-query
+    /// preferences: what users clicked less, or stopped clicking, for this very query), the rest catalog images
+    /// drawn uniformly (never the positive itself). Pairs whose image is not in the catalog are skipped.
+    /// - Parameters:
+    ///   - pairs: The positives' pairs.
+    ///   - context: Pairs the in-query negatives come from (all training pairs; `pairs` is a subset).
+    ///   - grade: Which grade weighs a pair: its total (bootstrap) or its window's (fine-tuning).
+    ///   - table: The catalog features.
+    ///   - queryBags: Trigram bags by query (filled on demand).
+    ///   - negatives: Negatives per example.
+    ///   - hardNegatives: Most of them taken from the same query's lower-graded images.
+    ///   - seed: The run's seed; the epoch is mixed in.
+    ///   - epoch: The epoch number.
+    static func examples(
+        _ pairs: [RelevancePair],
+        context: [RelevancePair],
+        grade: KeyPath<RelevancePair, Int>,
+        table: ImageFeatureTable,
+        queryBags: inout QueryBags,
+        negatives: Int,
+        hardNegatives: Int,
+        seed: UInt64,
+        epoch: Int
+    ) -> [TrainingExample] {
+        var rng = SplitMix64(seed: seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(epoch + 1))
+        var byQuery: [String: [(position: Int, grade: Int)]] = [:]
+        if hardNegatives > 0 {
+            for pair in context {
+                guard let position = table.position(of: pair.image) else { continue }
+                byQuery[pair.query, default: []].append((position, pair[keyPath: grade]))
+            }
+        }
+        var examples: [TrainingExample] = []
+        var lower: [Int] = []
+        for pair in pairs {
+            let weight = pair[keyPath: grade]
+            guard weight >= 1, let positive = table.position(of: pair.image) else { continue }
+            let bag = queryBags.bag(pair.query)
+            lower.removeAll(keepingCapacity: true)
+            for other in byQuery[pair.query] ?? [] where other.grade < weight { lower.append(other.position) }
+            for _ in 0..<weight {
+                var sampled: [ImageFeatures] = []
+                sampled.reserveCapacity(negatives)
+                for _ in 0..<min(hardNegatives, negatives, lower.count) {
+                    sampled.append(table.features[lower[Int(rng.next() % UInt64(lower.count))]])
+                }
+                while sampled.count < negatives, table.count > 1 {
+                    let index = Int(rng.next() % UInt64(table.count))
+                    if index != positive { sampled.append(table.features[index]) }
+                }
+                examples.append(TrainingExample(query: bag, positive: table.features[positive], negatives: sampled))
+            }
+        }
+        // Fisher–Yates with the same generator.
+        if examples.count > 1 {
+            for i in stride(from: examples.count - 1, to: 0, by: -1) {
+                examples.swapAt(i, Int(rng.next() % UInt64(i + 1)))
+            }
+        }
+        return examples
+    }
+
+    /// The gate's judged queries: per held-out query, its clicked images graded by `grade`, plus
+    /// catalog images it never clicked (gain 0) up to `candidates`, drawn with a generator seeded by the query so
+    /// every version is judged on the same lists. At most `maxQueries` queries (a stable hash sample).
+    static func gateQueries(
+        _ heldOut: [RelevancePair],
+        grade: KeyPath<RelevancePair, Int>,
+        table: ImageFeatureTable,
+        candidates: Int,
+        maxQueries: Int
+    ) -> [JudgedQuery] {
+        var byQuery: [String: [RelevancePair]] = [:]
+        for pair in heldOut where table.position(of: pair.image) != nil {
+            byQuery[pair.query, default: []].append(pair)
+        }
+        let chosen = byQuery.keys.sorted {
+            (LetterTrigramHasher.fnv1a($0.utf8), $0) < (LetterTrigramHasher.fnv1a($1.utf8), $1)
+        }.prefix(maxQueries)
+        var judged: [JudgedQuery] = []
+        for query in chosen.sorted() {
+            let clicked = byQuery[query]!.sorted { $0.image < $1.image }
+            var images = clicked.map(\.image)
+            var gains = clicked.map { $0[keyPath: grade] }
+            var taken = Set(images)
+            var rng = SplitMix64(seed: UInt64(LetterTrigramHasher.fnv1a(query.utf8)))
+            var attempts = 0
+            while images.count < candidates, taken.count < table.count, attempts < candidates * 20 {
+                attempts += 1
+                let key = table.keys[Int(rng.next() % UInt64(table.count))]
+                if taken.insert(key).inserted {
+                    images.append(key)
+                    gains.append(0)
+                }
+            }
+            judged.append(JudgedQuery(query: query, images: images, gains: gains))
+        }
+        return judged
+    }
+}
+
+/// Trigram bags of queries, hashed once each.
+struct QueryBags {
+    let buckets: Int
+    private var cache: [String: SparseVector] = [:]
+
+    init(buckets: Int) {
+        self.buckets = buckets
+    }
+
+    mutating func bag(_ query: String) -> SparseVector {
+        if let bag = cache[query] { return bag }
+        let bag = LetterTrigramHasher.encode(query, buckets: buckets)
+        cache[query] = bag
+        return bag
+    }
+}
+
+/// Scores judged candidates with a model over the catalog features.
+public struct CandidateScorer: Sendable {
+    private let table: ImageFeatureTable
+
+    /// - Parameter table: The catalog features.
+    public init(table: ImageFeatureTable) {
+        self.table = table
+    }
+
+    /// Scores of `images` for `query` (input order); images not in the catalog score `-infinity` (ranked last).
+    public func scores(_ model: AMCModel, query: String, images: [String]) -> [Double] {
+        let encoded = model.encodeQuery(query)
+        var known: [ImageFeatures] = []
+        var slots: [Int?] = []
+        for key in images {
+            if let features = table[key] {
+                slots.append(known.count)
+                known.append(features)
+            } else {
+                slots.append(nil)
+            }
+        }
+        let scored = model.score(query: encoded, images: known)
+        return slots.map { slot in slot.map { Double(scored[$0].score) } ?? -.infinity }
+    }
+
+    /// Held-out metrics of a model on judged queries.
+    public func evaluate(_ model: AMCModel, on queries: [JudgedQuery]) -> RankingMetrics {
+        Evaluator.evaluate(queries) { scores(model, query: $0.query, images: $0.images) }
+    }
+}

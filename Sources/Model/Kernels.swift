@@ -1,0 +1,369 @@
+/// SIMD kernels over contiguous `Float` buffers (raw pointers into preallocated storage; nothing allocates).
+///
+/// Every output element is a sum in a fixed, documented order that does not depend on the vector width, and no
+/// operation is fused (no FMA contraction), so results are bit-identical on every platform.
+enum Kernels {
+    @inline(__always)
+    static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+    }
+
+    @inline(__always)
+    static func store8(_ value: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: value, as: SIMD8<Float>.self)
+    }
+
+    /// `Σ x[i]·y[i]`: two `SIMD8` accumulators over whole blocks of 16 (block `b` adds elements `16b..<16b+8`
+    /// lane-wise into the first and `16b+8..<16b+16` into the second), reduced as `first + second`, then lanes
+    /// `i + (i+4)`, then `i + (i+2)`, then `lane0 + lane1`; the remaining `n mod 16` products are added in order.
+    static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc0 = SIMD8<Float>()
+        var acc1 = SIMD8<Float>()
+        var i = 0
+        while i + 16 <= n {
+            acc0 += load8(x + i) * load8(y + i)
+            acc1 += load8(x + i + 8) * load8(y + i + 8)
+            i += 16
+        }
+        let s8 = acc0 + acc1
+        let s4 = s8.lowHalf + s8.highHalf
+        let s2 = s4.lowHalf + s4.highHalf
+        var s = s2[0] + s2[1]
+        while i < n {
+            s += x[i] * y[i]
+            i += 1
+        }
+        return s
+    }
+
+    /// `out[j] = start[j] + Σ_{i<n} c[i·cs] · v[i·vs + j]` for `j < m`, each element summed left to right
+    /// (`start == nil` starts from 0). `start` may be `out` (accumulate in place); `v` must not overlap `out`.
+    ///
+    /// This one kernel is the matrix–vector product of every layer (`v` = a transposed weight matrix, `c` = the
+    /// input), the outer-product gradient accumulations (`v` = the inputs, `c` = a column of pre-activations) and
+    /// `Wᵀ·δ` in the backward pass (`v` = the row-major weight matrix).
+    static func combine(
+        _ out: UnsafeMutablePointer<Float>,
+        start: UnsafePointer<Float>?,
+        _ n: Int,
+        _ c: UnsafePointer<Float>,
+        _ cs: Int,
+        _ v: UnsafePointer<Float>,
+        _ vs: Int,
+        _ m: Int
+    ) {
+        var j = 0
+        while j + 32 <= m {
+            var a0 = SIMD8<Float>()
+            var a1 = SIMD8<Float>()
+            var a2 = SIMD8<Float>()
+            var a3 = SIMD8<Float>()
+            if let start {
+                a0 = load8(start + j)
+                a1 = load8(start + j + 8)
+                a2 = load8(start + j + 16)
+                a3 = load8(start + j + 24)
+            }
+            var cp = c
+            var vp = v + j
+            for _ in 0..<n {
+                let s = SIMD8<Float>(repeating: cp.pointee)
+                a0 += s * load8(vp)
+                a1 += s * load8(vp + 8)
+                a2 += s * load8(vp + 16)
+                a3 += s * load8(vp + 24)
+                cp += cs
+                vp += vs
+            }
+            store8(a0, out + j)
+            store8(a1, out + j + 8)
+            store8(a2, out + j + 16)
+            store8(a3, out + j + 24)
+            j += 32
+        }
+        while j + 8 <= m {
+            var a0 = SIMD8<Float>()
+            if let start { a0 = load8(start + j) }
+            var cp = c
+            var vp = v + j
+            for _ in 0..<n {
+                a0 += SIMD8<Float>(repeating: cp.pointee) * load8(vp)
+                cp += cs
+                vp += vs
+            }
+            store8(a0, out + j)
+            j += 8
+        }
+        while j < m {
+            var acc: Float = start.map { $0[j] } ?? 0
+            var cp = c
+            var vp = v + j
+            for _ in 0..<n {
+                acc += cp.pointee * vp.pointee
+                cp += cs
+                vp += vs
+            }
+            out[j] = acc
+            j += 1
+        }
+    }
+
+    /// `out[j] = start[j] + Σ_t counts[t] · table[indices[t]·m + j]` for `j < m`, summed in entry order: a sparse
+    /// input times a matrix stored transposed (one contiguous row of `m` per input index).
+    static func gather(
+        _ out: UnsafeMutablePointer<Float>,
+        start: UnsafePointer<Float>,
+        _ indices: UnsafePointer<Int32>,
+        _ counts: UnsafePointer<Float>,
+        _ n: Int,
+        _ table: UnsafePointer<Float>,
+        _ m: Int
+    ) {
+        var j = 0
+        while j + 32 <= m {
+            var a0 = load8(start + j)
+            var a1 = load8(start + j + 8)
+            var a2 = load8(start + j + 16)
+            var a3 = load8(start + j + 24)
+            for t in 0..<n {
+                let s = SIMD8<Float>(repeating: counts[t])
+                let row = table + Int(indices[t]) * m + j
+                a0 += s * load8(row)
+                a1 += s * load8(row + 8)
+                a2 += s * load8(row + 16)
+                a3 += s * load8(row + 24)
+            }
+            store8(a0, out + j)
+            store8(a1, out + j + 8)
+            store8(a2, out + j + 16)
+            store8(a3, out + j + 24)
+            j += 32
+        }
+        while j + 8 <= m {
+            var a0 = load8(start + j)
+            for t in 0..<n { a0 += SIMD8<Float>(repeating: counts[t]) * load8(table + Int(indices[t]) * m + j) }
+            store8(a0, out + j)
+            j += 8
+        }
+        while j < m {
+            var acc = start[j]
+            for t in 0..<n { acc += counts[t] * table[Int(indices[t]) * m + j] }
+            out[j] = acc
+            j += 1
+        }
+    }
+
+    /// `y[j] += s · x[j]`.
+    static func axpy(_ y: UnsafeMutablePointer<Float>, _ s: Float, _ x: UnsafePointer<Float>, _ n: Int) {
+        let sv = SIMD8<Float>(repeating: s)
+        var j = 0
+        while j + 8 <= n {
+            store8(load8(y + j) + sv * load8(x + j), y + j)
+            j += 8
+        }
+        while j < n {
+            y[j] += s * x[j]
+            j += 1
+        }
+    }
+
+    /// `y[j] += x[j]`.
+    static func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+        var j = 0
+        while j + 8 <= n {
+            store8(load8(y + j) + load8(x + j), y + j)
+            j += 8
+        }
+        while j < n {
+            y[j] += x[j]
+            j += 1
+        }
+    }
+
+    /// `y[j] = s · x[j]`.
+    static func scale(_ y: UnsafeMutablePointer<Float>, _ s: Float, _ x: UnsafePointer<Float>, _ n: Int) {
+        let sv = SIMD8<Float>(repeating: s)
+        var j = 0
+        while j + 8 <= n {
+            store8(sv * load8(x + j), y + j)
+            j += 8
+        }
+        while j < n {
+            y[j] = s * x[j]
+            j += 1
+        }
+    }
+
+    /// `y[j] *= 1 − t[j]²` (the derivative of tanh given its output `t`).
+    static func tanhGradient(_ y: UnsafeMutablePointer<Float>, _ t: UnsafePointer<Float>, _ n: Int) {
+        let one = SIMD8<Float>(repeating: 1)
+        var j = 0
+        while j + 8 <= n {
+            let tv = load8(t + j)
+            store8(load8(y + j) * (one - tv * tv), y + j)
+            j += 8
+        }
+        while j < n {
+            y[j] *= 1 - t[j] * t[j]
+            j += 1
+        }
+    }
+
+    /// `p[j] = 0`.
+    static func zero(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        p.update(repeating: 0, count: n)
+    }
+
+    /// `p[j] = tanh(p[j])`, exactly ``Swift/Float/tanhValue`` per element, eight lanes at a time.
+    static func tanhInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        var j = 0
+        while j + 8 <= n {
+            store8(tanh8(load8(p + j)), p + j)
+            j += 8
+        }
+        while j < n {
+            p[j] = p[j].tanhValue
+            j += 1
+        }
+    }
+
+    /// Lane-wise ``Swift/Float/tanhValue``: the same `Float` operations in the same order, so the same bits.
+    @inline(__always)
+    static func tanh8(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        typealias K = TanhConstants
+        let bits = unsafeBitCast(x, to: SIMD8<UInt32>.self)
+        let ax = unsafeBitCast(bits & K.magnitudeMask, to: SIMD8<Float>.self)
+        let y = ax * 2
+        let shifted = y * K.log2e + K.roundingMagic
+        let n = shifted - K.roundingMagic
+        let r = (y - n * K.ln2High) - n * K.ln2Low
+        var p = SIMD8<Float>(repeating: K.c7)
+        p = p * r + K.c6
+        p = p * r + K.c5
+        p = p * r + K.c4
+        p = p * r + K.c3
+        p = p * r + K.c2
+        p = (r * r) * p + r
+        let exponent = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- K.roundingMagicBits &+ 127
+        let scale = unsafeBitCast(exponent &<< 23, to: SIMD8<Float>.self)
+        let e = scale * p + (scale - 1)
+        var result = e / (e + 2)
+        result.replace(with: 1, where: ax .> K.saturation)
+        result.replace(with: ax, where: ax .< K.linear)
+        let signed = unsafeBitCast(result, to: SIMD8<UInt32>.self) | (bits & K.signMask)
+        return unsafeBitCast(signed, to: SIMD8<Float>.self)
+    }
+
+    /// Constants of Adam's update for one step (see ``adam(_:_:_:_:_:_:)``).
+    struct AdamStep {
+        var beta1: Float
+        var beta2: Float
+        var learningRate: Float
+        var epsilon: Float
+        var correction1: Float
+        var correction2: Float
+    }
+
+    /// One Adam update per element: `m ← β1 m + (1−β1) g`, `v ← β2 v + (1−β2) g g`,
+    /// `w ← w − lr (m / c1) / (sqrt(v / c2) + ε)`, exactly as written (each operation rounded in `Float`).
+    static func adam(
+        _ w: UnsafeMutablePointer<Float>,
+        _ m: UnsafeMutablePointer<Float>,
+        _ v: UnsafeMutablePointer<Float>,
+        _ g: UnsafePointer<Float>,
+        _ n: Int,
+        _ k: AdamStep
+    ) {
+        let b1 = k.beta1
+        let b2 = k.beta2
+        let oneMinusB1 = 1 - b1
+        let oneMinusB2 = 1 - b2
+        let (b1v, b2v) = (SIMD8<Float>(repeating: b1), SIMD8<Float>(repeating: b2))
+        let (ob1v, ob2v) = (SIMD8<Float>(repeating: oneMinusB1), SIMD8<Float>(repeating: oneMinusB2))
+        let (c1v, c2v) = (SIMD8<Float>(repeating: k.correction1), SIMD8<Float>(repeating: k.correction2))
+        let (lrv, epsv) = (SIMD8<Float>(repeating: k.learningRate), SIMD8<Float>(repeating: k.epsilon))
+        var j = 0
+        while j + 8 <= n {
+            let gv = load8(g + j)
+            let mv = b1v * load8(m + j) + ob1v * gv
+            let vv = b2v * load8(v + j) + ob2v * gv * gv
+            store8(mv, m + j)
+            store8(vv, v + j)
+            let mHat = mv / c1v
+            let vHat = vv / c2v
+            store8(load8(w + j) - lrv * mHat / (vHat.squareRoot() + epsv), w + j)
+            j += 8
+        }
+        while j < n {
+            m[j] = b1 * m[j] + oneMinusB1 * g[j]
+            v[j] = b2 * v[j] + oneMinusB2 * g[j] * g[j]
+            let mHat = m[j] / k.correction1
+            let vHat = v[j] / k.correction2
+            w[j] -= k.learningRate * mHat / (vHat.squareRoot() + k.epsilon)
+            j += 1
+        }
+    }
+}
+
+/// The constants of ``Swift/Float/tanhValue`` (shared by the scalar and the vector version).
+enum TanhConstants {
+    static let magnitudeMask: UInt32 = 0x7fff_ffff
+    static let signMask: UInt32 = 0x8000_0000
+    static let log2e: Float = 1.442_695_040_888_963_4
+    /// `1.5 · 2^23`: adding it rounds a `Float` of magnitude < 2^22 to an integer (ties to even), which then sits
+    /// in the low bits of the sum's bit pattern.
+    static let roundingMagic: Float = 12_582_912
+    static let roundingMagicBits = Int32(bitPattern: roundingMagic.bitPattern)
+    /// `ln 2` split so that `n · ln2High` is exact for |n| < 2^15 (Cody–Waite).
+    static let ln2High: Float = 0.693_359_375
+    static let ln2Low: Float = -2.121_944_4e-4
+    static let c7: Float = 1.0 / 5040
+    static let c6: Float = 1.0 / 720
+    static let c5: Float = 1.0 / 120
+    static let c4: Float = 1.0 / 24
+    static let c3: Float = 1.0 / 6
+    static let c2: Float = 0.5
+    /// Beyond this |x|, tanh(x) is ±1 to within one unit in the last place.
+    static let saturation: Float = 9
+    /// Below this |x| (2^-12), tanh(x) rounds to x.
+    static let linear: Float = 1.0 / 4096
+}
+
+/// The constants of ``Swift/Double/expApprox``.
+enum ExpConstants {
+    static let log2e = 1.442_695_040_888_963_4
+    static let ln2High = 0.693_147_180_369_123_8
+    static let ln2Low = 1.908_214_929_270_587_7e-10
+    /// `1.5 · 2^52`: adding it rounds a `Double` of magnitude < 2^51 to an integer (ties to even), which then
+    /// sits in the low bits of the sum's bit pattern.
+    static let roundingMagic = 6_755_399_441_055_744.0
+    static let roundingMagicBits = Int64(bitPattern: roundingMagic.bitPattern)
+    static let c11 = 1.0 / 39_916_800
+    static let c10 = 1.0 / 3_628_800
+    static let c9 = 1.0 / 362_880
+    static let c8 = 1.0 / 40_320
+    static let c7 = 1.0 / 5040
+    static let c6 = 1.0 / 720
+    static let c5 = 1.0 / 120
+    static let c4 = 1.0 / 24
+    static let c3 = 1.0 / 6
+    static let c2 = 0.5
+}
+
+extension Kernels {
+    /// `y[j] = (y[j] + x[j]) / count`, then `x[j] = 0`.
+    static func mean(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>, _ count: Float, _ n: Int) {
+        let cv = SIMD8<Float>(repeating: count)
+        var j = 0
+        while j + 8 <= n {
+            store8((load8(y + j) + load8(x + j)) / cv, y + j)
+            store8(SIMD8<Float>(), x + j)
+            j += 8
+        }
+        while j < n {
+            y[j] = (y[j] + x[j]) / count
+            x[j] = 0
+            j += 1
+        }
+    }
+}

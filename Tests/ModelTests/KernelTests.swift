@@ -1,0 +1,112 @@
+import Testing
+
+@testable import Model
+
+@Suite struct KernelTests {
+    /// The eight-lane tanh is bit-identical to the scalar one, including the special values.
+    @Test func vectorTanhEqualsScalarTanh() {
+        var rng = SplitMix64(seed: 5)
+        var values: [Float] = [
+            0, -0.0, 1e-6, -1e-6, 1.0 / 4096, 0.5, 1, 8.99, 9, 9.01, 20, -20, 1e30, -1e30, .infinity, -.infinity,
+            .nan, .leastNonzeroMagnitude, .greatestFiniteMagnitude,
+        ]
+        for _ in 0..<20_000 { values.append(rng.nextSymmetric(12)) }
+        for _ in 0..<4000 { values.append(rng.nextSymmetric(0.01)) }
+        while values.count % 8 != 3 { values.append(rng.nextSymmetric(3)) }  // leaves a scalar tail
+        var vector = values
+        vector.withUnsafeMutableBufferPointer { Kernels.tanhInPlace($0.baseAddress!, $0.count) }
+        for (x, y) in zip(values, vector) {
+            #expect(y.bitPattern == x.tanhValue.bitPattern || (x.isNaN && y.isNaN), "tanh(\(x))")
+        }
+        #expect(Float.nan.tanhValue.isNaN)
+        #expect(Float(-0.0).tanhValue.sign == .minus)
+    }
+
+    /// The kernels compute what they document, for every length around the SIMD block sizes.
+    @Test func kernelsMatchPlainLoops() {
+        var rng = SplitMix64(seed: 6)
+        for m in [1, 3, 8, 13, 32, 40, 64, 71] {
+            let n = 5
+            let x = (0..<(n * m)).map { _ in rng.nextSymmetric(1) }
+            let c = (0..<(2 * n)).map { _ in rng.nextSymmetric(1) }
+            let start = (0..<m).map { _ in rng.nextSymmetric(1) }
+            var out = [Float](repeating: .nan, count: m)
+            x.withUnsafeBufferPointer { xp in
+                c.withUnsafeBufferPointer { cp in
+                    start.withUnsafeBufferPointer { sp in
+                        out.withUnsafeMutableBufferPointer { op in
+                            Kernels.combine(
+                                op.baseAddress!,
+                                start: sp.baseAddress!,
+                                n,
+                                cp.baseAddress!,
+                                2,
+                                xp.baseAddress!,
+                                m,
+                                m
+                            )
+                        }
+                    }
+                }
+            }
+            for j in 0..<m {
+                var expected = start[j]
+                for i in 0..<n { expected += c[2 * i] * x[i * m + j] }
+                #expect(out[j] == expected, "combine m=\(m) j=\(j)")
+            }
+            let y = (0..<m).map { _ in rng.nextSymmetric(1) }
+            let dot = x.withUnsafeBufferPointer { xp in
+                y.withUnsafeBufferPointer { Kernels.dot(xp.baseAddress!, $0.baseAddress!, m) }
+            }
+            let exact = zip(x, y).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            #expect(abs(Double(dot) - exact) <= 1e-5, "dot m=\(m)")
+        }
+    }
+
+    /// Image-only scoring ignores the keywords: β_v = 1, β_k = 0 exactly, and the score is the attention model's
+    /// score of the same image without keywords. Symmetrically for keyword-only.
+    @Test func singleModalityModesUseOneBranch() {
+        let c = smallConfiguration()
+        var rng = SplitMix64(seed: 12)
+        let weights = AMCWeights(configuration: c, seed: 12)
+        let image = makeImage(&rng, configuration: c, regionCount: 4, keywords: ["snooki", "baby"])
+        let noKeywords = ImageFeatures(regions: image.regions, regionCount: 4, keywords: [])
+        let noRegions = ImageFeatures(regions: [], regionCount: 0, keywords: image.keywords)
+        let attention = AMCModel(weights: weights)
+        let imageOnly = AMCModel(weights: weights, mode: .imageOnly)
+        let keywordOnly = AMCModel(weights: weights, mode: .keywordOnly)
+        let query = attention.encodeQuery("snooki baby bump")
+
+        let visual = imageOnly.score(query: query, image: image)
+        #expect(visual.visualWeight == 1 && visual.languageWeight == 0)
+        #expect(visual.score.bitPattern == attention.score(query: query, image: noKeywords).score.bitPattern)
+        let language = keywordOnly.score(query: query, image: image)
+        #expect(language.visualWeight == 0 && language.languageWeight == 1)
+        #expect(language.score.bitPattern == attention.score(query: query, image: noRegions).score.bitPattern)
+        let both = attention.score(query: query, image: image)
+        #expect(both.visualWeight > 0 && both.visualWeight < 1)
+        #expect(
+            ModalityMode(rawValue: "image_only") == .imageOnly && ModalityMode.keywordOnly.rawValue == "keyword_only"
+        )
+    }
+
+    /// Assigning or mutating `weights` rebuilds the packed copy the kernels read.
+    @Test func mutatingWeightsRebuildsThePackedCopy() {
+        let c = smallConfiguration()
+        var rng = SplitMix64(seed: 13)
+        var model = AMCModel(weights: AMCWeights(configuration: c, seed: 13))
+        let image = makeImage(&rng, configuration: c, regionCount: 4, keywords: ["car"])
+        let before = model.score(query: "red car", images: [image])[0].score
+        model.weights.wv[0] += 0.5
+        model.weights.mv[3] -= 0.5
+        let fresh = AMCModel(weights: model.weights)
+        #expect(model.packed.data == fresh.packed.data)
+        #expect(
+            model.score(query: "red car", images: [image])[0].score
+                == fresh.score(query: "red car", images: [image])[0].score
+        )
+        #expect(model.score(query: "red car", images: [image])[0].score != before)
+        model.weights = AMCWeights(configuration: c, seed: 13)
+        #expect(model.score(query: "red car", images: [image])[0].score == before)
+    }
+}
