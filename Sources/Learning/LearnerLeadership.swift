@@ -40,13 +40,15 @@ public struct LearnerLeadership: Sendable {
         )[0].decode(Bool.self, column: 0)
     }
 
-    /// Who holds the lock now (`application_name`, client address and backend pid), nil when nobody does.
+    /// Who holds the lock in this database now (`application_name` and backend pid), nil when nobody does.
+    /// (`pg_locks` lists every database's locks; advisory keys are per database.)
     public func holder() throws -> String? {
         try connection.query(
             """
             SELECT coalesce(nullif(a.application_name, ''), 'unnamed') || ' (pid ' || l.pid || ')'
             FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE l.locktype = 'advisory' AND l.granted
+              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
               AND l.classid = \(Int64(Self.lockNamespace))::oid AND l.objid = \(Int64(Self.leaderLockKey))::oid
               AND l.objsubid = 2
             """

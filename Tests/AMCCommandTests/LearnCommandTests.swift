@@ -107,6 +107,7 @@ private func leaders(_ url: String) throws -> [String] {
         """
         SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 4279619 AND l.objid = 1 AND l.objsubid = 2
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
         """
     ).map { try $0.decode(String.self, column: 0) }
 }
