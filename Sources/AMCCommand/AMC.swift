@@ -17,6 +17,8 @@ struct AMC: AsyncParsableCommand {
             Catalog.self,
             Learn.self,
             Eval.self,
+            ModelCommand.self,
+            Audit.self,
         ]
     )
 }

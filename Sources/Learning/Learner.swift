@@ -453,6 +453,7 @@ public struct Learner: Sendable {
             epochs: bootstrap ? configuration.bootstrapEpochs : configuration.fineTuneEpochs,
             batchSize: configuration.batchSize,
             negatives: configuration.negatives,
+            heldOutPercent: configuration.holdoutPercent,
             inQueryNegatives: configuration.inQueryNegatives,
             auxiliaryModalityWeight: bootstrap ? configuration.auxiliaryModalityWeight : 0,
             learningRate: bootstrap ? configuration.bootstrapLearningRate : configuration.fineTuneLearningRate,

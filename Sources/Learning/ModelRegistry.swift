@@ -26,6 +26,13 @@ public struct ModelRegistry: Sendable {
             .decode(Int64.self, column: 0)
     }
 
+    /// The version that was active before the current one (the latest activation's `previous_version`): where
+    /// `amc model rollback` returns to. Nil before the second activation.
+    public func previousVersion() throws -> Int64? {
+        try connection.query("SELECT previous_version FROM model_activations ORDER BY id DESC LIMIT 1").first?
+            .decode(Int64?.self, column: 0)
+    }
+
     /// A version's metadata (no weights), nil when there is no such version.
     public func version(_ version: Int64) throws -> ModelVersion? {
         try connection.query(

@@ -40,6 +40,8 @@ public struct Hyperparameters: Sendable, Codable, Hashable {
     public var epochs: Int
     public var batchSize: Int
     public var negatives: Int
+    /// Percentage of queries held out for the gate (never trained on); nil in versions written before it was kept.
+    public var heldOutPercent: Int?
     /// How many of the negatives came from the same query's lower-graded images.
     public var inQueryNegatives: Int
     /// Weight of the auxiliary single-modality losses (bootstrap; 0 for fine-tuning).

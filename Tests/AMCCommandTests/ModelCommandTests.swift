@@ -1,0 +1,114 @@
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+/// `amc model` and `amc audit` as operators meet them: list/show/activate/rollback and the provenance views.
+@Suite(.timeLimit(.minutes(3)))
+struct ModelCommandTests {
+    @Test func versionsAreListedActivatedRolledBackAndAuditedFromTheCommandLine() async throws {
+        let url = try TestPostgres.freshDatabase()
+        let world = FileManager.default.temporaryDirectory.appendingPathComponent("amc-world-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: world) }
+        let simulated = try await amc([
+            "simulate", "--out", world.path, "--images", "300", "--concepts", "6", "--queries", "60", "--held-out",
+            "12",
+        ])
+        #expect(simulated.status == 0, "\(simulated.stderr)")
+        let config = world.appendingPathComponent("amc.json")
+        try
+            #"{"learn": {"model": {"embedding-dimension": 8, "attention-dimension": 4, "modality-dimension": 4, "hash-buckets": 512}, "bootstrap": {"epochs": 1}, "gate": {"tolerance": 1}, "baselines": false}}"#
+            .write(to: config, atomically: true, encoding: .utf8)
+        let common = ["--database-url", url, "--config", config.path]
+        let imported = try await amc(
+            ["catalog", "import"] + common + [world.appendingPathComponent("catalog.jsonl").path]
+        )
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let (query, image) = try loadClicks(url, from: world.appendingPathComponent("clicks.tsv"))
+
+        for seed in ["1", "2"] {
+            let learned = try await amc(["learn", "--bootstrap", "--seed", seed] + common)
+            #expect(learned.status == 0, "\(learned.stderr)")
+        }
+
+        let list = try await amc(["model", "list", "--json"] + common)
+        #expect(list.status == 0, "\(list.stderr)")
+        let versions = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        #expect(versions.compactMap { $0["version"] as? Int } == [1, 2])
+        #expect(versions.compactMap { $0["active"] as? Bool } == [false, true])
+        for version in versions {
+            for key in ["version", "sha256", "parent", "created_at", "metrics", "active"] {
+                #expect(version.keys.contains(key), "\(key) missing from \(version)")
+            }
+            #expect((version["sha256"] as? String)?.count == 64)
+        }
+
+        // Rollback without --to returns to the version active before; activating the active one is refused.
+        let rollback = try await amc(["model", "rollback", "--reason", "drill", "--actor", "alice"] + common)
+        #expect(rollback.status == 0, "\(rollback.stderr)")
+        #expect(rollback.stdout.hasPrefix("rolled back to version 1 (was 2)"), "\(rollback.stdout)")
+        let again = try await amc(["model", "activate", "1"] + common)
+        #expect(again.status != 0)
+        #expect(again.stderr.contains("model version 1 is already active"), "\(again.stderr)")
+        let missing = try await amc(["model", "activate", "7"] + common)
+        #expect(missing.stderr.contains("model version 7 does not exist"), "\(missing.stderr)")
+        let forward = try await amc(["model", "rollback", "--to", "2", "--actor", "bob"] + common)
+        #expect(forward.status == 0, "\(forward.stderr)")
+
+        let activations = try await amc(["audit", "activations", "--json"] + common)
+        let log = try #require(
+            try JSONSerialization.jsonObject(with: Data(activations.stdout.utf8)) as? [[String: Any]]
+        )
+        #expect(log.compactMap { $0["version"] as? Int } == [1, 2, 1, 2])
+        #expect(log.compactMap { $0["actor"] as? String } == ["learner", "learner", "alice", "bob"])
+        #expect(log.map { $0["previous_version"] as? Int } == [nil, 1, 2, 1])
+        #expect(log[2]["reason"] as? String == "drill")
+
+        let show = try await amc(["audit", "version", "2", "--json"] + common)
+        let detail = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
+        #expect(detail["lineage"] as? [Int] == [2])
+        #expect((detail["activations"] as? [[String: Any]])?.count == 2)
+        #expect((detail["training_window"] as? [String: Any])?["incremental"] as? Bool == false)
+
+        let audit = try await amc(["audit", "pair", query, image, "--json"] + common)
+        #expect(audit.status == 0, "\(audit.stderr)")
+        let pair = try #require(try JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as? [String: Any])
+        let events = try #require(pair["events"] as? [[String: Any]])
+        #expect(events.count == 1)
+        #expect(events.first?["topic"] as? String == "cli-test")
+        #expect(pair["active_version"] as? Int == 2)
+        let visual = try #require(pair["visual_weight"] as? Double)
+        let language = try #require(pair["language_weight"] as? Double)
+        #expect(abs(visual + language - 1) < 1e-5)
+        let trainedBy = try #require(pair["trained_by"] as? [Int])
+        #expect(trainedBy == ((pair["held_out"] as? Bool) == true ? [] : [1, 2]))
+        let text = try await amc(["audit", "pair", query, image] + common)
+        #expect(text.stdout.contains("cli-test/0/0"), "\(text.stdout)")
+    }
+}
+
+/// Loads a triad file as one click event per line plus its pair (what ingest would write), in one transaction.
+/// Returns the first line's (query, image).
+private func loadClicks(_ url: String, from file: URL) throws -> (String, String) {
+    let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map { $0.split(separator: "\t") }
+    let connection = try PostgresConnection.connect(url, logger: testLogger)
+    defer { connection.close() }
+    try connection.execute(script: "BEGIN")
+    for (offset, fields) in lines.enumerated() {
+        let (image, query, clicks) = (String(fields[0]), String(fields[1]), Int(fields[2])!)
+        try connection.execute(
+            """
+            INSERT INTO click_events (topic, partition, "offset", query, image, clicks, event_time)
+            VALUES ('cli-test', 0, \(offset), \(query), \(image), \(clicks), now())
+            """
+        )
+        try connection.execute(
+            """
+            INSERT INTO relevance_pairs (query, image, clicks, click_events, first_seen, last_seen)
+            VALUES (\(query), \(image), \(clicks), 1, now(), now())
+            """
+        )
+    }
+    try connection.execute(script: "COMMIT")
+    return (String(lines[0][1]), String(lines[0][0]))
+}
