@@ -13,8 +13,10 @@ extension AMC {
             abstract: "Run the pipeline end to end on the embedded default and print what landed.",
             discussion: """
                 Starts a local PostgreSQL under .amc/postgres and the embedded Kafka, replays a Clickture-style \
-                click log (the shipped sample unless --clicks is given), ingests it, prints a report and stops \
-                everything it started.
+                click log (the shipped sample unless --clicks is given) and ingests it; then streams a simulated \
+                world, bootstraps the AMC model, evaluates it against the baselines, shifts some queries' intent, \
+                fine-tunes online, rolls back and re-activates; prints a report, writes .amc/report/index.html \
+                and stops everything it started.
                 """
         )
 
@@ -42,7 +44,7 @@ extension AMC {
                 try EmbeddedStack(
                     directory: root.appendingPathComponent("postgres"),
                     migrations: migrations,
-                    topics: ["clicks"],
+                    topics: ["clicks", "world"],
                     partitions: 4,
                     fastUnsafe: false,
                     logger: logger
@@ -78,6 +80,23 @@ extension AMC {
                     try DemoReport.load(databaseURL: databaseURL, logger: logger)
                 }
                 print(report.render(produced: produced))
+
+                print("\n▸ learning: a simulated world, bootstrap, an intent shift, online fine-tuning, a rollback")
+                let learning = try await DemoLearning(
+                    databaseURL: databaseURL,
+                    brokers: brokers,
+                    topic: "world",
+                    logger: logger
+                ).run(say: { print("▸ " + $0) })
+                print(learning.render())
+                let page = root.appendingPathComponent("report", isDirectory: true)
+                try FileManager.default.createDirectory(at: page, withIntermediateDirectories: true)
+                try learning.html().write(
+                    to: page.appendingPathComponent("index.html"),
+                    atomically: true,
+                    encoding: .utf8
+                )
+                print("▸ wrote \(page.path)/index.html")
             } catch {
                 _ = try? await onBlockingThread { stack.stop() }
                 throw error

@@ -70,12 +70,22 @@ enum EvaluationTable {
     static func text(_ report: EvaluationReport) -> String {
         var lines = [
             "model version \(report.version) on \(report.rows.first?.metrics.queries ?? 0) judged queries "
-                + "(\(report.labelledQueries) labelled, \(report.unknownImages) labelled images not in the catalog)",
-            pad("method", 20)
-                + ["NDCG@5", "NDCG@10", "NDCG@15", "NDCG@20", "NDCG@25", "P@5", "MAP", "MRR", "AUC"]
-                .map { pad($0, 8, left: true) }.joined(),
+                + "(\(report.labelledQueries) labelled, \(report.unknownImages) labelled images not in the catalog)"
         ]
-        for row in report.rows {
+        lines += table(report.rows)
+        if !report.rows.contains(where: { $0.method == "image_only" }) {
+            lines.append("(no single-modality baselines in this version's lineage: bootstrap with baselines to add them)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The header and one line per method.
+    static func table(_ rows: [EvaluationRow]) -> [String] {
+        var lines = [
+            pad("method", 20) + ["NDCG@5", "NDCG@10", "NDCG@15", "NDCG@20", "NDCG@25", "P@5", "MAP", "MRR", "AUC"]
+                .map { pad($0, 8, left: true) }.joined()
+        ]
+        for row in rows {
             let m = row.metrics
             let values = [
                 m.ndcg5, m.ndcg10, m.ndcg15, m.ndcg20, m.ndcg25, m.precision5, m.meanAveragePrecision,
@@ -86,12 +96,7 @@ enum EvaluationTable {
                     + values.map { pad(String(format: "%.4f", $0), 8, left: true) }.joined()
             )
         }
-        if !report.rows.contains(where: { $0.method == "image_only" }) {
-            lines.append(
-                "(no single-modality baselines in this version's lineage: bootstrap with baselines to add them)"
-            )
-        }
-        return lines.joined(separator: "\n")
+        return lines
     }
 
     static func json(_ report: EvaluationReport) throws -> String {

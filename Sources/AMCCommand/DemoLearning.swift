@@ -1,0 +1,254 @@
+import Catalog
+import ClickLog
+import Evaluation
+import Foundation
+import Ingest
+import Kafka
+import Learning
+import Logging
+import Model
+import Postgres
+import Simulation
+import Synchronization
+
+/// The demo's learning stage: a simulated world is streamed, ingested, learned from; then the query intent of
+/// some concepts shifts, the learner fine-tunes online, and an operator rolls back and re-activates.
+struct DemoLearning {
+    /// Metrics of one version on one label set.
+    struct Evaluation {
+        var version: Int64
+        var labels: String
+        var rows: [EvaluationRow]
+        func ndcg5(_ method: String) -> Double { rows.first { $0.method == method }?.metrics.ndcg5 ?? 0 }
+    }
+
+    /// Mean MTN visual weight β_v of a version's scores, by the intent of the held-out query's concept.
+    struct ModalityWeights {
+        var version: Int64
+        var visualIntent: Double
+        var textualIntent: Double
+        var shiftedConcepts: Double
+    }
+
+    /// What the stage did.
+    struct Report {
+        var world: String
+        var clicks: Int
+        var shiftedClicks: Int
+        var bootstrap: LearnerOutcome
+        var fineTune: LearnerOutcome
+        var evaluations: [Evaluation] = []
+        var weights: [ModalityWeights] = []
+        var activations: [ModelActivation] = []
+        var seconds: [(step: String, seconds: Double)] = []
+    }
+
+    let databaseURL: String
+    let brokers: String
+    let topic: String
+    let logger: Logger
+
+    /// Runs the stage; `say` prints a progress line.
+    func run(say: @escaping @Sendable (String) -> Void) async throws -> Report {
+        // The world the quality figures of Docs/benchmarks.md are measured on (seed 42).
+        let configuration = WorldConfiguration()
+        let world = World(configuration: configuration)
+        let clicks = world.clicks()
+        let shifted = world.clicks(shifted: true)
+        let timings = Mutex<[(step: String, seconds: Double)]>([])
+        func timed<T: Sendable>(_ step: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+            let started = ContinuousClock.now
+            let value = try await onBlockingThread(body)
+            let seconds = (ContinuousClock.now - started).seconds
+            timings.withLock { $0.append((step, seconds)) }
+            return value
+        }
+        let (databaseURL, logger) = (databaseURL, logger)
+        let connection = try await onBlockingThread {
+            try PostgresConnection.connect(databaseURL, retryingFor: .seconds(10), logger: logger)
+        }
+        defer { connection.close() }
+
+        let catalog = world.images.map {
+            CatalogImage(
+                key: $0.key,
+                keywords: $0.keywords,
+                regions: $0.regions,
+                regionCount: configuration.regions,
+                regionDimension: configuration.dimension
+            )
+        }
+        _ = try await timed("catalog import") { try CatalogStore(connection: connection).upsert(catalog) }
+        say("imported a simulated catalog of \(catalog.count) images (\(configuration.concepts) concepts)")
+
+        let clickCount = clicks.triads.reduce(0) { $0 + $1.clicks }
+        let streamed = try await stream(world.clicksTSV(clicks))
+        timings.withLock { $0.append(("stream + ingest clicks", streamed)) }
+        say(
+            "streamed and ingested \(clicks.triads.count) click triads (\(clickCount) clicks) of "
+                + "\(world.trainingQueries.count) queries"
+        )
+
+        var learnerConfiguration = LearnerConfiguration()
+        learnerConfiguration.pollInterval = .milliseconds(200)
+        let learner = Learner(
+            configuration: learnerConfiguration,
+            connection: connection,
+            worker: "demo " + LearnerIdentity.current,
+            logger: logger
+        )
+        let bootstrap = try await timed("bootstrap (AMC and two baselines)") {
+            guard try LearnerLeadership(connection: connection).tryAcquire() else {
+                throw CommandError("another learner leads the demo database")
+            }
+            return try learner.bootstrap()
+        }
+        say(LearnOutcomeReport.line(bootstrap))
+
+        let labels = Self.judged(world.devLabelsTSV())
+        let shiftedLabels = Self.judged(world.devLabelsTSV(shifted: true))
+        let registry = ModelRegistry(connection: connection)
+        guard let first = try await onBlockingThread({ try registry.activeVersion() }) else {
+            throw CommandError("the demo's bootstrap published nothing")
+        }
+        var report = Report(
+            world: "\(configuration.images) images, \(configuration.concepts) concepts, "
+                + "\(world.trainingQueries.count) training and \(world.heldOutQueries.count) held-out queries",
+            clicks: clickCount,
+            shiftedClicks: shifted.triads.reduce(0) { $0 + $1.clicks },
+            bootstrap: bootstrap,
+            fineTune: bootstrap
+        )
+        report.evaluations += try await onBlockingThread {
+            let evaluator = OfflineEvaluator(connection: connection)
+            return [
+                Evaluation(
+                    version: first,
+                    labels: "original",
+                    rows: try evaluator.evaluate(labels: labels, version: first).rows
+                ),
+                Evaluation(
+                    version: first,
+                    labels: "shifted",
+                    rows: try evaluator.evaluate(labels: shiftedLabels, version: first).rows
+                ),
+            ]
+        }
+        report.weights.append(
+            try await onBlockingThread { try Self.modalityWeights(world, version: first, connection) }
+        )
+
+        let streamedShift = try await stream(world.clicksTSV(shifted))
+        timings.withLock { $0.append(("stream + ingest shifted clicks", streamedShift)) }
+        say(
+            "streamed and ingested the shifted stream (\(report.shiftedClicks) clicks): "
+                + "\(world.concepts.filter(\.shifts).count) visual concepts are now searched by their tags"
+        )
+        let fineTune = try await timed("online MTN fine-tuning") { try learner.fineTune() }
+        report.fineTune = fineTune
+        say(LearnOutcomeReport.line(fineTune))
+        if let second = try await onBlockingThread({ try registry.activeVersion() }), second != first {
+            report.evaluations.append(
+                Evaluation(
+                    version: second,
+                    labels: "shifted",
+                    rows: try await onBlockingThread {
+                        try OfflineEvaluator(connection: connection).evaluate(labels: shiftedLabels, version: second)
+                            .rows
+                    }
+                )
+            )
+            report.weights.append(
+                try await onBlockingThread { try Self.modalityWeights(world, version: second, connection) }
+            )
+            try await onBlockingThread {
+                _ = try connection.transaction { connection in
+                    try ModelRegistry(connection: connection).activate(first, actor: "demo", reason: "rollback drill")
+                }
+            }
+            say("rolled back to version \(first) (actor demo), then:")
+            try await onBlockingThread {
+                _ = try connection.transaction { connection in
+                    try ModelRegistry(connection: connection).activate(
+                        second,
+                        actor: "demo",
+                        reason: "re-activated after the drill"
+                    )
+                }
+            }
+            say("re-activated version \(second)")
+        }
+        report.activations = try await onBlockingThread { try registry.activations() }
+        report.seconds = timings.withLock { $0 }
+        return report
+    }
+
+    /// Produces `tsv`'s lines into the demo topic and ingests until idle.
+    private func stream(_ tsv: String) async throws -> Double {
+        let started = ContinuousClock.now
+        let (brokers, topic, logger) = (brokers, topic, logger)
+        _ = try await onBlockingThread {
+            let producer = try KafkaProducer(config: KafkaConfig(bootstrapServers: brokers), logger: logger)
+            var publisher = ClickPublisher(producer: producer, topic: topic)
+            for line in tsv.split(separator: "\n") { _ = try publisher.publish(ArraySlice(line.utf8)) }
+            try producer.flush(timeout: .seconds(30))
+            return publisher.sent
+        }
+        var configuration = IngestConfiguration()
+        configuration.untilIdle = .seconds(2)
+        configuration.topics = [topic]
+        try await IngestService(
+            configuration: configuration,
+            kafka: KafkaConfig(bootstrapServers: brokers),
+            databaseURL: databaseURL,
+            logger: logger
+        ).run()
+        return (ContinuousClock.now - started).seconds
+    }
+
+    /// Labels in DevSetLabel form as judged queries.
+    static func judged(_ tsv: String) -> [JudgedQuery] {
+        LabelFile(parsing: tsv).queries
+    }
+
+    /// Mean β_v over the held-out queries' relevant candidates (Excellent or Good), by the intent of the query's
+    /// concept (and for the concepts that shift).
+    static func modalityWeights(
+        _ world: World,
+        version: Int64,
+        _ connection: PostgresConnection
+    ) throws
+        -> ModalityWeights
+    {
+        let model = AMCModel(weights: try ModelRegistry(connection: connection).weights(of: version))
+        var sums: [String: (Double, Int)] = [:]
+        for query in world.heldOutQueries {
+            let concept = world.concepts[query.concept]
+            let images = query.candidates.filter { $0.label != .bad }.map { image -> ImageFeatures in
+                let simulated = world.images[image.image]
+                return ImageFeatures(
+                    regions: simulated.regions,
+                    regionCount: world.configuration.regions,
+                    keywords: model.keywordInputs(simulated.keywords)
+                )
+            }
+            let mean =
+                model.score(query: query.text, images: images).reduce(0.0) { $0 + Double($1.visualWeight) }
+                / Double(max(1, images.count))
+            let group = concept.shifts ? "shifted" : concept.intent.rawValue
+            sums[group, default: (0, 0)].0 += mean
+            sums[group, default: (0, 0)].1 += 1
+            if concept.shifts {
+                sums["visual", default: (0, 0)].0 += mean
+                sums["visual", default: (0, 0)].1 += 1
+            }
+        }
+        func average(_ key: String) -> Double { sums[key].map { $0.0 / Double(max(1, $0.1)) } ?? 0 }
+        return ModalityWeights(
+            version: version,
+            visualIntent: average("visual"),
+            textualIntent: average("textual"),
+            shiftedConcepts: average("shifted")
+        )
+    }
+}
