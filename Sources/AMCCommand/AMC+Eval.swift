@@ -74,7 +74,9 @@ enum EvaluationTable {
         ]
         lines += table(report.rows)
         if !report.rows.contains(where: { $0.method == "image_only" }) {
-            lines.append("(no single-modality baselines in this version's lineage: bootstrap with baselines to add them)")
+            lines.append(
+                "(no single-modality baselines in this version's lineage: bootstrap with baselines to add them)"
+            )
         }
         return lines.joined(separator: "\n")
     }
@@ -82,7 +84,8 @@ enum EvaluationTable {
     /// The header and one line per method.
     static func table(_ rows: [EvaluationRow]) -> [String] {
         var lines = [
-            pad("method", 20) + ["NDCG@5", "NDCG@10", "NDCG@15", "NDCG@20", "NDCG@25", "P@5", "MAP", "MRR", "AUC"]
+            pad("method", 20)
+                + ["NDCG@5", "NDCG@10", "NDCG@15", "NDCG@20", "NDCG@25", "P@5", "MAP", "MRR", "AUC"]
                 .map { pad($0, 8, left: true) }.joined()
         ]
         for row in rows {
