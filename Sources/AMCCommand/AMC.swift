@@ -17,6 +17,7 @@ struct AMC: AsyncParsableCommand {
             Catalog.self,
             Learn.self,
             Eval.self,
+            Serve.self,
         ]
     )
 }

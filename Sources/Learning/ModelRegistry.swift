@@ -26,6 +26,16 @@ public struct ModelRegistry: Sendable {
             .decode(Int64.self, column: 0)
     }
 
+    /// The latest activation (the active version, who activated it and when), nil before the first.
+    public func latestActivation() throws -> ModelActivation? {
+        try connection.query(
+            """
+            SELECT id, version, previous_version, actor, reason, activated_at
+            FROM model_activations ORDER BY id DESC LIMIT 1
+            """
+        ).first.map(Self.decodeActivation)
+    }
+
     /// A version's metadata (no weights), nil when there is no such version.
     public func version(_ version: Int64) throws -> ModelVersion? {
         try connection.query(
@@ -55,16 +65,7 @@ public struct ModelRegistry: Sendable {
             SELECT id, version, previous_version, actor, reason, activated_at
             FROM model_activations ORDER BY id
             """
-        ).map { row in
-            ModelActivation(
-                id: try row.decode(Int64.self, column: 0),
-                version: try row.decode(Int64.self, column: 1),
-                previousVersion: try row.decode(Int64?.self, column: 2),
-                actor: try row.decode(String.self, column: 3),
-                reason: try row.decode(String.self, column: 4),
-                activatedAt: try row.decode(Date.self, column: 5)
-            )
-        }
+        ).map(Self.decodeActivation)
     }
 
     /// A version's weights, checked against its stored sha256 and decoded.
@@ -219,6 +220,17 @@ public struct ModelRegistry: Sendable {
     }
 
     // MARK: - Decoding
+
+    private static func decodeActivation(_ row: PostgresRow) throws -> ModelActivation {
+        ModelActivation(
+            id: try row.decode(Int64.self, column: 0),
+            version: try row.decode(Int64.self, column: 1),
+            previousVersion: try row.decode(Int64?.self, column: 2),
+            actor: try row.decode(String.self, column: 3),
+            reason: try row.decode(String.self, column: 4),
+            activatedAt: try row.decode(Date.self, column: 5)
+        )
+    }
 
     private static func decodeVersion(_ row: PostgresRow) throws -> ModelVersion {
         guard let kind = ModelVersionKind(rawValue: try row.decode(String.self, column: 1)) else {
