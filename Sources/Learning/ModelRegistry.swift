@@ -29,8 +29,17 @@ public struct ModelRegistry: Sendable {
     /// The version that was active before the current one (the latest activation's `previous_version`): where
     /// `amc model rollback` returns to. Nil before the second activation.
     public func previousVersion() throws -> Int64? {
-        try connection.query("SELECT previous_version FROM model_activations ORDER BY id DESC LIMIT 1").first?
-            .decode(Int64?.self, column: 0)
+        try latestActivation()?.previousVersion
+    }
+
+    /// The latest activation (the active version, who activated it and when), nil before the first.
+    public func latestActivation() throws -> ModelActivation? {
+        try connection.query(
+            """
+            SELECT id, version, previous_version, actor, reason, activated_at
+            FROM model_activations ORDER BY id DESC LIMIT 1
+            """
+        ).first.map(Self.decodeActivation)
     }
 
     /// A version's metadata (no weights), nil when there is no such version.
@@ -62,16 +71,7 @@ public struct ModelRegistry: Sendable {
             SELECT id, version, previous_version, actor, reason, activated_at
             FROM model_activations ORDER BY id
             """
-        ).map { row in
-            ModelActivation(
-                id: try row.decode(Int64.self, column: 0),
-                version: try row.decode(Int64.self, column: 1),
-                previousVersion: try row.decode(Int64?.self, column: 2),
-                actor: try row.decode(String.self, column: 3),
-                reason: try row.decode(String.self, column: 4),
-                activatedAt: try row.decode(Date.self, column: 5)
-            )
-        }
+        ).map(Self.decodeActivation)
     }
 
     /// A version's weights, checked against its stored sha256 and decoded.
@@ -226,6 +226,17 @@ public struct ModelRegistry: Sendable {
     }
 
     // MARK: - Decoding
+
+    private static func decodeActivation(_ row: PostgresRow) throws -> ModelActivation {
+        ModelActivation(
+            id: try row.decode(Int64.self, column: 0),
+            version: try row.decode(Int64.self, column: 1),
+            previousVersion: try row.decode(Int64?.self, column: 2),
+            actor: try row.decode(String.self, column: 3),
+            reason: try row.decode(String.self, column: 4),
+            activatedAt: try row.decode(Date.self, column: 5)
+        )
+    }
 
     private static func decodeVersion(_ row: PostgresRow) throws -> ModelVersion {
         guard let kind = ModelVersionKind(rawValue: try row.decode(String.self, column: 1)) else {

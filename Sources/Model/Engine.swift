@@ -197,8 +197,47 @@ struct Engine {
     func forward(_ image: ImageFeatures, slot index: Int, queryNorm: Float) {
         let r = image.regionCount
         let kc = image.keywords.count
+        precondition(image.regions.count == r * pl.dim, "regions must be regionCount × regionDimension")
+        let base = slot(index)
+        if r > 0 && mode != .keywordOnly { encodeRegions(image.regions, count: r, into: base + sl.v) }
+        if kc > 0 && mode != .imageOnly { encodeKeywords(image.keywords, into: base + sl.k) }
+        forward(
+            slot: index,
+            regions: base + sl.v,
+            regionCount: r,
+            keywords: base + sl.k,
+            keywordCount: kc,
+            queryNorm: queryNorm
+        )
+    }
+
+    /// The region encoder: `v_i = tanh(W_v x_i + b_v)` for each of the `count` cells (query independent).
+    func encodeRegions(_ regions: [Float], count r: Int, into v: UnsafeMutablePointer<Float>) {
         let dim = pl.dim
-        precondition(image.regions.count == r * dim, "regions must be regionCount × regionDimension")
+        regions.withUnsafeBufferPointer { regions in
+            let x = regions.baseAddress!
+            for i in 0..<r { Kernels.combine(v + i * d, start: w + pl.bv, dim, x + i * dim, 1, w + pl.wvT, d, d) }
+        }
+        Kernels.tanhInPlace(v, r * d)
+    }
+
+    /// The keyword encoder: `k_j = tanh(W_k x_j + b_k)` for each keyword bag (query independent).
+    func encodeKeywords(_ keywords: [SparseVector], into k: UnsafeMutablePointer<Float>) {
+        for (j, bag) in keywords.enumerated() {
+            sparseEncode(bag, table: w + pl.wkT, bias: w + pl.bk, into: k + j * d)
+        }
+    }
+
+    /// The query-dependent rest of the forward pass (VAN, LAN, MTN, cosine) into slot `index`, from encoded
+    /// regions (`regionCount` × d) and keywords (`keywordCount` × d); the query must be in the workspace.
+    func forward(
+        slot index: Int,
+        regions v: UnsafePointer<Float>,
+        regionCount r: Int,
+        keywords k: UnsafePointer<Float>,
+        keywordCount kc: Int,
+        queryNorm: Float
+    ) {
         let base = slot(index)
         let visual = base + sl.visual
         let keyword = base + sl.keyword
@@ -209,12 +248,6 @@ struct Engine {
         info.useKeyword = kc > 0 && mode != .imageOnly
 
         if info.useVisual {
-            let v = base + sl.v
-            image.regions.withUnsafeBufferPointer { regions in
-                let x = regions.baseAddress!
-                for i in 0..<r { Kernels.combine(v + i * d, start: w + pl.bv, dim, x + i * dim, 1, w + pl.wvT, d, d) }
-            }
-            Kernels.tanhInPlace(v, r * d)
             attend(
                 v,
                 count: r,
@@ -229,10 +262,6 @@ struct Engine {
             Kernels.zero(visual, d)
         }
         if info.useKeyword {
-            let k = base + sl.k
-            for (j, bag) in image.keywords.enumerated() {
-                sparseEncode(bag, table: w + pl.wkT, bias: w + pl.bk, into: k + j * d)
-            }
             attend(
                 k,
                 count: kc,

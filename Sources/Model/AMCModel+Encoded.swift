@@ -1,0 +1,94 @@
+// MARK: - Pre-encoded images (the scoring workers' fast path)
+
+extension AMCModel {
+    /// Runs the query-independent part of the forward pass for one image: the region and keyword encoders.
+    /// - Parameter image: The image features; `regions.count` must be `regionCount × regionDimension`.
+    /// - Returns: The encodings, reusable for every query scored by this model.
+    public func encodeImage(_ image: ImageFeatures) -> EncodedImage {
+        encodeImages([image])[0]
+    }
+
+    /// Encodes many images with one scratch buffer (see ``encodeImage(_:)``).
+    /// - Parameter images: The image features.
+    /// - Returns: One ``EncodedImage`` per image, in input order.
+    public func encodeImages(_ images: [ImageFeatures]) -> [EncodedImage] {
+        let c = configuration
+        let d = c.embeddingDimension
+        var scratch = EngineScratch(c, gradientCount: 0, slots: 1, regions: 0, keywords: 0)
+        return scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
+            images.map { image in
+                let r = image.regionCount
+                let kc = image.keywords.count
+                precondition(
+                    image.regions.count == r * c.regionDimension,
+                    "regions must be regionCount × regionDimension"
+                )
+                let regions = [Float](unsafeUninitializedCapacity: r * d) { buffer, count in
+                    if r > 0 { engine.encodeRegions(image.regions, count: r, into: buffer.baseAddress!) }
+                    count = r * d
+                }
+                let keywords = [Float](unsafeUninitializedCapacity: kc * d) { buffer, count in
+                    if kc > 0 { engine.encodeKeywords(image.keywords, into: buffer.baseAddress!) }
+                    count = kc * d
+                }
+                return EncodedImage(regionCount: r, keywordCount: kc, regions: regions, keywords: keywords)
+            }
+        }
+    }
+
+    /// Scores pre-encoded images for one encoded query: only the query-dependent work (VAN, LAN, MTN, cosine).
+    ///
+    /// Bit-identical to ``score(query:images:)`` on the features the images were encoded from.
+    /// - Parameters:
+    ///   - query: The encoded query.
+    ///   - encodedImages: Images encoded by this model (or one with the same encoders).
+    /// - Returns: One ``ScoredImage`` per image, in input order (`index` is the position).
+    public func score(query: EncodedQuery, encodedImages: [EncodedImage]) -> [ScoredImage] {
+        var regions = 0
+        var keywords = 0
+        for image in encodedImages {
+            regions = max(regions, image.regionCount)
+            keywords = max(keywords, image.keywordCount)
+        }
+        let c = configuration
+        var scratch = EngineScratch(c, gradientCount: 0, slots: 1, regions: regions, keywords: keywords)
+        var result: [ScoredImage] = []
+        result.reserveCapacity(encodedImages.count)
+        scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
+            engine.load(query)
+            // Stands in for an empty encoding (never read: a zero count turns its branch off).
+            let none = engine.s
+            for (i, image) in encodedImages.enumerated() {
+                image.regions.withUnsafeBufferPointer { v in
+                    image.keywords.withUnsafeBufferPointer { k in
+                        engine.forward(
+                            slot: 0,
+                            regions: v.baseAddress.map(UnsafePointer.init) ?? UnsafePointer(none),
+                            regionCount: image.regionCount,
+                            keywords: k.baseAddress.map(UnsafePointer.init) ?? UnsafePointer(none),
+                            keywordCount: image.keywordCount,
+                            queryNorm: query.norm
+                        )
+                    }
+                }
+                let info = engine.infos[0]
+                result.append(
+                    ScoredImage(index: i, score: info.score, visualWeight: info.betaV, languageWeight: info.betaK)
+                )
+            }
+        }
+        return result
+    }
+
+    /// Whether images encoded by this model stay valid for `other`: same dimensions and identical region and
+    /// keyword encoders (true after MTN-only fine-tuning).
+    public func sharesImageEncoders(with other: AMCModel) -> Bool {
+        configuration == other.configuration
+            && AMCTensor.imageEncoders.allSatisfy { weights[$0] == other.weights[$0] }
+    }
+}
+
+extension AMCTensor {
+    /// The tensors of the query-independent image encoders.
+    static let imageEncoders: [AMCTensor] = [.regionWeight, .regionBias, .keywordWeight, .keywordBias]
+}

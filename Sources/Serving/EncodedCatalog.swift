@@ -1,0 +1,56 @@
+import Catalog
+import Model
+
+/// The catalog in the form one model version scores: every image's query-independent work done once.
+///
+/// Shared between versions whose image encoders are identical (an MTN-only fine-tune keeps them), so such a
+/// swap costs no re-encoding.
+final class EncodedCatalog: Sendable {
+    /// Image keys, in catalog order.
+    let keys: [String]
+    /// Encodings, parallel to ``keys``.
+    let images: [EncodedImage]
+    /// The catalog revision these were encoded from (``CatalogStore/revision()``).
+    let revision: String
+    private let positions: [String: Int]
+
+    /// Encodes every image of `catalog` with `model` (the first of repeated keys wins).
+    /// - Precondition: Every image has the model's region dimension.
+    init(catalog: [CatalogImage], revision: String, model: AMCModel) {
+        var keys: [String] = []
+        var positions: [String: Int] = [:]
+        var images: [EncodedImage] = []
+        keys.reserveCapacity(catalog.count)
+        images.reserveCapacity(catalog.count)
+        var pending: [ImageFeatures] = []
+        for image in catalog where positions[image.key] == nil {
+            positions[image.key] = keys.count
+            keys.append(image.key)
+            pending.append(
+                ImageFeatures(
+                    regions: image.regions,
+                    regionCount: image.regionCount,
+                    keywords: model.keywordInputs(image.keywords)
+                )
+            )
+            if pending.count == 512 {
+                images.append(contentsOf: model.encodeImages(pending))
+                pending.removeAll(keepingCapacity: true)
+            }
+        }
+        images.append(contentsOf: model.encodeImages(pending))
+        self.keys = keys
+        self.images = images
+        self.positions = positions
+        self.revision = revision
+    }
+
+    /// The number of images.
+    var count: Int { keys.count }
+
+    /// An image's encoding, nil when it is not in the catalog.
+    subscript(key: String) -> EncodedImage? { positions[key].map { images[$0] } }
+
+    /// Bytes held by the encodings.
+    var byteCount: Int { images.reduce(0) { $0 + $1.byteCount } }
+}

@@ -1,0 +1,319 @@
+import Catalog
+import Foundation
+import Learning
+import Logging
+import Model
+import Postgres
+import Prometheus
+import ServiceLifecycle
+import Synchronization
+
+/// Keeps a ``ModelHolder`` on the active model version and the current catalog (design §5, hot swap).
+///
+/// A `Service`. Its loop runs on a dedicated thread (libpq blocks) with its own PostgreSQL connection: it
+/// `LISTEN`s on ``ModelRegistry/activationChannel``, re-reads the latest activation every
+/// ``ServingConfiguration/recheckInterval`` in case a notification was missed, and checks the catalog's revision
+/// every ``ServingConfiguration/catalogRefreshInterval``. A new activation is loaded (sha256 and format checked by
+/// ``ModelRegistry/weights(of:)``), checked against the catalog's region dimension, encoded and warmed, then
+/// swapped in. A version that fails is refused once per activation: logged at error, counted, and the previous
+/// snapshot keeps serving. A lost connection is reopened with backoff (100 ms doubling to
+/// ``ServingConfiguration/maxReconnectDelay``); serving continues meanwhile.
+public struct ModelWatcher: Service {
+    private let loop: WatcherLoop
+
+    /// - Parameters:
+    ///   - databaseURL: PostgreSQL URL or conninfo of a migrated database.
+    ///   - configuration: Re-check and refresh intervals.
+    ///   - holder: Receives every swapped-in snapshot.
+    ///   - metrics: Swaps, refusals, catalog size, reconnects.
+    ///   - logger: Receives loads (info), refusals and connection failures (error/warning).
+    public init(
+        databaseURL: String,
+        configuration: ServingConfiguration,
+        holder: ModelHolder,
+        metrics: ServingMetrics,
+        logger: Logger
+    ) {
+        loop = WatcherLoop(
+            databaseURL: databaseURL,
+            configuration: configuration,
+            holder: holder,
+            metrics: metrics,
+            logger: logger
+        )
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withTaskCancellationHandler {
+                try await loop.runOnDedicatedThread()
+            } onCancel: {
+                loop.requestStop()
+            }
+        } onGracefulShutdown: {
+            loop.requestStop()
+        }
+    }
+}
+
+/// Why a version was refused (shape or weights unusable).
+struct ModelRefusal: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// The watcher's loop and its state.
+///
+/// `@unchecked Sendable`: the mutable state (connection, catalog, deadlines) is only touched by the one thread
+/// running ``run()``; the stop flag, the only state other threads touch, is a `Mutex`.
+private final class WatcherLoop: @unchecked Sendable {
+    let databaseURL: String
+    let configuration: ServingConfiguration
+    let holder: ModelHolder
+    let metrics: ServingMetrics
+    let logger: Logger
+    private let stopRequested = Mutex(false)
+
+    private let clock = ContinuousClock()
+    private var connection: PostgresConnection?
+    private var catalog: (images: [CatalogImage], revision: String)?
+    /// The latest activation acted on (loaded or refused): not retried until another activation appears.
+    private var handledActivation: Int64?
+    private var nextRecheck: ContinuousClock.Instant
+    private var nextCatalogCheck: ContinuousClock.Instant
+    private var reconnectDelay = Duration.milliseconds(100)
+
+    init(
+        databaseURL: String,
+        configuration: ServingConfiguration,
+        holder: ModelHolder,
+        metrics: ServingMetrics,
+        logger: Logger
+    ) {
+        self.databaseURL = databaseURL
+        self.configuration = configuration
+        self.holder = holder
+        self.metrics = metrics
+        self.logger = logger
+        nextRecheck = clock.now
+        nextCatalogCheck = clock.now
+    }
+
+    func requestStop() {
+        stopRequested.withLock { $0 = true }
+    }
+
+    private var isStopping: Bool { stopRequested.withLock { $0 } }
+
+    /// Runs the loop on a new thread and resumes when it ends.
+    func runOnDedicatedThread() async throws {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let thread = Thread {
+                self.run()
+                continuation.resume()
+            }
+            thread.name = "amc-serve-watcher"
+            thread.start()
+        }
+    }
+
+    // MARK: - The loop
+
+    private func run() {
+        defer { connection?.close() }
+        while !isStopping {
+            do {
+                let connection = try connected()
+                if catalog == nil || clock.now >= nextCatalogCheck {
+                    try refreshCatalog(connection)
+                    nextCatalogCheck = clock.now + configuration.catalogRefreshInterval
+                }
+                if clock.now >= nextRecheck {
+                    try checkActivation(connection)
+                    nextRecheck = clock.now + configuration.recheckInterval
+                }
+                // Wake for a notification, the next deadline, or at least every 200 ms to notice a stop request.
+                let wake = min(nextRecheck, nextCatalogCheck, clock.now + .milliseconds(200))
+                let notifications = try connection.waitForNotifications(
+                    timeout: max(.zero, clock.now.duration(to: wake))
+                )
+                if notifications.contains(where: { $0.channel == ModelRegistry.activationChannel }) {
+                    nextRecheck = clock.now
+                }
+                reconnectDelay = .milliseconds(100)
+            } catch {
+                connectionFailed(error)
+            }
+        }
+    }
+
+    /// The open, listening connection; opens one (and re-checks everything) when there is none.
+    private func connected() throws -> PostgresConnection {
+        if let connection, connection.isConnected { return connection }
+        connection?.close()
+        connection = nil
+        let opened = try PostgresConnection.connect(databaseURL, logger: logger)
+        do {
+            try opened.execute(script: "SET application_name = 'amc serve'")
+            try opened.listen(ModelRegistry.activationChannel)
+        } catch {
+            opened.close()
+            throw error
+        }
+        connection = opened
+        // Notifications sent while disconnected are lost: look at once.
+        nextRecheck = clock.now
+        return opened
+    }
+
+    private func connectionFailed(_ error: any Error) {
+        connection?.close()
+        connection = nil
+        metrics.reconnects.increment()
+        logger.warning(
+            "Scoring worker lost its database connection; serving continues, retrying",
+            metadata: [
+                ServingLoggingKeys.reason: "\(error)",
+                ServingLoggingKeys.delay: "\(reconnectDelay)",
+            ]
+        )
+        let until = clock.now + reconnectDelay
+        while !isStopping, clock.now < until {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        reconnectDelay = min(reconnectDelay * 2, configuration.maxReconnectDelay)
+    }
+
+    // MARK: - Catalog
+
+    private func refreshCatalog(_ connection: PostgresConnection) throws {
+        let store = CatalogStore(connection: connection)
+        if let catalog, try store.revision() == catalog.revision { return }
+        let (images, revision) = try connection.transaction { connection in
+            try connection.execute(script: "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            let store = CatalogStore(connection: connection)
+            return (try store.allImages(), try store.revision())
+        }
+        let first = catalog == nil
+        catalog = (images, revision)
+        metrics.catalogImages.set(Double(images.count))
+        if !first { metrics.catalogReloads.increment() }
+        logger.info("Catalog loaded", metadata: [ServingLoggingKeys.images: "\(images.count)"])
+        // Re-encode the served version for the new catalog.
+        guard let current = holder.current() else { return }
+        guard compatible(current.model, images) else {
+            logger.error(
+                "Catalog region dimension no longer matches the served model; keeping the previous catalog",
+                metadata: [ServingLoggingKeys.version: "\(current.version)"]
+            )
+            return
+        }
+        swapIn(
+            version: current.version,
+            sha256: current.sha256,
+            activatedAt: current.activatedAt,
+            model: current.model,
+            started: clock.now
+        )
+    }
+
+    private func compatible(_ model: AMCModel, _ images: [CatalogImage]) -> Bool {
+        images.allSatisfy { $0.regionDimension == model.configuration.regionDimension }
+    }
+
+    // MARK: - Versions
+
+    private func checkActivation(_ connection: PostgresConnection) throws {
+        let registry = ModelRegistry(connection: connection)
+        guard let activation = try registry.latestActivation(), activation.id != handledActivation else { return }
+        let started = clock.now
+        let current = holder.current()
+        do {
+            if let current, current.version == activation.version {
+                // Re-activated (for example a rollback to the version already served): no reload.
+                handledActivation = activation.id
+                return
+            }
+            guard let metadata = try registry.version(activation.version) else {
+                throw ModelRefusal(description: "model version \(activation.version) does not exist")
+            }
+            let weights = try registry.weights(of: activation.version)
+            guard weights.isFinite else { throw ModelRefusal(description: "weights are not finite") }
+            let model = AMCModel(weights: weights)
+            let images = catalog?.images ?? []
+            guard compatible(model, images) else {
+                throw ModelRefusal(
+                    description: "model region dimension \(model.configuration.regionDimension) does not match "
+                        + "the catalog's \(images.first?.regionDimension ?? 0)"
+                )
+            }
+            handledActivation = activation.id
+            swapIn(
+                version: activation.version,
+                sha256: metadata.sha256,
+                activatedAt: activation.activatedAt,
+                model: model,
+                started: started
+            )
+        } catch let error as PostgresError {
+            // The database, not the version, failed: try again after reconnecting.
+            throw error
+        } catch {
+            handledActivation = activation.id
+            metrics.refusedLoads.increment()
+            logger.error(
+                "Refused to load the active model version; the previous one keeps serving",
+                metadata: [
+                    ServingLoggingKeys.version: "\(activation.version)",
+                    ServingLoggingKeys.previousVersion: "\(current.map { String($0.version) } ?? "none")",
+                    ServingLoggingKeys.reason: "\(error)",
+                ]
+            )
+        }
+    }
+
+    /// Encodes the catalog for `model` (or reuses the served encodings when its image encoders are identical),
+    /// warms it, and swaps it in.
+    private func swapIn(
+        version: Int64,
+        sha256: String,
+        activatedAt: Date,
+        model: AMCModel,
+        started: ContinuousClock.Instant
+    ) {
+        let images = catalog?.images ?? []
+        let revision = catalog?.revision ?? ""
+        let previous = holder.current()
+        let encoded: EncodedCatalog
+        let reused: Bool
+        if let previous, previous.catalog.revision == revision, previous.model.sharesImageEncoders(with: model) {
+            encoded = previous.catalog
+            reused = true
+        } else {
+            encoded = EncodedCatalog(catalog: images, revision: revision, model: model)
+            reused = false
+        }
+        let served = ServedModel(
+            version: version,
+            sha256: sha256,
+            activatedAt: activatedAt,
+            loadedAt: Date(),
+            model: model,
+            catalog: encoded
+        )
+        // Warm up: one request's worth of work, so the first real request pays no first-use costs.
+        _ = served.score(query: "warm up", images: Array(encoded.keys.prefix(16)), top: nil)
+        holder.swap(served)
+        metrics.swaps.increment()
+        metrics.modelVersion.set(Double(version))
+        logger.info(
+            "Model version swapped in",
+            metadata: [
+                ServingLoggingKeys.version: "\(version)",
+                ServingLoggingKeys.previousVersion: "\(previous.map { String($0.version) } ?? "none")",
+                ServingLoggingKeys.images: "\(encoded.count)",
+                ServingLoggingKeys.reused: "\(reused)",
+                ServingLoggingKeys.duration: "\(started.duration(to: clock.now))",
+            ]
+        )
+    }
+}

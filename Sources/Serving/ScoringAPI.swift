@@ -1,0 +1,101 @@
+import Foundation
+import Hummingbird
+import Logging
+
+/// The scoring worker's HTTP application (design §5): routes, validation, the model watcher as a service.
+///
+/// One ``buildApplication(configuration:databaseURL:holder:metrics:logger:onServerRunning:)`` is used by
+/// `amc serve` and by the tests. Routes: `POST /v1/score`, `GET /v1/model`, `GET /healthz`, `GET /readyz`,
+/// `GET /metrics`; limits and error statuses are documented in `Docs/serving.md`.
+public enum ScoringAPI {
+    /// The response header naming the model version that produced a response.
+    public static let versionHeader = HTTPFields.Element.Name("AMC-Model-Version")!
+
+    /// Builds the application: the HTTP server plus a ``ModelWatcher`` service feeding `holder`.
+    ///
+    /// Run it as a `Service` inside a `ServiceGroup` (or with `runService()`); on graceful shutdown the server
+    /// stops accepting connections and finishes the requests in flight, then the watcher stops.
+    /// - Parameters:
+    ///   - configuration: Address, limits and watcher intervals.
+    ///   - databaseURL: PostgreSQL URL or conninfo of a migrated database.
+    ///   - holder: The served snapshot (a new, empty one by default).
+    ///   - metrics: The metrics `GET /metrics` renders.
+    ///   - logger: The server's and the watcher's logger.
+    ///   - onServerRunning: Called with the bound port once the server listens.
+    /// - Returns: The application.
+    public static func buildApplication(
+        configuration: ServingConfiguration,
+        databaseURL: String,
+        holder: ModelHolder = ModelHolder(),
+        metrics: ServingMetrics = ServingMetrics(),
+        logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        build(
+            configuration: configuration,
+            databaseURL: databaseURL,
+            holder: holder,
+            metrics: metrics,
+            logger: logger,
+            onServerRunning: onServerRunning,
+            beforeScoring: nil
+        )
+    }
+
+    /// ``buildApplication(configuration:databaseURL:holder:metrics:logger:onServerRunning:)`` with a hook that
+    /// runs inside every `POST /v1/score` after its snapshot was taken (tests hold requests in flight with it).
+    @_spi(Testing)
+    public static func buildApplication(
+        configuration: ServingConfiguration,
+        databaseURL: String,
+        holder: ModelHolder = ModelHolder(),
+        metrics: ServingMetrics = ServingMetrics(),
+        logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+        beforeScoring: @escaping @Sendable () async -> Void
+    ) -> some ApplicationProtocol {
+        build(
+            configuration: configuration,
+            databaseURL: databaseURL,
+            holder: holder,
+            metrics: metrics,
+            logger: logger,
+            onServerRunning: onServerRunning,
+            beforeScoring: beforeScoring
+        )
+    }
+
+    private static func build(
+        configuration: ServingConfiguration,
+        databaseURL: String,
+        holder: ModelHolder,
+        metrics: ServingMetrics,
+        logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void,
+        beforeScoring: (@Sendable () async -> Void)?
+    ) -> some ApplicationProtocol {
+        let watcher = ModelWatcher(
+            databaseURL: databaseURL,
+            configuration: configuration,
+            holder: holder,
+            metrics: metrics,
+            logger: logger
+        )
+        let routes = ScoringRoutes(
+            configuration: configuration,
+            holder: holder,
+            metrics: metrics,
+            beforeScoring: beforeScoring
+        )
+        return Application(
+            router: routes.router(),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.host, port: configuration.port),
+                serverName: "amc-serve"
+            ),
+            services: [watcher],
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+            logger: logger
+        )
+    }
+}

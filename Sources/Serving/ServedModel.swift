@@ -1,0 +1,91 @@
+import ClickLog
+import Foundation
+import Model
+
+/// One immutable serving snapshot: a loaded model version and the catalog encoded for it.
+///
+/// A request takes one snapshot when it starts and uses only it, so it finishes on the version it started with
+/// whatever swaps happen meanwhile.
+public final class ServedModel: Sendable {
+    /// The version number.
+    public let version: Int64
+    /// Hex SHA-256 of the version's weights blob (verified on load).
+    public let sha256: String
+    /// When the activation that made it active was committed.
+    public let activatedAt: Date
+    /// When this worker finished loading it.
+    public let loadedAt: Date
+    /// The model.
+    public let model: AMCModel
+    let catalog: EncodedCatalog
+
+    init(version: Int64, sha256: String, activatedAt: Date, loadedAt: Date, model: AMCModel, catalog: EncodedCatalog) {
+        self.version = version
+        self.sha256 = sha256
+        self.activatedAt = activatedAt
+        self.loadedAt = loadedAt
+        self.model = model
+        self.catalog = catalog
+    }
+
+    /// The number of images this snapshot can score.
+    public var catalogImages: Int { catalog.count }
+
+    /// Scores catalog images for a query.
+    /// - Parameters:
+    ///   - query: The query as given; it is normalised like ingest (``QueryNormalizer``).
+    ///   - images: Image keys; a repeated key is scored once (its first position counts for ties).
+    ///   - top: Keep only this many results (all when nil).
+    /// - Returns: Known images by score descending (ties in input order), and the keys not in the catalog (in
+    ///   input order, each once).
+    public func score(query: String, images: [String], top: Int?) -> ScoringResult {
+        let encodedQuery = model.encodeQuery(QueryNormalizer.normalize(query))
+        var seen = Set<String>()
+        var knownKeys: [String] = []
+        var known: [EncodedImage] = []
+        var unknown: [String] = []
+        knownKeys.reserveCapacity(images.count)
+        known.reserveCapacity(images.count)
+        for key in images where seen.insert(key).inserted {
+            if let image = catalog[key] {
+                knownKeys.append(key)
+                known.append(image)
+            } else {
+                unknown.append(key)
+            }
+        }
+        var scored = model.score(query: encodedQuery, encodedImages: known)
+        // Index order breaks ties, so equal scores keep the input order.
+        scored.sort { $0.score > $1.score || ($0.score == $1.score && $0.index < $1.index) }
+        if let top, scored.count > top { scored.removeLast(scored.count - top) }
+        return ScoringResult(
+            results: scored.map {
+                ScoringResult.Item(
+                    image: knownKeys[$0.index],
+                    score: $0.score,
+                    visualWeight: $0.visualWeight,
+                    languageWeight: $0.languageWeight
+                )
+            },
+            unknownImages: unknown
+        )
+    }
+}
+
+/// What ``ServedModel/score(query:images:top:)`` returns.
+public struct ScoringResult: Sendable, Hashable {
+    /// One scored image.
+    public struct Item: Sendable, Hashable {
+        public var image: String
+        public var score: Float
+        /// `β_v`; `visualWeight + languageWeight == 1`.
+        public var visualWeight: Float
+        /// `β_k`.
+        public var languageWeight: Float
+    }
+
+    /// Known images, best first.
+    public var results: [Item]
+    /// Requested keys that are not in the catalog.
+    public var unknownImages: [String]
+}

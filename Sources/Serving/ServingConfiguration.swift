@@ -1,0 +1,31 @@
+/// Settings of one scoring worker (`amc serve`); defaults and keys are listed in `Docs/serving.md`.
+public struct ServingConfiguration: Sendable, Hashable {
+    /// Address to bind.
+    /// Default: 127.0.0.1. Key: `serve.host`.
+    public var host = "127.0.0.1"
+    /// TCP port to bind (0 picks a free one).
+    /// Default: 8080. Key: `serve.port`.
+    public var port = 8080
+    /// Largest accepted request body, in bytes; larger bodies get 413.
+    /// Default: 1 MiB. Key: `serve.max-body-bytes`.
+    public var maxBodyBytes = 1 << 20
+    /// Longest accepted query, in UTF-8 bytes before normalisation; longer ones get 400.
+    /// Default: 1024. Key: `serve.max-query-bytes`.
+    public var maxQueryBytes = 1024
+    /// Most image keys per request; more get 400.
+    /// Default: 1000. Key: `serve.max-images`.
+    public var maxImages = 1000
+    /// How often the active version is re-read even without a notification (a missed `NOTIFY`, a dropped
+    /// connection).
+    /// Default: 5 s. Key: `serve.recheck-seconds`.
+    public var recheckInterval: Duration = .seconds(5)
+    /// How often the catalog's revision is checked; a changed catalog is reloaded and re-encoded.
+    /// Default: 60 s. Key: `serve.catalog-refresh-seconds`.
+    public var catalogRefreshInterval: Duration = .seconds(60)
+    /// Longest wait between reconnection attempts to PostgreSQL (the delay starts at 100 ms and doubles).
+    /// Default: 5 s.
+    public var maxReconnectDelay: Duration = .seconds(5)
+
+    /// The defaults.
+    public init() {}
+}

@@ -1,0 +1,12 @@
+import Logging
+
+/// Metadata keys of the scoring worker's logs.
+enum ServingLoggingKeys {
+    static let version: Logger.Metadata.Key = "amc.serve.version"
+    static let previousVersion: Logger.Metadata.Key = "amc.serve.previous_version"
+    static let images: Logger.Metadata.Key = "amc.serve.catalog_images"
+    static let duration: Logger.Metadata.Key = "amc.serve.load_duration"
+    static let reused: Logger.Metadata.Key = "amc.serve.reused_encodings"
+    static let delay: Logger.Metadata.Key = "amc.serve.retry_delay"
+    static let reason: Logger.Metadata.Key = "amc.serve.reason"
+}

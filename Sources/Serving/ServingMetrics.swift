@@ -1,0 +1,68 @@
+import Prometheus
+
+/// The scoring worker's metrics, in its own Prometheus registry (served by `GET /metrics`).
+///
+/// Names (all prefixed `amc_serve_`): `requests_total{route,status}`, `request_duration_seconds{route}`
+/// (histogram), `model_version`, `model_swaps_total`, `model_load_refusals_total`, `catalog_images`,
+/// `catalog_reloads_total`, `listener_reconnects_total`. Routes are the registered patterns, never raw paths,
+/// so label cardinality stays bounded.
+public final class ServingMetrics: Sendable {
+    /// The registry `GET /metrics` renders.
+    public let registry: PrometheusCollectorRegistry
+    let modelVersion: Gauge
+    let swaps: Counter
+    let refusedLoads: Counter
+    let catalogImages: Gauge
+    let catalogReloads: Counter
+    let reconnects: Counter
+
+    /// Latency buckets of `amc_serve_request_duration_seconds`.
+    static let latencyBuckets: [Duration] = [
+        .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .milliseconds(500), .seconds(1), .seconds(2.5),
+    ]
+
+    /// - Parameter registry: Where to register; default: a new registry of its own.
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        modelVersion = registry.makeGauge(
+            descriptor: Self.name("model", "version", "The model version being served (0 before the first load).")
+        )
+        swaps = registry.makeCounter(
+            descriptor: Self.name("model_swaps", "total", "Model versions or catalogs swapped in.")
+        )
+        refusedLoads = registry.makeCounter(
+            descriptor: Self.name("model_load_refusals", "total", "Active versions refused (sha256, format, shape).")
+        )
+        catalogImages = registry.makeGauge(
+            descriptor: Self.name("catalog", "images", "Images in the served catalog.")
+        )
+        catalogReloads = registry.makeCounter(
+            descriptor: Self.name("catalog_reloads", "total", "Catalog reloads after a revision change.")
+        )
+        reconnects = registry.makeCounter(
+            descriptor: Self.name("listener_reconnects", "total", "Reconnections of the activation listener.")
+        )
+    }
+
+    /// Counts one request and records its latency.
+    func record(route: String, status: Int, duration: Duration) {
+        registry.makeCounter(
+            descriptor: Self.name("requests", "total", "HTTP requests by route and status."),
+            labels: [("route", route), ("status", String(status))]
+        ).increment()
+        registry.makeDurationHistogram(
+            descriptor: Self.name("request_duration", "seconds", "HTTP request latency by route."),
+            labels: [("route", route)],
+            buckets: Self.latencyBuckets
+        ).record(duration)
+    }
+
+    /// The metrics in the Prometheus text exposition format.
+    public func render() -> String { registry.emitToString() }
+
+    private static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "amc", subsystem: "serve", metricName: metric, unitName: unit, helpText: help)
+    }
+}

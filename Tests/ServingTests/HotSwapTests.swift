@@ -1,0 +1,193 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Learning
+import Logging
+import Postgres
+import ServiceLifecycle
+@_spi(Testing) import Serving
+import Simulation
+import Synchronization
+import TestSupport
+import Testing
+
+@Suite struct HotSwapTests {
+    /// Clients keep scoring while another version is activated: every response succeeds, each client's versions
+    /// only move forward, and the new version serves within a second of the activation's commit.
+    @Test func activationSwapsUnderLoadWithoutFailedRequests() async throws {
+        let fixture = try ServingFixture()
+        let first = try fixture.publish(seed: 1, activate: true)
+        let second = try fixture.publish(seed: 2, activate: false)
+        let holder = ModelHolder()
+        let app = ScoringAPI.buildApplication(
+            configuration: testConfiguration(),
+            databaseURL: fixture.url,
+            holder: holder,
+            logger: testLogger
+        )
+        let keys = Array(fixture.world.images.prefix(100).map(\.key))
+        let body = try jsonBody(["query": fixture.world.trainingQueries[1].text, "images": keys])
+        try await app.test(.router) { client in
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == first })
+            let histories = try await withThrowingTaskGroup(of: [(status: Int, version: Int64?)].self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        var history: [(status: Int, version: Int64?)] = []
+                        var newOnes = 0
+                        let deadline = ContinuousClock.now + .seconds(60)
+                        // Until this client has seen the new version a few times.
+                        while newOnes < 5, ContinuousClock.now < deadline {
+                            let (status, version) = try await client.execute(
+                                uri: "/v1/score",
+                                method: .post,
+                                body: body
+                            ) { response in
+                                (response.status.code, try jsonObject(response.body)["model_version"] as? Int)
+                            }
+                            history.append((status, version.map(Int64.init)))
+                            if version.map(Int64.init) == second { newOnes += 1 }
+                            await Task.yield()
+                        }
+                        return history
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(200))
+                try await blocking { try fixture.activate(second) }
+                let swapped = try await eventually(within: .seconds(1)) { holder.current()?.version == second }
+                #expect(swapped, "the new version was not served within 1 s of its activation")
+                var histories: [[(status: Int, version: Int64?)]] = []
+                for try await history in group { histories.append(history) }
+                return histories
+            }
+            for history in histories {
+                #expect(history.allSatisfy { $0.status == 200 })
+                let versions = history.compactMap(\.version)
+                #expect(versions.count == history.count)
+                #expect(versions == versions.sorted(), "a client saw the version move backwards")
+                #expect(versions.first == first)
+                #expect(versions.last == second)
+            }
+        }
+    }
+
+    /// A version whose stored weights fail their sha256 check is refused once; the old one keeps serving.
+    @Test func corruptVersionIsRefusedAndTheOldOneKeepsServing() async throws {
+        let fixture = try ServingFixture()
+        let first = try fixture.publish(seed: 1, activate: true)
+        let second = try fixture.publish(seed: 2, activate: false)
+        try fixture.corrupt(second)
+        let holder = ModelHolder()
+        let metrics = ServingMetrics()
+        var configuration = testConfiguration()
+        configuration.recheckInterval = .milliseconds(100)
+        let app = ScoringAPI.buildApplication(
+            configuration: configuration,
+            databaseURL: fixture.url,
+            holder: holder,
+            metrics: metrics,
+            logger: testLogger
+        )
+        try await app.test(.router) { client in
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == first })
+            try await blocking { try fixture.activate(second) }
+            #expect(
+                try await eventually(within: .seconds(30)) {
+                    metrics.render().contains("amc_serve_model_load_refusals_total 1")
+                }
+            )
+            // Several re-checks later it has not been retried, and the old version still answers.
+            try await Task.sleep(for: .milliseconds(600))
+            #expect(metrics.render().contains("amc_serve_model_load_refusals_total 1"))
+            #expect(holder.current()?.version == first)
+            let body = try jsonBody(["query": "kitten", "images": [fixture.world.images[0].key]])
+            try await client.execute(uri: "/v1/score", method: .post, body: body) { response in
+                #expect(response.status == .ok)
+                let decoded = try jsonObject(response.body)
+
+                #expect(decoded["model_version"] as? Int == Int(first))
+            }
+            try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
+            // An operator rolls back to the good version; a later good version is picked up as usual.
+            try await blocking { try fixture.activate(first) }
+            let third = try fixture.publish(seed: 3, activate: true)
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == third })
+        }
+    }
+
+    /// Graceful shutdown (SIGTERM through the service group) lets a request in flight finish.
+    @Test func gracefulShutdownFinishesTheRequestInFlight() async throws {
+        let fixture = try ServingFixture()
+        let version = try fixture.publish(seed: 1, activate: true)
+        let holder = ModelHolder()
+        let gate = RequestGate()
+        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
+        let app = ScoringAPI.buildApplication(
+            configuration: testConfiguration(),
+            databaseURL: fixture.url,
+            holder: holder,
+            logger: testLogger,
+            onServerRunning: { portContinuation.yield($0) },
+            beforeScoring: { await gate.pass() }
+        )
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: app)], logger: testLogger)
+        )
+        let body = try jsonBody(["query": "kitten", "images": [fixture.world.images[0].key]])
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = ports.makeAsyncIterator()
+            let port = try #require(await iterator.next())
+            #expect(try await eventually(within: .seconds(30)) { holder.current() != nil })
+            let client = TestClient(host: "127.0.0.1", port: port)
+            client.connect()
+            let inFlight = Task {
+                try await client.post("/v1/score", headers: [.contentType: "application/json"], body: body)
+            }
+            #expect(try await eventually(within: .seconds(30)) { gate.entered == 1 })
+            await group.triggerGracefulShutdown()
+            try await Task.sleep(for: .milliseconds(200))
+            gate.open()
+            let response = try await inFlight.value
+            let responseBody = try #require(response.body)
+            #expect(response.status == .ok)
+            let decoded = try jsonObject(responseBody)
+
+            #expect(decoded["model_version"] as? Int == Int(version))
+            try await tasks.waitForAll()
+            try? await client.shutdown()
+        }
+    }
+}
+
+/// Holds `POST /v1/score` requests until opened.
+final class RequestGate: Sendable {
+    private struct State {
+        var entered = 0
+        var isOpen = false
+        var waiting: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    var entered: Int { state.withLock { $0.entered } }
+
+    func pass() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let open = state.withLock { state in
+                state.entered += 1
+                if !state.isOpen { state.waiting.append(continuation) }
+                return state.isOpen
+            }
+            if open { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let waiting = state.withLock { state in
+            state.isOpen = true
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+}
