@@ -40,6 +40,12 @@ struct DemoLearning {
         var evaluations: [Evaluation] = []
         var weights: [ModalityWeights] = []
         var activations: [ModelActivation] = []
+        /// The live scoring traffic during the swaps.
+        var requests = 0
+        var failedRequests = 0
+        var versionRuns: [Int64] = []
+        /// How long after each activation the traffic was answered by the new version.
+        var swaps: [(label: String, delay: Duration?)] = []
         var seconds: [(step: String, seconds: Double)] = []
     }
 
@@ -138,6 +144,14 @@ struct DemoLearning {
             try await onBlockingThread { try Self.modalityWeights(world, version: first, connection) }
         )
 
+        say("starting the scoring worker (amc serve, in process) and live scoring traffic")
+        let traffic = DemoTraffic(databaseURL: databaseURL, logger: logger)
+        try await traffic.waitUntilReady()
+        traffic.start(
+            queries: world.heldOutQueries.map { query in
+                (query.text, query.candidates.map { world.images[$0.image].key })
+            }
+        )
         let streamedShift = try await stream(world.clicksTSV(shifted))
         timings.withLock { $0.append(("stream + ingest shifted clicks", streamedShift)) }
         say(
@@ -145,9 +159,13 @@ struct DemoLearning {
                 + "\(world.concepts.filter(\.shifts).count) visual concepts are now searched by their tags"
         )
         let fineTune = try await timed("online MTN fine-tuning") { try learner.fineTune() }
+        let fineTuneActivated = ContinuousClock.now
         report.fineTune = fineTune
         say(LearnOutcomeReport.line(fineTune))
         if let second = try await onBlockingThread({ try registry.activeVersion() }), second != first {
+            report.swaps.append(
+                ("\(first) → \(second) (learner)", try await traffic.firstSeen(second, since: fineTuneActivated))
+            )
             report.evaluations.append(
                 Evaluation(
                     version: second,
@@ -161,12 +179,17 @@ struct DemoLearning {
             report.weights.append(
                 try await onBlockingThread { try Self.modalityWeights(world, version: second, connection) }
             )
+            let rolledBack = ContinuousClock.now
             try await onBlockingThread {
                 _ = try connection.transaction { connection in
                     try ModelRegistry(connection: connection).activate(first, actor: "demo", reason: "rollback drill")
                 }
             }
+            report.swaps.append(
+                ("\(second) → \(first) (rollback)", try await traffic.firstSeen(first, since: rolledBack))
+            )
             say("rolled back to version \(first) (actor demo), then:")
+            let reactivated = ContinuousClock.now
             try await onBlockingThread {
                 _ = try connection.transaction { connection in
                     try ModelRegistry(connection: connection).activate(
@@ -176,8 +199,15 @@ struct DemoLearning {
                     )
                 }
             }
+            report.swaps.append(
+                ("\(first) → \(second) (re-activation)", try await traffic.firstSeen(second, since: reactivated))
+            )
             say("re-activated version \(second)")
         }
+        let tally = await traffic.stop()
+        report.requests = tally.requests
+        report.failedRequests = tally.failed
+        report.versionRuns = tally.versionRuns
         report.activations = try await onBlockingThread { try registry.activations() }
         report.seconds = timings.withLock { $0 }
         return report

@@ -24,6 +24,14 @@ extension DemoLearning.Report {
             out += "  online, version \(shifted[1].version)      \(String(format: "%.4f", shifted[1].ndcg5("amc")))"
             out += "   (MTN fine-tuning only, on \(shiftedClicks) new clicks)\n"
         }
+        out += "\n-- live scoring traffic through the swaps (amc serve on loopback) --\n"
+        out += "  requests \(requests), failed \(failedRequests); versions answered, in order: "
+        out += versionRuns.map { "\($0)" }.joined(separator: " → ") + "\n"
+        for swap in swaps {
+            let delay = swap.delay.map { String(format: "%.0f ms", $0.seconds * 1000) } ?? "not seen within 10 s"
+            out +=
+                "  \(swap.label.padding(toLength: 28, withPad: " ", startingAt: 0)) answered by the new version after \(delay)\n"
+        }
         out += "\n-- activations --\n" + RegistryOutput.activationsTable(activations) + "\n"
         out += "\n-- time --\n"
         for (step, seconds) in self.seconds {
@@ -71,6 +79,13 @@ extension DemoLearning.Report {
             }
             body += "</table>"
         }
+        body += "<h2>Live scoring through the swaps</h2><p>\(requests) requests, \(failedRequests) failed; versions "
+        body += "answered in order: \(versionRuns.map { "\($0)" }.joined(separator: " → ")).</p><ul>"
+        for swap in swaps {
+            let delay = swap.delay.map { String(format: "%.0f ms", $0.seconds * 1000) } ?? "not seen within 10 s"
+            body += "<li>\(escape(swap.label)): answered by the new version after \(delay)</li>"
+        }
+        body += "</ul>"
         body += "<h2>Activations</h2><table><tr><th>#</th><th>version</th><th>previous</th><th>actor</th>"
         body += "<th>reason</th></tr>"
         for a in activations {
