@@ -5,7 +5,7 @@ extension AMC {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a benchmark and print its figures next to the reference measured in the same run.",
-            subcommands: [BenchIngest.self, BenchLearn.self]
+            subcommands: [BenchIngest.self, BenchScore.self, BenchLearn.self]
         )
     }
 }

@@ -1,0 +1,1047 @@
+import ArgumentParser
+import Catalog
+import ClickLog
+import Foundation
+import Learning
+import Logging
+import Model
+import Postgres
+import ServiceLifecycle
+import Serving
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `amc bench score`: in-process scoring latency of 100 candidates against a NumPy reference of the same forward
+/// pass, HTTP throughput and latency on loopback under concurrent load, and the same load during hot swaps — all
+/// in one run on the embedded default.
+struct BenchScore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "score",
+        abstract: "Scoring latency (in-process vs NumPy), HTTP throughput and p99, p99 and failures during hot swaps."
+    )
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(help: "Images in the synthetic catalog.")
+    var images = 2000
+
+    @Option(help: "Region cells per image (R); D is the model's region dimension (32).")
+    var regions = 16
+
+    @Option(help: "Mean keywords per image (K is uniform in K-4...K+4).")
+    var keywords = 30
+
+    @Option(help: "Candidates scored per query (in-process and per HTTP request).")
+    var candidates = 100
+
+    @Option(help: "Timed in-process queries (each with its own random candidates); the reference scores the same.")
+    var queries = 2000
+
+    @Option(help: "Concurrent HTTP clients (keep-alive connections), in both load phases.")
+    var clients = 2
+
+    @Option(help: "Seconds of the steady HTTP load.")
+    var seconds = 5.0
+
+    @Option(help: "Seconds of unmeasured HTTP load before the steady phase (connections, first-use costs).")
+    var warmup = 2.0
+
+    @Option(help: "Activations during the swap phase (alternating between two versions).")
+    var swaps = 50
+
+    @Option(help: "Milliseconds from one activation to the next.")
+    var swapInterval = 100
+
+    @Flag(
+        help:
+            "Swap between two unrelated bootstrap versions (every swap re-encodes the catalog) instead of a version and its MTN fine-tune (encodings reused)."
+    )
+    var reencode = false
+
+    @Option(help: "Seed of the catalog, the queries and the weights.")
+    var seed: UInt64 = 42
+
+    @Option(help: "The NumPy reference scorer (python3-numpy).")
+    var reference = "Benchmarks/reference_score.py"
+
+    @Option(help: "The Python interpreter that runs the reference (looked up in PATH unless it contains a '/').")
+    var python = "python3"
+
+    @Flag(help: "Skip the reference (no comparison, no cross-check).")
+    var skipReference = false
+
+    @Flag(help: "Keep the folder with the reference's data and weights files.")
+    var keep = false
+
+    func validate() throws {
+        guard images >= 2, regions >= 1, keywords >= 5, candidates >= 1, candidates <= images, queries >= 100,
+            clients >= 1, seconds > 0, warmup >= 0, swaps >= 1, swapInterval >= 1
+        else {
+            throw ValidationError(
+                "images ≥ 2, regions ≥ 1, keywords ≥ 5, 1 ≤ candidates ≤ images, queries ≥ 100, clients ≥ 1, seconds > 0, warmup ≥ 0, swaps ≥ 1, swap-interval ≥ 1"
+            )
+        }
+        guard candidates <= ServingConfiguration().maxImages else {
+            throw ValidationError("candidates must be at most \(ServingConfiguration().maxImages) (serve.max-images)")
+        }
+    }
+
+    func run() async throws {
+        if !skipReference {
+            guard FileManager.default.fileExists(atPath: reference) else {
+                throw CommandError(
+                    "reference scorer \(reference) not found (run from the repository root, pass --reference, or --skip-reference)"
+                )
+            }
+            let python = python
+            guard try await onBlockingThread({ BenchLearn.pythonHasNumPy(python) }) else {
+                throw CommandError(
+                    "NumPy is missing for \(python): install python3-numpy (bash Deploy/local/install-deps.sh)"
+                )
+            }
+        }
+        let settings = try await options.resolve()
+        let logger = Logger(label: "amc.bench")
+        var serverLogger = Logger(label: "amc.bench.serve")
+        // The watcher logs every swap at info: 50 lines of noise here.
+        serverLogger.logLevel = max(settings.logLevel, .warning)
+        let migrations = settings.migrationsDirectory()
+        let modelConfiguration = ModelConfiguration()
+        let workload = ScoreWorkload(
+            images: images,
+            regions: regions,
+            dimension: modelConfiguration.regionDimension,
+            keywords: keywords,
+            candidates: candidates,
+            queries: queries,
+            seed: seed
+        )
+        let first = AMCWeights(configuration: modelConfiguration, seed: seed)
+        var second = AMCWeights(configuration: modelConfiguration, seed: seed &+ 1)
+        if !reencode {
+            // An MTN fine-tune of `first`: identical image encoders, so a swap reuses the catalog's encodings.
+            let mtn = second
+            second = first
+            for tensor in AMCTensor.allCases where tensor.isModalityAttention {
+                second.withTensor(tensor) { $0 = mtn[tensor] }
+            }
+        }
+        print(
+            """
+            synthetic catalog: \(images) images (R=\(regions) regions of D=\(modelConfiguration.regionDimension), \
+            K=\(keywords - 4)–\(keywords + 4) keywords), \(candidates) random candidates per query; \
+            versions: \(reencode ? "two bootstrap seeds (swaps re-encode the catalog)" : "a bootstrap and its MTN fine-tune (swaps reuse encodings)")
+            """
+        )
+
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("amc-bench-score-\(getpid())")
+        let stack = try await onBlockingThread {
+            try EmbeddedStack(
+                directory: root.appendingPathComponent("postgres"),
+                migrations: migrations,
+                topics: [],
+                partitions: 1,
+                fastUnsafe: true,
+                logger: logger
+            )
+        }
+        defer {
+            stack.stop()
+            if !keep { try? FileManager.default.removeItem(at: root) }
+        }
+        let databaseURL = try await onBlockingThread { try stack.freshDatabase("bench_score") }
+        let (reencode, seed, secondWeights) = (reencode, seed, second)
+        let versions = try await onBlockingThread {
+            try Self.prepareDatabase(
+                databaseURL,
+                workload: workload,
+                first: first,
+                second: secondWeights,
+                fineTune: !reencode,
+                seed: seed,
+                logger: logger
+            )
+        }
+
+        // The scoring worker, in this process, on a free loopback port.
+        var serving = ServingConfiguration()
+        serving.port = 0
+        let holder = ModelHolder()
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let app = ScoringAPI.buildApplication(
+            configuration: serving,
+            databaseURL: databaseURL,
+            holder: holder,
+            logger: serverLogger,
+            onServerRunning: { port in portContinuation.yield(port) }
+        )
+        let group = ServiceGroup(configuration: .init(services: [.init(service: app)], logger: serverLogger))
+        let server = Task { try await group.run() }
+        let report: Report
+        do {
+            var port = 0
+            for await bound in ports {
+                port = bound
+                break
+            }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while holder.current()?.version != versions.first {
+                guard ContinuousClock.now < deadline else {
+                    throw CommandError("the scoring worker did not load version \(versions.first) within 60 s")
+                }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            report = try await measure(
+                workload: workload,
+                weights: first,
+                holder: holder,
+                port: port,
+                versions: versions,
+                databaseURL: databaseURL,
+                directory: root.appendingPathComponent("reference"),
+                logger: logger
+            )
+        } catch {
+            await group.triggerGracefulShutdown()
+            _ = try? await server.value
+            throw error
+        }
+        await group.triggerGracefulShutdown()
+        try await server.value
+        report.print(candidates: candidates, clients: clients, swaps: swaps, swapInterval: swapInterval)
+    }
+
+    // MARK: - Phases
+
+    private func measure(
+        workload: ScoreWorkload,
+        weights: AMCWeights,
+        holder: ModelHolder,
+        port: Int,
+        versions: (first: Int64, second: Int64),
+        databaseURL: String,
+        directory: URL,
+        logger: Logger
+    ) async throws -> Report {
+        guard let served = holder.current() else { throw CommandError("no model loaded") }
+        var report = Report()
+
+        // 1. In-process: ServedModel.score on the loaded snapshot, one query after another, the server idle.
+        let (timings, ourScores) = try await onBlockingThread { Self.scoreInProcess(served, workload: workload) }
+        report.inProcess = LatencySummary(timings)
+        print(
+            String(
+                format: "in-process: %d queries × %d candidates, p50 %.3f ms, p99 %.3f ms",
+                workload.inProcess.count,
+                candidates,
+                report.inProcess.p50,
+                report.inProcess.p99
+            )
+        )
+
+        // 2. The reference, on the same weights, catalog, queries and candidates; cross-checked.
+        if !skipReference {
+            let model = AMCModel(weights: weights)
+            try workload.write(to: directory, weights: weights, model: model)
+            let (reference, python) = (reference, python)
+            let result = try await onBlockingThread {
+                try Self.runReference(reference, python: python, directory: directory)
+            }
+            report.reference = result.latency
+            report.referenceVersions = result.versions
+            let theirs = try BenchLearn.readFloats(directory.appendingPathComponent("scores.f32"))
+            guard theirs.count == ourScores.count else {
+                throw CommandError("the NumPy reference wrote \(theirs.count) scores, expected \(ourScores.count)")
+            }
+            var worst: Float = 0
+            var worstAt = 0
+            for i in ourScores.indices where !(abs(ourScores[i] - theirs[i]) <= worst) {
+                worst = abs(ourScores[i] - theirs[i])
+                worstAt = i
+            }
+            report.maxScoreDifference = worst
+            guard worst <= 1e-4 else {
+                throw CommandError(
+                    "the Swift scorer and the NumPy reference disagree: query \(worstAt / candidates + 1), candidate \(worstAt % candidates + 1): \(ourScores[worstAt]) vs \(theirs[worstAt])"
+                )
+            }
+            print(
+                String(
+                    format: "reference:  same queries in NumPy, p50 %.3f ms, p99 %.3f ms; scores agree within %.1e",
+                    result.latency.p50,
+                    result.latency.p99,
+                    worst
+                )
+            )
+        }
+
+        // 3. HTTP, steady: N keep-alive clients for `seconds`, after an unmeasured warm-up of the same load.
+        _ = try await Self.load(port: port, requests: workload.requests, clients: clients) {
+            try await Task.sleep(for: .seconds(warmup))
+        }
+        let steady = try await Self.load(port: port, requests: workload.requests, clients: clients) {
+            try await Task.sleep(for: .seconds(seconds))
+        }
+        report.steady = steady.summary()
+        report.steadyFailed = steady.failed
+        report.steadyRate = Double(steady.samples.count) / steady.seconds
+        print(
+            String(
+                format: "HTTP steady: %d clients, %.0f requests/s, p50 %.2f ms, p99 %.2f ms, %d failed",
+                clients,
+                report.steadyRate,
+                report.steady.p50,
+                report.steady.p99,
+                steady.failed
+            )
+        )
+
+        // 4. HTTP under hot swaps: the same load while versions are activated alternately.
+        let (swaps, interval) = (swaps, swapInterval)
+        let activationLog = Mutex<[Activation]>([])
+        let swapped = try await Self.load(port: port, requests: workload.requests, clients: clients) {
+            try await Task.sleep(for: .milliseconds(200))
+            let log = try await onBlockingThread {
+                try Self.activateAlternately(
+                    databaseURL: databaseURL,
+                    versions: versions,
+                    swaps: swaps,
+                    interval: interval,
+                    holder: holder,
+                    logger: logger
+                )
+            }
+            activationLog.withLock { $0 = log }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let log = activationLog.withLock { $0 }
+        report.swapping = swapped.summary()
+        report.swapFailed = swapped.failed
+        report.swapRate = Double(swapped.samples.count) / swapped.seconds
+        report.misversioned = Self.misversioned(swapped.samples, log: log, initial: versions.first)
+        report.swapLatency = LatencySummary(log.map { ($0.served - $0.committed).inMilliseconds })
+        report.swapTimeouts = log.filter(\.timedOut).count
+        report.swapsDone = log.count
+        print(
+            String(
+                format:
+                    "HTTP swaps:  %d activations, %.0f requests/s, p50 %.2f ms, p99 %.2f ms, %d failed, %d mis-versioned",
+                log.count,
+                report.swapRate,
+                report.swapping.p50,
+                report.swapping.p99,
+                swapped.failed,
+                report.misversioned
+            )
+        )
+        return report
+    }
+
+    /// Scores every in-process query on one thread and times each; returns the timings (ms) and the scores in
+    /// candidate order (queries × candidates), for the cross-check.
+    static func scoreInProcess(_ served: ServedModel, workload: ScoreWorkload) -> ([Double], [Float]) {
+        let keys = workload.images.map(\.key)
+        let requests = workload.inProcess.map {
+            (query: workload.queries[$0.query], keys: $0.candidates.map { keys[$0] })
+        }
+        for request in requests.prefix(50) { _ = served.score(query: request.query, images: request.keys, top: nil) }
+        var timings: [Double] = []
+        var results: [ScoringResult] = []
+        timings.reserveCapacity(requests.count)
+        results.reserveCapacity(requests.count)
+        for request in requests {
+            let started = ContinuousClock.now
+            let result = served.score(query: request.query, images: request.keys, top: nil)
+            timings.append((ContinuousClock.now - started).inMilliseconds)
+            results.append(result)
+        }
+        var scores: [Float] = []
+        scores.reserveCapacity(requests.count * (requests.first?.keys.count ?? 0))
+        for (request, result) in zip(requests, results) {
+            let byKey = Dictionary(uniqueKeysWithValues: result.results.map { ($0.image, $0.score) })
+            scores += request.keys.map { byKey[$0] ?? .nan }
+        }
+        return (timings, scores)
+    }
+
+    /// Inserts the catalog and the two versions, and activates the first.
+    static func prepareDatabase(
+        _ url: String,
+        workload: ScoreWorkload,
+        first: AMCWeights,
+        second: AMCWeights,
+        fineTune: Bool,
+        seed: UInt64,
+        logger: Logger
+    ) throws -> (first: Int64, second: Int64) {
+        let connection = try PostgresConnection.connect(url, retryingFor: .seconds(10), logger: logger)
+        defer { connection.close() }
+        try CatalogStore(connection: connection).upsert(workload.images)
+        return try connection.transaction { connection in
+            let registry = ModelRegistry(connection: connection)
+            let watermark = try connection.query("SELECT pg_current_snapshot()::text")[0].decode(String.self, column: 0)
+            let firstVersion = try registry.insert(
+                try benchVersion(kind: .bootstrap, parent: nil, weights: first, watermark: watermark, seed: seed)
+            )
+            let secondVersion = try registry.insert(
+                try benchVersion(
+                    kind: fineTune ? .finetune : .bootstrap,
+                    parent: fineTune ? firstVersion : nil,
+                    weights: second,
+                    watermark: watermark,
+                    seed: seed &+ 1
+                )
+            )
+            try registry.activate(firstVersion, actor: "amc bench score", reason: "benchmark setup")
+            return (firstVersion, secondVersion)
+        }
+    }
+
+    /// A registry entry for synthetic (untrained) weights; the metadata types have no public initialisers, so
+    /// they are decoded from JSON.
+    static func benchVersion(
+        kind: ModelVersionKind,
+        parent: Int64?,
+        weights: AMCWeights,
+        watermark: String,
+        seed: UInt64
+    ) throws -> ModelRegistry.NewVersion {
+        let c = weights.configuration
+        let window = """
+            {"incremental": \(parent != nil), "untilWatermark": "\(watermark)", "pairs": 0, "queries": 0, \
+            "clicks": 0, "heldOutPairs": 0, "unknownImagePairs": 0}
+            """
+        let hyperparameters = """
+            {"scope": "\(kind == .bootstrap ? "all" : "modality_attention")", "epochs": 0, "batchSize": 16, \
+            "negatives": 4, "inQueryNegatives": 0, "auxiliaryModalityWeight": 0, "learningRate": 0.001, \
+            "margin": \(c.margin), "seed": \(seed), "hashBuckets": \(c.hashBuckets), \
+            "embeddingDimension": \(c.embeddingDimension), "attentionDimension": \(c.attentionDimension), \
+            "modalityDimension": \(c.modalityDimension), "regionDimension": \(c.regionDimension)}
+            """
+        let metrics = """
+            {"gate": {"passed": true, "reason": "amc bench score: synthetic weights, not trained", "tolerance": 0, \
+            "finiteWeights": true}, "training": {"firstEpochLoss": 0, "lastEpochLoss": 0, "examples": 0, "seconds": 0}}
+            """
+        let decoder = JSONDecoder()
+        return ModelRegistry.NewVersion(
+            kind: kind,
+            parent: parent,
+            weights: weights,
+            watermark: watermark,
+            trainingWindow: try decoder.decode(TrainingWindow.self, from: Data(window.utf8)),
+            hyperparameters: try decoder.decode(Hyperparameters.self, from: Data(hyperparameters.utf8)),
+            metrics: try decoder.decode(VersionMetrics.self, from: Data(metrics.utf8)),
+            createdBy: "amc bench score (\(ProcessInfo.processInfo.hostName), pid \(getpid()))"
+        )
+    }
+
+    /// One activation of the swap phase.
+    struct Activation: Sendable {
+        var version: Int64
+        /// Before its transaction began, after it committed, and when the holder first served it.
+        var started: ContinuousClock.Instant
+        var committed: ContinuousClock.Instant
+        var served: ContinuousClock.Instant
+        var timedOut: Bool
+    }
+
+    /// Activates the second, first, second … version, each in its own transaction, `interval` ms apart, waiting
+    /// (polling the holder) until each is served before the next.
+    static func activateAlternately(
+        databaseURL: String,
+        versions: (first: Int64, second: Int64),
+        swaps: Int,
+        interval: Int,
+        holder: ModelHolder,
+        logger: Logger
+    ) throws -> [Activation] {
+        let connection = try PostgresConnection.connect(databaseURL, retryingFor: .seconds(10), logger: logger)
+        defer { connection.close() }
+        var log: [Activation] = []
+        for i in 0..<swaps {
+            let version = i % 2 == 0 ? versions.second : versions.first
+            let started = ContinuousClock.now
+            _ = try connection.transaction { connection in
+                try ModelRegistry(connection: connection).activate(
+                    version,
+                    actor: "amc bench score",
+                    reason: "hot swap \(i + 1) of \(swaps)"
+                )
+            }
+            let committed = ContinuousClock.now
+            var timedOut = false
+            while holder.current()?.version != version {
+                if ContinuousClock.now - committed > .seconds(10) {
+                    timedOut = true
+                    break
+                }
+                usleep(200)
+            }
+            log.append(
+                Activation(
+                    version: version,
+                    started: started,
+                    committed: committed,
+                    served: ContinuousClock.now,
+                    timedOut: timedOut
+                )
+            )
+            let next = started + .milliseconds(interval)
+            if ContinuousClock.now < next { Thread.sleep(forTimeInterval: (next - ContinuousClock.now).seconds) }
+        }
+        return log
+    }
+
+    /// Successful responses whose version was not being served at any moment between the request's start and
+    /// its end: version `v_i` counts as served from the start of its activation until the holder was seen
+    /// serving the next one (the initial version from the start).
+    static func misversioned(_ samples: [HTTPSample], log: [Activation], initial: Int64) -> Int {
+        var intervals: [(version: Int64, from: ContinuousClock.Instant?, until: ContinuousClock.Instant?)] = []
+        intervals.append((initial, nil, log.first?.served))
+        for (i, activation) in log.enumerated() {
+            intervals.append((activation.version, activation.started, i + 1 < log.count ? log[i + 1].served : nil))
+        }
+        return samples.filter { sample in
+            guard sample.status == 200 else { return false }
+            guard let version = sample.version else { return true }
+            return !intervals.contains { interval in
+                interval.version == version && (interval.from.map { $0 <= sample.end } ?? true)
+                    && (interval.until.map { $0 >= sample.start } ?? true)
+            }
+        }.count
+    }
+
+    // MARK: - HTTP load
+
+    struct HTTPSample: Sendable {
+        var start: ContinuousClock.Instant
+        var end: ContinuousClock.Instant
+        /// 0 when the request failed without a response.
+        var status: Int
+        /// The body's `model_version` (nil when missing or different from the `AMC-Model-Version` header).
+        var version: Int64?
+    }
+
+    struct LoadResult {
+        var samples: [HTTPSample]
+        var seconds: Double
+        var failed: Int { samples.filter { $0.status != 200 }.count }
+
+        func summary() -> LatencySummary {
+            LatencySummary(samples.map { ($0.end - $0.start).inMilliseconds })
+        }
+    }
+
+    /// Runs `clients` keep-alive clients (one thread each, back to back requests) while `during` runs.
+    static func load(
+        port: Int,
+        requests: [[UInt8]],
+        clients: Int,
+        during: @Sendable () async throws -> Void
+    ) async throws -> LoadResult {
+        let stop = StopFlag()
+        let started = ContinuousClock.now
+        return try await withThrowingTaskGroup(of: [HTTPSample].self) { group in
+            for client in 0..<clients {
+                group.addTask {
+                    try await onBlockingThread {
+                        runClient(port: port, requests: requests, offset: client * 7919, stop: stop)
+                    }
+                }
+            }
+            do {
+                try await during()
+            } catch {
+                stop.set()
+                throw error
+            }
+            stop.set()
+            let seconds = (ContinuousClock.now - started).seconds
+            var samples: [HTTPSample] = []
+            for try await part in group { samples += part }
+            return LoadResult(samples: samples, seconds: seconds)
+        }
+    }
+
+    /// One client: sends the requests round-robin over one connection (reconnecting after a failure) until
+    /// stopped.
+    static func runClient(port: Int, requests: [[UInt8]], offset: Int, stop: StopFlag) -> [HTTPSample] {
+        var samples: [HTTPSample] = []
+        var connection: LoopbackHTTPConnection?
+        var next = offset
+        while !stop.isSet {
+            let request = requests[next % requests.count]
+            next += 1
+            let start = ContinuousClock.now
+            do {
+                if connection == nil { connection = try LoopbackHTTPConnection(port: port) }
+                let response = try connection!.roundTrip(request)
+                let bodyVersion = response.bodyVersion
+                samples.append(
+                    HTTPSample(
+                        start: start,
+                        end: ContinuousClock.now,
+                        status: response.status,
+                        version: bodyVersion == response.headerVersion ? bodyVersion : nil
+                    )
+                )
+            } catch {
+                connection = nil
+                samples.append(HTTPSample(start: start, end: ContinuousClock.now, status: 0, version: nil))
+            }
+        }
+        return samples
+    }
+
+    // MARK: - Reference
+
+    static func runReference(
+        _ script: String,
+        python: String,
+        directory: URL
+    ) throws -> (
+        latency: LatencySummary, versions: String
+    ) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [python, script, directory.path]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let bytes = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw CommandError("the NumPy reference failed (exit \(process.terminationStatus))")
+        }
+        var latency: LatencySummary?
+        var versions = ""
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.first == "VERSIONS" {
+                versions = fields.dropFirst().joined(separator: " ")
+            } else if fields.first == "REFERENCE" {
+                var values: [String: Double] = [:]
+                for field in fields.dropFirst() {
+                    let parts = field.split(separator: "=", maxSplits: 1)
+                    if parts.count == 2 { values[String(parts[0])] = Double(parts[1]) }
+                }
+                if let p50 = values["p50_ms"], let p99 = values["p99_ms"], let max = values["max_ms"] {
+                    latency = LatencySummary(p50: p50, p99: p99, max: max, count: Int(values["queries"] ?? 0))
+                }
+            }
+        }
+        guard let latency else { throw CommandError("the NumPy reference printed no REFERENCE line") }
+        return (latency, versions)
+    }
+}
+
+// MARK: - Figures
+
+/// Nearest-rank percentiles of latencies in milliseconds.
+struct LatencySummary: Sendable {
+    var p50 = 0.0
+    var p99 = 0.0
+    var max = 0.0
+    var count = 0
+
+    init(p50: Double = 0, p99: Double = 0, max: Double = 0, count: Int = 0) {
+        self.p50 = p50
+        self.p99 = p99
+        self.max = max
+        self.count = count
+    }
+
+    init(_ milliseconds: [Double]) {
+        let sorted = milliseconds.sorted()
+        guard !sorted.isEmpty else {
+            self.init()
+            return
+        }
+        func rank(_ p: Double) -> Double {
+            sorted[Swift.max(0, Swift.min(sorted.count - 1, Int((p * Double(sorted.count)).rounded(.up)) - 1))]
+        }
+        self.init(p50: rank(0.5), p99: rank(0.99), max: sorted[sorted.count - 1], count: sorted.count)
+    }
+}
+
+extension BenchScore {
+    struct Report {
+        var inProcess = LatencySummary()
+        var reference: LatencySummary?
+        var referenceVersions = ""
+        var maxScoreDifference: Float = 0
+        var steady = LatencySummary()
+        var steadyRate = 0.0
+        var steadyFailed = 0
+        var swapping = LatencySummary()
+        var swapRate = 0.0
+        var swapFailed = 0
+        var misversioned = 0
+        var swapLatency = LatencySummary()
+        var swapTimeouts = 0
+        var swapsDone = 0
+
+        var swapRatio: Double { steady.p99 > 0 ? swapping.p99 / steady.p99 : 0 }
+
+        func print(candidates: Int, clients: Int, swaps: Int, swapInterval: Int) {
+            func ms(_ value: Double) -> String { String(format: "%9.3f", value) }
+            Swift.print("")
+            if let reference, !referenceVersions.isEmpty {
+                Swift.print("reference: \(referenceVersions), \(reference.count) queries")
+            }
+            Swift.print("                                        p50 ms    p99 ms    max ms      count")
+            func row(_ name: String, _ s: LatencySummary, _ extra: String = "") {
+                Swift.print(
+                    name.padding(toLength: 36, withPad: " ", startingAt: 0) + ms(s.p50) + " " + ms(s.p99) + " "
+                        + ms(s.max) + String(format: " %10d", s.count) + extra
+                )
+            }
+            row("score \(candidates), in-process (amc)", inProcess)
+            if let reference {
+                row(
+                    "score \(candidates), NumPy reference",
+                    reference,
+                    String(format: "   amc/NumPy at p50: %.2f×", inProcess.p50 / Swift.max(reference.p50, 1e-9))
+                )
+            }
+            row(
+                "HTTP steady, \(clients) clients",
+                steady,
+                String(format: "   %.0f req/s, %d failed", steadyRate, steadyFailed)
+            )
+            row(
+                "HTTP during \(swapsDone) swaps",
+                swapping,
+                String(format: "   %.0f req/s, %d failed, %d mis-versioned", swapRate, swapFailed, misversioned)
+            )
+            row(
+                "activation commit → served",
+                swapLatency,
+                swapTimeouts > 0 ? "   \(swapTimeouts) not served within 10 s" : ""
+            )
+            if reference != nil {
+                Swift.print(
+                    String(format: "check: scores agree with the NumPy reference within %.1e", maxScoreDifference)
+                )
+            }
+            Swift.print(
+                String(
+                    format:
+                        "targets: in-process p99 %.3f ms (< 2 ms: %@); swaps %d failed, %d mis-versioned (0: %@); p99 ratio %.2f (≤ 1.5: %@)",
+                    inProcess.p99,
+                    inProcess.p99 < 2 ? "met" : "MISSED",
+                    swapFailed,
+                    misversioned,
+                    swapFailed == 0 && misversioned == 0 && swapTimeouts == 0 ? "met" : "MISSED",
+                    swapRatio,
+                    swapRatio <= 1.5 ? "met" : "MISSED"
+                )
+            )
+            Swift.print(
+                String(
+                    format: "RESULT score_p99_ms=%.3f http_p99_ms=%.3f swap_failed=%d swap_p99_ratio=%.2f",
+                    inProcess.p99,
+                    steady.p99,
+                    swapFailed + misversioned,
+                    swapRatio
+                )
+            )
+        }
+    }
+}
+
+// MARK: - Workload
+
+/// A deterministic synthetic catalog (topics with their own words and region prototype), a pool of queries,
+/// the in-process queries with their candidates, and the HTTP requests.
+struct ScoreWorkload: Sendable {
+    let images: [CatalogImage]
+    let queries: [String]
+    /// Query (index into ``queries``) and candidates (indices into ``images``) of each in-process query.
+    let inProcess: [(query: Int, candidates: [Int])]
+    /// Complete HTTP/1.1 requests (`POST /v1/score`), each with its own query and random candidates.
+    let requests: [[UInt8]]
+
+    init(
+        images count: Int,
+        regions: Int,
+        dimension: Int,
+        keywords: Int,
+        candidates: Int,
+        queries queryCount: Int,
+        seed: UInt64
+    ) {
+        var rng = SplitMix64(seed: seed ^ 0x5c0_4e5)
+        let syllables = ["ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "ve", "da", "shi", "gor", "bel", "an", "tre"]
+        func word() -> String {
+            (0..<(2 + Int(rng.next() % 2))).map { _ in syllables[Int(rng.next() % UInt64(syllables.count))] }.joined()
+        }
+        let topicCount = max(2, min(50, count / 10))
+        let topicWords = (0..<topicCount).map { _ in (0..<30).map { _ in word() } }
+        let commonWords = (0..<200).map { _ in word() }
+        let prototypes = (0..<topicCount).map { _ in (0..<dimension).map { _ in rng.nextSymmetric(1) } }
+
+        var images: [CatalogImage] = []
+        images.reserveCapacity(count)
+        for i in 0..<count {
+            let topic = i % topicCount
+            var cells: [Float] = []
+            cells.reserveCapacity(regions * dimension)
+            for _ in 0..<regions {
+                for j in 0..<dimension { cells.append(prototypes[topic][j] + rng.nextSymmetric(0.6)) }
+            }
+            let k = max(1, keywords - 4 + Int(rng.next() % 9))
+            var tags: [String] = []
+            var seen = Set<String>()
+            while tags.count < k {
+                let tag = (0..<(1 + Int(rng.next() % 2))).map { _ in
+                    rng.next() % 10 < 8 ? topicWords[topic][Int(rng.next() % 30)] : commonWords[Int(rng.next() % 200)]
+                }.joined(separator: " ")
+                if seen.insert(tag).inserted { tags.append(tag) }
+            }
+            images.append(
+                CatalogImage(
+                    key: "bench-\(String(format: "%06d", i))",
+                    keywords: tags,
+                    regions: cells,
+                    regionCount: regions,
+                    regionDimension: dimension
+                )
+            )
+        }
+        var queries: [String] = []
+        for _ in 0..<1000 {
+            let topic = Int(rng.next() % UInt64(topicCount))
+            queries.append(
+                (0..<(2 + Int(rng.next() % 3))).map { _ in topicWords[topic][Int(rng.next() % 30)] }
+                    .joined(separator: " ")
+            )
+        }
+        func sample() -> [Int] {
+            var chosen: [Int] = []
+            var seen = Set<Int>()
+            while chosen.count < candidates {
+                let image = Int(rng.next() % UInt64(count))
+                if seen.insert(image).inserted { chosen.append(image) }
+            }
+            return chosen
+        }
+        var inProcess: [(query: Int, candidates: [Int])] = []
+        for i in 0..<queryCount { inProcess.append((i % queries.count, sample())) }
+        var requests: [[UInt8]] = []
+        for i in 0..<512 {
+            let keys = sample().map { "\"\(images[$0].key)\"" }.joined(separator: ",")
+            let body = Array("{\"query\":\"\(queries[(i * 7) % queries.count])\",\"images\":[\(keys)]}".utf8)
+            let head =
+                "POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(body.count)\r\n\r\n"
+            requests.append(Array(head.utf8) + body)
+        }
+        self.images = images
+        self.queries = queries
+        self.inProcess = inProcess
+        self.requests = requests
+    }
+
+    /// Writes the weights, the catalog's features and the in-process queries as raw little-endian files (layout
+    /// in `Benchmarks/reference_score.py`).
+    func write(to directory: URL, weights: AMCWeights, model: AMCModel) throws {
+        try FileManager.default.createDirectory(
+            at: directory.appendingPathComponent("weights"),
+            withIntermediateDirectories: true
+        )
+        func put(_ name: String, _ values: [Int32]) throws {
+            try Data(values.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
+                .write(to: directory.appendingPathComponent(name))
+        }
+        func put(_ name: String, _ values: [Float]) throws {
+            try Data(values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })
+                .write(to: directory.appendingPathComponent(name))
+        }
+        let c = weights.configuration
+        let regions = images.first?.regionCount ?? 0
+        try put(
+            "dims.i32",
+            [
+                1, c.hashBuckets, c.embeddingDimension, c.attentionDimension, c.modalityDimension, c.regionDimension,
+                regions, images.count, inProcess.count, inProcess.first?.candidates.count ?? 0,
+            ].map { Int32($0) }
+        )
+        for tensor in AMCTensor.allCases { try put("weights/\(tensor.rawValue).f32", weights[tensor]) }
+        try put("image_regions.f32", images.flatMap(\.regions))
+        var imageKeywords: [Int32] = [0]
+        var keywordEntries: [Int32] = [0]
+        var keywordIndices: [Int32] = []
+        var keywordCounts: [Float] = []
+        for image in images {
+            for bag in model.keywordInputs(image.keywords) {
+                keywordIndices += bag.indices
+                keywordCounts += bag.counts
+                keywordEntries.append(Int32(keywordIndices.count))
+            }
+            imageKeywords.append(Int32(keywordEntries.count - 1))
+        }
+        try put("image_keywords.i32", imageKeywords)
+        try put("keyword_entries.i32", keywordEntries)
+        try put("keyword_indices.i32", keywordIndices)
+        try put("keyword_counts.f32", keywordCounts)
+        var queryEntries: [Int32] = [0]
+        var queryIndices: [Int32] = []
+        var queryCounts: [Float] = []
+        for query in inProcess {
+            // What the worker does: normalise, then hash.
+            let bag = LetterTrigramHasher.encode(
+                QueryNormalizer.normalize(queries[query.query]),
+                buckets: c.hashBuckets
+            )
+            queryIndices += bag.indices
+            queryCounts += bag.counts
+            queryEntries.append(Int32(queryIndices.count))
+        }
+        try put("query_entries.i32", queryEntries)
+        try put("query_indices.i32", queryIndices)
+        try put("query_counts.f32", queryCounts)
+        try put("candidates.i32", inProcess.flatMap { $0.candidates.map { Int32($0) } })
+    }
+}
+
+// MARK: - A minimal HTTP/1.1 client
+
+/// A stop signal shared by the load threads.
+final class StopFlag: Sendable {
+    private let value = Atomic(false)
+
+    func set() { value.store(true, ordering: .releasing) }
+
+    var isSet: Bool { value.load(ordering: .acquiring) }
+}
+
+/// One keep-alive HTTP/1.1 connection to `127.0.0.1:port` over a blocking socket (`TCP_NODELAY`, 10 s receive
+/// timeout). Understands exactly what the scoring API sends: a status line, headers, a `Content-Length` body.
+final class LoopbackHTTPConnection {
+    struct Response {
+        var status: Int
+        var headerVersion: Int64?
+        var body: [UInt8]
+
+        /// The `model_version` field of a JSON body (sorted keys, no spaces, as the API writes it).
+        var bodyVersion: Int64? {
+            let needle = Array("\"model_version\":".utf8)
+            guard body.count > needle.count else { return nil }
+            for start in 0...(body.count - needle.count) where body[start] == needle[0] {
+                guard body[start..<(start + needle.count)].elementsEqual(needle) else { continue }
+                var value: Int64 = 0
+                var index = start + needle.count
+                var digits = 0
+                while index < body.count, body[index] >= 48, body[index] <= 57 {
+                    value = value * 10 + Int64(body[index] - 48)
+                    index += 1
+                    digits += 1
+                }
+                return digits > 0 ? value : nil
+            }
+            return nil
+        }
+    }
+
+    struct Failure: Error {
+        var message: String
+    }
+
+    private let descriptor: Int32
+    private var buffer: [UInt8] = []
+
+    init(port: Int) throws {
+        #if canImport(Glibc)
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        descriptor = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard descriptor >= 0 else { throw Failure(message: "socket: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else {
+            close(descriptor)
+            throw Failure(message: "connect: errno \(errno)")
+        }
+        var one: Int32 = 1
+        setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(descriptor) }
+
+    /// Sends one complete request and reads its response.
+    func roundTrip(_ request: [UInt8]) throws -> Response {
+        var sent = 0
+        while sent < request.count {
+            let n = request[sent...].withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw Failure(message: "send: errno \(errno)") }
+            sent += n
+        }
+        var headerEnd: Int?
+        while true {
+            if let end = Self.find([13, 10, 13, 10], in: buffer) {
+                headerEnd = end
+                break
+            }
+            try receive()
+        }
+        guard let headerEnd else { throw Failure(message: "no header") }
+        let head = String(decoding: buffer[..<headerEnd], as: UTF8.self)
+        let lines = head.split(separator: "\r\n")
+        guard let statusLine = lines.first,
+            let status = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
+        else { throw Failure(message: "bad status line") }
+        var length: Int?
+        var version: Int64?
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[..<colon].lowercased()
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            if name == "content-length" { length = Int(value) }
+            if name == "amc-model-version" { version = Int64(value) }
+        }
+        guard let length else { throw Failure(message: "no Content-Length") }
+        let total = headerEnd + 4 + length
+        while buffer.count < total { try receive() }
+        let body = Array(buffer[(headerEnd + 4)..<total])
+        buffer.removeFirst(total)
+        return Response(status: status, headerVersion: version, body: body)
+    }
+
+    private func receive() throws {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let n = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { throw Failure(message: n == 0 ? "connection closed" : "recv: errno \(errno)") }
+        buffer += chunk[..<n]
+    }
+
+    private static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] {
+            if haystack[start..<(start + needle.count)].elementsEqual(needle) { return start }
+        }
+        return nil
+    }
+}
+
+extension Duration {
+    fileprivate var inMilliseconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) * 1e3 + Double(attoseconds) * 1e-15
+    }
+}
