@@ -31,6 +31,7 @@ final class DemoTraffic: Sendable {
     }
 
     private let state = State()
+    private let group: ServiceGroup
     private let server: Task<Void, any Error>
 
     /// Starts the worker (it loads the active version and follows activations).
@@ -45,11 +46,9 @@ final class DemoTraffic: Sendable {
             logger: logger,
             onServerRunning: { bound in state.port.withLock { $0 = bound } }
         )
-        server = Task {
-            try await ServiceGroup(
-                configuration: .init(services: [.init(service: app)], logger: logger)
-            ).run()
-        }
+        let group = ServiceGroup(configuration: .init(services: [.init(service: app)], logger: logger))
+        self.group = group
+        server = Task { try await group.run() }
     }
 
     /// Waits until the worker listens and has a model loaded.
@@ -118,11 +117,11 @@ final class DemoTraffic: Sendable {
         return nil
     }
 
-    /// Stops the client and the worker (gracefully) and returns the tally.
+    /// Stops the client, then shuts the worker down gracefully, and returns the tally.
     func stop() async -> Tally {
         state.stopRequested.withLock { $0 = true }
         await state.client.withLock({ $0 })?.value
-        server.cancel()
+        await group.triggerGracefulShutdown()
         _ = try? await server.value
         return state.tally.withLock { $0 }
     }
