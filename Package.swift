@@ -173,18 +173,23 @@ let package = Package(
             name: "CatalogTests",
             dependencies: ["Catalog", "Postgres", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
+        .target(
+            name: "LearningTestSupport",
+            dependencies: ["Learning", "Catalog", "Evaluation", "Model", "Simulation", "Postgres", "TestSupport"],
+            path: "Tests/LearningTestSupport"
+        ),
         .testTarget(
             name: "LearningTests",
             dependencies: [
                 "Learning", "Model", "Catalog", "Evaluation", "Simulation", "Postgres", "TestSupport",
-                .product(name: "Logging", package: "swift-log"),
+                "LearningTestSupport", .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
             name: "ServingTests",
             dependencies: [
                 "Serving", "Learning", "Model", "Catalog", "ClickLog", "Simulation", "Postgres", "TestSupport",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                "LearningTestSupport", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

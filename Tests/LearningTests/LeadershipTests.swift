@@ -1,4 +1,5 @@
 import Foundation
+import LearningTestSupport
 import Postgres
 import Synchronization
 import TestSupport

@@ -1,5 +1,6 @@
 import Catalog
 import Evaluation
+import LearningTestSupport
 import Model
 import Postgres
 import Simulation

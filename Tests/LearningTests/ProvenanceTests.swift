@@ -1,3 +1,4 @@
+import LearningTestSupport
 import Postgres
 import Simulation
 import TestSupport

@@ -1,4 +1,5 @@
 import Foundation
+import LearningTestSupport
 import Model
 import Postgres
 import TestSupport
@@ -22,14 +23,8 @@ import Testing
         #expect(weights.serialized() == stored)
         #expect(try AMCWeights(blob: stored) == weights)
 
-        // Corrupt one byte in storage (the table refuses updates, so the guard is switched off for the test).
-        try connection.execute(script: "ALTER TABLE model_versions DISABLE TRIGGER model_versions_immutable")
-        try connection.execute(
-            """
-            UPDATE model_versions SET weights = set_byte(weights, 100, get_byte(weights, 100) # 1)
-            WHERE version = \(version)
-            """
-        )
+        // Corrupt one byte in storage.
+        try fixture.corrupt(version)
         #expect(throws: LearnerError.self) { try registry.weights(of: version) }
         do {
             _ = try registry.weights(of: version)

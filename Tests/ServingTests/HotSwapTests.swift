@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Learning
+import LearningTestSupport
 import Logging
 import Postgres
 import ServiceLifecycle
@@ -15,7 +16,7 @@ import Testing
     /// Clients keep scoring while another version is activated: every response succeeds, each client's versions
     /// only move forward, and the new version serves within a second of the activation's commit.
     @Test func activationSwapsUnderLoadWithoutFailedRequests() async throws {
-        let fixture = try ServingFixture()
+        let fixture = try LearningFixture.serving()
         let first = try fixture.publish(seed: 1, activate: true)
         let second = try fixture.publish(seed: 2, activate: false)
         let holder = ModelHolder()
@@ -72,7 +73,7 @@ import Testing
 
     /// A version whose stored weights fail their sha256 check is refused once; the old one keeps serving.
     @Test func corruptVersionIsRefusedAndTheOldOneKeepsServing() async throws {
-        let fixture = try ServingFixture()
+        let fixture = try LearningFixture.serving()
         let first = try fixture.publish(seed: 1, activate: true)
         let second = try fixture.publish(seed: 2, activate: false)
         try fixture.corrupt(second)
@@ -116,7 +117,7 @@ import Testing
 
     /// Graceful shutdown (SIGTERM through the service group) lets a request in flight finish.
     @Test func gracefulShutdownFinishesTheRequestInFlight() async throws {
-        let fixture = try ServingFixture()
+        let fixture = try LearningFixture.serving()
         let version = try fixture.publish(seed: 1, activate: true)
         let holder = ModelHolder()
         let gate = RequestGate()

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Learning
+import LearningTestSupport
 import Model
 import Postgres
 import Serving
@@ -13,7 +14,7 @@ import Testing
 
 @Suite struct ScoringAPITests {
     @Test func notReadyBeforeAnyVersionExists() async throws {
-        let fixture = try ServingFixture()
+        let fixture = try LearningFixture.serving()
         let app = ScoringAPI.buildApplication(
             configuration: testConfiguration(),
             databaseURL: fixture.url,
@@ -37,7 +38,7 @@ import Testing
     }
 
     @Test func scoresKnownImagesBestFirstWithTheServedVersion() async throws {
-        let fixture = try ServingFixture()
+        let fixture = try LearningFixture.serving()
         let version = try fixture.publish(seed: 1, activate: true)
         let holder = ModelHolder()
         let metrics = ServingMetrics()
@@ -121,7 +122,7 @@ import Testing
     }
 
     @Test func equalScoresKeepTheInputOrderAndRepeatedKeysAreScoredOnce() async throws {
-        let fixture = try ServingFixture()
+        let fixture = try LearningFixture.serving()
         // Two keys with identical features score identically.
         let connection = try fixture.connect()
         let original = try #require(
@@ -161,7 +162,7 @@ import Testing
     }
 
     @Test func badRequestsGetA4xxWithAJSONError() async throws {
-        let fixture = try ServingFixture()
+        let fixture = try LearningFixture.serving()
         _ = try fixture.publish(seed: 1, activate: true)
         var configuration = testConfiguration()
         configuration.maxBodyBytes = 4096
