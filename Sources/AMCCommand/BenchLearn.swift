@@ -73,7 +73,7 @@ struct BenchLearn: AsyncParsableCommand {
                 )
             }
             let python = python
-            guard try await onBlockingThread({ Self.pythonHasNumPy(python) }) else {
+            guard try await onBlockingThread({ NumPyReference.isAvailable(python: python) }) else {
                 throw CommandError(
                     "NumPy is missing for \(python): install python3-numpy (bash Deploy/local/install-deps.sh)"
                 )
@@ -277,21 +277,6 @@ struct BenchLearn: AsyncParsableCommand {
         return Measurement(pairsPerSecond: Double(pairs) / elapsed.seconds, checkLosses: losses, checked: checked)
     }
 
-    static func pythonHasNumPy(_ python: String) -> Bool {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, "-c", "import numpy"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            return false
-        }
-        process.waitUntilExit()
-        return process.terminationStatus == 0
-    }
-
     /// Runs the NumPy reference on the written folder and reads its check losses, trained tensors and rate.
     static func runReference(
         _ script: String,
@@ -302,24 +287,18 @@ struct BenchLearn: AsyncParsableCommand {
         checkSteps: Int
     ) throws -> Measurement {
         let name = scope == .all ? "all" : "mtn"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            python, script, directory.path, "--scope", name, "--seconds", "\(seconds)", "--check-steps",
-            "\(checkSteps)",
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let bytes = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CommandError("the NumPy reference failed (exit \(process.terminationStatus), scope \(name))")
-        }
+        let lines = try NumPyReference.run(
+            script,
+            python: python,
+            arguments: [
+                directory.path, "--scope", name, "--seconds", "\(seconds)", "--check-steps", "\(checkSteps)",
+            ],
+            context: "scope \(name)"
+        )
         var losses: [Float] = []
         var rate: Double?
         var versions: String? = nil
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+        for line in lines {
             let fields = line.split(separator: " ")
             if fields.first == "VERSIONS" {
                 versions = fields.dropFirst().joined(separator: " ")
@@ -337,22 +316,13 @@ struct BenchLearn: AsyncParsableCommand {
         var checked = AMCWeights(zerosFor: ModelConfiguration())
         let folder = directory.appendingPathComponent("check-\(name)")
         for tensor in AMCTensor.allCases where scope == .all || tensor.isModalityAttention {
-            let values = try readFloats(folder.appendingPathComponent("\(tensor.rawValue).f32"))
+            let values = try NumPyReference.readFloats(folder.appendingPathComponent("\(tensor.rawValue).f32"))
             guard values.count == checked[tensor].count else {
                 throw CommandError("the NumPy reference wrote \(tensor.rawValue) with the wrong size")
             }
             checked.withTensor(tensor) { $0 = values }
         }
         return Measurement(pairsPerSecond: rate, checkLosses: losses, checked: checked, versions: versions)
-    }
-
-    static func readFloats(_ url: URL) throws -> [Float] {
-        let data = try Data(contentsOf: url)
-        return data.withUnsafeBytes { raw in
-            (0..<(data.count / 4)).map {
-                Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))
-            }
-        }
     }
 
     static func rate(_ value: Double) -> String {
@@ -456,12 +426,10 @@ struct SyntheticTrainingSet: Sendable {
         let fm = FileManager.default
         try fm.createDirectory(at: directory.appendingPathComponent("weights"), withIntermediateDirectories: true)
         func put(_ name: String, _ values: [Int32]) throws {
-            try Data(values.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
-                .write(to: directory.appendingPathComponent(name))
+            try NumPyReference.write(values, to: directory.appendingPathComponent(name))
         }
         func put(_ name: String, _ values: [Float]) throws {
-            try Data(values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })
-                .write(to: directory.appendingPathComponent(name))
+            try NumPyReference.write(values, to: directory.appendingPathComponent(name))
         }
         let c = configuration
         let regions = imageFeatures.first?.regionCount ?? 0

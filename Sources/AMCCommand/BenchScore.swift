@@ -99,7 +99,7 @@ struct BenchScore: AsyncParsableCommand {
                 )
             }
             let python = python
-            guard try await onBlockingThread({ BenchLearn.pythonHasNumPy(python) }) else {
+            guard try await onBlockingThread({ NumPyReference.isAvailable(python: python) }) else {
                 throw CommandError(
                     "NumPy is missing for \(python): install python3-numpy (bash Deploy/local/install-deps.sh)"
                 )
@@ -254,7 +254,7 @@ struct BenchScore: AsyncParsableCommand {
             }
             report.reference = result.latency
             report.referenceVersions = result.versions
-            let theirs = try BenchLearn.readFloats(directory.appendingPathComponent("scores.f32"))
+            let theirs = try NumPyReference.readFloats(directory.appendingPathComponent("scores.f32"))
             guard theirs.count == ourScores.count else {
                 throw CommandError("the NumPy reference wrote \(theirs.count) scores, expected \(ourScores.count)")
             }
@@ -607,20 +607,9 @@ struct BenchScore: AsyncParsableCommand {
     ) throws -> (
         latency: LatencySummary, versions: String
     ) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, script, directory.path]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let bytes = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CommandError("the NumPy reference failed (exit \(process.terminationStatus))")
-        }
         var latency: LatencySummary?
         var versions = ""
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+        for line in try NumPyReference.run(script, python: python, arguments: [directory.path]) {
             let fields = line.split(separator: " ")
             if fields.first == "VERSIONS" {
                 versions = fields.dropFirst().joined(separator: " ")
@@ -856,12 +845,10 @@ struct ScoreWorkload: Sendable {
             withIntermediateDirectories: true
         )
         func put(_ name: String, _ values: [Int32]) throws {
-            try Data(values.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
-                .write(to: directory.appendingPathComponent(name))
+            try NumPyReference.write(values, to: directory.appendingPathComponent(name))
         }
         func put(_ name: String, _ values: [Float]) throws {
-            try Data(values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })
-                .write(to: directory.appendingPathComponent(name))
+            try NumPyReference.write(values, to: directory.appendingPathComponent(name))
         }
         let c = weights.configuration
         let regions = images.first?.regionCount ?? 0
