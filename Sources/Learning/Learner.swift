@@ -188,7 +188,13 @@ public struct Learner: Sendable {
             progress: progress,
             shouldStop: shouldStop
         )
-        let gate = try judge(trained, against: active, queries: gateQueries, scorer: CandidateScorer(table: table))
+        let gate = try judge(
+            trained,
+            against: active,
+            loaded: parentWeights,
+            queries: gateQueries,
+            scorer: CandidateScorer(table: table)
+        )
         return try conclude(
             ModelRegistry.NewVersion(
                 kind: .finetune,
@@ -308,9 +314,11 @@ public struct Learner: Sendable {
 
     /// The quality gate: finite weights, and NDCG@5 on the held-out slice no worse than the version it would
     /// replace by more than the tolerance.
+    /// - Parameter loaded: The parent's weights when the caller has them already (else they are loaded).
     private func judge(
         _ candidate: AMCModel,
         against parentVersion: Int64?,
+        loaded: AMCWeights? = nil,
         queries: [JudgedQuery],
         scorer: CandidateScorer
     ) throws -> GateReport {
@@ -330,7 +338,7 @@ public struct Learner: Sendable {
         let candidateMetrics = scorer.evaluate(candidate, on: queries)
         var parentMetrics: RankingMetrics?
         if let parentVersion {
-            let weights = try ModelRegistry(connection: connection).weights(of: parentVersion)
+            let weights = try loaded ?? ModelRegistry(connection: connection).weights(of: parentVersion)
             if weights.configuration == candidate.configuration {
                 parentMetrics = scorer.evaluate(AMCModel(weights: weights), on: queries)
             }
