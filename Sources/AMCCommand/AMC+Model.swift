@@ -135,9 +135,7 @@ enum Operator {
         try await withConnection(settings) { connection in
             let activation = try connection.transaction { connection in
                 let registry = ModelRegistry(connection: connection)
-                guard try registry.version(target) != nil else {
-                    throw CommandError("model version \(target) does not exist")
-                }
+                // An unknown version is refused by `activate` itself.
                 guard try registry.activeVersion() != target else {
                     throw CommandError("model version \(target) is already active")
                 }
