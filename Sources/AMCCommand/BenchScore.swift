@@ -45,8 +45,11 @@ struct BenchScore: AsyncParsableCommand {
     @Option(help: "Concurrent HTTP clients (keep-alive connections), in both load phases.")
     var clients = 2
 
-    @Option(help: "Seconds of the steady HTTP load.")
+    @Option(help: "Seconds of the steady HTTP load (split over the rounds).")
     var seconds = 5.0
+
+    @Option(help: "Rounds of steady load then swaps (the swaps split over them), so both phases share a background.")
+    var rounds = 5
 
     @Option(help: "Seconds of unmeasured HTTP load before the steady phase (connections, first-use costs).")
     var warmup = 2.0
@@ -80,10 +83,10 @@ struct BenchScore: AsyncParsableCommand {
 
     func validate() throws {
         guard images >= 2, regions >= 1, keywords >= 5, candidates >= 1, candidates <= images, queries >= 100,
-            clients >= 1, seconds > 0, warmup >= 0, swaps >= 1, swapInterval >= 1
+            clients >= 1, seconds > 0, warmup >= 0, swaps >= 1, swapInterval >= 1, rounds >= 1, rounds <= swaps
         else {
             throw ValidationError(
-                "images ≥ 2, regions ≥ 1, keywords ≥ 5, 1 ≤ candidates ≤ images, queries ≥ 100, clients ≥ 1, seconds > 0, warmup ≥ 0, swaps ≥ 1, swap-interval ≥ 1"
+                "images ≥ 2, regions ≥ 1, keywords ≥ 5, 1 ≤ candidates ≤ images, queries ≥ 100, clients ≥ 1, seconds > 0, warmup ≥ 0, swaps ≥ 1, swap-interval ≥ 1, 1 ≤ rounds ≤ swaps"
             )
         }
         guard candidates <= ServingConfiguration().maxImages else {
@@ -280,13 +283,71 @@ struct BenchScore: AsyncParsableCommand {
             )
         }
 
-        // 3. HTTP, steady: N keep-alive clients for `seconds`, after an unmeasured warm-up of the same load.
+        // 2b. What a swap costs the watcher before any encoding: fetch a version's weights, check its sha256, decode.
+        let secondVersion = versions.second
+        let loads = try await onBlockingThread {
+            let connection = try PostgresConnection.connect(databaseURL, logger: logger)
+            defer { connection.close() }
+            let registry = ModelRegistry(connection: connection)
+            return try (0..<20).map { _ in
+                let started = ContinuousClock.now
+                _ = try registry.weights(of: secondVersion)
+                return (ContinuousClock.now - started).inMilliseconds
+            }
+        }
+        report.versionLoad = LatencySummary(loads)
+        print(
+            String(
+                format: "version load (fetch, sha256 check, decode): p50 %.2f ms, max %.2f ms",
+                report.versionLoad.p50,
+                report.versionLoad.max
+            )
+        )
+
+        // 3–4. HTTP, steady and under hot swaps, in alternating rounds of the same load (after an unmeasured
+        // warm-up): both see the same background, so their p99s compare like with like.
         _ = try await Self.load(port: port, requests: workload.requests, clients: clients) {
             try await Task.sleep(for: .seconds(warmup))
         }
-        let steady = try await Self.load(port: port, requests: workload.requests, clients: clients) {
-            try await Task.sleep(for: .seconds(seconds))
+        var steadySamples: [HTTPSample] = []
+        var steadySeconds = 0.0
+        var swapSamples: [HTTPSample] = []
+        var swapSeconds = 0.0
+        var log: [Activation] = []
+        var misversioned = 0
+        for round in 0..<rounds {
+            let steady = try await Self.load(port: port, requests: workload.requests, clients: clients) {
+                try await Task.sleep(for: .seconds(seconds / Double(rounds)))
+            }
+            steadySamples += steady.samples
+            steadySeconds += steady.seconds
+            let activations = (round * swaps / rounds)..<((round + 1) * swaps / rounds)
+            let servedBefore = log.last?.version ?? versions.first
+            let roundLog = Mutex<[Activation]>([])
+            let (total, interval) = (swaps, swapInterval)
+            let swapped = try await Self.load(port: port, requests: workload.requests, clients: clients) {
+                try await Task.sleep(for: .milliseconds(200))
+                let done = try await onBlockingThread {
+                    try Self.activateAlternately(
+                        databaseURL: databaseURL,
+                        versions: versions,
+                        activations: activations,
+                        of: total,
+                        interval: interval,
+                        holder: holder,
+                        logger: logger
+                    )
+                }
+                roundLog.withLock { $0 = done }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let done = roundLog.withLock { $0 }
+            misversioned += Self.misversioned(swapped.samples, log: done, initial: servedBefore)
+            swapSamples += swapped.samples
+            swapSeconds += swapped.seconds
+            log += done
         }
+        let steady = LoadResult(samples: steadySamples, seconds: steadySeconds)
         report.steady = steady.summary()
         report.steadyFailed = steady.failed
         report.steadyRate = Double(steady.samples.count) / steady.seconds
@@ -300,30 +361,11 @@ struct BenchScore: AsyncParsableCommand {
                 steady.failed
             )
         )
-
-        // 4. HTTP under hot swaps: the same load while versions are activated alternately.
-        let (swaps, interval) = (swaps, swapInterval)
-        let activationLog = Mutex<[Activation]>([])
-        let swapped = try await Self.load(port: port, requests: workload.requests, clients: clients) {
-            try await Task.sleep(for: .milliseconds(200))
-            let log = try await onBlockingThread {
-                try Self.activateAlternately(
-                    databaseURL: databaseURL,
-                    versions: versions,
-                    swaps: swaps,
-                    interval: interval,
-                    holder: holder,
-                    logger: logger
-                )
-            }
-            activationLog.withLock { $0 = log }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        let log = activationLog.withLock { $0 }
+        let swapped = LoadResult(samples: swapSamples, seconds: swapSeconds)
         report.swapping = swapped.summary()
         report.swapFailed = swapped.failed
         report.swapRate = Double(swapped.samples.count) / swapped.seconds
-        report.misversioned = Self.misversioned(swapped.samples, log: log, initial: versions.first)
+        report.misversioned = misversioned
         report.swapLatency = LatencySummary(log.map { ($0.served - $0.committed).inMilliseconds })
         report.swapTimeouts = log.filter(\.timedOut).count
         report.swapsDone = log.count
@@ -450,12 +492,14 @@ struct BenchScore: AsyncParsableCommand {
         var timedOut: Bool
     }
 
-    /// Activates the second, first, second … version, each in its own transaction, `interval` ms apart, waiting
-    /// (polling the holder) until each is served before the next.
+    /// Activates the second, first, second … version (activation `i` of `total`: the second when `i` is even),
+    /// each in its own transaction, `interval` ms apart, waiting (polling the holder) until each is served before
+    /// the next.
     static func activateAlternately(
         databaseURL: String,
         versions: (first: Int64, second: Int64),
-        swaps: Int,
+        activations: Range<Int>,
+        of total: Int,
         interval: Int,
         holder: ModelHolder,
         logger: Logger
@@ -463,14 +507,14 @@ struct BenchScore: AsyncParsableCommand {
         let connection = try PostgresConnection.connect(databaseURL, retryingFor: .seconds(10), logger: logger)
         defer { connection.close() }
         var log: [Activation] = []
-        for i in 0..<swaps {
+        for i in activations {
             let version = i % 2 == 0 ? versions.second : versions.first
             let started = ContinuousClock.now
             _ = try connection.transaction { connection in
                 try ModelRegistry(connection: connection).activate(
                     version,
                     actor: "amc bench score",
-                    reason: "hot swap \(i + 1) of \(swaps)"
+                    reason: "hot swap \(i + 1) of \(total)"
                 )
             }
             let committed = ContinuousClock.now
@@ -480,7 +524,7 @@ struct BenchScore: AsyncParsableCommand {
                     timedOut = true
                     break
                 }
-                usleep(200)
+                usleep(1000)
             }
             log.append(
                 Activation(
@@ -672,6 +716,7 @@ extension BenchScore {
         var swapFailed = 0
         var misversioned = 0
         var swapLatency = LatencySummary()
+        var versionLoad = LatencySummary()
         var swapTimeouts = 0
         var swapsDone = 0
 
@@ -708,6 +753,7 @@ extension BenchScore {
                 swapping,
                 String(format: "   %.0f req/s, %d failed, %d mis-versioned", swapRate, swapFailed, misversioned)
             )
+            row("version load (fetch, check, decode)", versionLoad)
             row(
                 "activation commit → served",
                 swapLatency,

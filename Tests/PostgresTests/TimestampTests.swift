@@ -32,6 +32,12 @@ import Testing
         #expect(PGByteaHex.decode("\\x00ff10") == [0, 255, 16])
         #expect(PGByteaHex.decode("\\x") == [])
         #expect(PGByteaHex.decode("00ff") == nil)
+        #expect(PGByteaHex.decode("\\xAbCd") == [0xAB, 0xCD])
+        #expect(PGByteaHex.decode("\\x0") == nil)
+        #expect(PGByteaHex.decode("\\x0g") == nil)
+        #expect(PGByteaHex.decode("\\xff\u{e9}") == nil)  // two UTF-8 bytes: an even count, not digits
+        let all = (0...255).map(UInt8.init)
+        #expect(PGByteaHex.decode("\\x" + all.map { String(format: "%02x", $0) }.joined()) == all)
         #expect(PGArrayLiteral.decode("{}") == [])
         #expect(PGArrayLiteral.decode(#"{a,"b c","d\"e",f\\g}"#) == ["a", "b c", "d\"e", "f\\g"])
         #expect(PGArrayLiteral.decode("{a,NULL}") == nil)

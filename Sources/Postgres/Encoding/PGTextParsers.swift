@@ -2,24 +2,39 @@
 
 /// `bytea` hex output (`\\x00ff`).
 enum PGByteaHex {
+    /// Decodes `\\x` followed by an even number of hex digits; nil for anything else.
+    ///
+    /// A table look-up per digit over the contiguous UTF-8: model weights (megabytes) travel this way.
     static func decode(_ text: String) -> [UInt8]? {
-        var utf8 = text.utf8[...]
-        guard utf8.starts(with: [UInt8(ascii: "\\"), UInt8(ascii: "x")]) else { return nil }
-        utf8 = utf8.dropFirst(2)
-        guard utf8.count % 2 == 0 else { return nil }
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(utf8.count / 2)
-        var high: UInt8? = nil
-        for character in utf8 {
-            guard let nibble = nibble(character) else { return nil }
-            if let h = high {
-                bytes.append(h << 4 | nibble)
-                high = nil
-            } else {
-                high = nibble
+        var text = text
+        return text.withUTF8 { utf8 -> [UInt8]? in
+            guard utf8.count >= 2, utf8[0] == UInt8(ascii: "\\"), utf8[1] == UInt8(ascii: "x") else { return nil }
+            let digits = utf8.count - 2
+            guard digits % 2 == 0 else { return nil }
+            var valid = true
+            let bytes = [UInt8](unsafeUninitializedCapacity: digits / 2) { buffer, count in
+                nibbles.withUnsafeBufferPointer { table in
+                    var index = 2
+                    for out in 0..<digits / 2 {
+                        let high = table[Int(utf8[index])]
+                        let low = table[Int(utf8[index + 1])]
+                        if (high | low) & 0xF0 != 0 {
+                            valid = false
+                            break
+                        }
+                        buffer[out] = high << 4 | low
+                        index += 2
+                    }
+                }
+                count = valid ? digits / 2 : 0
             }
+            return valid ? bytes : nil
         }
-        return bytes
+    }
+
+    /// The value of each hex digit by its ASCII code; 0xFF for every other byte.
+    private static let nibbles: [UInt8] = (0...255).map { code in
+        nibble(UInt8(code)) ?? 0xFF
     }
 
     static func nibble(_ c: UInt8) -> UInt8? {
