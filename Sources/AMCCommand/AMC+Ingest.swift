@@ -15,6 +15,8 @@ extension AMC {
 
         @OptionGroup var options: GlobalOptions
 
+        @OptionGroup var metricsOptions: MetricsOptions
+
         @Option(help: "Consumer group (key ingest.group). Default: amc-ingest.")
         var group: String?
 
@@ -37,18 +39,21 @@ extension AMC {
             flags.set("ingest.batch.maxRecords", batchSize)
             flags.set("ingest.batch.maxLatencyMs", batchLatencyMs)
             flags.set("ingest.untilIdleSeconds", untilIdle)
+            metricsOptions.set(into: &flags)
             let settings = try await options.resolve(extra: flags)
             let configuration = try settings.ingestConfiguration()
             let logger = Logger(label: "amc.ingest")
+            let metricsEndpoint = try settings.metricsEndpoint(logger: logger)
             let service = IngestService(
                 configuration: configuration,
-                kafka: KafkaConfig(bootstrapServers: try settings.brokers()),
+                kafka: try settings.kafkaConfig(),
                 databaseURL: try settings.databaseURL(),
                 logger: logger
             )
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                    services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)]
+                        + (metricsEndpoint.map { [$0] } ?? []),
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger
                 )

@@ -24,6 +24,8 @@ extension AMC {
 
         @OptionGroup var options: GlobalOptions
 
+        @OptionGroup var metricsOptions: MetricsOptions
+
         @Flag(help: "Train every parameter from fresh weights on all pairs so far.")
         var bootstrap = false
 
@@ -75,11 +77,13 @@ extension AMC {
             flags.set("learn.seed", seed)
             if noActivate { flags.set("learn.activate", false) }
             if noBaselines { flags.set("learn.baselines", false) }
+            metricsOptions.set(into: &flags)
             let settings = try await options.resolve(extra: flags)
             let configuration = try settings.learnerConfiguration()
             let mode: LearnerMode =
                 follow ? .follow(bootstrapFirst: bootstrap) : (bootstrap ? .bootstrap : .once)
             let logger = Logger(label: "amc.learn")
+            let metricsEndpoint = try settings.metricsEndpoint(logger: logger)
             let bar = Mutex(ProgressBarState())
             let service = LearnerService(
                 configuration: configuration,
@@ -95,7 +99,8 @@ extension AMC {
             )
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                    services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)]
+                        + (metricsEndpoint.map { [$0] } ?? []),
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger
                 )

@@ -31,14 +31,14 @@ extension AMC {
             flags.set("produce.topic", topic)
             flags.set("produce.rate", rate)
             let settings = try await options.resolve(extra: flags)
-            let brokers = try settings.brokers()
+            let kafka = try settings.kafkaConfig()
             let topic = settings.reader.string(forKey: "produce.topic", default: "clicks")
             let rate = settings.reader.int(forKey: "produce.rate")
             if let rate, rate < 1 { throw CommandError("produce.rate (--rate) must be at least 1") }
             let logger = Logger(label: "amc.produce")
             let files = files
             let summary = try await onBlockingThread {
-                let producer = try KafkaProducer(config: KafkaConfig(bootstrapServers: brokers), logger: logger)
+                let producer = try KafkaProducer(config: kafka, logger: logger)
                 var publisher = ClickPublisher(producer: producer, topic: topic)
                 let totalBytes = files.contains("-") ? nil : files.reduce(0) { $0 + Self.fileSize($1) }
                 var bar = ProgressBar(label: "produce", total: totalBytes)

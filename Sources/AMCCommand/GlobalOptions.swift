@@ -1,6 +1,7 @@
 import ArgumentParser
 import Configuration
 import Foundation
+import Kafka
 import Logging
 import Synchronization
 import SystemPackage
@@ -19,6 +20,9 @@ struct GlobalOptions: ParsableArguments {
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (key log.level). Default: info.")
     var logLevel: Logger.Level?
+
+    @Option(help: "Log format: text, or json for one JSON object per line (key log.format). Default: text.")
+    var logFormat: LogFormat?
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
@@ -28,6 +32,10 @@ struct Settings: Sendable {
     /// The layered reader (flags, environment, file) for command-specific keys.
     let reader: ConfigReader
     let logLevel: Logger.Level
+    /// The configuration file that was read, if any.
+    let configFile: String?
+    /// The process environment (for the `AMC_KAFKA_PROPERTY_…` variables).
+    let environment: [String: String]
 
     /// The database URL, or a clear error naming where to set it.
     func databaseURL() throws -> String {
@@ -66,6 +74,7 @@ extension GlobalOptions {
         flags.set("database.url", databaseURL, isSecret: true)
         flags.set("kafka.brokers", brokers)
         flags.set("log.level", logLevel?.rawValue)
+        flags.set("log.format", logFormat?.rawValue)
         let values = flags.values
 
         var providers: [any ConfigProvider] = [
@@ -80,25 +89,48 @@ extension GlobalOptions {
         guard let level = Logger.Level(rawValue: levelName) else {
             throw CommandError("log.level '\(levelName)' is not a log level")
         }
-        LoggingBootstrap.once(level: level)
-        return Settings(reader: reader, logLevel: level)
+        let formatName = reader.string(forKey: "log.format", default: LogFormat.text.rawValue)
+        guard let format = LogFormat(rawValue: formatName) else {
+            throw CommandError("log.format '\(formatName)' is not a log format (text, json)")
+        }
+        LoggingBootstrap.once(level: level, format: format)
+        let fileRead = FileManager.default.fileExists(atPath: file) ? file : nil
+        return Settings(
+            reader: reader,
+            logLevel: level,
+            configFile: fileRead,
+            environment: ProcessInfo.processInfo.environment
+        )
     }
 }
 
-/// Bootstraps swift-log exactly once per process (stderr, human-readable).
+/// How log records are written to stderr.
+enum LogFormat: String, ExpressibleByArgument, Sendable {
+    /// swift-log's human-readable lines.
+    case text
+    /// One JSON object per line (`timestamp`, `level`, `logger`, `message`, `source`, then the metadata).
+    case json
+}
+
+/// Bootstraps swift-log exactly once per process (stderr, human-readable or JSON lines).
 enum LoggingBootstrap {
     private static let done = Mutex(false)
 
-    static func once(level: Logger.Level) {
+    static func once(level: Logger.Level, format: LogFormat = .text) {
         let first = done.withLock { done in
             defer { done = true }
             return !done
         }
         guard first else { return }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        switch format {
+        case .text:
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        case .json:
+            LoggingSystem.bootstrap { label in JSONLogHandler(label: label, logLevel: level) }
         }
     }
 }
@@ -127,4 +159,69 @@ struct FlagValues {
     mutating func set(_ key: AbsoluteConfigKey, _ value: [String]) {
         if !value.isEmpty { values[key] = ConfigValue(.stringArray(value), isSecret: false) }
     }
+}
+
+extension Settings {
+    /// The environment variables that carry librdkafka properties: `AMC_KAFKA_PROPERTY_SASL_PASSWORD` is
+    /// `sasl.password` (the rest of the name lower-cased, `_` read as `.`).
+    static let kafkaPropertyPrefix = "AMC_KAFKA_PROPERTY_"
+
+    /// Extra librdkafka properties (TLS, SASL, timeouts, …): the config file's `kafka.properties` object, then the
+    /// `AMC_KAFKA_PROPERTY_…` environment variables (which win). Values are passed through unchanged; the Kafka
+    /// wrapper never logs those of secret keys.
+    func kafkaProperties() throws -> [String: String] {
+        var properties: [String: String] = [:]
+        if let configFile {
+            let data = try Data(contentsOf: URL(fileURLWithPath: configFile))
+            do {
+                let file = try JSONDecoder().decode(KafkaPropertiesFile.self, from: data)
+                for (key, value) in file.kafka?.properties ?? [:] { properties[key] = value.text }
+            } catch {
+                throw CommandError(
+                    "\(configFile): kafka.properties must be an object of strings, numbers or booleans"
+                )
+            }
+        }
+        for (name, value) in environment where name.hasPrefix(Self.kafkaPropertyPrefix) {
+            let key = name.dropFirst(Self.kafkaPropertyPrefix.count).lowercased().replacingOccurrences(
+                of: "_",
+                with: "."
+            )
+            guard !key.isEmpty else { continue }
+            properties[key] = value
+        }
+        return properties
+    }
+
+    /// The Kafka client settings: brokers plus ``kafkaProperties()``.
+    func kafkaConfig() throws -> KafkaConfig {
+        KafkaConfig(bootstrapServers: try brokers(), properties: try kafkaProperties())
+    }
+}
+
+/// The part of a configuration file that holds librdkafka properties.
+private struct KafkaPropertiesFile: Decodable {
+    struct Kafka: Decodable {
+        var properties: [String: Scalar]?
+    }
+
+    /// A property value, written as librdkafka reads it.
+    struct Scalar: Decodable {
+        var text: String
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let string = try? container.decode(String.self) {
+                text = string
+            } else if let bool = try? container.decode(Bool.self) {
+                text = bool ? "true" : "false"
+            } else if let integer = try? container.decode(Int64.self) {
+                text = String(integer)
+            } else {
+                text = String(try container.decode(Double.self))
+            }
+        }
+    }
+
+    var kafka: Kafka?
 }

@@ -1,7 +1,8 @@
 /// Connection settings shared by ``KafkaProducer`` and ``KafkaConsumer``.
 ///
 /// Any librdkafka property passes through ``properties`` (TLS, SASL, timeouts, ...). Values of keys containing
-/// `password`, `secret` or `sasl` are never logged nor put into error descriptions.
+/// `password`, `secret` or `sasl`, or starting with `ssl.key` (the private key), are never logged nor put into
+/// error descriptions.
 public struct KafkaConfig: Sendable {
     /// Comma-separated `host:port` list.
     ///
@@ -35,6 +36,7 @@ extension KafkaConfig {
     static func isSensitive(key: String) -> Bool {
         let lowered = key.lowercased()
         return lowered.contains("password") || lowered.contains("secret") || lowered.contains("sasl")
+            || lowered.hasPrefix("ssl.key")
     }
 
     /// The full ordered property list: `defaults`, then connection settings, then ``properties`` (sorted by key so

@@ -61,6 +61,7 @@ public final class KafkaConsumer: Sendable {
         logger[metadataKey: KafkaLoggingKeys.groupID] = "\(groupID)"
         let context = RDKafkaCallbackContext(
             logger: logger,
+            config: config,
             collectsErrors: true,
             rebalanceHandlers: .init(onAssign: onAssign, onRevoke: onRevoke)
         )

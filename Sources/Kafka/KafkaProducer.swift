@@ -33,7 +33,7 @@ public final class KafkaProducer: Sendable {
     public init(config: KafkaConfig, logger: Logger) throws {
         var logger = logger
         logger[metadataKey: KafkaLoggingKeys.clientID] = "\(config.clientID)"
-        let context = RDKafkaCallbackContext(logger: logger)
+        let context = RDKafkaCallbackContext(logger: logger, config: config)
         self.client = try RDKafkaClient.make(
             role: .producer,
             properties: config.librdkafkaProperties(defaults: Self.defaultProperties),

@@ -400,17 +400,14 @@ public struct Learner: Sendable {
             if let version { return .published(version: version, activated: activated, gate: gate) }
             return .refused(gate: gate, watermark: candidate.watermark)
         }
+        LearnerMetrics().record(outcome: outcome, training: candidate.metrics.training, started: started)
         switch outcome {
         case .published(let version, let activated, _):
-            Counter(label: "amc_learner_versions_published_total", dimensions: [("kind", candidate.kind.rawValue)])
-                .increment()
-            if let metrics = gate.candidate { Gauge(label: "amc_learner_heldout_ndcg5").record(metrics.ndcg5) }
             logger.notice(
                 "Published model version",
                 metadata: ["version": "\(version)", "activated": "\(activated)", "gate": "\(gate.reason)"]
             )
         case .refused:
-            Counter(label: "amc_learner_gate_refusals_total").increment()
             logger.warning(
                 "The quality gate refused the candidate; nothing published",
                 metadata: ["gate": "\(gate.reason)"]

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import Postgres
@@ -137,6 +138,9 @@ public final class LearnerService: Service, Sendable {
         let leadership = LearnerLeadership(connection: connection)
         guard try leadership.waitForLeadership(interval: configuration.pollInterval, shouldStop: stop, logger: logger)
         else { return }
+        let metrics = LearnerMetrics()
+        metrics.leader.record(1)
+        defer { metrics.leader.record(0) }
         try body(Learner(configuration: configuration, connection: connection, worker: worker, logger: logger))
     }
 

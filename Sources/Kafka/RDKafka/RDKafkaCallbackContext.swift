@@ -38,11 +38,26 @@ final class RDKafkaCallbackContext: Sendable {
     let collectsErrors: Bool
     let rebalanceHandlers: RebalanceHandlers?
     let state = Mutex(State())
+    /// The values of the client's sensitive properties (see ``KafkaConfig``), cut out of every librdkafka text
+    /// before it is logged or surfaced: librdkafka's own messages may quote configured values.
+    let secrets: [String]
 
-    init(logger: Logger, collectsErrors: Bool = false, rebalanceHandlers: RebalanceHandlers? = nil) {
+    init(
+        logger: Logger,
+        config: KafkaConfig,
+        collectsErrors: Bool = false,
+        rebalanceHandlers: RebalanceHandlers? = nil
+    ) {
         self.logger = logger
         self.collectsErrors = collectsErrors
         self.rebalanceHandlers = rebalanceHandlers
+        self.secrets = config.properties.filter { KafkaConfig.isSensitive(key: $0.key) && !$0.value.isEmpty }
+            .map(\.value).sorted { $0.count > $1.count }
+    }
+
+    /// `text` with every secret value replaced by `<redacted>`.
+    func redacted(_ text: String) -> String {
+        secrets.reduce(text) { $0.replacing($1, with: "<redacted>") }
     }
 
     /// Records an error for the next consumer batch (if this context collects errors).

@@ -47,7 +47,7 @@ enum RDKafkaCallbacks {
     ) {
         let swiftLevel: Logger.Level = level <= 4 ? .info : .debug
         guard context.logger.logLevel <= swiftLevel else { return }
-        let text = buffer.map { String(cString: $0) } ?? ""
+        let text = context.redacted(buffer.map { String(cString: $0) } ?? "")
         context.logger.log(
             level: swiftLevel,
             "librdkafka log",
@@ -70,7 +70,7 @@ enum RDKafkaCallbacks {
             text = RDKafkaConfig.string(from: buffer)
             isFatal = true
         }
-        let error = KafkaError(code: code, message: text, isFatal: isFatal)
+        let error = KafkaError(code: code, message: context.redacted(text), isFatal: isFatal)
         context.logger.info(
             "librdkafka client error",
             metadata: [KafkaLoggingKeys.errorCode: "\(code.name)", "kafka.error": "\(error)"]

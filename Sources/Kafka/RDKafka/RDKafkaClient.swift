@@ -57,7 +57,7 @@ final class RDKafkaClient: @unchecked Sendable {
             rd_kafka_conf_destroy(conf)
             throw KafkaError(
                 code: .invalidArgument,
-                message: "rd_kafka_new failed: \(RDKafkaConfig.string(from: errstr))",
+                message: "rd_kafka_new failed: \(context.redacted(RDKafkaConfig.string(from: errstr)))",
                 isRetriable: false
             )
         }

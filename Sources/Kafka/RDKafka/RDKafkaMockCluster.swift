@@ -16,7 +16,7 @@ final class RDKafkaMockCluster: @unchecked Sendable {
     let bootstrapServers: String
 
     init(brokers: Int, logger: Logger) throws {
-        let context = RDKafkaCallbackContext(logger: logger)
+        let context = RDKafkaCallbackContext(logger: logger, config: KafkaConfig(bootstrapServers: ""))
         self.host = try RDKafkaClient.make(
             role: .mockHost,
             properties: [(key: "client.id", value: "amc-mock-host"), (key: "log.connection.close", value: "false")],
