@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages amc-stream builds and runs with (Debian/Ubuntu). Needs root; a no-op when present.
+# python3-venv and systemd serve Deploy/check.sh (its PyPI packages live in a venv; systemd-analyze verify).
 set -euo pipefail
-packages=(librdkafka-dev libpq-dev pkg-config postgresql kcat python3-numpy "$@")
+packages=(librdkafka-dev libpq-dev pkg-config postgresql kcat python3-numpy python3-venv systemd "$@")
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash Deploy/local/install-deps.sh
+bash Deploy/check.sh   # the deployment artefacts (Deploy/): schemas, systemd-analyze, dashboard metric names
 
 bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 pgdir=$(mktemp -d /tmp/amc-test-pg.XXXXXX)
