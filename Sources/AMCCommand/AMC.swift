@@ -19,6 +19,7 @@ struct AMC: AsyncParsableCommand {
             Eval.self,
             ModelCommand.self,
             Audit.self,
+            DeadLetters.self,
             Serve.self,
         ]
     )

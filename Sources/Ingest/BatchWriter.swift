@@ -4,19 +4,6 @@ import Kafka
 import Logging
 import Postgres
 
-/// A parsed message: a valid event or a dead letter.
-enum ParsedMessage: Sendable {
-    case event(PositionedEvent)
-    case invalid(DeadLetter)
-
-    var record: ConsumerRecord {
-        switch self {
-        case .event(let positioned): positioned.record
-        case .invalid(let letter): letter.record
-        }
-    }
-}
-
 /// A batch handed from the consumer thread to the writer thread.
 struct IngestBatch: Sendable {
     var messages: [ParsedMessage]

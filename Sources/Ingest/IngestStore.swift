@@ -39,16 +39,12 @@ struct IngestWrite: Sendable {
 struct IngestStore: Sendable {
     let groupID: String
 
+    /// Lands valid events and their pair deltas (shared with dead-letter replay).
+    let events = EventStore()
+
     /// Prepares session state a connection needs (the per-transaction staging table for pair deltas).
     func prepare(_ connection: PostgresConnection) throws {
-        try connection.execute(
-            script: """
-                CREATE TEMP TABLE IF NOT EXISTS pair_delta (
-                    query text NOT NULL, image text NOT NULL, clicks bigint NOT NULL, click_events bigint NOT NULL,
-                    skips bigint NOT NULL, first_seen timestamptz NOT NULL, last_seen timestamptz NOT NULL
-                ) ON COMMIT DELETE ROWS
-                """
-        )
+        try events.prepare(connection)
     }
 
     /// Locks and returns the stored next offsets of `partitions` for this group (missing rows are absent).
@@ -100,52 +96,15 @@ struct IngestStore: Sendable {
         )
     }
 
-    /// Writes a batch's rows (inside the caller's transaction): events by COPY, pair deltas by COPY into the
-    /// staging table and one ordered upsert, dead letters, gaps and offsets.
+    /// Writes a batch's rows (inside the caller's transaction): events and pair deltas (``EventStore``), dead
+    /// letters, gaps and offsets.
     func write(_ batch: IngestWrite, _ connection: PostgresConnection) throws {
-        if !batch.events.isEmpty {
-            _ = try connection.copyIn(
-                """
-                COPY click_events (topic, partition, "offset", query, image, clicks, position, event_time,
-                                   session, impressions) FROM STDIN
-                """
-            ) { writer in
-                for item in batch.events {
-                    writer.append(item.record.topic)
-                    writer.append(item.record.partition)
-                    writer.append(item.record.offset)
-                    writer.append(item.event.query)
-                    writer.append(item.event.image)
-                    writer.append(item.event.clicks)
-                    writer.append(item.event.position.map(String.init))
-                    writer.append(RFC3339.postgresText(micros: item.timeMicros))
-                    writer.append(item.event.session)
-                    writer.append(item.event.impressions.map(Self.arrayLiteral))
-                    writer.endRow()
-                }
-            }
-        }
-        if !batch.pairs.deltas.isEmpty {
-            _ = try connection.copyIn(
-                "COPY pair_delta (query, image, clicks, click_events, skips, first_seen, last_seen) FROM STDIN"
-            ) { writer in
-                for (key, delta) in batch.pairs.sorted {
-                    writer.append(key.query)
-                    writer.append(key.image)
-                    writer.append(delta.clicks)
-                    writer.append(delta.clickEvents)
-                    writer.append(delta.skips)
-                    writer.append(RFC3339.postgresText(micros: delta.firstSeenMicros))
-                    writer.append(RFC3339.postgresText(micros: delta.lastSeenMicros))
-                    writer.endRow()
-                }
-            }
-            try mergePairs(connection)
-        }
+        try events.write(batch.events, pairs: batch.pairs, connection)
         if !batch.deadLetters.isEmpty {
             _ = try connection.copyIn(
                 """
-                COPY dead_letters (topic, partition, "offset", message_key, raw, reason_code, reason) FROM STDIN
+                COPY dead_letters (topic, partition, "offset", message_key, raw, reason_code, reason, message_timestamp)
+                FROM STDIN
                 """
             ) { writer in
                 for letter in batch.deadLetters {
@@ -160,6 +119,7 @@ struct IngestStore: Sendable {
                     writer.append(bytea: letter.record.value)
                     writer.append(letter.reasonCode)
                     writer.append(letter.reason)
+                    writer.append(letter.record.timestampMilliseconds.map { RFC3339.postgresText(micros: $0 * 1000) })
                     writer.endRow()
                 }
             }
@@ -172,55 +132,5 @@ struct IngestStore: Sendable {
         }) {
             try storeOffset(partition, next: next, connection)
         }
-    }
-
-    /// Folds the staged deltas into `relevance_pairs` with one `MERGE` (a join: about twice as fast as
-    /// `INSERT … ON CONFLICT` per pair). Every pair the batch changes is stamped with the batch's transaction
-    /// id (`change_xid`), the learner's watermark.
-    ///
-    /// A pair first seen by two consumers at once (a query whose messages were not all keyed to one partition)
-    /// makes one `MERGE` fail with a unique violation; that is reported as transient so the whole transaction is
-    /// retried, when the pair exists and is updated instead.
-    private func mergePairs(_ connection: PostgresConnection) throws {
-        do {
-            try connection.execute(
-                """
-                MERGE INTO relevance_pairs AS p
-                USING pair_delta AS d ON p.query = d.query AND p.image = d.image
-                WHEN MATCHED THEN UPDATE SET
-                    clicks = p.clicks + d.clicks,
-                    click_events = p.click_events + d.click_events,
-                    skips = p.skips + d.skips,
-                    first_seen = LEAST(p.first_seen, d.first_seen),
-                    last_seen = GREATEST(p.last_seen, d.last_seen),
-                    change_xid = pg_current_xact_id()
-                WHEN NOT MATCHED THEN
-                    INSERT (query, image, clicks, click_events, skips, first_seen, last_seen)
-                    VALUES (d.query, d.image, d.clicks, d.click_events, d.skips, d.first_seen, d.last_seen)
-                """
-            )
-        } catch let error as PostgresError where error.sqlState == .uniqueViolation {
-            throw PostgresError(
-                sqlState: .serializationFailure,
-                message: "a new pair was inserted concurrently; retrying the batch",
-                detail: nil,
-                isTransient: true
-            )
-        }
-    }
-
-    /// A PostgreSQL array literal (`{"a","b"}`) of text values.
-    static func arrayLiteral(_ values: [String]) -> String {
-        var out = "{"
-        for (index, value) in values.enumerated() {
-            if index > 0 { out += "," }
-            out += "\""
-            for character in value.unicodeScalars {
-                if character == "\"" || character == "\\" { out += "\\" }
-                out.unicodeScalars.append(character)
-            }
-            out += "\""
-        }
-        return out + "}"
     }
 }

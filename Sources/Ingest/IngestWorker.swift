@@ -206,15 +206,7 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
     }
 
     private func parse(_ record: ConsumerRecord) -> ParsedMessage {
-        switch parser.parse(record.value) {
-        case .success(let event):
-            let micros =
-                event.timestampMicros ?? record.timestampMilliseconds.map { $0 * 1000 }
-                ?? Int64(Date().timeIntervalSince1970 * 1_000_000)
-            return .event(PositionedEvent(record: record, event: event, timeMicros: micros))
-        case .failure(let error):
-            return .invalid(DeadLetter(record: record, reasonCode: error.reason.rawValue, reason: error.description))
-        }
+        parser.parse(record, receivedAtMicros: Int64(Date().timeIntervalSince1970 * 1_000_000))
     }
 
     // MARK: - Rebalance callbacks (on the consumer thread, inside pollBatch)

@@ -25,6 +25,6 @@ import Testing
     }
 
     @Test func arrayLiteralQuotesAndEscapes() {
-        #expect(IngestStore.arrayLiteral(["a", "b\"c", "d\\e", ""]) == #"{"a","b\"c","d\\e",""}"#)
+        #expect(EventStore.arrayLiteral(["a", "b\"c", "d\\e", ""]) == #"{"a","b\"c","d\\e",""}"#)
     }
 }

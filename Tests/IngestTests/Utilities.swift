@@ -1,3 +1,4 @@
+import ClickLog
 import Foundation
 import Kafka
 import Logging
@@ -120,7 +121,8 @@ func startIngest(
     topic: String,
     group: String = "test",
     untilIdle: Duration? = nil,
-    batch: Int = 500
+    batch: Int = 500,
+    parserLimits: ClickLogParser.Limits = ClickLogParser.Limits()
 ) -> (Task<Void, any Error>, ProgressBox) {
     var configuration = IngestConfiguration()
     configuration.topics = [topic]
@@ -128,6 +130,7 @@ func startIngest(
     configuration.batchMaxRecords = batch
     configuration.batchMaxLatency = .milliseconds(50)
     configuration.untilIdle = untilIdle
+    configuration.parserLimits = parserLimits
     configuration.retryInitialBackoff = .milliseconds(50)
     configuration.retryMaxBackoff = .milliseconds(500)
     let progress = ProgressBox()
