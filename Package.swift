@@ -186,6 +186,8 @@ let package = Package(
             dependencies: [
                 "Learning", "Model", "Catalog", "Evaluation", "Simulation", "Postgres", "TestSupport",
                 "LearningTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(
@@ -194,6 +196,8 @@ let package = Package(
                 "Serving", "Learning", "Model", "Catalog", "ClickLog", "Simulation", "Postgres", "TestSupport",
                 "LearningTestSupport", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
