@@ -126,6 +126,11 @@ public struct Learner: Sendable {
         )
     }
 
+    /// Whether no version was ever published: a following learner then bootstraps instead of fine-tuning.
+    public func needsBootstrap() throws -> Bool {
+        try !ModelRegistry(connection: connection).hasVersions()
+    }
+
     /// Fine-tunes only the MTN parameters of the active version on the training pairs changed since its
     /// watermark, then gates against it.
     /// - Parameters:

@@ -11,7 +11,8 @@ public enum LearnerMode: Sendable, Hashable {
     case bootstrap
     /// One fine-tuning cycle, then return.
     case once
-    /// Fine-tuning cycles every poll interval until stopped (after a bootstrap when `bootstrapFirst`).
+    /// Fine-tuning cycles every poll interval until stopped; a bootstrap first when `bootstrapFirst`, and whenever
+    /// no version was ever published (a new deployment needs no separate bootstrap step).
     case follow(bootstrapFirst: Bool)
 }
 
@@ -95,7 +96,7 @@ public final class LearnerService: Service, Sendable {
                     try withLeaderSession { learner in
                         while !isStopping {
                             do {
-                                if needsBootstrap {
+                                if try needsBootstrap || learner.needsBootstrap() {
                                     onOutcome(try learner.bootstrap(progress: onProgress, shouldStop: stop))
                                     needsBootstrap = false
                                 } else {

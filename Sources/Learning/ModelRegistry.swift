@@ -26,6 +26,11 @@ public struct ModelRegistry: Sendable {
             .decode(Int64.self, column: 0)
     }
 
+    /// Whether any version was ever published.
+    public func hasVersions() throws -> Bool {
+        try connection.query("SELECT EXISTS (SELECT 1 FROM model_versions)")[0].decode(Bool.self, column: 0)
+    }
+
     /// The version that was active before the current one (the latest activation's `previous_version`): where
     /// `amc model rollback` returns to. Nil before the second activation.
     public func previousVersion() throws -> Int64? {
