@@ -54,15 +54,18 @@ struct BenchScore: AsyncParsableCommand {
     @Option(help: "Seconds of unmeasured HTTP load before the steady phase (connections, first-use costs).")
     var warmup = 2.0
 
-    @Option(help: "Activations during the swap phase (alternating between two versions).")
+    @Option(help: "Activations during the swap phase, each of a version the worker has not loaded before.")
     var swaps = 50
+
+    @Option(help: "Rollbacks after the swap phase (back and forth between the last two versions).")
+    var rollbacks = 10
 
     @Option(help: "Milliseconds from one activation to the next.")
     var swapInterval = 100
 
     @Flag(
         help:
-            "Swap between two unrelated bootstrap versions (every swap re-encodes the catalog) instead of a version and its MTN fine-tune (encodings reused)."
+            "Swap in unrelated bootstrap versions (every swap re-encodes the catalog) instead of MTN fine-tunes of the first (encodings reused)."
     )
     var reencode = false
 
@@ -83,10 +86,11 @@ struct BenchScore: AsyncParsableCommand {
 
     func validate() throws {
         guard images >= 2, regions >= 1, keywords >= 5, candidates >= 1, candidates <= images, queries >= 100,
-            clients >= 1, seconds > 0, warmup >= 0, swaps >= 1, swapInterval >= 1, rounds >= 1, rounds <= swaps
+            clients >= 1, seconds > 0, warmup >= 0, swaps >= 1, swapInterval >= 1, rounds >= 1, rounds <= swaps,
+            swaps >= 2, rollbacks >= 0
         else {
             throw ValidationError(
-                "images ≥ 2, regions ≥ 1, keywords ≥ 5, 1 ≤ candidates ≤ images, queries ≥ 100, clients ≥ 1, seconds > 0, warmup ≥ 0, swaps ≥ 1, swap-interval ≥ 1, 1 ≤ rounds ≤ swaps"
+                "images ≥ 2, regions ≥ 1, keywords ≥ 5, 1 ≤ candidates ≤ images, queries ≥ 100, clients ≥ 1, seconds > 0, warmup ≥ 0, swaps ≥ 1, swap-interval ≥ 1, 1 ≤ rounds ≤ swaps, swaps ≥ 2, rollbacks ≥ 0"
             )
         }
         guard candidates <= ServingConfiguration().maxImages else {
@@ -125,20 +129,23 @@ struct BenchScore: AsyncParsableCommand {
             seed: seed
         )
         let first = AMCWeights(configuration: modelConfiguration, seed: seed)
-        var second = AMCWeights(configuration: modelConfiguration, seed: seed &+ 1)
-        if !reencode {
-            // An MTN fine-tune of `first`: identical image encoders, so a swap reuses the catalog's encodings.
-            let mtn = second
-            second = first
+        let (reencode, seed) = (reencode, seed)
+        // One new version per swap: a swap always loads weights the worker has never seen. An MTN fine-tune of
+        // `first` keeps its image encoders, so the swap reuses the catalog's encodings, as an online cycle does.
+        let swapped: [AMCWeights] = (0..<swaps).map { index in
+            let other = AMCWeights(configuration: modelConfiguration, seed: seed &+ 1 &+ UInt64(index))
+            guard !reencode else { return other }
+            var fineTune = first
             for tensor in AMCTensor.allCases where tensor.isModalityAttention {
-                second.withTensor(tensor) { $0 = mtn[tensor] }
+                fineTune.withTensor(tensor) { $0 = other[tensor] }
             }
+            return fineTune
         }
         print(
             """
             synthetic catalog: \(images) images (R=\(regions) regions of D=\(modelConfiguration.regionDimension), \
             K=\(keywords - 4)–\(keywords + 4) keywords), \(candidates) random candidates per query; \
-            versions: \(reencode ? "two bootstrap seeds (swaps re-encode the catalog)" : "a bootstrap and its MTN fine-tune (swaps reuse encodings)")
+            versions: a bootstrap, then \(swaps) \(reencode ? "other bootstraps (swaps re-encode the catalog)" : "MTN fine-tunes of it (swaps reuse encodings)")
             """
         )
 
@@ -158,13 +165,12 @@ struct BenchScore: AsyncParsableCommand {
             if !keep { try? FileManager.default.removeItem(at: root) }
         }
         let databaseURL = try await onBlockingThread { try stack.freshDatabase("bench_score") }
-        let (reencode, seed, secondWeights) = (reencode, seed, second)
         let versions = try await onBlockingThread {
             try Self.prepareDatabase(
                 databaseURL,
                 workload: workload,
                 first: first,
-                second: secondWeights,
+                swapped: swapped,
                 fineTune: !reencode,
                 seed: seed,
                 logger: logger
@@ -226,7 +232,7 @@ struct BenchScore: AsyncParsableCommand {
         weights: AMCWeights,
         holder: ModelHolder,
         port: Int,
-        versions: (first: Int64, second: Int64),
+        versions: (first: Int64, swapped: [Int64]),
         databaseURL: String,
         directory: URL,
         logger: Logger
@@ -284,7 +290,7 @@ struct BenchScore: AsyncParsableCommand {
         }
 
         // 2b. What a swap costs the watcher before any encoding: fetch a version's weights, check its sha256, decode.
-        let secondVersion = versions.second
+        let secondVersion = versions.swapped[0]
         let loads = try await onBlockingThread {
             let connection = try PostgresConnection.connect(databaseURL, logger: logger)
             defer { connection.close() }
@@ -321,18 +327,17 @@ struct BenchScore: AsyncParsableCommand {
             }
             steadySamples += steady.samples
             steadySeconds += steady.seconds
-            let activations = (round * swaps / rounds)..<((round + 1) * swaps / rounds)
+            let activations = Array(versions.swapped[(round * swaps / rounds)..<((round + 1) * swaps / rounds)])
             let servedBefore = log.last?.version ?? versions.first
             let roundLog = Mutex<[Activation]>([])
-            let (total, interval) = (swaps, swapInterval)
+            let interval = swapInterval
             let swapped = try await Self.load(port: port, requests: workload.requests, clients: clients) {
                 try await Task.sleep(for: .milliseconds(200))
                 let done = try await onBlockingThread {
-                    try Self.activateAlternately(
+                    try Self.activate(
+                        activations,
+                        reason: "hot swap",
                         databaseURL: databaseURL,
-                        versions: versions,
-                        activations: activations,
-                        of: total,
                         interval: interval,
                         holder: holder,
                         logger: logger
@@ -347,6 +352,34 @@ struct BenchScore: AsyncParsableCommand {
             swapSeconds += swapped.seconds
             log += done
         }
+
+        // 5. Rollbacks under the same load: back and forth between the last two versions, as `amc model rollback`
+        // does; the worker still holds the model it replaced, so no weights travel.
+        let rollbackVersions = (0..<rollbacks).map { i in
+            i % 2 == 0 ? log[log.count - 2].version : log[log.count - 1].version
+        }
+        let rollbackLog = Mutex<[Activation]>([])
+        let rollbackInterval = swapInterval
+        let rolledBack = try await Self.load(port: port, requests: workload.requests, clients: clients) {
+            try await Task.sleep(for: .milliseconds(200))
+            let done = try await onBlockingThread {
+                try Self.activate(
+                    rollbackVersions,
+                    reason: "rollback",
+                    databaseURL: databaseURL,
+                    interval: rollbackInterval,
+                    holder: holder,
+                    logger: logger
+                )
+            }
+            rollbackLog.withLock { $0 = done }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let rollbackDone = rollbackLog.withLock { $0 }
+        misversioned += Self.misversioned(rolledBack.samples, log: rollbackDone, initial: log[log.count - 1].version)
+        report.rollbackFailed = rolledBack.failed
+        report.rollbackLatency = LatencySummary(rollbackDone.map { ($0.served - $0.committed).inMilliseconds })
+        report.swapTimeouts += rollbackDone.filter(\.timedOut).count
         let steady = LoadResult(samples: steadySamples, seconds: steadySeconds)
         report.steady = steady.summary()
         report.steadyFailed = steady.failed
@@ -367,7 +400,7 @@ struct BenchScore: AsyncParsableCommand {
         report.swapRate = Double(swapped.samples.count) / swapped.seconds
         report.misversioned = misversioned
         report.swapLatency = LatencySummary(log.map { ($0.served - $0.committed).inMilliseconds })
-        report.swapTimeouts = log.filter(\.timedOut).count
+        report.swapTimeouts += log.filter(\.timedOut).count
         report.swapsDone = log.count
         print(
             String(
@@ -411,16 +444,16 @@ struct BenchScore: AsyncParsableCommand {
         return (timings, scores)
     }
 
-    /// Inserts the catalog and the two versions, and activates the first.
+    /// Inserts the catalog, the first version (activated) and the versions to swap in.
     static func prepareDatabase(
         _ url: String,
         workload: ScoreWorkload,
         first: AMCWeights,
-        second: AMCWeights,
+        swapped: [AMCWeights],
         fineTune: Bool,
         seed: UInt64,
         logger: Logger
-    ) throws -> (first: Int64, second: Int64) {
+    ) throws -> (first: Int64, swapped: [Int64]) {
         let connection = try PostgresConnection.connect(url, retryingFor: .seconds(10), logger: logger)
         defer { connection.close() }
         try CatalogStore(connection: connection).upsert(workload.images)
@@ -430,17 +463,19 @@ struct BenchScore: AsyncParsableCommand {
             let firstVersion = try registry.insert(
                 try benchVersion(kind: .bootstrap, parent: nil, weights: first, watermark: watermark, seed: seed)
             )
-            let secondVersion = try registry.insert(
-                try benchVersion(
-                    kind: fineTune ? .finetune : .bootstrap,
-                    parent: fineTune ? firstVersion : nil,
-                    weights: second,
-                    watermark: watermark,
-                    seed: seed &+ 1
+            let swappedVersions = try swapped.enumerated().map { index, weights in
+                try registry.insert(
+                    try benchVersion(
+                        kind: fineTune ? .finetune : .bootstrap,
+                        parent: fineTune ? firstVersion : nil,
+                        weights: weights,
+                        watermark: watermark,
+                        seed: seed &+ 1 &+ UInt64(index)
+                    )
                 )
-            )
+            }
             try registry.activate(firstVersion, actor: "amc bench score", reason: "benchmark setup")
-            return (firstVersion, secondVersion)
+            return (firstVersion, swappedVersions)
         }
     }
 
@@ -492,14 +527,12 @@ struct BenchScore: AsyncParsableCommand {
         var timedOut: Bool
     }
 
-    /// Activates the second, first, second … version (activation `i` of `total`: the second when `i` is even),
-    /// each in its own transaction, `interval` ms apart, waiting (polling the holder) until each is served before
-    /// the next.
-    static func activateAlternately(
+    /// Activates `versions` in turn, each in its own transaction, `interval` ms apart, waiting (polling the
+    /// holder every millisecond) until each is served before the next.
+    static func activate(
+        _ versions: [Int64],
+        reason: String,
         databaseURL: String,
-        versions: (first: Int64, second: Int64),
-        activations: Range<Int>,
-        of total: Int,
         interval: Int,
         holder: ModelHolder,
         logger: Logger
@@ -507,14 +540,13 @@ struct BenchScore: AsyncParsableCommand {
         let connection = try PostgresConnection.connect(databaseURL, retryingFor: .seconds(10), logger: logger)
         defer { connection.close() }
         var log: [Activation] = []
-        for i in activations {
-            let version = i % 2 == 0 ? versions.second : versions.first
+        for version in versions {
             let started = ContinuousClock.now
             _ = try connection.transaction { connection in
                 try ModelRegistry(connection: connection).activate(
                     version,
                     actor: "amc bench score",
-                    reason: "hot swap \(i + 1) of \(total)"
+                    reason: reason
                 )
             }
             let committed = ContinuousClock.now
@@ -716,6 +748,8 @@ extension BenchScore {
         var swapFailed = 0
         var misversioned = 0
         var swapLatency = LatencySummary()
+        var rollbackLatency = LatencySummary()
+        var rollbackFailed = 0
         var versionLoad = LatencySummary()
         var swapTimeouts = 0
         var swapsDone = 0
@@ -759,6 +793,11 @@ extension BenchScore {
                 swapLatency,
                 swapTimeouts > 0 ? "   \(swapTimeouts) not served within 10 s" : ""
             )
+            row(
+                "rollback commit → served",
+                rollbackLatency,
+                String(format: "   %d failed requests meanwhile", rollbackFailed)
+            )
             if reference != nil {
                 Swift.print(
                     String(format: "check: scores agree with the NumPy reference within %.1e", maxScoreDifference)
@@ -770,9 +809,9 @@ extension BenchScore {
                         "targets: in-process p99 %.3f ms (< 2 ms: %@); swaps %d failed, %d mis-versioned (0: %@); p99 ratio %.2f (≤ 1.5: %@)",
                     inProcess.p99,
                     inProcess.p99 < 2 ? "met" : "MISSED",
-                    swapFailed,
+                    swapFailed + rollbackFailed,
                     misversioned,
-                    swapFailed == 0 && misversioned == 0 && swapTimeouts == 0 ? "met" : "MISSED",
+                    swapFailed + rollbackFailed == 0 && misversioned == 0 && swapTimeouts == 0 ? "met" : "MISSED",
                     swapRatio,
                     swapRatio <= 1.5 ? "met" : "MISSED"
                 )
@@ -782,7 +821,7 @@ extension BenchScore {
                     format: "RESULT score_p99_ms=%.3f http_p99_ms=%.3f swap_failed=%d swap_p99_ratio=%.2f",
                     inProcess.p99,
                     steady.p99,
-                    swapFailed + misversioned,
+                    swapFailed + rollbackFailed + misversioned,
                     swapRatio
                 )
             )

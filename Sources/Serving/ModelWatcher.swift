@@ -16,7 +16,9 @@ import Synchronization
 /// every ``ServingConfiguration/catalogRefreshInterval``. A new activation is loaded (sha256 and format checked by
 /// ``ModelRegistry/weights(of:)``), checked against the catalog's region dimension, encoded and warmed, then
 /// swapped in. A version that fails is refused once per activation: logged at error, counted, and the previous
-/// snapshot keeps serving. A lost connection is reopened with backoff (100 ms doubling to
+/// snapshot keeps serving. The model the last swap replaced stays in memory (its weights, not its encodings), so
+/// re-activating it — the usual rollback — reads no weights from the database, only its row's sha256, which must
+/// match the one it was verified against. A lost connection is reopened with backoff (100 ms doubling to
 /// ``ServingConfiguration/maxReconnectDelay``); serving continues meanwhile.
 public struct ModelWatcher: Service {
     private let loop: WatcherLoop
@@ -78,6 +80,8 @@ private final class WatcherLoop: @unchecked Sendable {
     private var catalog: (images: [CatalogImage], revision: String)?
     /// The latest activation acted on (loaded or refused): not retried until another activation appears.
     private var handledActivation: Int64?
+    /// The model the last swap replaced, with the sha256 it was verified against: a rollback target ready to serve.
+    private var retained: (version: Int64, sha256: String, model: AMCModel)?
     private var nextRecheck: ContinuousClock.Instant
     private var nextCatalogCheck: ContinuousClock.Instant
     private var reconnectDelay = Duration.milliseconds(100)
@@ -236,9 +240,15 @@ private final class WatcherLoop: @unchecked Sendable {
             guard let metadata = try registry.version(activation.version) else {
                 throw ModelRefusal(description: "model version \(activation.version) does not exist")
             }
-            let weights = try registry.weights(of: activation.version)
-            guard weights.isFinite else { throw ModelRefusal(description: "weights are not finite") }
-            let model = AMCModel(weights: weights)
+            let model: AMCModel
+            if let retained, retained.version == activation.version, retained.sha256 == metadata.sha256 {
+                // Versions are immutable and this one was verified when it was first loaded.
+                model = retained.model
+            } else {
+                let weights = try registry.weights(of: activation.version)
+                guard weights.isFinite else { throw ModelRefusal(description: "weights are not finite") }
+                model = AMCModel(weights: weights)
+            }
             let images = catalog?.images ?? []
             guard compatible(model, images) else {
                 throw ModelRefusal(
@@ -302,7 +312,9 @@ private final class WatcherLoop: @unchecked Sendable {
         )
         // Warm up: one request's worth of work, so the first real request pays no first-use costs.
         _ = served.score(query: "warm up", images: Array(encoded.keys.prefix(16)), top: nil)
-        holder.swap(served)
+        if let replaced = holder.swap(served), replaced.version != version {
+            retained = (replaced.version, replaced.sha256, replaced.model)
+        }
         metrics.swaps.increment()
         metrics.modelVersion.set(Double(version))
         logger.info(

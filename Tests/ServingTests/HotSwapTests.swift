@@ -115,6 +115,48 @@ import Testing
         }
     }
 
+    /// A rollback to the version the last swap replaced is served from memory: it reads no weights from the
+    /// database (here they have gone bad since, and it still swaps back), while a version never loaded is fetched
+    /// and verified as usual.
+    @Test func rollingBackToTheReplacedVersionNeedsNoWeightsFromTheDatabase() async throws {
+        let fixture = try LearningFixture.serving()
+        let first = try fixture.publish(seed: 1, activate: true)
+        let second = try fixture.publish(seed: 2, activate: false)
+        let holder = ModelHolder()
+        let metrics = ServingMetrics()
+        var configuration = testConfiguration()
+        configuration.recheckInterval = .milliseconds(100)
+        let app = ScoringAPI.buildApplication(
+            configuration: configuration,
+            databaseURL: fixture.url,
+            holder: holder,
+            metrics: metrics,
+            logger: testLogger
+        )
+        try await app.test(.router) { _ in
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == first })
+            try await blocking { try fixture.activate(second) }
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == second })
+            try fixture.corrupt(first)
+            try await blocking { try fixture.activate(first) }
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == first })
+            #expect(metrics.render().contains("amc_serve_model_load_refusals_total 0"))
+            // `second` is now the retained one; `first` was replaced, so going back to `second` is also from
+            // memory, and a third version is loaded from the database.
+            try await blocking { try fixture.activate(second) }
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == second })
+            let third = try fixture.publish(seed: 3, activate: false)
+            try fixture.corrupt(third)
+            try await blocking { try fixture.activate(third) }
+            #expect(
+                try await eventually(within: .seconds(30)) {
+                    metrics.render().contains("amc_serve_model_load_refusals_total 1")
+                }
+            )
+            #expect(holder.current()?.version == second)
+        }
+    }
+
     /// Graceful shutdown (SIGTERM through the service group) lets a request in flight finish.
     @Test func gracefulShutdownFinishesTheRequestInFlight() async throws {
         let fixture = try LearningFixture.serving()
