@@ -19,6 +19,26 @@ as_pg "$bindir/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -o \
     start >/dev/null
 export AMC_TEST_DATABASE_URL="postgresql://postgres@127.0.0.1:$port/postgres"
 
+# The API fuzzer of APIFuzzTests (schemathesis, pinned), in a venv cached like Deploy/check.sh's (under
+# $AMC_CACHE_DIR, keyed by the requirements' checksum); installed while the build runs.
+requirements=Deploy/local/api-fuzz-requirements.txt
+cache=${AMC_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/amc-stream}
+venv="$cache/api-fuzz-$(sha256sum "$requirements" | cut -c1-12)"
+python=/usr/bin/python3
+[ -x "$python" ] || python=$(command -v python3)
+install_fuzzer() {
+    [ -f "$venv/.installed" ] && return 0
+    rm -rf "$venv"
+    mkdir -p "$cache"
+    "$python" -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$requirements"
+    touch "$venv/.installed"
+}
+install_fuzzer > "$pgdir/fuzzer-install.log" 2>&1 &
+fuzzer_install=$!
+export AMC_SCHEMATHESIS="$venv/bin/schemathesis"
+
 swift format lint --strict --recursive Package.swift Sources Tests   # the style in .swift-format
 swift build --build-tests -Xswiftc -warnings-as-errors --explicit-target-dependency-import-check error
+wait "$fuzzer_install" || { cat "$pgdir/fuzzer-install.log"; exit 1; }
 swift test --skip-build 2>&1 | tee "$pgdir/test.log"

@@ -6,7 +6,8 @@ import Logging
 ///
 /// One ``buildApplication(configuration:databaseURL:holder:metrics:logger:onServerRunning:)`` is used by
 /// `amc serve` and by the tests. Routes: `POST /v1/score`, `GET /v1/model`, `GET /healthz`, `GET /readyz`,
-/// `GET /metrics`; limits and error statuses are documented in `Docs/serving.md`.
+/// `GET /metrics`; limits and error statuses are documented in `Docs/serving.md`, and the whole contract in
+/// `Docs/openapi.yaml`.
 public enum ScoringAPI {
     /// The response header naming the model version that produced a response.
     public static let versionHeader = HTTPFields.Element.Name("AMC-Model-Version")!

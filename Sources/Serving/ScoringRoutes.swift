@@ -10,24 +10,15 @@ struct ScoringRoutes: Sendable {
     let beforeScoring: (@Sendable () async -> Void)?
 
     func router() -> Router<BasicRequestContext> {
-        let router = Router()
-        router.post("/v1/score") { request, _ in
-            await measured("/v1/score") { try await score(request) }
-        }
-        router.get("/v1/model") { _, _ in
-            await measured("/v1/model") { try model() }
-        }
-        router.get("/healthz") { _, _ in
-            await measured("/healthz") { try json(.ok, ["status": "up"]) }
-        }
-        router.get("/readyz") { _, _ in
-            await measured("/readyz") {
+        let routes = [
+            Route("/v1/score", .post) { try await score($0) },
+            Route("/v1/model", .get) { _ in try model() },
+            Route("/healthz", .get) { _ in try json(.ok, ["status": "up"]) },
+            Route("/readyz", .get) { _ in
                 guard let served = holder.current() else { throw APIError.noModel }
                 return try json(.ok, ReadyBody(status: "ready", modelVersion: served.version))
-            }
-        }
-        router.get("/metrics") { _, _ in
-            await measured("/metrics") {
+            },
+            Route("/metrics", .get) { _ in
                 var headers = HTTPFields()
                 headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
                 return Response(
@@ -35,9 +26,34 @@ struct ScoringRoutes: Sendable {
                     headers: headers,
                     body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.render()))
                 )
+            },
+        ]
+        let router = Router()
+        let methods = Dictionary(uniqueKeysWithValues: routes.map { ($0.path, $0.method) })
+        router.add(middleware: UnmatchedRequests(methods: methods))
+        for route in routes {
+            router.on(RouterPath(route.path), method: route.method) { request, _ in
+                await measured(route.path) { try await route.handler(request) }
             }
         }
         return router
+    }
+
+    /// One route: a path, the method it answers, and its handler.
+    private struct Route: Sendable {
+        var path: String
+        var method: HTTPRequest.Method
+        var handler: @Sendable (Request) async throws -> Response
+
+        init(
+            _ path: String,
+            _ method: HTTPRequest.Method,
+            handler: @escaping @Sendable (Request) async throws -> Response
+        ) {
+            self.path = path
+            self.method = method
+            self.handler = handler
+        }
     }
 
     // MARK: - Handlers
@@ -131,17 +147,48 @@ struct ScoringRoutes: Sendable {
         metrics.record(route: route, status: response.status.code, duration: started.duration(to: .now))
         return response
     }
+}
 
-    private func json(_ status: HTTPResponse.Status, _ value: some Encodable) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        return Response(
-            status: status,
-            headers: headers,
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: try encoder.encode(value)))
-        )
+/// A JSON response.
+private func json(_ status: HTTPResponse.Status, _ value: some Encodable) throws -> Response {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    var headers = HTTPFields()
+    headers[.contentType] = "application/json"
+    return Response(
+        status: status,
+        headers: headers,
+        body: ResponseBody(byteBuffer: ByteBuffer(bytes: try encoder.encode(value)))
+    )
+}
+
+/// Answers the requests no route matches with the JSON error body: 405 with `Allow` for a route called with
+/// another method, 404 for any other path (the router's own answers have no body).
+struct UnmatchedRequests: RouterMiddleware {
+    /// Each route's path and method.
+    let methods: [String: HTTPRequest.Method]
+
+    func handle(
+        _ request: Request,
+        context: BasicRequestContext,
+        next: (Request, BasicRequestContext) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            // The router ignores empty path components ("/healthz/" is "/healthz"), so this lookup does too.
+            let path = "/" + request.uri.path.split(separator: "/").joined(separator: "/")
+            var response: Response
+            if let method = methods[path] {
+                let message = "\(path) answers \(method.rawValue) only, not \(request.method.rawValue)"
+                response = try json(.methodNotAllowed, ErrorBody(error: message))
+                response.headers[.allow] = method.rawValue
+            } else {
+                response = try json(.notFound, ErrorBody(error: "no route \(request.uri.path)"))
+            }
+            // A HEAD answer has no body.
+            return request.method == .head ? response.createHeadResponse() : response
+        }
     }
 }
 

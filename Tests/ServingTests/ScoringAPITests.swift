@@ -37,6 +37,43 @@ import Testing
         }
     }
 
+    @Test func unknownPathsGetA404AndOtherMethodsA405WithAJSONError() async throws {
+        let app = ScoringAPI.buildApplication(
+            configuration: testConfiguration(),
+            databaseURL: try TestPostgres.freshDatabase(),
+            logger: testLogger
+        )
+        try await app.test(.router) { client in
+            for uri in ["/", "/v1", "/v1/scores", "/v2/score", "/healthz/deep", "/HEALTHZ"] {
+                try await client.execute(uri: uri, method: .get) { response in
+                    #expect(response.status == .notFound, "\(uri)")
+                    #expect(response.headers[.contentType] == "application/json", "\(uri)")
+                    let error = try jsonObject(response.body)["error"]
+                    #expect(error is String, "\(uri)")
+                }
+            }
+            let calls: [(String, HTTPRequest.Method, String)] = [
+                ("/v1/score", .get, "POST"), ("/v1/score/", .put, "POST"), ("/v1/model", .post, "GET"),
+                ("/healthz", .delete, "GET"), ("/readyz", .patch, "GET"), ("//metrics", .options, "GET"),
+            ]
+            for (uri, method, allowed) in calls {
+                try await client.execute(uri: uri, method: method) { response in
+                    #expect(response.status == .methodNotAllowed, "\(method) \(uri)")
+                    #expect(response.headers[.allow] == allowed, "\(method) \(uri)")
+                    #expect(response.headers[.contentType] == "application/json", "\(method) \(uri)")
+                    let error = try jsonObject(response.body)["error"]
+                    #expect(error is String, "\(method) \(uri)")
+                }
+            }
+            // A HEAD answer has the status and headers but no body.
+            try await client.execute(uri: "/v1/score", method: .head) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "POST")
+                #expect(response.body.readableBytes == 0)
+            }
+        }
+    }
+
     @Test func scoresKnownImagesBestFirstWithTheServedVersion() async throws {
         let fixture = try LearningFixture.serving()
         let version = try fixture.publish(seed: 1, activate: true)
