@@ -18,6 +18,8 @@ struct CommitResult: Sendable {
     var messages = 0
     var events = 0
     var deadLetters = 0
+    /// Messages skipped because their position was already stored (a re-read after an offset moved back).
+    var alreadyStored = 0
     var gaps: [OffsetGap] = []
     var nextOffsets: [TopicPartition: Int64] = [:]
     /// Partitions whose stored offset moved back (an operator replay): the consumer must rejoin to re-read.
@@ -33,7 +35,10 @@ struct CommitResult: Sendable {
 ///
 /// Exactly-once: each transaction first locks the partitions' rows in `ingest_offsets` and writes only
 /// messages at or after the stored offsets, so a retried commit whose first attempt landed, or a consumer
-/// that lost its partitions without noticing, never writes a message twice.
+/// that lost its partitions without noticing, never writes a message twice. When an operator moved a stored
+/// offset back over messages already stored (a replay from an offset), the batch collides with `click_events`'
+/// key; it is then committed again without the positions already stored (events or dead letters), which are
+/// counted and skipped, so a replay lands exactly what is missing.
 ///
 /// `@unchecked Sendable`: the hand-off state is guarded by `condition`; `session` is used only on the writer thread.
 final class BatchWriter: @unchecked Sendable {
@@ -124,16 +129,25 @@ final class BatchWriter: @unchecked Sendable {
     private func commit(
         _ messages: ArraySlice<ParsedMessage>,
         positions: [TopicPartition: Int64],
-        batch: IngestBatch
+        batch: IngestBatch,
+        skippingStored: Bool = false
     ) throws -> [CommitResult] {
         do {
             var result = try session.withRetry { connection in
-                try connection.transaction { connection in try self.write(messages, positions, connection) }
+                try connection.transaction { connection in
+                    try self.write(messages, positions, skippingStored: skippingStored, connection)
+                }
             }
             result.messageTimestamps = messages.compactMap(\.record.timestampMilliseconds)
             result.handedOffAt = batch.handedOffAt
             result.committedAtMillis = Int64(Date().timeIntervalSince1970 * 1000)
             return [result]
+        } catch let error as PostgresError where error.isStoredPositionCollision && !skippingStored {
+            logger.notice(
+                "batch has messages already stored (re-read after an offset moved back); skipping them",
+                metadata: ["ingest.batch_size": "\(messages.count)"]
+            )
+            return try commit(messages, positions: positions, batch: batch, skippingStored: true)
         } catch let error as PostgresError where error.isDataError {
             guard messages.count > 1 else {
                 return [try commitRejected(messages.first!.record, error, batch: batch)]
@@ -143,8 +157,8 @@ final class BatchWriter: @unchecked Sendable {
                 metadata: ["postgres.error": "\(error)", "ingest.batch_size": "\(messages.count)"]
             )
             let middle = messages.startIndex + messages.count / 2
-            return try commit(messages[..<middle], positions: positions, batch: batch)
-                + commit(messages[middle...], positions: positions, batch: batch)
+            return try commit(messages[..<middle], positions: positions, batch: batch, skippingStored: skippingStored)
+                + commit(messages[middle...], positions: positions, batch: batch, skippingStored: skippingStored)
         }
     }
 
@@ -152,6 +166,7 @@ final class BatchWriter: @unchecked Sendable {
     private func write(
         _ messages: ArraySlice<ParsedMessage>,
         _ positions: [TopicPartition: Int64],
+        skippingStored: Bool,
         _ connection: PostgresConnection
     ) throws -> CommitResult {
         var partitions = Set<TopicPartition>()
@@ -190,12 +205,32 @@ final class BatchWriter: @unchecked Sendable {
         for (partition, next) in cursors where next != stored[partition] {
             write.nextOffsets[partition] = next
         }
+        if skippingStored {
+            result.alreadyStored = try skipStored(&write, connection)
+        }
         try store.write(write, connection)
         result.events = write.events.count
         result.deadLetters = write.deadLetters.count
         result.gaps = write.gaps
         result.nextOffsets = write.nextOffsets
         return result
+    }
+
+    /// Removes from `write` the events and dead letters whose positions are already stored, and recounts the pair
+    /// deltas from the events that remain.
+    /// - Returns: How many were removed.
+    private func skipStored(_ write: inout IngestWrite, _ connection: PostgresConnection) throws -> Int {
+        let events = try store.events.storedPositions(write.events.map { EventPosition($0.record) }, connection)
+        let letters = try store.storedDeadLetterPositions(
+            write.deadLetters.map { EventPosition($0.record) },
+            connection
+        )
+        guard !events.isEmpty || !letters.isEmpty else { return 0 }
+        write.events.removeAll { events.contains(EventPosition($0.record)) }
+        write.deadLetters.removeAll { letters.contains(EventPosition($0.record)) }
+        write.pairs = PairAggregator()
+        for positioned in write.events { write.pairs.add(positioned.event, at: positioned.timeMicros) }
+        return events.count + letters.count
     }
 
     /// Dead-letters one message the database refused (after splitting isolated it), advancing its offset.
@@ -236,6 +271,13 @@ final class BatchWriter: @unchecked Sendable {
 }
 
 extension PostgresError {
+    /// A unique violation on a stored position (`click_events` or `dead_letters` key): the batch re-reads
+    /// messages that are already stored.
+    var isStoredPositionCollision: Bool {
+        sqlState?.rawValue == "23505"
+            && (message.contains("\"click_events") || message.contains("\"dead_letters_topic_partition_offset"))
+    }
+
     /// A refusal caused by the data itself (SQLSTATE class 22 data exception, 23 integrity violation, 54 limit
     /// exceeded), as opposed to schema, permission or availability problems that no amount of splitting fixes.
     var isDataError: Bool {

@@ -113,7 +113,7 @@ extension DeadLetterStore {
                     )
                 }
             }
-            let stored = try storedPositions(of: valid.map(\.letter), connection)
+            let stored = try events.storedPositions(valid.map(\.letter.position), connection)
             var landing: [PositionedEvent] = []
             var pairs = PairAggregator()
             for (letter, positioned) in valid {
@@ -205,34 +205,6 @@ extension DeadLetterStore {
                 receivedAtMicros: try row.decode(Int64.self, column: 7)
             )
         }
-    }
-
-    /// The positions among `letters` that already have an event in `click_events`.
-    private func storedPositions(
-        of letters: [LockedLetter],
-        _ connection: PostgresConnection
-    ) throws -> Set<LockedLetter.Position> {
-        guard !letters.isEmpty else { return [] }
-        let topics = letters.map(\.record.topic)
-        let partitions = Self.arrayLiteral(letters.map(\.record.partition))
-        let offsets = Self.arrayLiteral(letters.map(\.record.offset))
-        let rows = try connection.query(
-            """
-            SELECT topic, partition, "offset" FROM click_events
-            WHERE (topic, partition, "offset") IN (
-                SELECT * FROM unnest(\(topics), \(partitions)::integer[], \(offsets)::bigint[])
-            )
-            """
-        )
-        return Set(
-            try rows.map { row in
-                LockedLetter.Position(
-                    topic: try row.decode(String.self, column: 0),
-                    partition: try row.decode(Int32.self, column: 1),
-                    offset: try row.decode(Int64.self, column: 2)
-                )
-            }
-        )
     }
 
     /// Marks replayed and duplicate letters resolved.
@@ -333,18 +305,12 @@ extension DeadLetterStore {
 
 /// A pending dead letter locked by a replay transaction, as the Kafka record it was.
 private struct LockedLetter {
-    struct Position: Hashable {
-        var topic: String
-        var partition: Int32
-        var offset: Int64
-    }
-
     var id: Int64
     var record: ConsumerRecord
     /// When ingest received it (`created_at`), microseconds since the epoch: the last resort for its event time.
     var receivedAtMicros: Int64
 
-    var position: Position { Position(topic: record.topic, partition: record.partition, offset: record.offset) }
+    var position: EventPosition { EventPosition(record) }
 }
 
 /// One recorded replay action.

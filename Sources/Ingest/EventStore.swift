@@ -9,6 +9,22 @@ import Postgres
 /// Shared by ingest (``IngestStore``) and dead-letter replay (``DeadLetterStore``), so a replayed event lands
 /// exactly as ingest would have landed it.
 struct EventStore: Sendable {
+    /// The positions among `positions` that already have an event in `click_events` (one query).
+    func storedPositions(_ positions: [EventPosition], _ connection: PostgresConnection) throws -> Set<EventPosition> {
+        guard !positions.isEmpty else { return [] }
+        return try EventPosition.decode(
+            connection.query(
+                """
+                SELECT topic, partition, "offset" FROM click_events
+                WHERE (topic, partition, "offset") IN (
+                    SELECT * FROM unnest(\(positions.map(\.topic)), \(EventPosition.partitionsLiteral(positions))::integer[],
+                                         \(EventPosition.offsetsLiteral(positions))::bigint[])
+                )
+                """
+            )
+        )
+    }
+
     /// Prepares session state a connection needs (the per-transaction staging table for pair deltas).
     func prepare(_ connection: PostgresConnection) throws {
         try connection.execute(
@@ -113,5 +129,45 @@ struct EventStore: Sendable {
             out += "\""
         }
         return out + "}"
+    }
+}
+
+/// A Kafka position: the identity of a stored click event (`click_events`' key).
+struct EventPosition: Hashable, Sendable {
+    var topic: String
+    var partition: Int32
+    var offset: Int64
+
+    init(topic: String, partition: Int32, offset: Int64) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+    }
+
+    init(_ record: ConsumerRecord) {
+        self.init(topic: record.topic, partition: record.partition, offset: record.offset)
+    }
+
+    /// The partitions as a PostgreSQL integer array literal, in order.
+    static func partitionsLiteral(_ positions: [EventPosition]) -> String {
+        "{" + positions.map { "\($0.partition)" }.joined(separator: ",") + "}"
+    }
+
+    /// The offsets as a PostgreSQL bigint array literal, in order.
+    static func offsetsLiteral(_ positions: [EventPosition]) -> String {
+        "{" + positions.map { "\($0.offset)" }.joined(separator: ",") + "}"
+    }
+
+    /// Positions from rows of `topic, partition, "offset"`.
+    static func decode(_ rows: [PostgresRow]) throws -> Set<EventPosition> {
+        Set(
+            try rows.map { row in
+                EventPosition(
+                    topic: try row.decode(String.self, column: 0),
+                    partition: try row.decode(Int32.self, column: 1),
+                    offset: try row.decode(Int64.self, column: 2)
+                )
+            }
+        )
     }
 }

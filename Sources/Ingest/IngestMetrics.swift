@@ -8,6 +8,9 @@ struct IngestMetrics: Sendable {
     let events = Counter(label: "ingest.events")
     /// Messages written to `dead_letters` (`ingest.dead_letters`).
     let deadLetters = Counter(label: "ingest.dead_letters")
+    /// Messages skipped because their position was already stored, after an offset moved back
+    /// (`ingest.already_stored`).
+    let alreadyStored = Counter(label: "ingest.already_stored")
     /// Transactions committed (`ingest.batches`).
     let batches = Counter(label: "ingest.batches")
     /// Wall time from a batch's first poll to its commit (`ingest.batch.duration`).

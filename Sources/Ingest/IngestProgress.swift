@@ -4,6 +4,8 @@ public struct IngestProgress: Sendable, Equatable {
     public var events = 0
     /// Messages dead-lettered.
     public var deadLetters = 0
+    /// Messages skipped because their position was already stored (re-read after an offset moved back).
+    public var alreadyStored = 0
     /// Offset ranges recorded as lost.
     public var gaps = 0
     /// Transactions committed.

@@ -294,11 +294,13 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
         if !result.nextOffsets.isEmpty { consumer?.commitAsync(result.nextOffsets) }
         metrics.events.increment(by: result.events)
         metrics.deadLetters.increment(by: result.deadLetters)
+        metrics.alreadyStored.increment(by: result.alreadyStored)
         metrics.batches.increment()
         metrics.batchSize.record(result.messages)
         metrics.batchDuration.recordNanoseconds((ContinuousClock.now - result.handedOffAt).nanoseconds)
         progress.events += result.events
         progress.deadLetters += result.deadLetters
+        progress.alreadyStored += result.alreadyStored
         progress.batches += 1
         progress.retries = signals.retries.withLock { $0 }
         if let onProgress {
