@@ -29,15 +29,7 @@ import Testing
         // The default limits: the ones the spec states.
         var configuration = ServingConfiguration()
         configuration.port = 0
-        let holder = ModelHolder()
-        let metrics = ServingMetrics()
-        let app = ScoringAPI.buildApplication(
-            configuration: configuration,
-            databaseURL: fixture.url,
-            holder: holder,
-            metrics: metrics,
-            logger: testLogger
-        )
+        let (holder, metrics, app) = scoringWorker(fixture, configuration)
         try await app.test(.live) { client in
             let port = try #require(client.port)
             #expect(try await eventually(within: .seconds(30)) { holder.current() != nil })

@@ -77,17 +77,9 @@ import Testing
         let first = try fixture.publish(seed: 1, activate: true)
         let second = try fixture.publish(seed: 2, activate: false)
         try fixture.corrupt(second)
-        let holder = ModelHolder()
-        let metrics = ServingMetrics()
         var configuration = testConfiguration()
         configuration.recheckInterval = .milliseconds(100)
-        let app = ScoringAPI.buildApplication(
-            configuration: configuration,
-            databaseURL: fixture.url,
-            holder: holder,
-            metrics: metrics,
-            logger: testLogger
-        )
+        let (holder, metrics, app) = scoringWorker(fixture, configuration)
         try await app.test(.router) { client in
             #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == first })
             try await blocking { try fixture.activate(second) }
@@ -122,17 +114,9 @@ import Testing
         let fixture = try LearningFixture.serving()
         let first = try fixture.publish(seed: 1, activate: true)
         let second = try fixture.publish(seed: 2, activate: false)
-        let holder = ModelHolder()
-        let metrics = ServingMetrics()
         var configuration = testConfiguration()
         configuration.recheckInterval = .milliseconds(100)
-        let app = ScoringAPI.buildApplication(
-            configuration: configuration,
-            databaseURL: fixture.url,
-            holder: holder,
-            metrics: metrics,
-            logger: testLogger
-        )
+        let (holder, metrics, app) = scoringWorker(fixture, configuration)
         try await app.test(.router) { _ in
             #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == first })
             try await blocking { try fixture.activate(second) }

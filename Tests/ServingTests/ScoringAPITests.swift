@@ -205,15 +205,7 @@ import Testing
         configuration.maxBodyBytes = 4096
         configuration.maxQueryBytes = 64
         configuration.maxImages = 10
-        let holder = ModelHolder()
-        let metrics = ServingMetrics()
-        let app = ScoringAPI.buildApplication(
-            configuration: configuration,
-            databaseURL: fixture.url,
-            holder: holder,
-            metrics: metrics,
-            logger: testLogger
-        )
+        let (holder, metrics, app) = scoringWorker(fixture, configuration)
         let tooMany = (0..<11).map { "image-\($0)" }
         let cases: [(String, ByteBuffer, HTTPResponse.Status)] = [
             ("malformed JSON", ByteBuffer(string: "{\"query\": "), .badRequest),

@@ -79,3 +79,20 @@ func jsonObject(_ buffer: ByteBuffer) throws -> [String: Any] {
     let value = try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView))
     return try #require(value as? [String: Any])
 }
+
+/// The scoring application on `fixture`'s database, with the holder and the metrics it feeds.
+func scoringWorker(
+    _ fixture: LearningFixture,
+    _ configuration: ServingConfiguration
+) -> (holder: ModelHolder, metrics: ServingMetrics, app: some ApplicationProtocol) {
+    let holder = ModelHolder()
+    let metrics = ServingMetrics()
+    let app = ScoringAPI.buildApplication(
+        configuration: configuration,
+        databaseURL: fixture.url,
+        holder: holder,
+        metrics: metrics,
+        logger: testLogger
+    )
+    return (holder, metrics, app)
+}
