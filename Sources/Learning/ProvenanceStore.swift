@@ -76,13 +76,12 @@ public struct ProvenanceStore: Sendable {
             WHERE query = \(query) AND image = \(image)
             """
         )[0]
-        let removedEvents = max(
-            0,
-            (try pairRow?.decode(Int64.self, column: 1) ?? 0) - (try stored.decode(Int64.self, column: 0))
-        )
-        let removedClicks =
-            removedEvents == 0
-            ? 0 : max(0, (try pairRow?.decode(Int64.self, column: 0) ?? 0) - (try stored.decode(Int64.self, column: 1)))
+        let pairClicks = try pairRow?.decode(Int64.self, column: 0) ?? 0
+        let pairEvents = try pairRow?.decode(Int64.self, column: 1) ?? 0
+        let storedEvents = try stored.decode(Int64.self, column: 0)
+        let storedClicks = try stored.decode(Int64.self, column: 1)
+        let removedEvents = max(0, pairEvents - storedEvents)
+        let removedClicks = removedEvents == 0 ? 0 : max(0, pairClicks - storedClicks)
         let events = try connection.query(
             """
             SELECT topic, partition, "offset", event_time, ingested_at, clicks, position,

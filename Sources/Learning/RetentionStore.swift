@@ -110,13 +110,12 @@ public struct RetentionStore: Sendable {
                         """
                 )
             }
-            let created = dryRun ? try missingPartitions(policy, connection) : try createPartitions(policy, connection)
+            let created = try dryRun ? missingPartitions(policy, connection) : createPartitions(policy, connection)
             let protection = try protectedBoundary(policy, connection)
             let requested = policy.requestedCutoff
             let cutoff = protection.map { min($0.from, requested) } ?? requested
             let dropped =
-                dryRun
-                ? try partitionsOlder(than: cutoff, connection) : try dropPartitions(olderThan: cutoff, connection)
+                try dryRun ? partitionsOlder(than: cutoff, connection) : dropPartitions(olderThan: cutoff, connection)
             var report = RetentionReport(
                 dryRun: dryRun,
                 keep: policy.keep,
