@@ -84,7 +84,7 @@ import Testing
         let bootstrap = try db.version(parent: nil)
         try db.events(["2025-04-10T00:00:00Z", "2025-07-01T00:00:00Z"])  // the fine-tune's window
         let fineTune = try db.version(parent: bootstrap)
-        _ = try ModelRegistry(connection: db.connection).activate(fineTune, actor: "test", reason: "test")
+        try db.activate(fineTune)
 
         let windowOnly = try RetentionStore(connection: db.connection).run(Self.policy, dryRun: true, actor: "test")
         #expect(windowOnly.heldBack)
@@ -113,7 +113,7 @@ import Testing
         defer { db.close() }
         try db.events(["2024-11-02T00:00:00Z", "2025-02-01T00:00:00Z", "2025-05-01T00:00:00Z"])
         let bootstrap = try db.version(parent: nil)
-        _ = try ModelRegistry(connection: db.connection).activate(bootstrap, actor: "test", reason: "test")
+        try db.activate(bootstrap)
 
         let report = try RetentionStore(connection: db.connection).run(Self.policy, dryRun: false, actor: "test")
 
@@ -132,9 +132,8 @@ import Testing
         let bootstrap = try db.version(parent: nil)
         try db.events(["2025-04-10T00:00:00Z"])
         let fineTune = try db.version(parent: bootstrap)
-        let registry = ModelRegistry(connection: db.connection)
-        _ = try registry.activate(bootstrap, actor: "test", reason: "test")
-        _ = try registry.activate(fineTune, actor: "test", reason: "test")
+        try db.activate(bootstrap)
+        try db.activate(fineTune)
 
         // The bootstrap was active moments ago (within 90 days of the run): its whole window stays.
         let recent = try RetentionStore(connection: db.connection).run(Self.policy, dryRun: true, actor: "test")
@@ -234,6 +233,17 @@ struct RetentionDatabase {
             RETURNING version
             """
         )[0].decode(Int64.self, column: 0)
+    }
+
+    /// Activates `version` as ``ModelRegistry/activate(_:actor:reason:)`` does (the placeholder metadata of these
+    /// versions would not decode as a full ``ModelVersion``, which the registry reads first).
+    func activate(_ version: Int64) throws {
+        try connection.execute(
+            """
+            INSERT INTO model_activations (version, previous_version, actor, reason)
+            SELECT \(version), (SELECT version FROM model_activations ORDER BY id DESC LIMIT 1), 'test', 'test'
+            """
+        )
     }
 
     func count(_ sql: PostgresQuery) throws -> Int {
