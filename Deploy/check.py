@@ -524,7 +524,10 @@ UNIT_INSTANCES = {
     "amc-ingest@.service": "amc-ingest@9464.service",
     "amc-learn.service": "amc-learn.service",
     "amc-serve@.service": "amc-serve@8080.service",
+    "amc-retention.service": "amc-retention.service",
 }
+# Timers, each verified with the service it starts.
+UNIT_TIMERS = ["amc-retention.timer"]
 REQUIRED_SERVICE_SETTINGS = {
     "User": "amc", "EnvironmentFile": "/etc/amc/amc.env", "NoNewPrivileges": "yes", "ProtectSystem": "strict",
     "PrivateTmp": "yes", "KillSignal": "SIGTERM",
@@ -569,8 +572,17 @@ def check_systemd() -> None:
         stub.chmod(0o755)
         (root / "etc/amc").mkdir(parents=True)
         (root / "etc/amc/amc.env").write_text("")
-        for name in units:
+        for name in units + UNIT_TIMERS:
             shutil.copy(directory / name, root / "etc/systemd/system" / name)
+        for name in UNIT_TIMERS:
+            problems = Problems(directory / name)
+            result = subprocess.run([analyze, "verify", f"--root={root}", name], capture_output=True, text=True,
+                                    cwd=root)
+            output = (result.stdout + result.stderr).replace(str(root), "").strip()
+            if result.returncode != 0 or output:
+                problems.add(f"systemd-analyze verify {name}: " + (" | ".join(output.splitlines())
+                                                                   or f"exit {result.returncode}"))
+            problems.report(f"systemd-analyze verify ({name}) clean")
         for name in units:
             if name not in UNIT_INSTANCES:
                 continue

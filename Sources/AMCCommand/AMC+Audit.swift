@@ -50,6 +50,13 @@ extension AMC {
                                 ? "no version has trained on it yet"
                                 : "trained on by version(s) \(p.trainedBy.map { "\($0)" }.joined(separator: ", "))")
                 )
+                if p.removedEvents > 0 {
+                    lines.append(
+                        "  retention  \(p.removedEvents) events (\(p.removedClicks) clicks) "
+                            + (p.removedBefore.map { "before \(RegistryOutput.format($0)) " } ?? "")
+                            + "removed by retention; \(p.events.count) still stored (below, totals include the removed)"
+                    )
+                }
                 if let version = p.activeVersion {
                     if let score = p.score {
                         lines.append(

@@ -20,6 +20,7 @@ struct AMC: AsyncParsableCommand {
             ModelCommand.self,
             Audit.self,
             DeadLetters.self,
+            Retention.self,
             Serve.self,
         ]
     )

@@ -32,8 +32,14 @@ public struct PairProvenance: Sendable, Hashable, Codable {
     public var skips: Int64?
     public var relevance: Double?
     public var grade: Int?
-    /// The events that made it, oldest first.
+    /// The events that made it and are still stored, oldest first.
     public var events: [PairEvent]
+    /// Events (and their clicks) the pair counts but `click_events` no longer holds: removed by `amc retention`.
+    /// The running totals in ``events`` count them as coming first.
+    public var removedEvents: Int64 = 0
+    public var removedClicks: Int64 = 0
+    /// The end of the newest range retention removed: the removed events are all older. Nil when none was removed.
+    public var removedBefore: Date?
     /// Versions whose training window included events of this pair (the query was not held out).
     public var trainedBy: [Int64]
     /// Whether the query is in the held-out slice of the active version's split (never trained on).
@@ -63,11 +69,25 @@ public struct ProvenanceStore: Sendable {
             WHERE query = \(query) AND image = \(image)
             """
         ).first
+        // Events `amc retention` removed are still counted by the pair: the difference is what was removed.
+        let stored = try connection.query(
+            """
+            SELECT count(*), coalesce(sum(clicks), 0)::bigint FROM click_events
+            WHERE query = \(query) AND image = \(image)
+            """
+        )[0]
+        let pairClicks = try pairRow?.decode(Int64.self, column: 0) ?? 0
+        let pairEvents = try pairRow?.decode(Int64.self, column: 1) ?? 0
+        let storedEvents = try stored.decode(Int64.self, column: 0)
+        let storedClicks = try stored.decode(Int64.self, column: 1)
+        let removedEvents = max(0, pairEvents - storedEvents)
+        let removedClicks = removedEvents == 0 ? 0 : max(0, pairClicks - storedClicks)
         let events = try connection.query(
             """
             SELECT topic, partition, "offset", event_time, ingested_at, clicks, position,
-                   sum(clicks) OVER w, amc_relevance(sum(clicks) OVER w, count(*) OVER w, 0),
-                   amc_grade(amc_relevance(sum(clicks) OVER w, count(*) OVER w, 0))
+                   sum(clicks) OVER w + \(removedClicks),
+                   amc_relevance(sum(clicks) OVER w + \(removedClicks), count(*) OVER w + \(removedEvents), 0),
+                   amc_grade(amc_relevance(sum(clicks) OVER w + \(removedClicks), count(*) OVER w + \(removedEvents), 0))
             FROM click_events WHERE query = \(query) AND image = \(image)
             WINDOW w AS (ORDER BY ingested_at, event_time, topic, partition, "offset")
             ORDER BY ingested_at, event_time, topic, partition, "offset"
@@ -126,6 +146,12 @@ public struct ProvenanceStore: Sendable {
             trainedBy: trainedBy,
             heldOut: TrainingData.isHeldOut(query, percent: currentPercent)
         )
+        if removedEvents > 0 {
+            provenance.removedEvents = removedEvents
+            provenance.removedClicks = removedClicks
+            provenance.removedBefore = try connection.query("SELECT max(removed_before) FROM retention_runs")[0]
+                .decode(Date?.self, column: 0)
+        }
         if let active {
             provenance.activeVersion = active
             let model = AMCModel(weights: try registry.weights(of: active))

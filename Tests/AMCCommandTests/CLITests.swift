@@ -13,7 +13,11 @@ struct CLITests {
 
         let first = try await amc(["migrate", "--database-url", url, "--migrations", folder.path])
         #expect(first.status == 0)
-        #expect(first.stdout.contains("applied 3 migration(s): 1_ingest, 2_learning, 3_dead_letter_actions"))
+        #expect(
+            first.stdout.contains(
+                "applied 4 migration(s): 1_ingest, 2_learning, 3_dead_letter_actions, 4_click_events_partitioned"
+            )
+        )
         let second = try await amc(["migrate", "--database-url", url, "--migrations", folder.path])
         #expect(second.status == 0)
         #expect(second.stdout.contains("schema is up to date"))
