@@ -1,4 +1,5 @@
 import ArgumentParser
+import Postgres
 
 /// The `amc` executable: one root command, one subcommand per operation (design §4).
 @main
@@ -24,4 +25,30 @@ struct AMC: AsyncParsableCommand {
             Serve.self,
         ]
     )
+
+    /// Parses and runs the command. Errors print as one `Error:` line and exit non-zero; a database failure
+    /// prints libpq's or the server's own message (never a URL or a bound value) rather than a type dump.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as PostgresError {
+            exit(withError: CommandError(error.commandLine))
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+extension PostgresError {
+    /// The error as `amc` prints it: `database unavailable: …` for a connection failure, else
+    /// `database error SQLSTATE: …`.
+    var commandLine: String {
+        guard let sqlState else { return "database unavailable: \(message)" }
+        return "database error \(sqlState.rawValue): \(message)"
+    }
 }
