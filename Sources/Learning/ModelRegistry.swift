@@ -83,14 +83,15 @@ public struct ModelRegistry: Sendable {
     /// - Throws: ``LearnerError`` when the version does not exist or its blob does not match its sha256;
     ///   `ModelError` when the blob is malformed.
     public func weights(of version: Int64) throws -> AMCWeights {
+        // Binary format: the 2 MB blob travels as itself, not as 4 MB of hex to encode and decode.
         guard
-            let row = try connection.query(
+            let row = try connection.queryBinary(
                 "SELECT weights, sha256 FROM model_versions WHERE version = \(version)"
-            ).first
+            ).first, let blob = row[0], let sha256 = row[1]
         else { throw LearnerError("model version \(version) does not exist") }
         return try Self.verifiedWeights(
-            blob: try row.decode([UInt8].self, column: 0),
-            sha256: try row.decode(String.self, column: 1),
+            blob: blob,
+            sha256: String(decoding: sha256, as: UTF8.self),
             what: "model version \(version)"
         )
     }

@@ -181,6 +181,16 @@ public final class PostgresConnection: @unchecked Sendable {
         try withResult(query) { $0.rows() }
     }
 
+    /// Runs a query and returns every value as the raw bytes of PostgreSQL's binary format (`bytea`: the bytes
+    /// themselves; `text`: its UTF-8), `nil` for SQL `NULL`. For large `bytea` values such as model weights:
+    /// half the bytes of the hex text format and no encoding on either side.
+    /// - Parameter query: The query.
+    /// - Returns: The rows, each its columns' bytes, in server order.
+    /// - Throws: ``PostgresError``.
+    public func queryBinary(_ query: PostgresQuery) throws -> [[[UInt8]?]] {
+        try withResult(query, binaryResults: true) { $0.binaryRows() }
+    }
+
     /// Runs `body` inside `BEGIN` … `COMMIT`, rolling back if it throws.
     ///
     /// - Important: Nested calls are a programming error and trap. Other threads are excluded from this
@@ -305,20 +315,28 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Prepares (once) and executes `query`, handing the successful result to `body`.
-    private func withResult<R>(_ query: PostgresQuery, _ body: (borrowing PGResult) throws -> R) throws -> R {
+    private func withResult<R>(
+        _ query: PostgresQuery,
+        binaryResults: Bool = false,
+        _ body: (borrowing PGResult) throws -> R
+    ) throws -> R {
         lock.lock()
         defer { lock.unlock() }
         do {
-            return try withResultOnce(query, body)
+            return try withResultOnce(query, binaryResults: binaryResults, body)
         } catch let error as PostgresError where error.isStalePlan {
             // A schema change invalidated the cached statement. It was evicted; outside a transaction
             // a retry re-prepares it, inside one the caller must retry the transaction.
             guard !inTransaction else { throw error }
-            return try withResultOnce(query, body)
+            return try withResultOnce(query, binaryResults: binaryResults, body)
         }
     }
 
-    private func withResultOnce<R>(_ query: PostgresQuery, _ body: (borrowing PGResult) throws -> R) throws -> R {
+    private func withResultOnce<R>(
+        _ query: PostgresQuery,
+        binaryResults: Bool,
+        _ body: (borrowing PGResult) throws -> R
+    ) throws -> R {
         try withHandle { handle in
             let types = query.bindTypeOIDs
             let key = StatementKey(sql: query.sql, types: types)
@@ -334,7 +352,13 @@ public final class PostgresConnection: @unchecked Sendable {
                 name = newName
             }
             guard
-                let result = handle.exec(prepared: name, sql: query.sql, types: types, values: query.bindValues)
+                let result = handle.exec(
+                    prepared: name,
+                    sql: query.sql,
+                    types: types,
+                    values: query.bindValues,
+                    binaryResults: binaryResults
+                )
             else {
                 throw handle.connectionError()
             }

@@ -67,6 +67,22 @@ import Testing
         }
     }
 
+    @Test func binaryResultsCarryByteaAsItselfAndTextAsUTF8() async throws {
+        try await withTestConnection { connection in
+            let blob = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            let rows = try connection.queryBinary(
+                "SELECT \(blob)::bytea, 'grüße'::text, NULL::bytea UNION ALL SELECT ''::bytea, '', '\\x00ff'::bytea"
+            )
+            #expect(rows.count == 2)
+            #expect(rows[0][0] == blob)
+            #expect(rows[0][1].map { String(decoding: $0, as: UTF8.self) } == "grüße")
+            #expect(rows[0][2] == nil)
+            #expect(rows[1][0] == [])
+            #expect(rows[1][1] == [])
+            #expect(rows[1][2] == [0, 255])
+        }
+    }
+
     @Test func selectingBindsDirectly() async throws {
         try await withTestConnection { connection in
             let rows = try connection.query(

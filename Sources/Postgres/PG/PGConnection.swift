@@ -101,8 +101,14 @@ final class PGConnection {
         PQprepare(pointer, name, sql, Int32(types.count), types).map(PGResult.init)
     }
 
-    /// `PQexecPrepared` (name non-nil) or `PQexecParams` (name nil). Text results.
-    func exec(prepared name: String?, sql: String, types: [UInt32], values: [PostgresValue]) -> PGResult? {
+    /// `PQexecPrepared` (name non-nil) or `PQexecParams` (name nil); text results unless `binaryResults`.
+    func exec(
+        prepared name: String?,
+        sql: String,
+        types: [UInt32],
+        values: [PostgresValue],
+        binaryResults: Bool = false
+    ) -> PGResult? {
         // One contiguous buffer for all parameters; text values are NUL-terminated.
         var storage = [UInt8]()
         var offsets = [Int?]()
@@ -134,9 +140,26 @@ final class PGConnection {
             let pointers: [UnsafePointer<CChar>?] = offsets.map { $0.map { base + $0 } }
             let result: OpaquePointer?
             if let name {
-                result = PQexecPrepared(pointer, name, Int32(values.count), pointers, lengths, formats, 0)
+                result = PQexecPrepared(
+                    pointer,
+                    name,
+                    Int32(values.count),
+                    pointers,
+                    lengths,
+                    formats,
+                    binaryResults ? 1 : 0
+                )
             } else {
-                result = PQexecParams(pointer, sql, Int32(values.count), types, pointers, lengths, formats, 0)
+                result = PQexecParams(
+                    pointer,
+                    sql,
+                    Int32(values.count),
+                    types,
+                    pointers,
+                    lengths,
+                    formats,
+                    binaryResults ? 1 : 0
+                )
             }
             return result
         }

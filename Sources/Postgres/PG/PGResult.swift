@@ -33,6 +33,20 @@ struct PGResult: ~Copyable {
         PQresultErrorField(pointer, Int32(code)).map { String(cString: $0) }
     }
 
+    /// Copies every value out as raw bytes (for results requested in binary format), row by row.
+    func binaryRows() -> [[[UInt8]?]] {
+        let rowCount = PQntuples(pointer)
+        let columnCount = PQnfields(pointer)
+        return (0..<rowCount).map { row in
+            (0..<columnCount).map { column -> [UInt8]? in
+                guard PQgetisnull(pointer, row, column) == 0 else { return nil }
+                let length = Int(PQgetlength(pointer, row, column))
+                let raw = UnsafeRawPointer(PQgetvalue(pointer, row, column)!)
+                return Array(UnsafeRawBufferPointer(start: raw, count: length))
+            }
+        }
+    }
+
     /// Copies every row out into Swift values.
     func rows() -> [PostgresRow] {
         let rowCount = Int(PQntuples(pointer))
