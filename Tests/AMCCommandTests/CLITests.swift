@@ -13,7 +13,7 @@ struct CLITests {
 
         let first = try await amc(["migrate", "--database-url", url, "--migrations", folder.path])
         #expect(first.status == 0)
-        #expect(first.stdout.contains("applied 3 migration(s): 1_ingest, 2_learning, 3_dead_letter_actions"))
+        #expect(first.stdout.contains("applied 4 migration(s): 1_ingest, 2_learning, 3_dead_letter_actions, 5_roles"))
         let second = try await amc(["migrate", "--database-url", url, "--migrations", folder.path])
         #expect(second.status == 0)
         #expect(second.stdout.contains("schema is up to date"))
