@@ -5,6 +5,7 @@ import Learning
 import LearningTestSupport
 import Postgres
 import Serving
+import Simulation
 import TestSupport
 import Testing
 
@@ -28,7 +29,8 @@ import Testing
                 let body = try jsonBody(["query": "kitten", "images": [fixture.world.images[0].key]])
                 try await client.execute(uri: "/v1/score", method: .post, body: body) { response in
                     #expect(response.status == .ok)
-                    #expect(try jsonObject(response.body)["model_version"] as? Int == Int(first))
+                    let decoded = try jsonObject(response.body)
+                    #expect(decoded["model_version"] as? Int == Int(first))
                 }
                 // An activation (by the owner here; operators in AMCCommandTests) is heard and loaded.
                 try await blocking { try fixture.activate(second) }
