@@ -70,6 +70,8 @@ extension SQLState {
     public static let serializationFailure: SQLState = "40001"
     /// `40P01` deadlock detected.
     public static let deadlockDetected: SQLState = "40P01"
+    /// `42501` insufficient privilege: the role lacks the right (see `Migrations/0005_roles.sql`).
+    public static let insufficientPrivilege: SQLState = "42501"
     /// `42601` syntax error.
     public static let syntaxError: SQLState = "42601"
     /// `42703` undefined column.

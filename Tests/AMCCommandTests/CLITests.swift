@@ -15,8 +15,9 @@ struct CLITests {
         #expect(first.status == 0)
         #expect(
             first.stdout.contains(
-                "applied 4 migration(s): 1_ingest, 2_learning, 3_dead_letter_actions, 4_click_events_partitioned"
-            )
+                "applied 5 migration(s): 1_ingest, 2_learning, 3_dead_letter_actions, 4_click_events_partitioned, 5_roles"
+            ),
+            "\(first.stdout)"
         )
         let second = try await amc(["migrate", "--database-url", url, "--migrations", folder.path])
         #expect(second.status == 0)

@@ -1,0 +1,59 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Learning
+import LearningTestSupport
+import Postgres
+import Serving
+import Simulation
+import TestSupport
+import Testing
+
+/// Least privilege for `amc serve` (`Migrations/0005_roles.sql`, Docs/security.md): as a login in `amc_serve` the
+/// scoring worker loads, serves and hot-swaps the active version, and it is refused everything else.
+@Suite struct ServeRoleTests {
+    @Test func serveRoleLoadsServesAndSwapsTheActiveVersionAndIsRefusedEverythingElse() async throws {
+        let fixture = try LearningFixture.serving()
+        let first = try fixture.publish(seed: 1, activate: true)
+        let second = try fixture.publish(seed: 2, activate: false)
+        try await TestLogin.with(role: "amc_serve", database: fixture.url) { login in
+            let holder = ModelHolder()
+            let app = ScoringAPI.buildApplication(
+                configuration: testConfiguration(),
+                databaseURL: login.url,
+                holder: holder,
+                logger: testLogger
+            )
+            try await app.test(.router) { client in
+                #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == first })
+                let body = try jsonBody(["query": "kitten", "images": [fixture.world.images[0].key]])
+                try await client.execute(uri: "/v1/score", method: .post, body: body) { response in
+                    #expect(response.status == .ok)
+                    let decoded = try jsonObject(response.body)
+                    #expect(decoded["model_version"] as? Int == Int(first))
+                }
+                // An activation (by the owner here; operators in AMCCommandTests) is heard and loaded.
+                try await blocking { try fixture.activate(second) }
+                #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == second })
+            }
+
+            let connection = try login.connect()
+            defer { connection.close() }
+            #expect(try connection.query("SELECT count(*) FROM images")[0].decode(Int.self, column: 0) > 0)
+            let refused = [
+                "SELECT count(*) FROM click_events", "SELECT count(*) FROM relevance_pairs",
+                "SELECT count(*) FROM relevance_labels", "SELECT count(*) FROM dead_letters",
+                "SELECT count(*) FROM ingest_offsets", "SELECT count(*) FROM model_baselines",
+                "SELECT count(*) FROM learner_runs",
+                "INSERT INTO model_activations (version, actor, reason) VALUES (\(first), 'serve', 'no')",
+                "UPDATE relevance_pairs SET clicks = 0", "DELETE FROM model_activations",
+                "UPDATE images SET keywords = '{}'", "DELETE FROM images",
+                "INSERT INTO click_events (topic, partition, \"offset\", query, image, clicks, event_time) "
+                    + "VALUES ('forged', 0, 0, 'q', 'i', 1, now())",
+                "TRUNCATE model_versions", "CREATE TABLE amc_intruder (a integer)",
+                "CREATE TEMP TABLE amc_intruder (a integer)",
+            ]
+            #expect(notRefused(refused, on: connection) == [])
+        }
+    }
+}
