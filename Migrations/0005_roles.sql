@@ -80,14 +80,17 @@ BEGIN
 
     -- amc_ingest ------------------------------------------------------------------------------------------
     -- Events by COPY: the columns a message carries; ingested_at and change_xid (the learner's watermark) always
-    -- come from their defaults. No SELECT: ingest never reads events back.
-    GRANT INSERT (topic, partition, "offset", query, image, clicks, position, event_time, session, impressions)
+    -- come from their defaults. It reads back only positions: a batch re-read after an offset moved back skips
+    -- the positions already stored (events and dead letters), never their contents.
+    GRANT INSERT (topic, partition, "offset", query, image, clicks, position, event_time, session, impressions),
+          SELECT (topic, partition, "offset")
         ON click_events TO amc_ingest;
     -- Pairs by MERGE from the staged deltas: it reads the matched pairs, updates their evidence and inserts new ones.
     GRANT SELECT, INSERT (query, image, clicks, click_events, skips, first_seen, last_seen),
           UPDATE (clicks, click_events, skips, first_seen, last_seen, change_xid)
         ON relevance_pairs TO amc_ingest;
-    GRANT INSERT (topic, partition, "offset", message_key, raw, reason_code, reason, message_timestamp)
+    GRANT INSERT (topic, partition, "offset", message_key, raw, reason_code, reason, message_timestamp),
+          SELECT (topic, partition, "offset")
         ON dead_letters TO amc_ingest;
     GRANT USAGE ON SEQUENCE dead_letters_id_seq TO amc_ingest;
     -- Offsets are locked (SELECT … FOR UPDATE) and upserted in every batch's transaction.

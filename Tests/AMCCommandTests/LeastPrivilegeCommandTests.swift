@@ -133,9 +133,11 @@ struct LeastPrivilegeCommandTests {
                 "SELECT count(*) FROM model_versions", "SELECT count(*) FROM model_activations",
                 "INSERT INTO learner_runs (kind, outcome, reason, training_window, metrics, worker, started_at) "
                     + "VALUES ('bootstrap', 'refused', 'x', '{}', '{}', 'x', now())",
-                "SELECT count(*) FROM click_events", "UPDATE click_events SET clicks = 2", "DELETE FROM click_events",
+                // Only positions may be read back (to skip re-read messages), never what the events say.
+                "SELECT query, image, clicks FROM click_events", "UPDATE click_events SET clicks = 2",
+                "DELETE FROM click_events",
                 "DELETE FROM relevance_pairs", "UPDATE relevance_pairs SET query = 'other'",
-                "UPDATE images SET keywords = '{}'", "SELECT count(*) FROM dead_letters",
+                "UPDATE images SET keywords = '{}'", "SELECT raw, reason FROM dead_letters",
                 "DELETE FROM dead_letters", "TRUNCATE ingest_offsets", "DELETE FROM ingest_offsets",
                 "INSERT INTO click_events (topic, partition, \"offset\", query, image, clicks, event_time, change_xid) "
                     + "VALUES ('forged', 0, 0, 'q', 'i', 1, now(), '1')",
