@@ -31,6 +31,15 @@ INGEST_DRAIN_SECONDS = 15
 # Placeholders allowed where an example shows a secret.
 PLACEHOLDER = re.compile(r"change-me|<password>", re.IGNORECASE)
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|DATABASE_URL|SASL_PASSWORD|SSL_KEY", re.IGNORECASE)
+# Least privilege (Docs/security.md): each long-running component connects as its own login, in its own role, with
+# its own credentials in every example; only the one-offs (migrate, retention, bootstrap, tools) use the owner's.
+# component: (login user, Kubernetes Secret key, compose .env variable, systemd override file)
+COMPONENT_DATABASE = {
+    "ingest": ("amc_ingest_login", "database-url-ingest", "INGEST_DB_PASSWORD", "/etc/amc/ingest.env"),
+    "learn": ("amc_learner_login", "database-url-learn", "LEARN_DB_PASSWORD", "/etc/amc/learn.env"),
+    "serve": ("amc_serve_login", "database-url-serve", "SERVE_DB_PASSWORD", "/etc/amc/serve.env"),
+}
+OWNER_USER, OWNER_SECRET_KEY, OWNER_PASSWORD_VARIABLE = "amc", "database-url", "POSTGRES_PASSWORD"
 
 failures: list[str] = []
 reported: set[Path] = set()
@@ -118,6 +127,21 @@ def container_env_problems(problems: Problems, kind_name: str, container: dict) 
                              f"{kind_name}: {name} must come from a secretKeyRef, not a literal value")
 
 
+def url_user(url: str) -> str:
+    """The user of a postgresql:// URL ('' when it names none)."""
+    userinfo = url.split("//", 1)[-1].rpartition("@")[0]
+    return userinfo.split(":", 1)[0]
+
+
+def database_url_key(container: dict) -> str | None:
+    """The amc-secrets key a container's AMC_DATABASE_URL comes from (None when it has none or is not from it)."""
+    for env in container.get("env", []) or []:
+        if env.get("name") == "AMC_DATABASE_URL":
+            ref = (env.get("valueFrom") or {}).get("secretKeyRef") or {}
+            return ref.get("key") if ref.get("name") == "amc-secrets" else None
+    return None
+
+
 def check_kubernetes() -> None:
     import kubernetes_validate
     from kubernetes_validate import utils as kv_utils
@@ -179,6 +203,20 @@ def check_kubernetes_rules(problems: Problems, path: Path, doc: dict, kind_name:
     if kind == "Secret":
         for key, value in {**(doc.get("stringData") or {}), **(doc.get("data") or {})}.items():
             problems.require(bool(PLACEHOLDER.search(str(value))), f"{kind_name}: {key} is not an obvious placeholder")
+        if name == "amc-secrets":
+            string_data = doc.get("stringData") or {}
+            problems.require(url_user(str(string_data.get(OWNER_SECRET_KEY, ""))) == OWNER_USER,
+                             f"{kind_name}: {OWNER_SECRET_KEY} must be the owner's URL (user {OWNER_USER})")
+            for component, (login, key, _, _) in COMPONENT_DATABASE.items():
+                problems.require(url_user(str(string_data.get(key, ""))) == login,
+                                 f"{kind_name}: {key} must be {component}'s URL (user {login})")
+    if kind == "CronJob":
+        # The only CronJob is retention: partition maintenance needs ownership, so the owner's URL.
+        job_pod = (((doc.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}).get("template", {})
+        for container in (job_pod.get("spec") or {}).get("containers", []):
+            problems.require(database_url_key(container) == OWNER_SECRET_KEY,
+                             f"{kind_name} container {container.get('name')}: AMC_DATABASE_URL from "
+                             f"amc-secrets key {OWNER_SECRET_KEY} (the owner's)")
     if kind not in ("Deployment", "Job"):
         return
 
@@ -201,10 +239,20 @@ def check_kubernetes_rules(problems: Problems, path: Path, doc: dict, kind_name:
         role = args[0] if args else None
         ports = {p.get("containerPort") for p in container.get("ports", []) or []}
         annotations = (spec["template"].get("metadata") or {}).get("annotations") or {}
+        url_key = database_url_key(container)
         if kind == "Job":
             problems.require(args in (["migrate"], ["learn", "--bootstrap"]),
                              f"{kind_name}: a Job runs amc migrate or amc learn --bootstrap")
+            problems.require(url_key == OWNER_SECRET_KEY,
+                             f"{cname}: AMC_DATABASE_URL from amc-secrets key {OWNER_SECRET_KEY} (the owner's)")
             continue
+        if role in COMPONENT_DATABASE:
+            expected = COMPONENT_DATABASE[role][1]
+            problems.require(url_key == expected,
+                             f"{cname}: AMC_DATABASE_URL from amc-secrets key {expected} (its own login), "
+                             f"not {url_key} (least privilege; never the owner's {OWNER_SECRET_KEY})")
+        else:
+            problems.add(f"{cname}: a Deployment runs amc ingest, learn or serve")
         if role in ("ingest", "learn"):
             problems.require("--metrics-port" in args and 9464 in ports, f"{cname}: --metrics-port 9464 and its port")
             problems.require(annotations.get("prometheus.io/port") == "9464", f"{kind_name}: prometheus.io/port 9464")
@@ -271,6 +319,23 @@ def check_compose() -> dict:
             condition = ((service.get("depends_on") or {}).get("migrate") or {}).get("condition")
             problems.require(condition == "service_completed_successfully",
                              f"{name}: must depend on migrate (service_completed_successfully)")
+        if amc_role:
+            # Least privilege: ingest, learn and serve connect as their own login with their own password variable,
+            # after db-users created it; migrate and tools as the owner.
+            url = str((service.get("environment") or {}).get("AMC_DATABASE_URL", ""))
+            user, variables = url_user(url), set(re.findall(r"\$\{(\w+)", url))
+            if amc_role[0] in COMPONENT_DATABASE and name != "tools":
+                login, _, variable, _ = COMPONENT_DATABASE[amc_role[0]]
+                problems.require(user == login and variables == {variable},
+                                 f"{name}: AMC_DATABASE_URL must be {login} with ${{{variable}}}, not {user or url!r} "
+                                 f"with {sorted(variables)} (its own login, never the owner's)")
+                condition = ((service.get("depends_on") or {}).get("db-users") or {}).get("condition")
+                problems.require(condition == "service_completed_successfully",
+                                 f"{name}: must depend on db-users (service_completed_successfully)")
+            else:
+                problems.require(user == OWNER_USER and variables == {OWNER_PASSWORD_VARIABLE},
+                                 f"{name}: AMC_DATABASE_URL must be the owner's ({OWNER_USER}, "
+                                 f"${{{OWNER_PASSWORD_VARIABLE}}})")
         for port in service.get("ports") or []:
             problems.require(str(port).startswith("127.0.0.1:"), f"{name}: publish {port} on 127.0.0.1 only")
 
@@ -288,6 +353,23 @@ def check_compose() -> dict:
     for name, command in roles.items():
         if command[:1] in (["ingest"], ["learn"]):
             problems.require("--metrics-port" in command, f"{name}: --metrics-port")
+    users = services.get("db-users") or {}
+    problems.require(bool(users), "a db-users one-shot creates the login users")
+    if users:
+        condition = ((users.get("depends_on") or {}).get("migrate") or {}).get("condition")
+        problems.require(condition == "service_completed_successfully",
+                         "db-users must run after migrate (service_completed_successfully): it creates the roles")
+        problems.require(str(users.get("restart", "no")) == "no", "db-users is a one-shot (restart: \"no\")")
+        environment = users.get("environment") or {}
+        script = " ".join(command_of(users))
+        sql_path = path.parent / "db-users.sql"
+        sql = sql_path.read_text(encoding="utf-8") if sql_path.is_file() else ""
+        problems.require(bool(sql), "db-users.sql (the login users' SQL) exists")
+        for component, (login, _, variable, _) in COMPONENT_DATABASE.items():
+            problems.require(f"${{{variable}" in str(environment.get(variable, "")),
+                             f"db-users: {variable} must be interpolated from .env into its environment")
+            problems.require(f"$${variable}" in script, f"db-users: passes ${variable} to psql (--set)")
+            problems.require(login in sql, f"db-users.sql: creates {login}")
     topics = " ".join(command_of(services.get("kafka-topics") or {}))
     problems.require(f"--topic clicks --partitions {CLICK_PARTITIONS}" in topics,
                      f"kafka-topics creates clicks with {CLICK_PARTITIONS} partitions")
@@ -298,8 +380,15 @@ def check_compose() -> dict:
 
 
 def check_env_examples() -> None:
+    compose_text = (DEPLOY / "compose" / "compose.yaml").read_text(encoding="utf-8")
+    required = set(re.findall(r"\$\{(\w+):\?", compose_text))
     for path in [DEPLOY / "compose" / "env.example", DEPLOY / "systemd" / "amc.env.example"]:
         problems = Problems(path)
+        if path.parent.name == "compose":
+            listed = {line.split("=", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()
+                      if "=" in line and not line.lstrip().startswith("#")}
+            for variable in sorted(required - listed):
+                problems.add(f"{variable} is required by compose.yaml (${{{variable}:?…}}) but not set here")
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             line = line.lstrip("#").strip()
             if "=" not in line or " " in line.split("=", 1)[0]:
@@ -312,6 +401,11 @@ def check_env_examples() -> None:
                     continue
                 problems.require(bool(PLACEHOLDER.search(value)) or "${" in value,
                                  f"line {number}: {key} holds a value that is not an obvious placeholder")
+        if path.parent.name == "systemd":
+            text = path.read_text(encoding="utf-8")
+            for component, (login, _, _, override) in COMPONENT_DATABASE.items():
+                problems.require(override in text and f"postgresql://{login}:" in text,
+                                 f"documents {override} with {component}'s own URL (user {login})")
         problems.report("only placeholder secrets")
 
 
@@ -605,6 +699,15 @@ def check_systemd() -> None:
                 problems.require("on-failure" in settings.get("Restart", []), "Restart=on-failure")
                 problems.require("amc-migrate.service" in " ".join(settings.get("After", [])),
                                  "ordered After=amc-migrate.service")
+            # Least privilege: amc.env (shared, with the owner's URL) first, then the component's own optional
+            # file, whose AMC_DATABASE_URL overrides it; migrate and retention keep the owner's URL.
+            component = next((c for c in COMPONENT_DATABASE if name.startswith(f"amc-{c}")), None)
+            expected_files = ["/etc/amc/amc.env"]
+            if component:
+                expected_files.append("-" + COMPONENT_DATABASE[component][3])
+            problems.require(settings.get("EnvironmentFile", []) == expected_files,
+                             f"EnvironmentFile= must be exactly {expected_files}, in that order, "
+                             f"not {settings.get('EnvironmentFile', [])}")
             if name.startswith("amc-serve@"):
                 problems.require("--port %i" in exec_start, "the instance name is the port (--port %i)")
             if name.startswith("amc-ingest@"):

@@ -1,5 +1,4 @@
 import Catalog
-import CoreMetrics
 import Evaluation
 import Foundation
 import Logging
