@@ -49,6 +49,17 @@ struct LeastPrivilegeCommandTests {
                     )
                     #expect(ingested.status == 0, "\(ingested.stderr)")
 
+                    // Ingest again after an operator moved the offsets back: as its own role it skips what is stored.
+                    let stored = try storedCounts(url)
+                    let owner = try PostgresConnection.connect(url, logger: testLogger)
+                    try owner.execute("UPDATE ingest_offsets SET next_offset = 0")
+                    owner.close()
+                    let reread = try await amc(
+                        ["ingest"] + common(ingest) + ["--brokers", brokers, "--until-idle", "2"]
+                    )
+                    #expect(reread.status == 0, "\(reread.stderr)")
+                    #expect(try storedCounts(url) == stored, "a re-read stores nothing twice")
+
                     // Learner: two bootstraps, each published and activated by the learner.
                     for expected in 1...2 {
                         let learned = try await amc(["learn", "--bootstrap"] + common(learner))
@@ -175,4 +186,17 @@ struct LeastPrivilegeCommandTests {
             ]
         #expect(notRefused(operatorRefused, on: asOperator) == [])
     }
+}
+
+/// Events, dead letters and the sum of pair clicks, read as the owner.
+private func storedCounts(_ url: String) throws -> [Int] {
+    let connection = try PostgresConnection.connect(url, logger: testLogger)
+    defer { connection.close() }
+    let row = try connection.query(
+        """
+        SELECT (SELECT count(*) FROM click_events), (SELECT count(*) FROM dead_letters),
+               (SELECT coalesce(sum(clicks), 0) FROM relevance_pairs)
+        """
+    )[0]
+    return try (0..<3).map { try row.decode(Int.self, column: $0) }
 }
