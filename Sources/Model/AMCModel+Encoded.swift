@@ -1,7 +1,8 @@
 // MARK: - Pre-encoded images (the scoring workers' fast path)
 
 extension AMCModel {
-    /// Runs the query-independent part of the forward pass for one image: the region and keyword encoders.
+    /// Runs the query-independent part of the forward pass for one image: the region and keyword encoders and the
+    /// image side of both attentions.
     /// - Parameter image: The image features; `regions.count` must be `regionCount × regionDimension`.
     /// - Returns: The encodings, reusable for every query scored by this model.
     public func encodeImage(_ image: ImageFeatures) -> EncodedImage {
@@ -14,6 +15,7 @@ extension AMCModel {
     public func encodeImages(_ images: [ImageFeatures]) -> [EncodedImage] {
         let c = configuration
         let d = c.embeddingDimension
+        let a = c.attentionDimension
         var scratch = EngineScratch(c, gradientCount: 0, slots: 1, regions: 0, keywords: 0)
         return scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
             images.map { image in
@@ -31,7 +33,26 @@ extension AMCModel {
                     if kc > 0 { engine.encodeKeywords(image.keywords, into: buffer.baseAddress!) }
                     count = kc * d
                 }
-                return EncodedImage(regionCount: r, keywordCount: kc, regions: regions, keywords: keywords)
+                let regionProjections = [Float](unsafeUninitializedCapacity: r * a) { buffer, count in
+                    regions.withUnsafeBufferPointer { v in
+                        if r > 0 { engine.projectRegions(v.baseAddress!, count: r, into: buffer.baseAddress!) }
+                    }
+                    count = r * a
+                }
+                let keywordProjections = [Float](unsafeUninitializedCapacity: kc * a) { buffer, count in
+                    keywords.withUnsafeBufferPointer { k in
+                        if kc > 0 { engine.projectKeywords(k.baseAddress!, count: kc, into: buffer.baseAddress!) }
+                    }
+                    count = kc * a
+                }
+                return EncodedImage(
+                    regionCount: r,
+                    keywordCount: kc,
+                    regions: regions,
+                    keywords: keywords,
+                    regionProjections: regionProjections,
+                    keywordProjections: keywordProjections
+                )
             }
         }
     }
@@ -61,14 +82,20 @@ extension AMCModel {
             for (i, image) in encodedImages.enumerated() {
                 image.regions.withUnsafeBufferPointer { v in
                     image.keywords.withUnsafeBufferPointer { k in
-                        engine.forward(
-                            slot: 0,
-                            regions: v.baseAddress.map(UnsafePointer.init) ?? UnsafePointer(none),
-                            regionCount: image.regionCount,
-                            keywords: k.baseAddress.map(UnsafePointer.init) ?? UnsafePointer(none),
-                            keywordCount: image.keywordCount,
-                            queryNorm: query.norm
-                        )
+                        image.regionProjections.withUnsafeBufferPointer { pv in
+                            image.keywordProjections.withUnsafeBufferPointer { pk in
+                                engine.forward(
+                                    slot: 0,
+                                    regions: v.baseAddress.map(UnsafePointer.init) ?? UnsafePointer(none),
+                                    regionCount: image.regionCount,
+                                    keywords: k.baseAddress.map(UnsafePointer.init) ?? UnsafePointer(none),
+                                    keywordCount: image.keywordCount,
+                                    regionProjections: pv.baseAddress.map(UnsafePointer.init) ?? UnsafePointer(none),
+                                    keywordProjections: pk.baseAddress.map(UnsafePointer.init) ?? UnsafePointer(none),
+                                    queryNorm: query.norm
+                                )
+                            }
+                        }
                     }
                 }
                 let info = engine.infos[0]
@@ -80,8 +107,9 @@ extension AMCModel {
         return result
     }
 
-    /// Whether images encoded by this model stay valid for `other`: same dimensions and identical region and
-    /// keyword encoders (true after MTN-only fine-tuning).
+    /// Whether images encoded by this model stay valid for `other`: same dimensions and identical image-side
+    /// tensors — the region and keyword encoders and the attentions' image projections (true after MTN-only
+    /// fine-tuning).
     public func sharesImageEncoders(with other: AMCModel) -> Bool {
         configuration == other.configuration
             && AMCTensor.imageEncoders.allSatisfy { weights[$0] == other.weights[$0] }
@@ -89,6 +117,8 @@ extension AMCModel {
 }
 
 extension AMCTensor {
-    /// The tensors of the query-independent image encoders.
-    static let imageEncoders: [AMCTensor] = [.regionWeight, .regionBias, .keywordWeight, .keywordBias]
+    /// The tensors of the query-independent image-side work (``EncodedImage``).
+    static let imageEncoders: [AMCTensor] = [
+        .regionWeight, .regionBias, .keywordWeight, .keywordBias, .visualAttentionRegion, .keywordAttentionKeyword,
+    ]
 }

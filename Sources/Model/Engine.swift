@@ -211,6 +211,27 @@ struct Engine {
         )
     }
 
+    /// The image side of an attention's hidden layer, `P x_i` for each of `count` items (query independent; the
+    /// query term is added afterwards, so a precomputed projection gives the same bits).
+    func project(
+        _ items: UnsafePointer<Float>,
+        count n: Int,
+        projectT: UnsafePointer<Float>,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        for i in 0..<n { Kernels.combine(out + i * a, start: nil, d, items + i * d, 1, projectT, a, a) }
+    }
+
+    /// ``project(_:count:projectT:into:)`` for the VAN (`A_v v_i`, R × a) and the LAN (`B_k k_j`, K × a).
+    func projectRegions(_ v: UnsafePointer<Float>, count r: Int, into out: UnsafeMutablePointer<Float>) {
+        project(v, count: r, projectT: w + pl.avT, into: out)
+    }
+
+    /// See ``projectRegions(_:count:into:)``.
+    func projectKeywords(_ k: UnsafePointer<Float>, count kc: Int, into out: UnsafeMutablePointer<Float>) {
+        project(k, count: kc, projectT: w + pl.bkaT, into: out)
+    }
+
     /// The region encoder: `v_i = tanh(W_v x_i + b_v)` for each of the `count` cells (query independent).
     func encodeRegions(_ regions: [Float], count r: Int, into v: UnsafeMutablePointer<Float>) {
         let dim = pl.dim
@@ -229,13 +250,16 @@ struct Engine {
     }
 
     /// The query-dependent rest of the forward pass (VAN, LAN, MTN, cosine) into slot `index`, from encoded
-    /// regions (`regionCount` × d) and keywords (`keywordCount` × d); the query must be in the workspace.
+    /// regions (`regionCount` × d) and keywords (`keywordCount` × d), and optionally their precomputed attention
+    /// projections (× a each); the query must be in the workspace.
     func forward(
         slot index: Int,
         regions v: UnsafePointer<Float>,
         regionCount r: Int,
         keywords k: UnsafePointer<Float>,
         keywordCount kc: Int,
+        regionProjections: UnsafePointer<Float>? = nil,
+        keywordProjections: UnsafePointer<Float>? = nil,
         queryNorm: Float
     ) {
         let base = slot(index)
@@ -251,6 +275,7 @@ struct Engine {
             attend(
                 v,
                 count: r,
+                projected: regionProjections,
                 projectT: w + pl.avT,
                 queryTerm: s + sl.visualQueryTerm,
                 score: w + pl.wa,
@@ -265,6 +290,7 @@ struct Engine {
             attend(
                 k,
                 count: kc,
+                projected: keywordProjections,
                 projectT: w + pl.bkaT,
                 queryTerm: s + sl.keywordQueryTerm,
                 score: w + pl.wl,
@@ -319,10 +345,12 @@ struct Engine {
         infos[index] = info
     }
 
-    /// Query-guided attention: `h_i = tanh(t + P x_i)`, `e_i = w·h_i`, `α = softmax(e)`, `pooled = Σ α_i x_i`.
+    /// Query-guided attention: `h_i = tanh(P x_i + t)`, `e_i = w·h_i`, `α = softmax(e)`, `pooled = Σ α_i x_i`.
+    /// `P x_i` is computed here unless `projected` holds it already (``project(_:count:projectT:into:)``).
     func attend(
         _ items: UnsafePointer<Float>,
         count n: Int,
+        projected: UnsafePointer<Float>? = nil,
         projectT: UnsafePointer<Float>,
         queryTerm: UnsafePointer<Float>,
         score: UnsafePointer<Float>,
@@ -330,7 +358,12 @@ struct Engine {
         weights: UnsafeMutablePointer<Float>,
         pooled: UnsafeMutablePointer<Float>
     ) {
-        for i in 0..<n { Kernels.combine(hidden + i * a, start: queryTerm, d, items + i * d, 1, projectT, a, a) }
+        if let projected {
+            hidden.update(from: projected, count: n * a)
+        } else {
+            project(items, count: n, projectT: projectT, into: hidden)
+        }
+        for i in 0..<n { Kernels.axpy(hidden + i * a, 1, queryTerm, a) }
         Kernels.tanhInPlace(hidden, n * a)
         var top = -Float.infinity
         for i in 0..<n {
@@ -568,7 +601,7 @@ struct Engine {
         return info.usesMTN
     }
 
-    /// Backward of ``attend(_:count:projectT:queryTerm:score:hidden:weights:pooled:)``: writes `∂L/∂x_i` to
+    /// Backward of ``attend(_:count:projected:projectT:queryTerm:score:hidden:weights:pooled:)``: writes `∂L/∂x_i` to
     /// `dItems` and accumulates into `dProject` (row-major a × d), `dScore` and `dQueryTerm`.
     func attendBackward(
         _ items: UnsafePointer<Float>,

@@ -49,8 +49,9 @@ import Testing
         }
         let images = (0..<5).map { _ in image() }
         let scored = model.score(query: "snooki baby bump", images: images)
-        // 0.07934238 and 0.62546456.
-        #expect(scored[0].score.bitPattern == 0x3da2_7e42)
+        // 0.07934236 and 0.62546456 (the attentions add the query term after the image projection, so that the
+        // projection can be precomputed per version: Docs/model.md).
+        #expect(scored[0].score.bitPattern == 0x3da2_7e3f)
         #expect(scored[0].visualWeight.bitPattern == 0x3f20_1e72)
         let examples = (0..<4).map { i in
             TrainingExample(
@@ -66,9 +67,9 @@ import Testing
         for tensor in AMCTensor.allCases {
             for value in trainer.model.weights[tensor] { hash = (hash ^ UInt64(value.bitPattern)) &* 0x100_0000_01b3 }
         }
-        // 0.31452042, and an FNV-1a hash of every weight's bit pattern after the two steps.
-        #expect(loss.bitPattern == 0x3ea1_08d2)
-        #expect(hash == 0x5ef3_f4a5_f16e_c79f)
+        // 0.31452045, and an FNV-1a hash of every weight's bit pattern after the two steps.
+        #expect(loss.bitPattern == 0x3ea1_08d3)
+        #expect(hash == 0x1360_c059_4924_4807)
     }
 
     @Test func modalityWeightsSumToOne() {
