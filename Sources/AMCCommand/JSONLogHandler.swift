@@ -1,3 +1,4 @@
+import ClickLog
 import Foundation
 import Logging
 import Synchronization
@@ -29,15 +30,15 @@ struct JSONLogHandler: LogHandler {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         var line = "{\"timestamp\":"
-        Self.appendString(Self.timestamp(Date()), to: &line)
+        JSONStringLiteral.append(Self.timestamp(Date()), to: &line)
         line += ",\"level\":"
-        Self.appendString(event.level.rawValue, to: &line)
+        JSONStringLiteral.append(event.level.rawValue, to: &line)
         line += ",\"logger\":"
-        Self.appendString(label, to: &line)
+        JSONStringLiteral.append(label, to: &line)
         line += ",\"message\":"
-        Self.appendString(event.message.description, to: &line)
+        JSONStringLiteral.append(event.message.description, to: &line)
         line += ",\"source\":"
-        Self.appendString(event.source, to: &line)
+        JSONStringLiteral.append(event.source, to: &line)
         if !merged.isEmpty {
             line += ",\"metadata\":"
             Self.append(.dictionary(merged), to: &line)
@@ -51,14 +52,14 @@ struct JSONLogHandler: LogHandler {
     static func append(_ value: Logger.MetadataValue, to line: inout String) {
         switch value {
         case .string(let string):
-            appendString(string, to: &line)
+            JSONStringLiteral.append(string, to: &line)
         case .stringConvertible(let convertible):
-            appendString(convertible.description, to: &line)
+            JSONStringLiteral.append(convertible.description, to: &line)
         case .dictionary(let dictionary):
             line += "{"
             for (index, key) in dictionary.keys.sorted().enumerated() {
                 if index > 0 { line += "," }
-                appendString(key, to: &line)
+                JSONStringLiteral.append(key, to: &line)
                 line += ":"
                 append(dictionary[key]!, to: &line)
             }
@@ -71,24 +72,6 @@ struct JSONLogHandler: LogHandler {
             }
             line += "]"
         }
-    }
-
-    /// Appends `string` as a JSON string literal.
-    static func appendString(_ string: String, to line: inout String) {
-        line += "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": line += "\\\""
-            case "\\": line += "\\\\"
-            case "\n": line += "\\n"
-            case "\r": line += "\\r"
-            case "\t": line += "\\t"
-            case _ where scalar.value < 0x20:
-                line += String(format: "\\u%04x", scalar.value)
-            default: line.unicodeScalars.append(scalar)
-            }
-        }
-        line += "\""
     }
 
     /// RFC 3339 in UTC with milliseconds.

@@ -9,8 +9,8 @@ extension World {
         var out = ""
         let shape = "[\(configuration.regions),\(configuration.dimension)]"
         for image in images {
-            out += "{\"image\":" + Self.jsonString(image.key) + ",\"keywords\":["
-            out += image.keywords.map(Self.jsonString).joined(separator: ",")
+            out += "{\"image\":" + JSONStringLiteral.quoted(image.key) + ",\"keywords\":["
+            out += image.keywords.map(JSONStringLiteral.quoted).joined(separator: ",")
             out += "],\"regions_b64\":\"" + Base64.encode(littleEndian: image.regions) + "\",\"shape\":" + shape
             out += "}\n"
         }
@@ -56,36 +56,15 @@ extension World {
             let query = trainingQueries[event.query]
             let impressions =
                 impressionCache[event.query]
-                ?? "[" + query.shown.map { Self.jsonString(images[$0].key) }.joined(separator: ",") + "]"
+                ?? "[" + query.shown.map { JSONStringLiteral.quoted(images[$0].key) }.joined(separator: ",") + "]"
             impressionCache[event.query] = impressions
             out +=
-                "{\"query\":" + Self.jsonString(query.text) + ",\"image\":" + Self.jsonString(images[event.image].key)
+                "{\"query\":" + JSONStringLiteral.quoted(query.text) + ",\"image\":"
+                + JSONStringLiteral.quoted(images[event.image].key)
             out += ",\"clicks\":1,\"position\":" + String(event.position) + ",\"impressions\":" + impressions
             out += ",\"ts\":\"" + Self.timestamp(minutes: event.session) + "\"}\n"
         }
         return out
-    }
-
-    /// A JSON string literal with `"`, `\` and control characters escaped.
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
     }
 
     /// `2026-01-01T00:00:00Z` plus `minutes`, in RFC 3339 (UTC).
