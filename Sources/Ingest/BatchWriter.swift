@@ -220,9 +220,14 @@ final class BatchWriter: @unchecked Sendable {
     /// deltas from the events that remain.
     /// - Returns: How many were removed.
     private func skipStored(_ write: inout IngestWrite, _ connection: PostgresConnection) throws -> Int {
-        let events = try store.events.storedPositions(write.events.map { EventPosition($0.record) }, connection)
-        let letters = try store.storedDeadLetterPositions(
+        let events = try store.events.storedPositions(
+            write.events.map { EventPosition($0.record) },
+            in: .events,
+            connection
+        )
+        let letters = try store.events.storedPositions(
             write.deadLetters.map { EventPosition($0.record) },
+            in: .deadLetters,
             connection
         )
         guard !events.isEmpty || !letters.isEmpty else { return 0 }

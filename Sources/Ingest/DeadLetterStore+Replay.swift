@@ -113,7 +113,7 @@ extension DeadLetterStore {
                     )
                 }
             }
-            let stored = try events.storedPositions(valid.map(\.letter.position), connection)
+            let stored = try events.storedPositions(valid.map(\.letter.position), in: .events, connection)
             var landing: [PositionedEvent] = []
             var pairs = PairAggregator()
             for (letter, positioned) in valid {
@@ -176,7 +176,7 @@ extension DeadLetterStore {
         var ids: String?
         var filter = DeadLetterFilter()
         switch selection {
-        case .ids(let list): ids = Self.arrayLiteral(list)
+        case .ids(let list): ids = EventStore.arrayLiteral(list)
         case .pending(let given): filter = given
         }
         return try connection.query(
@@ -215,7 +215,7 @@ extension DeadLetterStore {
             try connection.execute(
                 """
                 UPDATE dead_letters SET state = \(state.rawValue), resolved_at = now()
-                WHERE id = ANY(\(Self.arrayLiteral(ids))::bigint[])
+                WHERE id = ANY(\(EventStore.arrayLiteral(ids))::bigint[])
                 """
             )
         }
@@ -251,7 +251,7 @@ extension DeadLetterStore {
         guard !missing.isEmpty else { return [] }
         var states: [Int64: DeadLetterState] = [:]
         for row in try connection.query(
-            "SELECT id, state FROM dead_letters WHERE id = ANY(\(Self.arrayLiteral(missing))::bigint[])"
+            "SELECT id, state FROM dead_letters WHERE id = ANY(\(EventStore.arrayLiteral(missing))::bigint[])"
         ) {
             states[try row.decode(Int64.self, column: 0)] = DeadLetterState(
                 rawValue: try row.decode(String.self, column: 1)
@@ -293,11 +293,6 @@ extension DeadLetterStore {
                 attempt += 1
             }
         }
-    }
-
-    /// A PostgreSQL array literal of integers (`{1,2,3}`).
-    static func arrayLiteral(_ values: [some BinaryInteger]) -> String {
-        "{" + values.map { "\($0)" }.joined(separator: ",") + "}"
     }
 }
 

@@ -9,19 +9,36 @@ import Postgres
 /// Shared by ingest (``IngestStore``) and dead-letter replay (``DeadLetterStore``), so a replayed event lands
 /// exactly as ingest would have landed it.
 struct EventStore: Sendable {
-    /// The positions among `positions` that already have an event in `click_events` (one query).
-    func storedPositions(_ positions: [EventPosition], _ connection: PostgresConnection) throws -> Set<EventPosition> {
+    /// The tables keyed by a Kafka position.
+    enum PositionTable: String {
+        case events = "click_events"
+        case deadLetters = "dead_letters"
+    }
+
+    /// The positions among `positions` that already have a row in `table` (one query).
+    func storedPositions(
+        _ positions: [EventPosition],
+        in table: PositionTable,
+        _ connection: PostgresConnection
+    ) throws -> Set<EventPosition> {
         guard !positions.isEmpty else { return [] }
-        return try EventPosition.decode(
-            connection.query(
-                """
-                SELECT topic, partition, "offset" FROM click_events
-                WHERE (topic, partition, "offset") IN (
-                    SELECT * FROM unnest(\(positions.map(\.topic)), \(EventPosition.partitionsLiteral(positions))::integer[],
-                                         \(EventPosition.offsetsLiteral(positions))::bigint[])
-                )
-                """
+        let rows = try connection.query(
+            """
+            SELECT topic, partition, "offset" FROM \(unescaped: table.rawValue)
+            WHERE (topic, partition, "offset") IN (
+                SELECT * FROM unnest(\(positions.map(\.topic)), \(Self.arrayLiteral(positions.map(\.partition)))::integer[],
+                                     \(Self.arrayLiteral(positions.map(\.offset)))::bigint[])
             )
+            """
+        )
+        return Set(
+            try rows.map { row in
+                EventPosition(
+                    topic: try row.decode(String.self, column: 0),
+                    partition: try row.decode(Int32.self, column: 1),
+                    offset: try row.decode(Int64.self, column: 2)
+                )
+            }
         )
     }
 
@@ -116,6 +133,11 @@ struct EventStore: Sendable {
         }
     }
 
+    /// A PostgreSQL array literal of integers (`{1,2,3}`).
+    static func arrayLiteral(_ values: [some BinaryInteger]) -> String {
+        "{" + values.map { "\($0)" }.joined(separator: ",") + "}"
+    }
+
     /// A PostgreSQL array literal (`{"a","b"}`) of text values.
     static func arrayLiteral(_ values: [String]) -> String {
         var out = "{"
@@ -146,28 +168,5 @@ struct EventPosition: Hashable, Sendable {
 
     init(_ record: ConsumerRecord) {
         self.init(topic: record.topic, partition: record.partition, offset: record.offset)
-    }
-
-    /// The partitions as a PostgreSQL integer array literal, in order.
-    static func partitionsLiteral(_ positions: [EventPosition]) -> String {
-        "{" + positions.map { "\($0.partition)" }.joined(separator: ",") + "}"
-    }
-
-    /// The offsets as a PostgreSQL bigint array literal, in order.
-    static func offsetsLiteral(_ positions: [EventPosition]) -> String {
-        "{" + positions.map { "\($0.offset)" }.joined(separator: ",") + "}"
-    }
-
-    /// Positions from rows of `topic, partition, "offset"`.
-    static func decode(_ rows: [PostgresRow]) throws -> Set<EventPosition> {
-        Set(
-            try rows.map { row in
-                EventPosition(
-                    topic: try row.decode(String.self, column: 0),
-                    partition: try row.decode(Int32.self, column: 1),
-                    offset: try row.decode(Int64.self, column: 2)
-                )
-            }
-        )
     }
 }

@@ -96,25 +96,6 @@ struct IngestStore: Sendable {
         )
     }
 
-    /// The positions among `positions` that already have a row in `dead_letters` (one query).
-    func storedDeadLetterPositions(
-        _ positions: [EventPosition],
-        _ connection: PostgresConnection
-    ) throws -> Set<EventPosition> {
-        guard !positions.isEmpty else { return [] }
-        return try EventPosition.decode(
-            connection.query(
-                """
-                SELECT topic, partition, "offset" FROM dead_letters
-                WHERE (topic, partition, "offset") IN (
-                    SELECT * FROM unnest(\(positions.map(\.topic)), \(EventPosition.partitionsLiteral(positions))::integer[],
-                                         \(EventPosition.offsetsLiteral(positions))::bigint[])
-                )
-                """
-            )
-        )
-    }
-
     /// Writes a batch's rows (inside the caller's transaction): events and pair deltas (``EventStore``), dead
     /// letters, gaps and offsets.
     func write(_ batch: IngestWrite, _ connection: PostgresConnection) throws {
