@@ -19,13 +19,7 @@ import Testing
         let fixture = try LearningFixture.serving()
         let first = try fixture.publish(seed: 1, activate: true)
         let second = try fixture.publish(seed: 2, activate: false)
-        let holder = ModelHolder()
-        let app = ScoringAPI.buildApplication(
-            configuration: testConfiguration(),
-            databaseURL: fixture.url,
-            holder: holder,
-            logger: testLogger
-        )
+        let (holder, _, app) = scoringWorker(fixture, testConfiguration())
         let keys = Array(fixture.world.images.prefix(100).map(\.key))
         let body = try jsonBody(["query": fixture.world.trainingQueries[1].text, "images": keys])
         try await app.test(.router) { client in

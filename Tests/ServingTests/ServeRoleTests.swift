@@ -17,13 +17,7 @@ import Testing
         let first = try fixture.publish(seed: 1, activate: true)
         let second = try fixture.publish(seed: 2, activate: false)
         try await TestLogin.with(role: "amc_serve", database: fixture.url) { login in
-            let holder = ModelHolder()
-            let app = ScoringAPI.buildApplication(
-                configuration: testConfiguration(),
-                databaseURL: login.url,
-                holder: holder,
-                logger: testLogger
-            )
+            let (holder, _, app) = scoringWorker(fixture, testConfiguration(), databaseURL: login.url)
             try await app.test(.router) { client in
                 #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == first })
                 let body = try jsonBody(["query": "kitten", "images": [fixture.world.images[0].key]])

@@ -80,16 +80,18 @@ func jsonObject(_ buffer: ByteBuffer) throws -> [String: Any] {
     return try #require(value as? [String: Any])
 }
 
-/// The scoring application on `fixture`'s database, with the holder and the metrics it feeds.
+/// The scoring application on `fixture`'s database (connecting as `databaseURL`'s user when given), with the holder
+/// and the metrics it feeds.
 func scoringWorker(
     _ fixture: LearningFixture,
-    _ configuration: ServingConfiguration
+    _ configuration: ServingConfiguration,
+    databaseURL: String? = nil
 ) -> (holder: ModelHolder, metrics: ServingMetrics, app: some ApplicationProtocol) {
     let holder = ModelHolder()
     let metrics = ServingMetrics()
     let app = ScoringAPI.buildApplication(
         configuration: configuration,
-        databaseURL: fixture.url,
+        databaseURL: databaseURL ?? fixture.url,
         holder: holder,
         metrics: metrics,
         logger: testLogger
