@@ -332,26 +332,16 @@ struct BenchScore: AsyncParsableCommand {
             }
             steadySamples += steady.samples
             steadySeconds += steady.seconds
-            let activations = Array(versions.swapped[(round * swaps / rounds)..<((round + 1) * swaps / rounds)])
             let servedBefore = log.last?.version ?? versions.first
-            let roundLog = Mutex<[Activation]>([])
-            let interval = swapInterval
-            let swapped = try await Self.load(port: port, requests: workload.requests, clients: clients) {
-                try await Task.sleep(for: .milliseconds(200))
-                let done = try await onBlockingThread {
-                    try Self.activate(
-                        activations,
-                        reason: "hot swap",
-                        databaseURL: databaseURL,
-                        interval: interval,
-                        holder: holder,
-                        logger: logger
-                    )
-                }
-                roundLog.withLock { $0 = done }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            let done = roundLog.withLock { $0 }
+            let (swapped, done) = try await activateUnderLoad(
+                Array(versions.swapped[(round * swaps / rounds)..<((round + 1) * swaps / rounds)]),
+                reason: "hot swap",
+                requests: workload.requests,
+                port: port,
+                databaseURL: databaseURL,
+                holder: holder,
+                logger: logger
+            )
             misversioned += Self.misversioned(swapped.samples, log: done, initial: servedBefore)
             swapSamples += swapped.samples
             swapSeconds += swapped.seconds
@@ -363,24 +353,15 @@ struct BenchScore: AsyncParsableCommand {
         let rollbackVersions = (0..<rollbacks).map { i in
             i % 2 == 0 ? log[log.count - 2].version : log[log.count - 1].version
         }
-        let rollbackLog = Mutex<[Activation]>([])
-        let rollbackInterval = swapInterval
-        let rolledBack = try await Self.load(port: port, requests: workload.requests, clients: clients) {
-            try await Task.sleep(for: .milliseconds(200))
-            let done = try await onBlockingThread {
-                try Self.activate(
-                    rollbackVersions,
-                    reason: "rollback",
-                    databaseURL: databaseURL,
-                    interval: rollbackInterval,
-                    holder: holder,
-                    logger: logger
-                )
-            }
-            rollbackLog.withLock { $0 = done }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        let rollbackDone = rollbackLog.withLock { $0 }
+        let (rolledBack, rollbackDone) = try await activateUnderLoad(
+            rollbackVersions,
+            reason: "rollback",
+            requests: workload.requests,
+            port: port,
+            databaseURL: databaseURL,
+            holder: holder,
+            logger: logger
+        )
         misversioned += Self.misversioned(rolledBack.samples, log: rollbackDone, initial: log[log.count - 1].version)
         report.rollbackFailed = rolledBack.failed
         report.rollbackLatency = LatencySummary(rollbackDone.map { ($0.served - $0.committed).inMilliseconds })
@@ -530,6 +511,38 @@ struct BenchScore: AsyncParsableCommand {
         var committed: ContinuousClock.Instant
         var served: ContinuousClock.Instant
         var timedOut: Bool
+    }
+
+    /// Runs the HTTP load while ``activate(_:reason:databaseURL:interval:holder:logger:)`` activates `versions`
+    /// (200 ms into the load; the load goes on 100 ms after the last is served).
+    /// - Returns: The load's samples and the activations.
+    private func activateUnderLoad(
+        _ versions: [Int64],
+        reason: String,
+        requests: [[UInt8]],
+        port: Int,
+        databaseURL: String,
+        holder: ModelHolder,
+        logger: Logger
+    ) async throws -> (LoadResult, [Activation]) {
+        let log = Mutex<[Activation]>([])
+        let interval = swapInterval
+        let result = try await Self.load(port: port, requests: requests, clients: clients) {
+            try await Task.sleep(for: .milliseconds(200))
+            let done = try await onBlockingThread {
+                try Self.activate(
+                    versions,
+                    reason: reason,
+                    databaseURL: databaseURL,
+                    interval: interval,
+                    holder: holder,
+                    logger: logger
+                )
+            }
+            log.withLock { $0 = done }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return (result, log.withLock { $0 })
     }
 
     /// Activates `versions` in turn, each in its own transaction, `interval` ms apart, waiting (polling the
