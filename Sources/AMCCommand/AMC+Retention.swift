@@ -50,10 +50,7 @@ extension AMC {
 
         /// A duration: a whole number and a unit, `s`, `m`, `h`, `d` or `w`.
         static func seconds(_ text: String) throws -> TimeInterval {
-            let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
-            if let unit = text.last.flatMap({ units[$0] }), let count = Int(text.dropLast()), count >= 0 {
-                return Double(count) * unit
-            }
+            if let seconds = DurationArgument.seconds(text) { return seconds }
             throw ValidationError("--keep must be a duration such as 90d (units s, m, h, d, w)")
         }
 

@@ -22,10 +22,7 @@ enum DeadLetterOutput {
         if let micros = RFC3339.parseMicros(text) {
             return Date(timeIntervalSince1970: Double(micros) / 1_000_000)
         }
-        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
-        if let unit = text.last.flatMap({ units[$0] }), let count = Int(text.dropLast()), count >= 0 {
-            return now.addingTimeInterval(-Double(count) * unit)
-        }
+        if let age = DurationArgument.seconds(text) { return now.addingTimeInterval(-age) }
         throw ValidationError("--before must be an RFC 3339 time (2026-01-31T00:00:00Z) or an age such as 30d")
     }
 
