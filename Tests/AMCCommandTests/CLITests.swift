@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// The `amc` executable as operators meet it: exit statuses, output, and independent Kafka clients.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(6)))
 struct CLITests {
     @Test func migrateTwiceIsANoOpAndAChangedAppliedMigrationIsRefused() async throws {
         let url = try TestPostgres.freshDatabase(migrated: false)

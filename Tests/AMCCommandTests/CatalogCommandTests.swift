@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// `amc catalog import` as operators meet it: per-line errors, the summary, the exit status, what is stored.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(6)))
 struct CatalogCommandTests {
     @Test func goodLinesAreStoredBadOnesReportedAndTheExitIsNonZero() async throws {
         let url = try TestPostgres.freshDatabase()

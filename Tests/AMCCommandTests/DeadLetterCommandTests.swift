@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// `amc deadletters` as operators meet it: list, show (bytes printed safely), replay, purge, exit statuses, JSON.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(6)))
 struct DeadLetterCommandTests {
     @Test func deadLettersAreListedShownReplayedAndPurgedFromTheCommandLine() async throws {
         let url = try TestPostgres.freshDatabase()

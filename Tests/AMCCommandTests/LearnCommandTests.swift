@@ -5,7 +5,7 @@ import Testing
 
 /// The learning loop through the `amc` executable: simulate → catalog import → produce/ingest → learn → eval, and
 /// two `amc learn --follow` processes sharing one leadership.
-@Suite(.timeLimit(.minutes(4)))
+@Suite(.timeLimit(.minutes(10)))
 struct LearnCommandTests {
     @Test func theLearningLoopRunsEndToEndAndASecondFollowerTakesOverWhenTheLeaderIsKilled() async throws {
         let url = try TestPostgres.freshDatabase()

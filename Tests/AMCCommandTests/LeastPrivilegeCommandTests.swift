@@ -6,7 +6,7 @@ import Testing
 /// Least privilege (`Migrations/0005_roles.sql`, Docs/security.md): the real commands each run as a login in their
 /// component's role and work, and each role is refused (SQLSTATE 42501) outside its rights. `amc serve`'s role is
 /// tested in ServingTests.
-@Suite(.timeLimit(.minutes(4)))
+@Suite(.timeLimit(.minutes(10)))
 struct LeastPrivilegeCommandTests {
     @Test func eachCommandWorksAsItsOwnRoleAndEachRoleIsRefusedOutsideItsRights() async throws {
         let url = try TestPostgres.freshDatabase()

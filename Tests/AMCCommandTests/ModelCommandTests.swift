@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// `amc model` and `amc audit` as operators meet them: list/show/activate/rollback and the provenance views.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(8)))
 struct ModelCommandTests {
     @Test func versionsAreListedActivatedRolledBackAndAuditedFromTheCommandLine() async throws {
         let url = try TestPostgres.freshDatabase()

@@ -7,7 +7,7 @@ import Testing
 import FoundationNetworking
 #endif
 
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(8)))
 struct OperationsCommandTests {
     @Test func ingestServesPrometheusMetricsOnItsMetricsPortAndLogsJSONLines() async throws {
         let url = try TestPostgres.freshDatabase()

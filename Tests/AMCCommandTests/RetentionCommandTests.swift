@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// `amc retention` as operators meet it: the dry run's JSON, the recorded run, a bad `--keep`.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(6)))
 struct RetentionCommandTests {
     @Test func aDryRunPrintsItsPlanAsJSONAndARealRunIsRecorded() async throws {
         let url = try TestPostgres.freshDatabase()

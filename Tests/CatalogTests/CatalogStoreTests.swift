@@ -6,7 +6,7 @@ import Testing
 @testable import Catalog
 
 /// Against a real PostgreSQL: each test gets its own fresh, migrated database.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(6)))
 struct CatalogStoreTests {
     func image(_ key: String, keywords: [String] = ["red car"], regions: [Float], rows: Int) -> CatalogImage {
         CatalogImage(

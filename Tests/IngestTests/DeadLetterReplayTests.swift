@@ -8,7 +8,7 @@ import Testing
 @testable import Ingest
 
 /// `DeadLetterStore`: replay with the current parser (exactly once, audited), purge (audited, history kept).
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(8)))
 struct DeadLetterReplayTests {
     @Test func aDeadLetterValidNowLandsExactlyAsIngestWouldHaveLandedItAndOnlyOnce() async throws {
         let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)

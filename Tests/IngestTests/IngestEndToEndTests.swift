@@ -7,7 +7,7 @@ import Testing
 @testable import Ingest
 
 /// End to end through a real PostgreSQL and librdkafka's mock cluster.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(8)))
 struct IngestEndToEndTests {
     @Test func validMessagesLandAndEachMalformedOneIsDeadLetteredWithItsReason() async throws {
         let url = try TestPostgres.freshDatabase()

@@ -6,7 +6,7 @@ import Testing
 
 @testable import Ingest
 
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(6)))
 struct IngestMetricsTests {
     @Test func eventsDeadLettersBatchesLatencyAndLagAreReported() async throws {
         let url = try TestPostgres.freshDatabase()

@@ -7,7 +7,7 @@ import Testing
 @testable import Ingest
 
 /// Exactly-once across stops, crashes, rebalances and faults: nothing lost, nothing doubled.
-@Suite(.timeLimit(.minutes(4)))
+@Suite(.timeLimit(.minutes(10)))
 struct IngestRecoveryTests {
     @Test func gracefulStopMidStreamThenRestartLosesAndDoublesNothing() async throws {
         let url = try TestPostgres.freshDatabase()

@@ -9,7 +9,7 @@ import Testing
 
 /// `click_events` partitioned by month (migration 0004): the Kafka position still lands once, and a database
 /// migrated from 0003 keeps every event with its transaction stamp.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(6)))
 struct PartitionedEventsTests {
     @Test func aRedeliveredMessageStillCollidesInThePartitionedTable() throws {
         let connection = try PostgresConnection.connect(try TestPostgres.freshDatabase(), logger: testLogger)

@@ -156,17 +156,21 @@ func producePaced(
     Task {
         try await blocking {
             let producer = try KafkaProducer(config: KafkaConfig(bootstrapServers: brokers), logger: testLogger)
-            let started = ContinuousClock.now
+            // Paced in steps of 100 messages. After a stall (a busy machine) the pace resumes from now instead of
+            // catching up in one burst, so the stream keeps flowing for as long as the test needs it mid-stream.
+            var due = ContinuousClock.now
             for (index, (line, key)) in zip(lines, keys).enumerated() {
                 if index % 100 == 0 {
-                    let due = started + .milliseconds(index * 1000 / perSecond)
                     let wait = due - .now
                     if wait > .zero {
                         Thread.sleep(
                             forTimeInterval: Double(wait.components.attoseconds) / 1e18
                                 + Double(wait.components.seconds)
                         )
+                    } else {
+                        due = .now
                     }
+                    due += .milliseconds(100 * 1000 / perSecond)
                 }
                 try producer.send(topic: topic, key: key, value: line)
             }

@@ -86,7 +86,7 @@ import Testing
             defer { consumer.close() }
             let watermarks = try consumer.watermarks(
                 for: TopicPartition(topic: topic, partition: 0),
-                timeout: .seconds(5)
+                timeout: .seconds(60)
             )
             var errors: [KafkaError] = []
             let records = try TestSupport.pollUntil(

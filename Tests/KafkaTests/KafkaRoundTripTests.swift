@@ -61,7 +61,7 @@ import Testing
         let (first, afterSeek) = try await TestSupport.blocking {
             defer { consumer.close() }
             let first = try TestSupport.pollUntil(consumer) { $0.count >= 15 }
-            try consumer.seek(p0, to: 15, timeout: .seconds(5))
+            try consumer.seek(p0, to: 15, timeout: .seconds(60))
             let afterSeek = try TestSupport.pollUntil(consumer) { $0.count >= 5 }
             return (first, afterSeek)
         }

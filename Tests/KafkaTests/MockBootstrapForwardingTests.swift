@@ -7,7 +7,7 @@ import Glibc
 import Darwin
 #endif
 
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(6)))
 struct MockBootstrapForwardingTests {
     @Test func producesAndConsumesThroughTheForwardedBootstrapPort() async throws {
         let topic = "forwarded"

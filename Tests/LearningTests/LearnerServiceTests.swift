@@ -7,7 +7,7 @@ import Testing
 
 @testable import Learning
 
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(6)))
 struct LearnerServiceTests {
     @Test func aFollowingLearnerBootstrapsWhenNoVersionWasEverPublishedThenFineTunes() async throws {
         let fixture = try LearningFixture(world: tinyWorld())

@@ -69,8 +69,10 @@ import Testing
                     logger: testLogger
                 )
             }
+            // It kept trying for (most of) its window rather than failing at once, and then gave up: an upper bound
+            // would measure the scheduler, not the code, so only "it returned at all" is checked above.
             let elapsed = ContinuousClock.now - start
-            #expect(elapsed >= .milliseconds(150) && elapsed < .seconds(3))
+            #expect(elapsed >= .milliseconds(150))
         }
     }
 
