@@ -255,7 +255,7 @@ final class BrokerProcess: Sendable {
 
     /// The first line of stdout: the bootstrap address.
     func bootstrapAddress() throws -> String {
-        let deadline = Date().addingTimeInterval(20)
+        let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
             if let line = text.split(separator: "\n").first, text.contains("\n") { return String(line) }

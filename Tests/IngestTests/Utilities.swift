@@ -32,7 +32,7 @@ struct Totals: Equatable, CustomStringConvertible {
 }
 
 func totals(_ url: String) throws -> Totals {
-    let connection = try PostgresConnection.connect(url, retryingFor: .seconds(10), logger: testLogger)
+    let connection = try PostgresConnection.connect(url, retryingFor: .seconds(60), logger: testLogger)
     defer { connection.close() }
     let row = try connection.query(
         """

@@ -85,8 +85,8 @@ import Testing
         let (p0, p1) = try await TestSupport.blocking {
             defer { consumer.close() }
             return (
-                try consumer.watermarks(for: TopicPartition(topic: topic, partition: 0), timeout: .seconds(10)),
-                try consumer.watermarks(for: TopicPartition(topic: topic, partition: 1), timeout: .seconds(10))
+                try consumer.watermarks(for: TopicPartition(topic: topic, partition: 0), timeout: .seconds(60)),
+                try consumer.watermarks(for: TopicPartition(topic: topic, partition: 1), timeout: .seconds(60))
             )
         }
         #expect(p0 == (0, 0))

@@ -39,7 +39,7 @@ public struct LearningFixture: Sendable {
 
     /// A new connection to the fixture's database.
     public func connect() throws -> PostgresConnection {
-        try PostgresConnection.connect(url, retryingFor: .seconds(10), logger: testLogger)
+        try PostgresConnection.connect(url, retryingFor: .seconds(60), logger: testLogger)
     }
 
     /// Adds a click stream's triads to `relevance_pairs` the way ingest does (clicks accumulate per pair, and

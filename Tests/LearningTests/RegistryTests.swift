@@ -76,7 +76,7 @@ import Testing
 
         var payloads: [String] = []
         #expect(
-            try eventually(timeout: .seconds(10)) {
+            try eventually(timeout: .seconds(60)) {
                 payloads += try listener.waitForNotifications(timeout: .milliseconds(200)).map(\.payload)
                 return payloads.count >= 3
             }

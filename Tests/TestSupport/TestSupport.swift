@@ -40,7 +40,7 @@ public enum TestPostgres {
 
     /// Creates a fresh database (migrated unless `migrated` is false) and returns its URL.
     public static func freshDatabase(migrated: Bool = true) throws -> String {
-        let admin = try PostgresConnection.connect(try adminURL(), retryingFor: .seconds(10), logger: testLogger)
+        let admin = try PostgresConnection.connect(try adminURL(), retryingFor: .seconds(60), logger: testLogger)
         defer { admin.close() }
         let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
         try admin.execute(script: "CREATE DATABASE \(name)")
