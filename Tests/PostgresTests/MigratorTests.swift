@@ -34,7 +34,7 @@ import Testing
             #expect(try records.map { try $0.decode(Int.self, column: 0) } == [1, 2, 10])
             #expect(
                 try records.first?.decode(String.self, column: 2)
-                    == SHA256.hex(Array("CREATE TABLE users (id int PRIMARY KEY, name text);".utf8))
+                    == SHA256.hexDigest(of: Array("CREATE TABLE users (id int PRIMARY KEY, name text);".utf8))
             )
 
             #expect(try migrator.migrate(connection).isEmpty)
@@ -55,6 +55,26 @@ import Testing
             let missing = try #require(throws: MigrationError.self) { try migrator.migrate(connection) }
             #expect(missing.code == .missingFile)
             #expect(missing.description.contains("0010_add_email.sql"))
+        }
+    }
+
+    /// Applied migrations are recorded with the hex SHA-256 of the file, what `sha256sum` prints: every database
+    /// migrated by an earlier release recorded exactly these, so `amc migrate` must go on computing them so.
+    @Test func checksumsAreWhatSha256sumPrintsForEachRepositoryFile() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Migrations")
+        let migrations = try Migrator(directory: folder, logger: testLogger).migrations()
+        #expect(migrations.count >= 6)
+        for migration in migrations {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+            process.arguments = [folder.appendingPathComponent(migration.fileName).path]
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(printed.split(separator: " ").first.map(String.init) == migration.checksum, "\(migration.fileName)")
         }
     }
 

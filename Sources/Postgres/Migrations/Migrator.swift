@@ -78,7 +78,7 @@ public struct Migrator: Sendable {
                 version: version,
                 name: name,
                 sql: String(decoding: bytes, as: UTF8.self),
-                checksum: SHA256.hex(bytes)
+                checksum: SHA256.hexDigest(of: bytes)
             )
         }
         return byVersion.values.sorted { $0.version < $1.version }
