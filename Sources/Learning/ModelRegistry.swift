@@ -213,12 +213,16 @@ public struct ModelRegistry: Sendable {
 
     /// Appends an activation of `version` (serialised against concurrent activations); the trigger announces it.
     /// Call inside a transaction.
+    ///
+    /// The version's weights are loaded first, as a scoring worker would load them (sha256, blob format, finite
+    /// values): the registry never records as active a version that no worker can serve.
     /// - Returns: The activation written.
-    /// - Throws: ``LearnerError`` when the version does not exist.
+    /// - Throws: ``LearnerError`` when the version does not exist or its weights do not load.
     @discardableResult
     public func activate(_ version: Int64, actor: String, reason: String) throws -> ModelActivation {
         try connection.execute("SELECT pg_advisory_xact_lock(\(LearnerLeadership.lockNamespace), 2)")
         guard try self.version(version) != nil else { throw LearnerError("model version \(version) does not exist") }
+        try verifyLoadable(version)
         let previous = try activeVersion()
         let row = try connection.query(
             """
@@ -235,6 +239,23 @@ public struct ModelRegistry: Sendable {
             reason: reason,
             activatedAt: try row.decode(Date.self, column: 1)
         )
+    }
+
+    /// Throws unless `version`'s weights match their sha256, decode and are finite.
+    private func verifyLoadable(_ version: Int64) throws {
+        let weights: AMCWeights
+        do {
+            weights = try self.weights(of: version)
+        } catch let error as PostgresError {
+            throw error
+        } catch let error as LearnerError {
+            throw LearnerError("refusing to activate \(error.message)")
+        } catch {
+            throw LearnerError("refusing to activate model version \(version): its weights do not load (\(error))")
+        }
+        guard weights.isFinite else {
+            throw LearnerError("refusing to activate model version \(version): its weights are not finite")
+        }
     }
 
     // MARK: - Decoding

@@ -116,6 +116,43 @@ struct ModelCommandTests {
         #expect(missing.status != 0)
         #expect(missing.stderr == "Error: model version 9 does not exist\n", "\(missing.stderr)")
     }
+
+    /// A version whose stored blob fails its sha256 is neither activated nor rolled back to: one line, nothing
+    /// recorded. Its export still writes the stored bytes (for inspection) and fails.
+    @Test func activatingOrRollingBackToAVersionThatFailsItsSHA256IsRefused() async throws {
+        let registry = try await RegistryDatabase(bootstraps: 2)
+        defer { registry.remove() }
+        let common = registry.common
+        try registry.alterVersions(
+            "UPDATE model_versions SET weights = set_byte(weights, 100, get_byte(weights, 100) # 1) WHERE version = 1"
+        )
+        #expect(try registry.count("SELECT count(*) FROM model_activations") == 2)
+
+        for command in [["model", "activate", "1"], ["model", "rollback"], ["model", "rollback", "--to", "1"]] {
+            let refused = try await amc(command + common)
+            #expect(refused.status != 0, "\(command)")
+            let lines = refused.stderr.split(separator: "\n")
+            #expect(lines.count == 1, "\(command): \(refused.stderr)")
+            #expect(
+                lines.first?.hasPrefix(
+                    "Error: refusing to activate model version 1: weights fail their sha256 check (stored "
+                ) == true,
+                "\(command): \(refused.stderr)"
+            )
+        }
+        #expect(try registry.count("SELECT count(*) FROM model_activations") == 2, "nothing recorded")
+        let log = try await amc(["audit", "activations", "--json"] + common)
+        let activations = try #require(
+            try JSONSerialization.jsonObject(with: Data(log.stdout.utf8)) as? [[String: Any]]
+        )
+        #expect(activations.last?["version"] as? Int == 2)
+
+        let file = registry.world.appendingPathComponent("version-1.blob")
+        let exported = try await amc(["model", "export", "1", "--out", file.path] + common)
+        #expect(exported.status != 0)
+        #expect(exported.stderr.contains("but its weights fail their sha256 check"), "\(exported.stderr)")
+        #expect(FileManager.default.fileExists(atPath: file.path))
+    }
 }
 
 /// A migrated database with a small simulated catalog and clicks, and bootstrap versions trained on them by `amc

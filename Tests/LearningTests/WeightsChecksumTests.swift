@@ -8,8 +8,8 @@ import Testing
 @testable import Learning
 
 /// The sha256 of versions and baselines is the hex SHA-256 of the stored blob (what `sha256sum` prints for the file
-/// `amc model export` writes), and migration 0006 rewrites the checksums earlier releases stored (SHA-256 of the
-/// hex text of that digest), verifying each row first.
+/// `amc model export` writes), activation refuses a version whose blob fails it, and migration 0006 rewrites the
+/// checksums earlier releases stored (SHA-256 of the hex text of that digest), verifying each row first.
 @Suite struct WeightsChecksumTests {
     @Test func aVersionsAndItsBaselinesSHA256IsTheHexSHA256OfTheStoredBlob() throws {
         let fixture = try LearningFixture(world: tinyWorld())
@@ -33,6 +33,34 @@ import Testing
         }
         let stored = try #require(try ModelRegistry(connection: connection).storedWeights(of: version))
         #expect(stored.sha256 == SHA256.hexDigest(of: stored.blob))
+    }
+
+    @Test func activatingAVersionWhoseWeightsFailTheirSHA256IsRefusedAndNothingIsRecorded() throws {
+        let fixture = try LearningFixture(world: tinyWorld())
+        var configuration = quickConfiguration()
+        configuration.gateTolerance = 10
+        let (learner, connection) = try leadingLearner(fixture, configuration)
+        defer { connection.close() }
+        guard case .published(let first, true, _) = try learner.bootstrap(),
+            case .published(let second, true, _) = try learner.bootstrap()
+        else {
+            Issue.record("bootstraps did not publish")
+            return
+        }
+        try fixture.corrupt(first)
+        let registry = ModelRegistry(connection: connection)
+        let refused = try #require(throws: LearnerError.self) {
+            try connection.transaction { connection in
+                try ModelRegistry(connection: connection).activate(first, actor: "operator", reason: "rollback")
+            }
+        }
+        #expect(
+            refused.message.hasPrefix("refusing to activate model version \(first): weights fail their sha256 check"),
+            "\(refused.message)"
+        )
+        #expect(!refused.message.contains("\n"))
+        #expect(try registry.activeVersion() == second)
+        #expect(try registry.activations().map(\.version) == [first, second])
     }
 
     @Test func theChecksumMigrationRewritesVerifiedRowsAndLeavesDamagedOnesRefused() throws {
