@@ -153,6 +153,32 @@ struct ModelCommandTests {
         #expect(exported.stderr.contains("but its weights fail their sha256 check"), "\(exported.stderr)")
         #expect(FileManager.default.fileExists(atPath: file.path))
     }
+
+    /// Activation reasons and actors are free text: `audit activations` and `model show` print them escaped, as
+    /// `deadletters show` prints message bytes, so they cannot drive the terminal or forge a line.
+    @Test func activationReasonsPrintEscaped() async throws {
+        let registry = try await RegistryDatabase(bootstraps: 2)
+        defer { registry.remove() }
+        let reason = "drill\u{1B}[2J\u{07}\nforged\u{202E}line"
+        let actor = "eve\u{1B}]0;title\u{07}"
+        let back = try await amc(["model", "rollback", "--reason", reason, "--actor", actor] + registry.common)
+        #expect(back.status == 0, "\(back.stderr)")
+
+        let expectedReason = #"drill\u{1b}[2J\u{7}\nforged\u{202e}line"#
+        let expectedActor = #"eve\u{1b}]0;title\u{7}"#
+        for command in [["audit", "activations"], ["model", "show", "1"]] {
+            let printed = try await amc(command + registry.common)
+            #expect(printed.status == 0, "\(command): \(printed.stderr)")
+            #expect(printed.stdout.contains(expectedReason), "\(command): \(printed.stdout)")
+            #expect(printed.stdout.contains(expectedActor), "\(command): \(printed.stdout)")
+            #expect(!printed.stdout.unicodeScalars.contains { $0 == "\u{1B}" || $0 == "\u{07}" || $0 == "\u{202E}" })
+            #expect(!printed.stdout.contains("\nforged"), "\(command)")
+        }
+        // JSON keeps the text exactly (JSON escapes it).
+        let json = try await amc(["audit", "activations", "--json"] + registry.common)
+        let log = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(log.last?["reason"] as? String == reason)
+    }
 }
 
 /// A migrated database with a small simulated catalog and clicks, and bootstrap versions trained on them by `amc
