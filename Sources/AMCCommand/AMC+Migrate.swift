@@ -22,10 +22,17 @@ extension AMC {
             let url = try settings.databaseURL()
             let directory = settings.migrationsDirectory()
             let logger = Logger(label: "amc.migrate")
+            let migrator = Migrator(directory: directory)
+            do {
+                // Read and check the files before connecting: a missing folder or a gap in the sequence is refused
+                // up front, with nothing applied.
+                _ = try migrator.migrations()
+            } catch let error as MigrationError where error.code == .missingDirectory {
+                throw CommandError("\(error.message); pass --migrations DIR")
+            }
             let applied = try await onBlockingThread {
                 let connection = try PostgresConnection.connect(url, retryingFor: .seconds(10), logger: logger)
                 defer { connection.close() }
-                let migrator = Migrator(directory: directory)
                 return try migrator.migrate(connection).map { "\($0.version)_\($0.name)" }
             }
             if applied.isEmpty {

@@ -9,8 +9,8 @@ extension AMC {
     struct ModelCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "model",
-            abstract: "List, inspect, activate and roll back model versions.",
-            subcommands: [List.self, Show.self, Activate.self, Rollback.self]
+            abstract: "List, inspect, export, activate and roll back model versions.",
+            subcommands: [List.self, Show.self, Export.self, Activate.self, Rollback.self]
         )
 
         struct List: AsyncParsableCommand {
@@ -50,6 +50,38 @@ extension AMC {
                     activations: activations.filter { $0.version == number }
                 )
                 print(json ? try RegistryOutput.json(detail) : RegistryOutput.text(detail))
+            }
+        }
+
+        struct Export: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Write a version's weights blob, exactly as stored, to a file; sha256sum of the file is "
+                    + "the sha256 that model show and the scoring workers report."
+            )
+            @OptionGroup var options: GlobalOptions
+            @Argument(help: "The version number.") var version: Int64
+            @Option(help: "The file to write (replaced if it exists).") var out: String
+
+            func run() async throws {
+                let settings = try await options.resolve()
+                let number = version
+                guard let stored = try await withRegistry(settings, { try $0.storedWeights(of: number) }) else {
+                    throw CommandError("model version \(number) does not exist")
+                }
+                do {
+                    try Data(stored.blob).write(to: URL(fileURLWithPath: out), options: .atomic)
+                } catch {
+                    throw CommandError("cannot write \(out): \(error.localizedDescription)")
+                }
+                // The bytes are written either way (they are what is stored, for inspection); a mismatch fails.
+                let computed = SHA256.hexDigest(of: stored.blob)
+                guard computed == stored.sha256 else {
+                    throw CommandError(
+                        "wrote model version \(number) to \(out), but its weights fail their sha256 check "
+                            + "(stored \(stored.sha256), computed \(computed))"
+                    )
+                }
+                print("wrote model version \(number) to \(out): \(stored.blob.count) bytes, sha256 \(stored.sha256)")
             }
         }
 

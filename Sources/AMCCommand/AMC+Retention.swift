@@ -55,7 +55,6 @@ extension AMC {
         }
 
         static func text(_ r: RetentionReport) -> String {
-            let would = r.dryRun ? "would " : ""
             var lines = [
                 (r.dryRun ? "dry run (nothing changed): " : "")
                     + "keep \(r.keep): cutoff \(RegistryOutput.format(r.cutoff))"
@@ -76,7 +75,9 @@ extension AMC {
                         + r.partitionsCreated.joined(separator: ", ")
             )
             if r.partitionsDropped.isEmpty {
-                lines.append("no partition ends before the cutoff: nothing \(would)removed")
+                lines.append(
+                    "no partition ends before the cutoff: nothing \(r.dryRun ? "would be removed" : "removed")"
+                )
             } else {
                 lines.append(
                     "\(r.dryRun ? "would drop" : "dropped") \(r.partitionsDropped.count) partition(s), "

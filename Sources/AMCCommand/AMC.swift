@@ -43,12 +43,3 @@ struct AMC: AsyncParsableCommand {
         }
     }
 }
-
-extension PostgresError {
-    /// The error as `amc` prints it: `database unavailable: …` for a connection failure, else
-    /// `database error SQLSTATE: …`.
-    var commandLine: String {
-        guard let sqlState else { return "database unavailable: \(message)" }
-        return "database error \(sqlState.rawValue): \(message)"
-    }
-}

@@ -80,8 +80,10 @@ enum DeadLetterOutput {
         var rows = [["id", "topic", "partition", "offset", "received", "reason", "state"]]
         for letter in letters {
             rows.append([
-                "\(letter.id)", escaped(letter.topic, limit: 40), "\(letter.partition)", "\(letter.offset)",
-                RegistryOutput.format(letter.receivedAt), escaped(letter.reason, limit: 72), letter.state.rawValue,
+                "\(letter.id)", TerminalText.escaped(letter.topic, limit: 40), "\(letter.partition)",
+                "\(letter.offset)",
+                RegistryOutput.format(letter.receivedAt), TerminalText.escaped(letter.reason, limit: 72),
+                letter.state.rawValue,
             ])
         }
         let more = total > letters.count ? " (raise --limit for more)" : ""
@@ -178,10 +180,12 @@ enum DeadLetterOutput {
         if let letter = d.letter {
             let s = letter.summary
             lines.append("dead letter \(d.id): \(s.state)")
-            lines.append("  position    \(escaped(s.topic))/\(s.partition)/\(s.offset) (topic/partition/offset)")
+            lines.append(
+                "  position    \(TerminalText.escaped(s.topic))/\(s.partition)/\(s.offset) (topic/partition/offset)"
+            )
             lines.append("  received    \(RegistryOutput.format(s.receivedAt))")
             lines.append("  kafka time  \(letter.messageTimestamp.map(RegistryOutput.format) ?? "not recorded")")
-            lines.append("  reason      \(escaped(s.reason))")
+            lines.append("  reason      \(TerminalText.escaped(s.reason))")
             if let resolved = s.resolvedAt {
                 lines.append("  resolved    \(RegistryOutput.format(resolved))")
             }
@@ -190,7 +194,7 @@ enum DeadLetterOutput {
         } else if let first = d.actions.first {
             lines.append("dead letter \(d.id): purged (only its actions remain)")
             lines.append(
-                "  position    \(escaped(first.topic))/\(first.partition)/\(first.offset) (topic/partition/offset)"
+                "  position    \(TerminalText.escaped(first.topic))/\(first.partition)/\(first.offset) (topic/partition/offset)"
             )
         }
         guard !d.actions.isEmpty else {
@@ -201,7 +205,8 @@ enum DeadLetterOutput {
         var rows = [["#", "at", "action", "outcome", "actor", "detail"]]
         for a in d.actions {
             rows.append([
-                "\(a.id)", RegistryOutput.format(a.at), a.action, a.outcome, escaped(a.actor), escaped(a.detail),
+                "\(a.id)", RegistryOutput.format(a.at), a.action, a.outcome, TerminalText.escaped(a.actor),
+                TerminalText.escaped(a.detail),
             ])
         }
         lines.append(RegistryOutput.align(rows).split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
@@ -215,7 +220,8 @@ enum DeadLetterOutput {
             let cut = raw.count > shownBytes ? String(decoding: raw.prefix(shownBytes), as: UTF8.self) : text
             let more =
                 raw.count > shownBytes ? "\n\(pad)… \(raw.count - shownBytes) more byte(s); --json has them all" : ""
-            return "\(raw.count) byte(s), UTF-8 (control characters escaped):\n\(pad)\"\(escaped(cut))\"\(more)"
+            return
+                "\(raw.count) byte(s), UTF-8 (control characters escaped):\n\(pad)\"\(TerminalText.escaped(cut))\"\(more)"
         }
         let limit = shownBytes / 4
         var lines = ["\(raw.count) byte(s), not valid UTF-8 (hex):"]
@@ -230,33 +236,6 @@ enum DeadLetterOutput {
         }
         if raw.count > limit { lines.append("\(pad)… \(raw.count - limit) more byte(s); --json has them all") }
         return lines.joined(separator: "\n")
-    }
-
-    /// Text with every control and format character (C0, C1, DEL, bidirectional overrides, zero-width marks)
-    /// and `\` escaped, so it prints on one line and cannot drive the terminal; cut to `limit` characters.
-    static func escaped(_ text: String, limit: Int = .max) -> String {
-        var out = ""
-        var count = 0
-        for scalar in text.unicodeScalars {
-            if count == limit {
-                out += "…"
-                break
-            }
-            switch scalar {
-            case "\\": out += "\\\\"
-            case "\t": out += "\\t"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            default:
-                switch scalar.properties.generalCategory {
-                case .control, .format, .lineSeparator, .paragraphSeparator:
-                    out += "\\u{" + String(scalar.value, radix: 16) + "}"
-                default: out.unicodeScalars.append(scalar)
-                }
-            }
-            count += 1
-        }
-        return out
     }
 
     static func hex(_ bytes: [UInt8]) -> String {
@@ -342,7 +321,7 @@ enum DeadLetterOutput {
         for result in report.results.prefix(shownResults) {
             rows.append([
                 "\(result.id)", result.outcome.rawValue, result.state?.rawValue ?? "-",
-                escaped(result.detail, limit: 100),
+                TerminalText.escaped(result.detail, limit: 100),
             ])
         }
         lines.append(RegistryOutput.align(rows))

@@ -192,20 +192,22 @@ enum RegistryOutput {
         } else {
             for a in d.activations {
                 lines.append(
-                    "  activated        \(format(a.activatedAt)) by \(a.actor)"
-                        + (a.previousVersion.map { " (replacing \($0))" } ?? "") + ": \(a.reason)"
+                    "  activated        \(format(a.activatedAt)) by \(TerminalText.escaped(a.actor))"
+                        + (a.previousVersion.map { " (replacing \($0))" } ?? "") + ": \(TerminalText.escaped(a.reason))"
                 )
             }
         }
         return lines.joined(separator: "\n")
     }
 
+    /// The activation log as a table; actors and reasons (free text from the command line) are escaped so they
+    /// print on one line and cannot drive the terminal.
     static func activationsTable(_ activations: [ModelActivation]) -> String {
         var rows = [["#", "activated", "version", "previous", "actor", "reason"]]
         for a in activations {
             rows.append([
-                "\(a.id)", format(a.activatedAt), "\(a.version)", a.previousVersion.map { "\($0)" } ?? "-", a.actor,
-                a.reason,
+                "\(a.id)", format(a.activatedAt), "\(a.version)", a.previousVersion.map { "\($0)" } ?? "-",
+                TerminalText.escaped(a.actor), TerminalText.escaped(a.reason),
             ])
         }
         return align(rows) + (activations.isEmpty ? "\n(no activations yet)" : "")

@@ -83,17 +83,22 @@ public struct ModelRegistry: Sendable {
     /// - Throws: ``LearnerError`` when the version does not exist or its blob does not match its sha256;
     ///   `ModelError` when the blob is malformed.
     public func weights(of version: Int64) throws -> AMCWeights {
+        guard let stored = try storedWeights(of: version) else {
+            throw LearnerError("model version \(version) does not exist")
+        }
+        return try Self.verifiedWeights(blob: stored.blob, sha256: stored.sha256, what: "model version \(version)")
+    }
+
+    /// A version's weights blob exactly as stored, and the sha256 stored with it, unchecked (`amc model export`);
+    /// nil when there is no such version.
+    public func storedWeights(of version: Int64) throws -> (blob: [UInt8], sha256: String)? {
         // Binary format: the 2 MB blob travels as itself, not as 4 MB of hex to encode and decode.
         guard
             let row = try connection.queryBinary(
                 "SELECT weights, sha256 FROM model_versions WHERE version = \(version)"
             ).first, let blob = row[0], let sha256 = row[1]
-        else { throw LearnerError("model version \(version) does not exist") }
-        return try Self.verifiedWeights(
-            blob: blob,
-            sha256: String(decoding: sha256, as: UTF8.self),
-            what: "model version \(version)"
-        )
+        else { return nil }
+        return (blob, String(decoding: sha256, as: UTF8.self))
     }
 
     /// The single-modality baselines of a version's lineage: those trained beside its bootstrap ancestor.
@@ -123,10 +128,11 @@ public struct ModelRegistry: Sendable {
         return result
     }
 
-    /// Decodes a weights blob after checking it against the sha256 it was stored with.
+    /// Decodes a weights blob after checking it against the sha256 it was stored with: the hex SHA-256 of the blob
+    /// itself, as `sha256sum` prints it for the file `amc model export` writes.
     /// - Throws: ``LearnerError`` naming `what` when the digest differs; `ModelError` for a malformed blob.
     public static func verifiedWeights(blob: [UInt8], sha256: String, what: String) throws -> AMCWeights {
-        let actual = SHA256.hex(SHA256.hash(blob))
+        let actual = SHA256.hexDigest(of: blob)
         guard actual == sha256 else {
             throw LearnerError("\(what): weights fail their sha256 check (stored \(sha256), computed \(actual))")
         }
@@ -183,7 +189,7 @@ public struct ModelRegistry: Sendable {
             """
             INSERT INTO model_versions (kind, parent, format_version, weights, sha256, watermark, training_window,
                                         hyperparameters, metrics, baselines, created_by)
-            VALUES (\(new.kind.rawValue), \(new.parent), \(formatVersion), \(blob), \(SHA256.hex(SHA256.hash(blob))),
+            VALUES (\(new.kind.rawValue), \(new.parent), \(formatVersion), \(blob), \(SHA256.hexDigest(of: blob)),
                     \(new.watermark)::pg_snapshot, \(try RegistryJSON.encode(new.trainingWindow))::jsonb,
                     \(try RegistryJSON.encode(new.hyperparameters))::jsonb,
                     \(try RegistryJSON.encode(new.metrics))::jsonb,
@@ -198,7 +204,7 @@ public struct ModelRegistry: Sendable {
                 """
                 INSERT INTO model_baselines (version, modality, format_version, weights, sha256)
                 VALUES (\(version), \(mode.rawValue), \(formatVersion), \(baselineBlob),
-                        \(SHA256.hex(SHA256.hash(baselineBlob))))
+                        \(SHA256.hexDigest(of: baselineBlob)))
                 """
             )
         }
@@ -207,12 +213,16 @@ public struct ModelRegistry: Sendable {
 
     /// Appends an activation of `version` (serialised against concurrent activations); the trigger announces it.
     /// Call inside a transaction.
+    ///
+    /// The version's weights are loaded first, as a scoring worker would load them (sha256, blob format, finite
+    /// values): the registry never records as active a version that no worker can serve.
     /// - Returns: The activation written.
-    /// - Throws: ``LearnerError`` when the version does not exist.
+    /// - Throws: ``LearnerError`` when the version does not exist or its weights do not load.
     @discardableResult
     public func activate(_ version: Int64, actor: String, reason: String) throws -> ModelActivation {
         try connection.execute("SELECT pg_advisory_xact_lock(\(LearnerLeadership.lockNamespace), 2)")
         guard try self.version(version) != nil else { throw LearnerError("model version \(version) does not exist") }
+        try verifyLoadable(version)
         let previous = try activeVersion()
         let row = try connection.query(
             """
@@ -229,6 +239,23 @@ public struct ModelRegistry: Sendable {
             reason: reason,
             activatedAt: try row.decode(Date.self, column: 1)
         )
+    }
+
+    /// Throws unless `version`'s weights match their sha256, decode and are finite.
+    private func verifyLoadable(_ version: Int64) throws {
+        let weights: AMCWeights
+        do {
+            weights = try self.weights(of: version)
+        } catch let error as PostgresError {
+            throw error
+        } catch let error as LearnerError {
+            throw LearnerError("refusing to activate \(error.message)")
+        } catch {
+            throw LearnerError("refusing to activate model version \(version): its weights do not load (\(error))")
+        }
+        guard weights.isFinite else {
+            throw LearnerError("refusing to activate model version \(version): its weights are not finite")
+        }
     }
 
     // MARK: - Decoding

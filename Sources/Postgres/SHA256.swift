@@ -21,18 +21,20 @@ public enum SHA256 {
         return hasher.finalize()
     }
 
-    /// The digest as 64 lowercase hex digits.
+    /// The hex SHA-256 of `bytes`: 64 lowercase hex digits, exactly what `sha256sum` prints for the same bytes.
+    ///
+    /// Pass the message itself, never a digest: the result is the digest of whatever it is given.
     /// - Parameter bytes: The message.
     /// - Returns: The hex digest, e.g. `ba7816bf…` for `"abc"`.
-    public static func hex(_ bytes: [UInt8]) -> String {
+    public static func hexDigest(of bytes: [UInt8]) -> String {
         hexString(hash(bytes))
     }
 
-    /// The digest of the UTF-8 bytes of `string`, as hex.
+    /// The hex SHA-256 of the UTF-8 bytes of `string`.
     /// - Parameter string: The message.
     /// - Returns: The hex digest.
-    public static func hex(_ string: String) -> String {
-        hex(Array(string.utf8))
+    public static func hexDigest(of string: String) -> String {
+        hexDigest(of: Array(string.utf8))
     }
 
     static func hexString(_ digest: [UInt8]) -> String {

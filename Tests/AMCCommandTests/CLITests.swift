@@ -15,7 +15,8 @@ struct CLITests {
         #expect(first.status == 0)
         #expect(
             first.stdout.contains(
-                "applied 5 migration(s): 1_ingest, 2_learning, 3_dead_letter_actions, 4_click_events_partitioned, 5_roles"
+                "applied 6 migration(s): 1_ingest, 2_learning, 3_dead_letter_actions, 4_click_events_partitioned, 5_roles, "
+                    + "6_weights_sha256"
             ),
             "\(first.stdout)"
         )
@@ -30,6 +31,59 @@ struct CLITests {
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("0001_ingest.sql was changed after it was applied"))
         #expect(!refused.stderr.contains("postgres@"), "the database URL is never printed")
+    }
+
+    @Test func migrateRefusesAFolderWithAGapBeforeApplyingAnything() async throws {
+        let url = try TestPostgres.freshDatabase(migrated: false)
+        let folder = try temporaryCopyOfMigrations()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("0003_dead_letter_actions.sql"))
+
+        let refused = try await amc(["migrate", "--database-url", url, "--migrations", folder.path])
+        #expect(refused.status != 0)
+        let lines = refused.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "\(refused.stderr)")
+        #expect(
+            lines.first?.contains(
+                "0003_*.sql is missing from the migrations folder (between 0002_learning.sql and "
+                    + "0004_click_events_partitioned.sql); nothing was applied"
+            ) == true,
+            "\(refused.stderr)"
+        )
+        let connection = try PostgresConnection.connect(url, logger: testLogger)
+        defer { connection.close() }
+        let untouched = try connection.query(
+            "SELECT to_regclass('schema_migrations') IS NULL AND to_regclass('click_events') IS NULL"
+        )
+        #expect(try untouched[0].decode(Bool.self, column: 0), "nothing was applied")
+    }
+
+    @Test func migrateWithoutAMigrationsFolderNamesWhereItLookedInOneLine() async throws {
+        let url = try TestPostgres.freshDatabase(migrated: false)
+        // `amc` runs in a temporary folder (no ./Migrations there), and no migrations are installed beside it.
+        let result = try await amc(["migrate", "--database-url", url])
+        #expect(result.status != 0)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "\(result.stderr)")
+        let line = String(lines.first ?? "")
+        #expect(line.hasPrefix("Error: no migrations folder at /"), "\(line)")
+        #expect(line.hasSuffix("/share/amc/Migrations; pass --migrations DIR"), "\(line)")
+    }
+
+    @Test func commandsAgainstAnUnmigratedDatabaseSayToRunMigrate() async throws {
+        let url = try TestPostgres.freshDatabase(migrated: false)
+        for command in [["model", "list"], ["audit", "activations"], ["deadletters", "list"]] {
+            let result = try await amc(command + ["--database-url", url])
+            #expect(result.status != 0, "\(command)")
+            let lines = result.stderr.split(separator: "\n")
+            #expect(lines.count == 1, "\(command): \(result.stderr)")
+            #expect(
+                lines.first?.hasPrefix("Error: the database is not migrated (relation \"") == true,
+                "\(command): \(result.stderr)"
+            )
+            #expect(lines.first?.hasSuffix(" does not exist): run amc migrate") == true, "\(command): \(result.stderr)")
+            #expect(!result.stderr.contains("42P01"), "\(command)")
+        }
     }
 
     @Test func flagBeatsEnvironmentBeatsConfigFile() async throws {

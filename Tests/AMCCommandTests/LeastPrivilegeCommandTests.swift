@@ -67,11 +67,16 @@ struct LeastPrivilegeCommandTests {
                         #expect(learned.stdout.hasPrefix("published version \(expected) (active)"), "\(learned.stdout)")
                     }
 
-                    // Operator: rollback, activate, audit, eval, dead-letter replay and purge.
+                    // Operator: rollback, activate, export, audit, eval, dead-letter replay and purge.
                     let rolledBack = try await amc(["model", "rollback", "--actor", "alice"] + common(op))
                     #expect(rolledBack.status == 0, "\(rolledBack.stderr)")
                     let activated = try await amc(["model", "activate", "2", "--actor", "alice"] + common(op))
                     #expect(activated.status == 0, "\(activated.stderr)")
+                    let exported = try await amc(
+                        ["model", "export", "2", "--out", world.appendingPathComponent("version-2.blob").path]
+                            + common(op)
+                    )
+                    #expect(exported.status == 0, "\(exported.stderr)")
                     let audit = try await amc(["audit", "activations", "--json"] + common(op))
                     #expect(audit.status == 0, "\(audit.stderr)")
                     let actors = try #require(

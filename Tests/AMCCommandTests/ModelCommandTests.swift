@@ -7,29 +7,9 @@ import Testing
 @Suite(.timeLimit(.minutes(8)))
 struct ModelCommandTests {
     @Test func versionsAreListedActivatedRolledBackAndAuditedFromTheCommandLine() async throws {
-        let url = try TestPostgres.freshDatabase()
-        let world = FileManager.default.temporaryDirectory.appendingPathComponent("amc-world-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: world) }
-        let simulated = try await amc([
-            "simulate", "--out", world.path, "--images", "300", "--concepts", "6", "--queries", "60", "--held-out",
-            "12",
-        ])
-        #expect(simulated.status == 0, "\(simulated.stderr)")
-        let config = world.appendingPathComponent("amc.json")
-        try
-            #"{"learn": {"model": {"embedding-dimension": 8, "attention-dimension": 4, "modality-dimension": 4, "hash-buckets": 512}, "bootstrap": {"epochs": 1}, "gate": {"tolerance": 1}, "baselines": false}}"#
-            .write(to: config, atomically: true, encoding: .utf8)
-        let common = ["--database-url", url, "--config", config.path]
-        let imported = try await amc(
-            ["catalog", "import"] + common + [world.appendingPathComponent("catalog.jsonl").path]
-        )
-        #expect(imported.status == 0, "\(imported.stderr)")
-        let (query, image) = try loadClicks(url, from: world.appendingPathComponent("clicks.tsv"))
-
-        for seed in ["1", "2"] {
-            let learned = try await amc(["learn", "--bootstrap", "--seed", seed] + common)
-            #expect(learned.status == 0, "\(learned.stderr)")
-        }
+        let registry = try await RegistryDatabase(bootstraps: 2)
+        defer { registry.remove() }
+        let (common, query, image) = (registry.common, registry.query, registry.image)
 
         let list = try await amc(["model", "list", "--json"] + common)
         #expect(list.status == 0, "\(list.stderr)")
@@ -84,6 +64,175 @@ struct ModelCommandTests {
         #expect(trainedBy == ((pair["held_out"] as? Bool) == true ? [] : [1, 2]))
         let text = try await amc(["audit", "pair", query, image] + common)
         #expect(text.stdout.contains("cli-test/0/0"), "\(text.stdout)")
+    }
+
+    /// `sha256sum` of the exported blob is the sha256 that `model show` prints and a scoring worker serves.
+    @Test func theExportedBlobsSHA256SumIsWhatModelShowAndTheWorkerReport() async throws {
+        let registry = try await RegistryDatabase(bootstraps: 1)
+        defer { registry.remove() }
+        let file = registry.world.appendingPathComponent("version-1.blob")
+
+        let exported = try await amc(["model", "export", "1", "--out", file.path] + registry.common)
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let summed = try await run("/usr/bin/sha256sum", [file.path])
+        #expect(summed.status == 0, "\(summed.stderr)")
+        let digest = try #require(summed.stdout.split(separator: " ").first.map(String.init))
+        #expect(digest.count == 64)
+        #expect(exported.stdout.contains("sha256 \(digest)"), "\(exported.stdout)")
+
+        let show = try await amc(["model", "show", "1", "--json"] + registry.common)
+        #expect(show.status == 0, "\(show.stderr)")
+        let detail = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
+        #expect(detail["sha256"] as? String == digest)
+
+        let port = try freeLoopbackPort()
+        let serve = Process()
+        serve.executableURL = amcExecutable
+        serve.arguments = ["serve", "--port", "\(port)", "--log-level", "error"] + registry.common
+        serve.standardOutput = FileHandle.nullDevice
+        serve.standardError = FileHandle.nullDevice
+        try serve.run()
+        defer {
+            if serve.isRunning {
+                serve.terminate()
+                serve.waitUntilExit()
+            }
+        }
+        let modelURL = URL(string: "http://127.0.0.1:\(port)/v1/model")!
+        var served: [String: Any]?
+        let deadline = ContinuousClock.now + .seconds(60)
+        while served == nil, ContinuousClock.now < deadline {
+            if let body = try? await httpGet(modelURL) {
+                served = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+            } else {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        let model = try #require(served, "the worker serves /v1/model")
+        #expect(model["version"] as? Int == 1)
+        #expect(model["sha256"] as? String == digest)
+
+        let missing = try await amc(["model", "export", "9", "--out", file.path] + registry.common)
+        #expect(missing.status != 0)
+        #expect(missing.stderr == "Error: model version 9 does not exist\n", "\(missing.stderr)")
+    }
+
+    /// A version whose stored blob fails its sha256 is neither activated nor rolled back to: one line, nothing
+    /// recorded. Its export still writes the stored bytes (for inspection) and fails.
+    @Test func activatingOrRollingBackToAVersionThatFailsItsSHA256IsRefused() async throws {
+        let registry = try await RegistryDatabase(bootstraps: 2)
+        defer { registry.remove() }
+        let common = registry.common
+        try registry.alterVersions(
+            "UPDATE model_versions SET weights = set_byte(weights, 100, get_byte(weights, 100) # 1) WHERE version = 1"
+        )
+        #expect(try registry.count("SELECT count(*) FROM model_activations") == 2)
+
+        for command in [["model", "activate", "1"], ["model", "rollback"], ["model", "rollback", "--to", "1"]] {
+            let refused = try await amc(command + common)
+            #expect(refused.status != 0, "\(command)")
+            let lines = refused.stderr.split(separator: "\n")
+            #expect(lines.count == 1, "\(command): \(refused.stderr)")
+            #expect(
+                lines.first?.hasPrefix(
+                    "Error: refusing to activate model version 1: weights fail their sha256 check (stored "
+                ) == true,
+                "\(command): \(refused.stderr)"
+            )
+        }
+        #expect(try registry.count("SELECT count(*) FROM model_activations") == 2, "nothing recorded")
+        let log = try await amc(["audit", "activations", "--json"] + common)
+        let activations = try #require(
+            try JSONSerialization.jsonObject(with: Data(log.stdout.utf8)) as? [[String: Any]]
+        )
+        #expect(activations.last?["version"] as? Int == 2)
+
+        let file = registry.world.appendingPathComponent("version-1.blob")
+        let exported = try await amc(["model", "export", "1", "--out", file.path] + common)
+        #expect(exported.status != 0)
+        #expect(exported.stderr.contains("but its weights fail their sha256 check"), "\(exported.stderr)")
+        #expect(FileManager.default.fileExists(atPath: file.path))
+    }
+
+    /// Activation reasons and actors are free text: `audit activations` and `model show` print them escaped, as
+    /// `deadletters show` prints message bytes, so they cannot drive the terminal or forge a line.
+    @Test func activationReasonsPrintEscaped() async throws {
+        let registry = try await RegistryDatabase(bootstraps: 2)
+        defer { registry.remove() }
+        let reason = "drill\u{1B}[2J\u{07}\nforged\u{202E}line"
+        let actor = "eve\u{1B}]0;title\u{07}"
+        let back = try await amc(["model", "rollback", "--reason", reason, "--actor", actor] + registry.common)
+        #expect(back.status == 0, "\(back.stderr)")
+
+        let expectedReason = #"drill\u{1b}[2J\u{7}\nforged\u{202e}line"#
+        let expectedActor = #"eve\u{1b}]0;title\u{7}"#
+        for command in [["audit", "activations"], ["model", "show", "1"]] {
+            let printed = try await amc(command + registry.common)
+            #expect(printed.status == 0, "\(command): \(printed.stderr)")
+            #expect(printed.stdout.contains(expectedReason), "\(command): \(printed.stdout)")
+            #expect(printed.stdout.contains(expectedActor), "\(command): \(printed.stdout)")
+            #expect(!printed.stdout.unicodeScalars.contains { $0 == "\u{1B}" || $0 == "\u{07}" || $0 == "\u{202E}" })
+            #expect(!printed.stdout.contains("\nforged"), "\(command)")
+        }
+        // JSON keeps the text exactly (JSON escapes it).
+        let json = try await amc(["audit", "activations", "--json"] + registry.common)
+        let log = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(log.last?["reason"] as? String == reason)
+    }
+}
+
+/// A migrated database with a small simulated catalog and clicks, and bootstrap versions trained on them by `amc
+/// learn` (each activated by the learner: the last is active).
+private struct RegistryDatabase {
+    let url: String
+    let world: URL
+    /// `--database-url` and `--config` (the small model settings).
+    let common: [String]
+    /// The first click's query and image.
+    let query: String
+    let image: String
+
+    init(bootstraps: Int) async throws {
+        url = try TestPostgres.freshDatabase()
+        world = FileManager.default.temporaryDirectory.appendingPathComponent("amc-world-\(UUID().uuidString)")
+        let simulated = try await amc([
+            "simulate", "--out", world.path, "--images", "300", "--concepts", "6", "--queries", "60", "--held-out",
+            "12",
+        ])
+        #expect(simulated.status == 0, "\(simulated.stderr)")
+        let config = world.appendingPathComponent("amc.json")
+        try
+            #"{"learn": {"model": {"embedding-dimension": 8, "attention-dimension": 4, "modality-dimension": 4, "hash-buckets": 512}, "bootstrap": {"epochs": 1}, "gate": {"tolerance": 1}, "baselines": false}}"#
+            .write(to: config, atomically: true, encoding: .utf8)
+        common = ["--database-url", url, "--config", config.path]
+        let imported = try await amc(
+            ["catalog", "import"] + common + [world.appendingPathComponent("catalog.jsonl").path]
+        )
+        #expect(imported.status == 0, "\(imported.stderr)")
+        (query, image) = try loadClicks(url, from: world.appendingPathComponent("clicks.tsv"))
+        for seed in 1...bootstraps {
+            let learned = try await amc(["learn", "--bootstrap", "--seed", "\(seed)"] + common)
+            #expect(learned.status == 0, "\(learned.stderr)")
+        }
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(at: world)
+    }
+
+    /// Runs `statements` as the database owner, with the immutability trigger of `model_versions` off.
+    func alterVersions(_ statements: PostgresQuery) throws {
+        let connection = try PostgresConnection.connect(url, logger: testLogger)
+        defer { connection.close() }
+        try connection.execute(script: "ALTER TABLE model_versions DISABLE TRIGGER model_versions_immutable")
+        try connection.execute(statements)
+        try connection.execute(script: "ALTER TABLE model_versions ENABLE TRIGGER model_versions_immutable")
+    }
+
+    func count(_ sql: PostgresQuery) throws -> Int {
+        let connection = try PostgresConnection.connect(url, logger: testLogger)
+        defer { connection.close() }
+        return try connection.query(sql)[0].decode(Int.self, column: 0)
     }
 }
 

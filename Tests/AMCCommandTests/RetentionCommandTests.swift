@@ -50,6 +50,19 @@ struct RetentionCommandTests {
         #expect(bad.stderr.contains("--keep must be a duration"))
     }
 
+    @Test func withNothingToDropEachLineSaysSoInPlainEnglish() async throws {
+        let url = try TestPostgres.freshDatabase()
+        let dry = try await amc(["retention", "--dry-run", "--keep", "90d", "--database-url", url])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stdout.contains("no partition ends before the cutoff: nothing would be removed\n"), "\(dry.stdout)")
+        #expect(!dry.stdout.contains("would removed"), "\(dry.stdout)")
+        let real = try await amc(["retention", "--keep", "90d", "--database-url", url])
+        #expect(real.status == 0, "\(real.stderr)")
+        #expect(real.stdout.contains("no partition ends before the cutoff: nothing removed\n"), "\(real.stdout)")
+        let again = try await amc(["retention", "--dry-run", "--keep", "90d", "--database-url", url])
+        #expect(again.stdout.contains("partitions: none to create\n"), "\(again.stdout)")
+    }
+
     private func count(_ connection: PostgresConnection, _ sql: PostgresQuery) throws -> Int {
         try connection.query(sql)[0].decode(Int.self, column: 0)
     }

@@ -20,12 +20,12 @@ import Testing
         ),
     ])
     func knownVectors(input: String, expected: String) {
-        #expect(SHA256.hex(Array(input.utf8)) == expected)
+        #expect(SHA256.hexDigest(of: Array(input.utf8)) == expected)
     }
 
     @Test func millionAs() {
         #expect(
-            SHA256.hex([UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000))
+            SHA256.hexDigest(of: [UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000))
                 == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
         )
     }

@@ -73,7 +73,8 @@ import Testing
         }
     }
 
-    /// A version whose stored weights fail their sha256 check is refused once; the old one keeps serving.
+    /// A version whose stored weights fail their sha256 check is refused once; the old one keeps serving. (The
+    /// registry refuses to activate such a version; the activation is written unchecked, as by hand, to get past it.)
     @Test func corruptVersionIsRefusedAndTheOldOneKeepsServing() async throws {
         let fixture = try LearningFixture.serving()
         let first = try fixture.publish(seed: 1, activate: true)
@@ -84,7 +85,7 @@ import Testing
         let (holder, metrics, app) = scoringWorker(fixture, configuration)
         try await app.test(.router) { client in
             #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == first })
-            try await blocking { try fixture.activate(second) }
+            try await blocking { try fixture.recordUncheckedActivation(second) }
             #expect(
                 try await eventually(within: .seconds(30)) {
                     metrics.render().contains("amc_serve_model_load_refusals_total 1")
@@ -110,8 +111,8 @@ import Testing
     }
 
     /// A rollback to the version the last swap replaced is served from memory: it reads no weights from the
-    /// database (here they have gone bad since, and it still swaps back), while a version never loaded is fetched
-    /// and verified as usual.
+    /// database (here they have gone bad since, and it still swaps back; the activations are written unchecked, as
+    /// the registry would refuse them), while a version never loaded is fetched and verified as usual.
     @Test func rollingBackToTheReplacedVersionNeedsNoWeightsFromTheDatabase() async throws {
         let fixture = try LearningFixture.serving()
         let first = try fixture.publish(seed: 1, activate: true)
@@ -124,7 +125,7 @@ import Testing
             try await blocking { try fixture.activate(second) }
             #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == second })
             try fixture.corrupt(first)
-            try await blocking { try fixture.activate(first) }
+            try await blocking { try fixture.recordUncheckedActivation(first) }
             #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == first })
             #expect(metrics.render().contains("amc_serve_model_load_refusals_total 0"))
             // `second` is now the retained one; `first` was replaced, so going back to `second` is also from
@@ -133,7 +134,7 @@ import Testing
             #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == second })
             let third = try fixture.publish(seed: 3, activate: false)
             try fixture.corrupt(third)
-            try await blocking { try fixture.activate(third) }
+            try await blocking { try fixture.recordUncheckedActivation(third) }
             #expect(
                 try await eventually(within: .seconds(30)) {
                     metrics.render().contains("amc_serve_model_load_refusals_total 1")

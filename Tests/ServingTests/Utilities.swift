@@ -43,6 +43,19 @@ extension LearningFixture {
         }
     }
 
+    /// Records an activation without the registry's check that the version loads, as a hand-written INSERT (or a
+    /// release before that check) could: how a test makes a worker meet a version it must refuse.
+    func recordUncheckedActivation(_ version: Int64) throws {
+        let connection = try connect()
+        defer { connection.close() }
+        try connection.execute(
+            """
+            INSERT INTO model_activations (version, previous_version, actor, reason)
+            SELECT \(version), (SELECT version FROM model_activations ORDER BY id DESC LIMIT 1), 'test', 'unchecked'
+            """
+        )
+    }
+
     /// The model of a version, straight from the registry.
     func model(_ version: Int64) throws -> AMCModel {
         let connection = try connect()

@@ -19,7 +19,7 @@ public struct Migration: Sendable, Hashable {
         self.version = version
         self.name = name
         self.sql = sql
-        self.checksum = checksum ?? SHA256.hex(Array(sql.utf8))
+        self.checksum = checksum ?? SHA256.hexDigest(of: sql)
     }
 
     /// The conventional file name, `0012_add_index.sql` (at least four digits).

@@ -3,17 +3,23 @@ public struct MigrationError: Error, CustomStringConvertible, Sendable {
     /// The kind of failure.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Kind: String, Sendable {
-            case unreadableDirectory, invalidFileName, duplicateVersion, checksumMismatch, missingFile, failed
+            case missingDirectory, unreadableDirectory, invalidFileName, duplicateVersion, missingVersion,
+                checksumMismatch
+            case missingFile, failed
         }
 
         private let kind: Kind
 
+        /// The directory does not exist (or is not a directory).
+        public static let missingDirectory = Code(kind: .missingDirectory)
         /// The directory could not be listed or a file could not be read.
         public static let unreadableDirectory = Code(kind: .unreadableDirectory)
         /// A `.sql` file does not match `NNNN_name.sql`.
         public static let invalidFileName = Code(kind: .invalidFileName)
         /// Two files share a version number.
         public static let duplicateVersion = Code(kind: .duplicateVersion)
+        /// The files' versions skip a number: a file is missing from the sequence.
+        public static let missingVersion = Code(kind: .missingVersion)
         /// An already-applied file was edited.
         public static let checksumMismatch = Code(kind: .checksumMismatch)
         /// An applied version has no file any more.

@@ -9,7 +9,8 @@ import Logging
 /// `pg_advisory_lock`, so every file is applied exactly once.
 ///
 /// The migrator refuses to run when an applied file's checksum changed or an applied version's file
-/// is missing: history must not be rewritten; add a new migration instead.
+/// is missing: history must not be rewritten; add a new migration instead. It also refuses, before applying
+/// anything, a folder whose versions skip a number (`0001`, `0002`, `0004`): versions run 1, 2, 3, … unbroken.
 ///
 /// - Important: A migration must not contain its own `BEGIN`/`COMMIT`, nor statements that cannot run in
 ///   a transaction block (`CREATE INDEX CONCURRENTLY`, `VACUUM`).
@@ -41,8 +42,14 @@ public struct Migrator: Sendable {
 
     /// Reads every migration file, sorted by version.
     /// - Returns: The migrations.
-    /// - Throws: ``MigrationError`` for unreadable directories/files, bad names or duplicate versions.
+    /// - Throws: ``MigrationError`` for a missing or unreadable directory, unreadable files, bad names, duplicate
+    ///   versions or a gap in the sequence.
     public func migrations() throws -> [Migration] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue
+        else {
+            throw MigrationError(code: .missingDirectory, message: "no migrations folder at \(directory.path)")
+        }
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
@@ -78,10 +85,12 @@ public struct Migrator: Sendable {
                 version: version,
                 name: name,
                 sql: String(decoding: bytes, as: UTF8.self),
-                checksum: SHA256.hex(bytes)
+                checksum: SHA256.hexDigest(of: bytes)
             )
         }
-        return byVersion.values.sorted { $0.version < $1.version }
+        let sorted = byVersion.values.sorted { $0.version < $1.version }
+        try Self.checkUnbroken(sorted)
+        return sorted
     }
 
     /// The migrations not yet applied, after checking the applied ones are unchanged.
@@ -175,6 +184,27 @@ public struct Migrator: Sendable {
         }
         let appliedVersions = Set(applied.map(\.version))
         return all.filter { !appliedVersions.contains($0.version) }
+    }
+
+    /// Refuses a sequence that does not run 1, 2, 3, … without a gap: a file missing from the folder would
+    /// otherwise be skipped while the ones after it are applied, leaving the schema half-migrated.
+    static func checkUnbroken(_ sorted: [Migration]) throws {
+        var previous: Migration?
+        for migration in sorted {
+            let expected = (previous?.version ?? 0) + 1
+            if migration.version != expected {
+                let missing = Migration(version: expected, name: "*", sql: "", checksum: "").fileName
+                let between =
+                    previous.map { "between \($0.fileName) and \(migration.fileName)" }
+                    ?? "before \(migration.fileName)"
+                throw MigrationError(
+                    code: .missingVersion,
+                    message: "\(missing) is missing from the migrations folder (\(between)); "
+                        + "nothing was applied: restore it, migrations run in an unbroken sequence from 0001"
+                )
+            }
+            previous = migration
+        }
     }
 
     /// `0012_add_index.sql` → (12, "add_index").

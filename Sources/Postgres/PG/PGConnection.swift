@@ -21,8 +21,12 @@ final class PGConnection {
                 let box = Unmanaged<PGNoticeContext>.fromOpaque(context).takeUnretainedValue()
                 let message = PQresultErrorField(result, Int32(PGDiag.messagePrimary)).map { String(cString: $0) }
                 let sqlState = PQresultErrorField(result, Int32(PGDiag.sqlState)).map { String(cString: $0) }
-                box.logger.debug(
-                    "Postgres notice",
+                let severity = PQresultErrorField(result, Int32(PGDiag.severity)).map { String(cString: $0) }
+                // A server WARNING (a migration naming what it left alone, say) is for the operator to see; the
+                // routine NOTICE, DEBUG and INFO chatter is not.
+                box.logger.log(
+                    level: severity == "WARNING" ? .info : .debug,
+                    severity == "WARNING" ? "Postgres warning" : "Postgres notice",
                     metadata: [
                         PostgresLoggingKeys.sqlState: "\(sqlState ?? "")",
                         PostgresLoggingKeys.message: "\(message ?? "")",
