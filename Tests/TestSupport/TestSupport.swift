@@ -64,10 +64,24 @@ public struct TestFailure: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// Runs blocking work off the cooperative pool.
+/// Runs blocking work off the cooperative pool, on a thread of ``BlockingExecutor``. The work stays inside the
+/// calling task, so its `#expect`s and `#require`s are recorded against the test that runs it.
 public func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
+    try await withTaskExecutorPreference(BlockingExecutor.shared) { try body() }
+}
+
+/// A task executor that runs each job on a thread of its own pool, never on Swift's cooperative pool, for test code
+/// that makes blocking calls (libpq, librdkafka, `Thread.sleep`). Unlike a bare `Thread` or `DispatchQueue`, code
+/// run through it keeps the task's locals, so Swift Testing attributes its issues to the right test.
+public final class BlockingExecutor: TaskExecutor {
+    /// The one executor the tests share.
+    public static let shared = BlockingExecutor()
+
+    private let queue = DispatchQueue(label: "amc-tests.blocking", attributes: .concurrent)
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 
