@@ -114,7 +114,8 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
             if consumer == nil { consumer = try makeConsumer() }
             try accumulateBatch()
             if !pending.isEmpty {
-                let messages = pending.map(parse)
+                let receivedAtMicros = Int64(Date().timeIntervalSince1970 * 1_000_000)
+                let messages = pending.map { parser.parse($0, receivedAtMicros: receivedAtMicros) }
                 let handedOffAt = ContinuousClock.now
                 pending.removeAll(keepingCapacity: true)
                 try applyWriterOutcome()
@@ -203,10 +204,6 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
                 lastActivity = .now
             }
         }
-    }
-
-    private func parse(_ record: ConsumerRecord) -> ParsedMessage {
-        parser.parse(record, receivedAtMicros: Int64(Date().timeIntervalSince1970 * 1_000_000))
     }
 
     // MARK: - Rebalance callbacks (on the consumer thread, inside pollBatch)
