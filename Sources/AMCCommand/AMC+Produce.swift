@@ -8,7 +8,12 @@ extension AMC {
     /// `amc produce`: replays triad TSV or JSON lines into Kafka, keyed by normalised query.
     struct Produce: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Replay click-log lines (Clickture triad TSV or JSON events) into a Kafka topic."
+            abstract: "Replay click-log lines (Clickture triad TSV or JSON events) into a Kafka topic.",
+            discussion: """
+                A line Kafka refuses (larger than the producer's message.max.bytes) or fails to deliver is reported \
+                on stderr as FILE:LINE: … and skipped; every other line is delivered. The exit status is non-zero \
+                when any line was not delivered. See Docs/operations.md.
+                """
         )
 
         @OptionGroup var options: GlobalOptions
