@@ -303,6 +303,7 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
         awaitingAssignmentSince = .now
         assignmentWarned = false
         assignmentTimeoutsReported = 0
+        lastKafkaError = nil  // only errors reported during this wait explain it
         metrics.assignedPartitions.record(0)
     }
 

@@ -16,11 +16,11 @@ struct BenchReferenceFailureTests {
         """.write(to: script, atomically: true, encoding: .utf8)
         let result = try await amcWithDeadline(
             [
-                "bench", "ingest", "--events", "1000", "--queries", "10", "--images-per-query", "2", "--partitions",
+                "bench", "ingest", "--events", "3000", "--queries", "10", "--images-per-query", "2", "--partitions",
                 "1", "--lead", "1000", "--steady-rate", "100", "--steady-seconds", "1", "--reference-script",
                 script.path, "--log-level", "error",
             ],
-            deadline: .seconds(180)
+            deadline: .seconds(120)
         )
         #expect(result.status != 0)
         let last = result.stderr.split(separator: "\n").last.map(String.init) ?? ""
