@@ -26,13 +26,14 @@ extension AMC {
 
         func run() async throws {
             let settings = try await options.resolve()
-            let text: String
+            let bytes: [UInt8]
             do {
-                text = try String(contentsOfFile: labels, encoding: .utf8)
+                bytes = Array(try Data(contentsOf: URL(fileURLWithPath: labels)))
             } catch {
                 throw CommandError("cannot read labels file \(labels): \(error.localizedDescription)")
             }
-            let file = LabelFile(parsing: text, normalizeQuery: { QueryNormalizer.normalize($0) })
+            // Bytes, not a String: a line that is not UTF-8 is rejected on its own, the others are kept.
+            let file = LabelFile(parsing: bytes, normalizeQuery: { QueryNormalizer.normalize($0) })
             for rejected in file.rejected.prefix(20) {
                 FileHandle.standardError.write(Data("\(labels):\(rejected.line): \(rejected.reason)\n".utf8))
             }

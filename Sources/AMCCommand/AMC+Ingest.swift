@@ -86,6 +86,14 @@ extension Settings {
             guard idle > 0 else { throw CommandError("ingest.untilIdleSeconds (--until-idle) must be positive") }
             configuration.untilIdle = .seconds(idle)
         }
+        if let warn = reader.double(forKey: "ingest.assignment.warnSeconds") {
+            guard warn > 0 else { throw CommandError("ingest.assignment.warnSeconds must be positive") }
+            configuration.assignmentWarning = .seconds(warn)
+        }
+        if let timeout = reader.double(forKey: "ingest.assignment.timeoutSeconds") {
+            guard timeout > 0 else { throw CommandError("ingest.assignment.timeoutSeconds must be positive") }
+            configuration.assignmentTimeout = .seconds(timeout)
+        }
         guard !configuration.groupID.isEmpty, !configuration.topics.isEmpty else {
             throw CommandError("ingest.group and ingest.topic must not be empty")
         }

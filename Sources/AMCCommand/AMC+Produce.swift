@@ -8,7 +8,12 @@ extension AMC {
     /// `amc produce`: replays triad TSV or JSON lines into Kafka, keyed by normalised query.
     struct Produce: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Replay click-log lines (Clickture triad TSV or JSON events) into a Kafka topic."
+            abstract: "Replay click-log lines (Clickture triad TSV or JSON events) into a Kafka topic.",
+            discussion: """
+                A line Kafka refuses (larger than the producer's message.max.bytes) or fails to deliver is reported \
+                on stderr as FILE:LINE: … and skipped; every other line is delivered. The exit status is non-zero \
+                when any line was not delivered. See Docs/operations.md.
+                """
         )
 
         @OptionGroup var options: GlobalOptions
@@ -37,39 +42,112 @@ extension AMC {
             if let rate, rate < 1 { throw CommandError("produce.rate (--rate) must be at least 1") }
             let logger = Logger(label: "amc.produce")
             let files = files
-            let summary = try await onBlockingThread {
-                let producer = try KafkaProducer(config: kafka, logger: logger)
-                var publisher = ClickPublisher(producer: producer, topic: topic)
-                let totalBytes = files.contains("-") ? nil : files.reduce(0) { $0 + Self.fileSize($1) }
-                var bar = ProgressBar(label: "produce", total: totalBytes)
-                let started = ContinuousClock.now
-                var readSoFar = 0
-                for file in files {
-                    var reader = try LineReader(path: file)
-                    while let line = try reader.next() {
-                        guard try publisher.publish(line) else { continue }
-                        if let rate {
-                            let due = started + .seconds(Double(publisher.sent) / Double(rate))
-                            let wait = due - .now
-                            if wait > .zero { Thread.sleep(forTimeInterval: wait.seconds) }
-                        }
-                        bar.update(done: readSoFar + reader.bytesRead, unit: "bytes")
-                    }
-                    readSoFar += reader.bytesRead
-                }
-                try producer.flush(timeout: .seconds(60))
-                bar.finish(done: readSoFar, unit: "bytes")
-                guard producer.failedCount == 0 else {
-                    throw CommandError(
-                        "\(producer.failedCount) message(s) were not delivered: "
-                            + "\(producer.lastDeliveryError.map(String.init(describing:)) ?? "unknown error")"
-                    )
-                }
-                return (publisher.sent, publisher.unparseable)
+            let summary = try await onBlockingThread { try Self.replay(files, to: topic, rate: rate, kafka, logger) }
+            var line = "produced \(summary.sent) message(s) to \(topic)"
+            if summary.unparseable > 0 {
+                line += " (\(summary.unparseable) did not parse and were sent unkeyed; ingest dead-letters them)"
             }
-            var line = "produced \(summary.0) message(s) to \(topic)"
-            if summary.1 > 0 { line += " (\(summary.1) did not parse and were sent unkeyed; ingest dead-letters them)" }
             print(line)
+            guard summary.notSent == 0 else {
+                throw CommandError(
+                    "\(summary.notSent) line(s) were not sent or not delivered (listed above); "
+                        + "every other line was delivered"
+                )
+            }
+        }
+
+        /// Lines whose refusal is printed individually; the rest are only counted.
+        static let maxPrintedFailures = 100
+
+        /// What one run did.
+        struct Summary {
+            var sent = 0
+            var unparseable = 0
+            /// Lines refused by the producer or whose delivery failed.
+            var notSent = 0
+        }
+
+        /// Sends every line of `files` in order. A line the producer refuses on its own (larger than the
+        /// producer's `message.max.bytes`) is reported as `FILE:LINE: …` and skipped; a refusal that would hit
+        /// every line (the producer in a fatal state, an unknown topic) stops the run, after delivering what was
+        /// already sent. Deliveries that fail are reported by line too.
+        private static func replay(
+            _ files: [String],
+            to topic: String,
+            rate: Int?,
+            _ kafka: KafkaConfig,
+            _ logger: Logger
+        ) throws -> Summary {
+            let producer = try KafkaProducer(config: kafka, logger: logger)
+            var publisher = ClickPublisher(producer: producer, topic: topic)
+            var locations = LineLocations()
+            var summary = Summary()
+            var printed = 0
+            func report(_ text: String) {
+                printed += 1
+                if printed <= maxPrintedFailures { printError(text) }
+            }
+            let totalBytes = files.contains("-") ? nil : files.reduce(0) { $0 + Self.fileSize($1) }
+            var bar = ProgressBar(label: "produce", total: totalBytes)
+            let started = ContinuousClock.now
+            var readSoFar = 0
+            var tag = 0
+            var stop: CommandError?
+            files: for file in files {
+                var reader = try LineReader(path: file)
+                locations.begin(file == "-" ? "stdin" : file, at: tag + 1)
+                while let line = try reader.next() {
+                    tag += 1
+                    do {
+                        guard try publisher.publish(line, tag: tag) else { continue }
+                    } catch let error as KafkaError where error.code == .messageSizeTooLarge {
+                        summary.notSent += 1
+                        report("\(locations.location(of: tag)): not sent: \(line.count) bytes: \(error)")
+                        continue
+                    } catch {
+                        stop = CommandError("\(locations.location(of: tag)): not sent, stopping: \(error)")
+                        break files
+                    }
+                    if let rate {
+                        let due = started + .seconds(Double(publisher.sent) / Double(rate))
+                        let wait = due - .now
+                        if wait > .zero { Thread.sleep(forTimeInterval: wait.seconds) }
+                    }
+                    bar.update(done: readSoFar + reader.bytesRead, unit: "bytes")
+                }
+                readSoFar += reader.bytesRead
+            }
+            // Everything already sent is delivered (or reported) before the run ends, however it ends.
+            let flushError: (any Error)?
+            do {
+                try producer.flush(timeout: .seconds(60))
+                flushError = nil
+            } catch {
+                flushError = error
+            }
+            bar.finish(done: readSoFar, unit: "bytes")
+            for failure in producer.takeFailedDeliveries() {
+                report("\(locations.location(of: failure.tag)): not delivered: \(failure.error)")
+            }
+            summary.notSent += producer.failedCount
+            summary.sent = publisher.sent - producer.failedCount
+            summary.unparseable = publisher.unparseable
+            if printed > maxPrintedFailures {
+                printError("… and \(printed - maxPrintedFailures) more line(s) not shown")
+            }
+            if let stop {
+                throw CommandError(
+                    "\(stop.message) (\(summary.sent) earlier message(s) delivered, \(summary.notSent) not)"
+                )
+            }
+            if let flushError { throw flushError }
+            return summary
+        }
+
+        /// Writes one line to stderr, first clearing a progress bar drawn on a terminal.
+        private static func printError(_ line: String) {
+            let clear = isatty(STDERR_FILENO) == 1 ? "\r\u{1B}[K" : ""
+            FileHandle.standardError.write(Data((clear + line + "\n").utf8))
         }
 
         private static func fileSize(_ path: String) -> Int {

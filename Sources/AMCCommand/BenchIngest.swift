@@ -262,15 +262,16 @@ struct BenchIngest: AsyncParsableCommand {
                 "reference consumer \(referenceScript) not found (run from the repository root, or --skip-reference)"
             )
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [
-            referenceScript, "--brokers", brokers, "--topic", topic, "--group", "bench-reference", "--dsn", databaseURL,
-            "--count", "\(workload.count)",
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
+        let reference = try ReferenceProcess(
+            name: "the reference consumer (\(referenceScript): python3-confluent-kafka and python3-psycopg2)",
+            executable: "/usr/bin/python3",
+            arguments: [
+                referenceScript, "--brokers", brokers, "--topic", topic, "--group", "bench-reference", "--dsn",
+                databaseURL, "--count", "\(workload.count)",
+            ],
+            standardOutput: FileHandle.nullDevice
+        )
+        defer { reference.terminate() }
         let lead = lead
         return try await onBlockingThread {
             let connection = try PostgresConnection.connect(databaseURL, logger: logger)
@@ -279,8 +280,13 @@ struct BenchIngest: AsyncParsableCommand {
                 (try? connection.query("SELECT coalesce(sum(next_offset), 0)::bigint FROM ingest_offsets")[0]
                     .decode(Int.self, column: 0)) ?? 0
             }
-            // The reference stores offsets only once it has data: wait for its group to join first.
-            Thread.sleep(forTimeInterval: 4)
+            // The reference stores offsets only once it has data: give its group time to join first, and stop
+            // at once if it dies meanwhile (a missing module): nothing would ever commit.
+            let joinBy = ContinuousClock.now + .seconds(4)
+            while ContinuousClock.now < joinBy {
+                try reference.checkStillRunning()
+                Thread.sleep(forTimeInterval: 0.05)
+            }
             let started = ContinuousClock.now
             var lastCheck = ContinuousClock.now - .seconds(1)
             var cached = 0
@@ -293,18 +299,15 @@ struct BenchIngest: AsyncParsableCommand {
                 logger: logger,
                 committed: {
                     if ContinuousClock.now - lastCheck > .milliseconds(50) {
+                        // The producer waits for commits to catch up: a dead reference never would.
+                        try reference.checkStillRunning()
                         cached = committed()
                         lastCheck = .now
                     }
                     return cached
                 }
             )
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else {
-                throw CommandError(
-                    "the reference consumer failed (exit \(process.terminationStatus)); is python3-confluent-kafka and python3-psycopg2 installed?"
-                )
-            }
+            try reference.waitForSuccess()
             return (ContinuousClock.now - started).seconds
         }
     }
@@ -319,13 +322,13 @@ struct BenchIngest: AsyncParsableCommand {
         lead: Int,
         rate: Int?,
         logger: Logger,
-        committed: () -> Int
+        committed: () throws -> Int
     ) throws {
         let producer = try KafkaProducer(config: KafkaConfig(bootstrapServers: brokers), logger: logger)
         let started = ContinuousClock.now
         for index in 0..<workload.count {
             if index % 500 == 0 {
-                while index - committed() > lead {
+                while try index - committed() > lead {
                     producer.poll()
                     Thread.sleep(forTimeInterval: 0.001)
                 }

@@ -20,7 +20,8 @@ enum NumPyReference {
     }
 
     /// Runs `python script arguments…` and returns its standard output, line by line.
-    /// - Throws: ``CommandError`` when it exits non-zero (`context` is added to the message).
+    /// - Throws: ``CommandError`` when it exits non-zero, quoting the end of its standard error (`context` is
+    ///   added to the message).
     static func run(
         _ script: String,
         python: String,
@@ -29,18 +30,16 @@ enum NumPyReference {
     ) throws
         -> [Substring]
     {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, script] + arguments
         let output = Pipe()
-        process.standardOutput = output
-        try process.run()
+        let reference = try ReferenceProcess(
+            name: "the NumPy reference (\(script)\(context.map { ", \($0)" } ?? ""))",
+            executable: "/usr/bin/env",
+            arguments: [python, script] + arguments,
+            standardOutput: output
+        )
+        // Reads until the reference closes its output: it has exited (or closed it on purpose).
         let bytes = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let detail = context.map { ", \($0)" } ?? ""
-            throw CommandError("the NumPy reference failed (exit \(process.terminationStatus)\(detail))")
-        }
+        try reference.waitForSuccess()
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n")
     }
 

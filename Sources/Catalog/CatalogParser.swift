@@ -26,7 +26,8 @@ public enum CatalogParser {
 
     /// Parses one JSON Lines record.
     /// - Parameters:
-    ///   - line: The line, without its newline (a trailing `\r` and surrounding whitespace are allowed).
+    ///   - line: The line, without its newline (a trailing `\r`, surrounding whitespace and a leading UTF-8
+    ///     byte-order mark are allowed).
     ///   - expectedDimension: The catalog's D, if known; the image's D must equal it.
     /// - Returns: The image.
     /// - Throws: ``CatalogLineError``. A line that is not valid JSON is always `invalid_json`; otherwise the first
@@ -53,7 +54,9 @@ public enum CatalogParser {
         guard bytes.count <= maxLineBytes else {
             throw .tooLarge("the line is \(bytes.count) bytes (limit \(maxLineBytes))")
         }
-        var reader = CatalogJSONReader(bytes: bytes)
+        // A byte-order mark (a file saved with one) is not part of the record (RFC 8259 §8.1 lets parsers skip it).
+        let hasBOM = bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF
+        var reader = CatalogJSONReader(bytes: hasBOM ? UnsafeBufferPointer(rebasing: bytes[3...]) : bytes)
         do {
             try reader.readRecord()
         } catch {

@@ -47,8 +47,24 @@ public struct ClickEvent: Sendable, Hashable {
     }
 
     /// Images shown above the clicked one and not clicked in this event: the "skip-above" evidence of the
-    /// cascade click model. Empty when the event has no impressions or the clicked image was not among them.
-    public var skippedAbove: ArraySlice<String> {
+    /// cascade click model, each image once (in order of first appearance) however often the list repeats it,
+    /// and never the clicked image itself. Empty when the event has no impressions or the clicked image was not
+    /// among them.
+    public var skippedAbove: [String] {
+        let above = shownAbove
+        guard !above.isEmpty else { return [] }
+        if above.count <= 32 {
+            var result: [String] = []
+            result.reserveCapacity(above.count)
+            for key in above where key != image && !result.contains(key) { result.append(key) }
+            return result
+        }
+        var seen: Set<String> = [image]
+        return above.filter { seen.insert($0).inserted }
+    }
+
+    /// The impressions above the clicked one, as listed (repeats included).
+    private var shownAbove: ArraySlice<String> {
         guard let impressions else { return [] }
         let clickedRank: Int
         if let position, impressions.indices.contains(Int(position)), impressions[Int(position)] == image {

@@ -30,6 +30,9 @@ public struct ClickLogError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let invalidJSON = Reason(rawValue: "invalid_json")
         /// A JSON field is missing or has the wrong type or range.
         public static let invalidField = Reason(rawValue: "invalid_field")
+        /// The event time (`ts`, else the Kafka message timestamp) is further from when the message was received
+        /// than ``ClickLogParser/Limits/maxEventAge`` or ``ClickLogParser/Limits/maxEventTimeAhead`` allow.
+        public static let eventTimeOutOfRange = Reason(rawValue: "event_time_out_of_range")
     }
 
     /// The rejection code.

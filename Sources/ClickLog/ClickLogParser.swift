@@ -3,7 +3,8 @@
 /// The parser is total: every input yields either an event or a ``ClickLogError`` naming the reason, so bad
 /// input can be dead-lettered and never stops the stream. A message starting with `{` (after leading
 /// whitespace) is the JSON form; anything else is the triad form `image_key \t query \t click_count`.
-/// One trailing `\n` or `\r\n` is ignored.
+/// One trailing `\n` or `\r\n` is ignored, and so is one leading UTF-8 byte-order mark (`EF BB BF`: a line
+/// taken from the start of a file saved with one), so it never becomes part of an image key or a query.
 public struct ClickLogParser: Sendable {
     /// Size limits applied to every message.
     public struct Limits: Sendable {
@@ -15,6 +16,11 @@ public struct ClickLogParser: Sendable {
         public var maxImageKeyBytes = 512
         /// Most impressions accepted in one JSON event. Default: 1000.
         public var maxImpressions = 1000
+        /// Latest accepted event time, relative to when the message was received (clock skew, time zones).
+        /// Default: 1 day. See ``ClickLogParser/eventTimeProblem(_:source:receivedAtMicros:)``.
+        public var maxEventTimeAhead: Duration = .seconds(86_400)
+        /// Earliest accepted event time, relative to when the message was received. Default: 730 days.
+        public var maxEventAge: Duration = .seconds(730 * 86_400)
         public init() {}
     }
 
@@ -55,7 +61,8 @@ public struct ClickLogParser: Sendable {
         var end = raw.count
         if end > 0, raw[end - 1] == 0x0A { end -= 1 }
         if end > 0, raw[end - 1] == 0x0D { end -= 1 }
-        let bytes = UnsafeBufferPointer(rebasing: raw[0..<end])
+        let start = end >= 3 && raw[0] == 0xEF && raw[1] == 0xBB && raw[2] == 0xBF ? 3 : 0
+        let bytes = UnsafeBufferPointer(rebasing: raw[start..<end])
         // An all-ASCII message is valid UTF-8 by construction; only messages with high bytes are validated.
         let isASCII = Self.isASCII(bytes)
         var text: String?
@@ -333,6 +340,54 @@ public struct ClickLogParser: Sendable {
         )
     }
 
+    // MARK: - Event time
+
+    /// Why an event time is refused, or nil when it is within the limits: no earlier than
+    /// ``Limits/maxEventAge`` and no later than ``Limits/maxEventTimeAhead`` from when the message was received.
+    /// A time outside them (a `ts` of year 1 or 9999, a producer's broken clock) would otherwise create
+    /// partitions for its month and hold retention back to it (`Docs/relevance.md`).
+    /// - Parameters:
+    ///   - micros: The event time, microseconds since the epoch.
+    ///   - source: What the time came from, for the message (`field 'ts'`, `the Kafka message timestamp`).
+    ///   - receivedAtMicros: When the message was received, microseconds since the epoch.
+    /// - Returns: The `event_time_out_of_range` error, or nil.
+    public func eventTimeProblem(_ micros: Int64, source: String, receivedAtMicros: Int64) -> ClickLogError? {
+        let ahead = limits.maxEventTimeAhead.wholeMicroseconds
+        let age = limits.maxEventAge.wholeMicroseconds
+        if micros > receivedAtMicros.addingClamped(ahead) {
+            return ClickLogError(
+                .eventTimeOutOfRange,
+                "\(source) \(Self.describe(micros)) is more than \(Self.describe(limits.maxEventTimeAhead)) "
+                    + "after the message was received (\(Self.describe(receivedAtMicros)))"
+            )
+        }
+        if micros < receivedAtMicros.addingClamped(-age) {
+            return ClickLogError(
+                .eventTimeOutOfRange,
+                "\(source) \(Self.describe(micros)) is more than \(Self.describe(limits.maxEventAge)) "
+                    + "before the message was received (\(Self.describe(receivedAtMicros)))"
+            )
+        }
+        return nil
+    }
+
+    /// An RFC 3339 time for years 1...9999, else the raw count.
+    private static func describe(_ micros: Int64) -> String {
+        // 0001-01-01T00:00:00Z ..< 10000-01-01T00:00:00Z
+        guard micros >= -62_135_596_800_000_000, micros < 253_402_300_800_000_000 else {
+            return "\(micros) µs since the epoch"
+        }
+        return RFC3339.format(micros: micros)
+    }
+
+    /// `730 day(s)`, `36 hour(s)`, `90 second(s)`.
+    private static func describe(_ duration: Duration) -> String {
+        let seconds = duration.components.seconds
+        if seconds % 86_400 == 0 { return "\(seconds / 86_400) day(s)" }
+        if seconds % 3600 == 0 { return "\(seconds / 3600) hour(s)" }
+        return "\(seconds) second(s)"
+    }
+
     private static func integer(_ value: JSONValue) -> Int64? {
         guard case .number(let text) = value, !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) else {
             return nil
@@ -349,6 +404,25 @@ public struct ClickLogParser: Sendable {
             )
         }
         return ClickLogError(.invalidField, "field '\(name)' must be \(expected), got \(value.typeName)")
+    }
+}
+
+extension Duration {
+    /// The duration in whole microseconds (saturating).
+    fileprivate var wholeMicroseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000)
+        guard !overflow else { return seconds < 0 ? .min : .max }
+        return scaled.addingClamped(attoseconds / 1_000_000_000_000)
+    }
+}
+
+extension Int64 {
+    /// The sum, saturating at the type's bounds.
+    fileprivate func addingClamped(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        guard !overflow else { return other < 0 ? .min : .max }
+        return sum
     }
 }
 

@@ -2,10 +2,13 @@
 /// with grade `Excellent`, `Good` or `Bad` (design §3).
 ///
 /// Parsing never fails as a whole: each bad line is listed in ``rejected`` and the good ones are kept.
-/// - Lines end in `\n` (a `\r` before it is removed). Empty and whitespace-only lines are ignored.
+/// - Lines end in `\n` (a `\r` before it is removed). Empty and whitespace-only lines are ignored. A UTF-8
+///   byte-order mark at the start of a line (a file saved with one) is ignored.
+/// - Each line must be valid UTF-8 on its own; a line that is not is rejected, the others are kept.
 /// - A line must have exactly three tab-separated fields. Spaces around the image key and the grade are
 ///   removed; the grade is then matched exactly (``RelevanceGrade/init(label:)``).
-/// - The query goes through `normalizeQuery`; a query that normalises to nothing is rejected.
+/// - The query goes through `normalizeQuery`; a query that normalises to nothing, or that still contains a
+///   control character (NUL, which PostgreSQL cannot store in text, and the other C0/C1 controls), is rejected.
 /// - The image key must be non-empty and contain no whitespace or control characters.
 /// - A repeated (query, image) pair keeps its first position and takes the last line's grade.
 public struct LabelFile: Sendable {
@@ -20,18 +23,32 @@ public struct LabelFile: Sendable {
     ///   - normalizeQuery: Applied to each query before grouping (pass `ClickLog.QueryNormalizer.normalize` to
     ///     match normalised click-log queries). Default: the identity.
     public init(parsing text: String, normalizeQuery: (String) -> String = { $0 }) {
+        self.init(parsing: Array(text.utf8), normalizeQuery: normalizeQuery)
+    }
+
+    /// Parses the bytes of a label file (the rules above), line by line: a line
+    /// that is not valid UTF-8 is rejected on its own.
+    /// - Parameters:
+    ///   - bytes: The whole file.
+    ///   - normalizeQuery: Applied to each query before grouping. Default: the identity.
+    public init(parsing bytes: [UInt8], normalizeQuery: (String) -> String = { $0 }) {
         var queries: [JudgedQuery] = []
         var rejected: [(line: Int, reason: String)] = []
         var queryIndex: [String: Int] = [:]
         var imageIndex: [[String: Int]] = []
 
         var lineNumber = 0
-        for rawLine in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+        for rawLine in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
             var line = rawLine[...]
             if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+            if line.starts(with: [0xEF, 0xBB, 0xBF]) { line = line.dropFirst(3) }
             if line.allSatisfy(Self.isASCIIWhitespace) { continue }
-            switch Self.parseLine(line, normalizeQuery: normalizeQuery) {
+            guard let text = String(validating: line, as: UTF8.self) else {
+                rejected.append((line: lineNumber, reason: "the line is not valid UTF-8"))
+                continue
+            }
+            switch Self.parseLine(text.utf8[...], normalizeQuery: normalizeQuery) {
             case .failure(let problem):
                 rejected.append((line: lineNumber, reason: problem.reason))
             case .success(let (query, image, grade)):
@@ -75,6 +92,15 @@ public struct LabelFile: Sendable {
         }
         let query = normalizeQuery(String(decoding: fields[0], as: UTF8.self))
         guard !query.isEmpty else { return .failure(Problem(reason: "empty query")) }
+        for scalar in query.unicodeScalars where scalar.properties.generalCategory == .control {
+            let code = String(scalar.value, radix: 16, uppercase: true)
+            return .failure(
+                Problem(
+                    reason:
+                        "query contains the control character U+\(String(repeating: "0", count: max(0, 4 - code.count)))\(code)"
+                )
+            )
+        }
         let image = String(decoding: trimmed(fields[1]), as: UTF8.self)
         guard !image.isEmpty else { return .failure(Problem(reason: "empty image key")) }
         for scalar in image.unicodeScalars

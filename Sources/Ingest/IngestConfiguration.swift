@@ -16,6 +16,13 @@ public struct IngestConfiguration: Sendable {
     public var batchMaxLatency: Duration = .milliseconds(200)
     /// Stop after this long without a new message (`--until-idle`). Default: nil (run until stopped).
     public var untilIdle: Duration?
+    /// How long the consumer group may leave this process without an assignment (since it joined, or since its
+    /// partitions were revoked) before a warning is logged. Default: 30 s. Key: `ingest.assignment.warnSeconds`.
+    public var assignmentWarning: Duration = .seconds(30)
+    /// How long without an assignment before an error is logged (again after every further such period); with
+    /// ``untilIdle`` set, the run then fails instead of waiting forever. Default: 120 s.
+    /// Key: `ingest.assignment.timeoutSeconds`.
+    public var assignmentTimeout: Duration = .seconds(120)
     /// First wait before retrying a transient database failure; doubles up to ``retryMaxBackoff``. Default: 100 ms.
     public var retryInitialBackoff: Duration = .milliseconds(100)
     /// Longest wait between retries. Default: 5 s.

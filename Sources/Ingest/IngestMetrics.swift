@@ -24,6 +24,12 @@ struct IngestMetrics: Sendable {
     let lostOffsets = Counter(label: "ingest.lost_offsets")
     /// Consumer errors reported by the Kafka client (`ingest.kafka.errors`).
     let kafkaErrors = Counter(label: "ingest.kafka.errors")
+    /// Partitions this process owns (`ingest.assigned_partitions`); 0 while the group has not assigned it any.
+    let assignedPartitions = Gauge(label: "ingest.assigned_partitions")
+    /// Waits for an assignment that passed ``IngestConfiguration/assignmentWarning`` (`ingest.assignment.warnings`)
+    /// and each ``IngestConfiguration/assignmentTimeout`` period (`ingest.assignment.timeouts`).
+    let assignmentWarnings = Counter(label: "ingest.assignment.warnings")
+    let assignmentTimeouts = Counter(label: "ingest.assignment.timeouts")
 
     /// The factory in force where the metrics were created (task-local in tests), for metrics made later on
     /// the ingest threads.

@@ -42,6 +42,14 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
     private var needsRejoin = false
     /// A writer failure seen inside a rebalance callback, rethrown by the loop.
     private var deferredError: (any Error)?
+    /// Since when the group has left this process without an assignment: set when a consumer is created and
+    /// when partitions are revoked, cleared by the next assignment (even of no partitions: the group formed).
+    private var awaitingAssignmentSince: ContinuousClock.Instant?
+    /// Whether this wait was already warned about, and how many timeout periods were reported.
+    private var assignmentWarned = false
+    private var assignmentTimeoutsReported = 0
+    /// The latest error the Kafka client reported (a refused JoinGroup lands here), quoted while waiting.
+    private var lastKafkaError: KafkaError?
 
     init(
         configuration: IngestConfiguration,
@@ -111,10 +119,15 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
         while !isStopping {
             if let error = deferredError { throw error }
             if needsRejoin { rejoin() }
-            if consumer == nil { consumer = try makeConsumer() }
+            if consumer == nil {
+                consumer = try makeConsumer()
+                startAwaitingAssignment()
+            }
             try accumulateBatch()
+            try checkAssignment()
             if !pending.isEmpty {
-                let messages = pending.map(parse)
+                let receivedAtMicros = Int64(Date().timeIntervalSince1970 * 1_000_000)
+                let messages = pending.map { parser.parse($0, receivedAtMicros: receivedAtMicros) }
                 let handedOffAt = ContinuousClock.now
                 pending.removeAll(keepingCapacity: true)
                 try applyWriterOutcome()
@@ -191,6 +204,7 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
                 // A broker fault is not "idle": the topic may still hold clicks we cannot see yet.
                 lastActivity = .now
                 metrics.kafkaErrors.increment()
+                lastKafkaError = error
                 logger.warning("kafka consumer error", metadata: ["kafka.error": "\(error)"])
             }
             for record in batch.records {
@@ -205,10 +219,6 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
         }
     }
 
-    private func parse(_ record: ConsumerRecord) -> ParsedMessage {
-        parser.parse(record, receivedAtMicros: Int64(Date().timeIntervalSince1970 * 1_000_000))
-    }
-
     // MARK: - Rebalance callbacks (on the consumer thread, inside pollBatch)
 
     /// Starts each assigned partition at the offset stored in PostgreSQL, recording as lost any range the
@@ -217,7 +227,14 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
         try applyWriterOutcome()
         hasBeenAssigned = true
         lastActivity = .now
-        guard !partitions.isEmpty else { return [:] }
+        endAwaitingAssignment(partitions: partitions.count)
+        guard !partitions.isEmpty else {
+            logger.info(
+                "consumer group formed without partitions for this process",
+                metadata: ["ingest.group": "\(configuration.groupID)"]
+            )
+            return [:]
+        }
         var logStarts: [TopicPartition: Int64] = [:]
         for partition in partitions {
             do {
@@ -273,7 +290,85 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
         let revoked = Set(partitions)
         for partition in revoked { positions[partition] = nil }
         pending.removeAll { revoked.contains($0.topicPartition) }
+        metrics.assignedPartitions.record(positions.count)
+        if positions.isEmpty { startAwaitingAssignment() }
         logger.info("partitions revoked", metadata: ["kafka.partitions": "\(partitions.map(\.description))"])
+    }
+
+    // MARK: - Waiting for an assignment
+
+    /// Starts timing a wait for the group to assign this process its partitions.
+    private func startAwaitingAssignment() {
+        guard awaitingAssignmentSince == nil else { return }
+        awaitingAssignmentSince = .now
+        assignmentWarned = false
+        assignmentTimeoutsReported = 0
+        lastKafkaError = nil  // only errors reported during this wait explain it
+        metrics.assignedPartitions.record(0)
+    }
+
+    /// The group assigned this process `count` partitions: the wait is over.
+    private func endAwaitingAssignment(partitions count: Int) {
+        if let since = awaitingAssignmentSince, assignmentWarned {
+            logger.info(
+                "partitions assigned after waiting",
+                metadata: [
+                    "ingest.group": "\(configuration.groupID)",
+                    "ingest.waited_seconds": "\(Int((ContinuousClock.now - since).seconds))",
+                ]
+            )
+        }
+        awaitingAssignmentSince = nil
+        metrics.assignedPartitions.record(count)
+    }
+
+    /// Warns once the wait for an assignment passes ``IngestConfiguration/assignmentWarning`` and logs an error
+    /// at every ``IngestConfiguration/assignmentTimeout``; librdkafka retries refused JoinGroup, SyncGroup and
+    /// FindCoordinator requests without reporting most of them, so without this the process would be silent.
+    /// - Throws: ``IngestError`` at the first timeout when the run has `untilIdle` set (it cannot go idle
+    ///   before it owns partitions, so it would otherwise wait forever).
+    private func checkAssignment() throws {
+        guard let since = awaitingAssignmentSince, !isStopping else { return }
+        let waited = ContinuousClock.now - since
+        let timeouts = Int(waited / configuration.assignmentTimeout)
+        guard (!assignmentWarned && waited >= configuration.assignmentWarning) || timeouts > assignmentTimeoutsReported
+        else { return }
+        var metadata: Logger.Metadata = [
+            "ingest.group": "\(configuration.groupID)",
+            "ingest.topics": "\(configuration.topics.joined(separator: ","))",
+            "ingest.waited_seconds": "\(Int(waited.seconds))",
+        ]
+        if let lastKafkaError { metadata["kafka.error"] = "\(lastKafkaError)" }
+        if !assignmentWarned {
+            assignmentWarned = true
+            metrics.assignmentWarnings.increment()
+            logger.warning(
+                "no partitions assigned yet: the consumer group has not completed a rebalance",
+                metadata: metadata
+            )
+        }
+        guard timeouts > assignmentTimeoutsReported else { return }
+        assignmentTimeoutsReported = timeouts
+        metrics.assignmentTimeouts.increment()
+        logger.error("no partitions assigned: the consumer group has not completed a rebalance", metadata: metadata)
+        if configuration.untilIdle != nil {
+            throw IngestError(assignmentFailure(waited: waited))
+        }
+    }
+
+    /// The one line a run that gave up waiting for an assignment ends with.
+    private func assignmentFailure(waited: Duration) -> String {
+        var message =
+            "no partitions were assigned to consumer group \(configuration.groupID) "
+            + "(topics \(configuration.topics.joined(separator: ","))) in \(Int(waited.seconds)) s"
+        if let lastKafkaError {
+            message += "; last Kafka error: \(lastKafkaError.message)"
+        } else {
+            message +=
+                "; the Kafka client reported no error (it retries refused group requests silently: "
+                + "set the Kafka property debug=cgrp to see them)"
+        }
+        return message
     }
 
     // MARK: - Applying commits

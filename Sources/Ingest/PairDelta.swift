@@ -47,14 +47,14 @@ public struct PairAggregator: Sendable {
     public init() {}
 
     /// Adds one event observed at `micros`: its clicks to the clicked pair, and one skip to every image
-    /// shown above the clicked one.
+    /// shown above the clicked one (at most one per image, however often the impressions repeat it).
     public mutating func add(_ event: ClickEvent, at micros: Int64) {
         deltas[PairKey(query: event.query, image: event.image), default: PairDelta()].apply {
             $0.clicks += Int64(event.clicks)
             $0.clickEvents += 1
             $0.observe(at: micros)
         }
-        for skipped in event.skippedAbove where skipped != event.image {
+        for skipped in event.skippedAbove {
             deltas[PairKey(query: event.query, image: skipped), default: PairDelta()].apply {
                 $0.skips += 1
                 $0.observe(at: micros)

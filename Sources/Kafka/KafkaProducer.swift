@@ -52,13 +52,31 @@ public final class KafkaProducer: Sendable {
     ///   - key: Optional key; with `partition == nil` it selects the partition (murmur2, like the Java client).
     ///   - value: Payload. An empty array is sent as an empty (non-null) value.
     ///   - partition: Explicit partition, or `nil` for the partitioner.
-    /// - Throws: ``KafkaError`` if librdkafka rejects the message (unknown partition, too large, fatal state, ...).
+    ///   - deliveryTag: A number of the caller's (e.g. a line number) returned with the message's
+    ///     ``FailedDelivery`` should its delivery fail; `nil` to only count a failure.
+    /// - Throws: ``KafkaError`` if librdkafka rejects the message (unknown partition, too large, fatal state, ...);
+    ///   nothing was enqueued then.
     /// - Important: When the local queue is full this serves delivery reports (`rd_kafka_poll`, 10 ms at a time) and
     ///   retries until there is room, so it can block while brokers are unreachable (at most until queued messages
     ///   time out after `message.timeout.ms`). Do not call it from Swift's cooperative pool when that may happen.
-    public func send(topic: String, key: [UInt8]?, value: [UInt8], partition: Int32? = nil) throws {
+    public func send(
+        topic: String,
+        key: [UInt8]?,
+        value: [UInt8],
+        partition: Int32? = nil,
+        deliveryTag: Int? = nil
+    ) throws {
+        precondition(deliveryTag.map { $0 >= 0 && $0 < Int.max } ?? true, "a delivery tag is in 0..<Int.max")
         while true {
-            guard let error = self.produce(topic: topic, key: key, value: value, partition: partition) else {
+            guard
+                let error = self.produce(
+                    topic: topic,
+                    key: key,
+                    value: value,
+                    partition: partition,
+                    deliveryTag: deliveryTag
+                )
+            else {
                 return
             }
             guard error.code == .queueFull else { throw error }
@@ -102,6 +120,23 @@ public final class KafkaProducer: Sendable {
         self.client.context.state.withLock { $0.lastDeliveryError }
     }
 
+    /// A message sent with a delivery tag whose delivery failed.
+    public struct FailedDelivery: Sendable {
+        /// The tag given to ``KafkaProducer/send(topic:key:value:partition:deliveryTag:)``.
+        public var tag: Int
+        /// Why the delivery failed.
+        public var error: KafkaError
+    }
+
+    /// Removes and returns the failed deliveries of tagged messages reported so far, oldest first (the first
+    /// 10,000 since the last call; ``failedCount`` counts them all).
+    public func takeFailedDeliveries() -> [FailedDelivery] {
+        self.client.context.state.withLock { state in
+            defer { state.failedDeliveries.removeAll() }
+            return state.failedDeliveries
+        }
+    }
+
     /// Messages (and protocol requests) not yet acknowledged.
     public var outstandingCount: Int {
         Int(self.client.outqueueLength)
@@ -110,7 +145,13 @@ public final class KafkaProducer: Sendable {
     // MARK: - Private
 
     /// One `rd_kafka_produceva` attempt; `nil` on success.
-    private func produce(topic: String, key: [UInt8]?, value: [UInt8], partition: Int32?) -> KafkaError? {
+    private func produce(
+        topic: String,
+        key: [UInt8]?,
+        value: [UInt8],
+        partition: Int32?,
+        deliveryTag: Int?
+    ) -> KafkaError? {
         // A non-NULL pointer with size 0 is an empty value; NULL would be a null (tombstone) value.
         let valueStorage = value.isEmpty ? [0] : value
         let keyStorage = key.map { $0.isEmpty ? [0] : $0 }
@@ -118,7 +159,7 @@ public final class KafkaProducer: Sendable {
             valueStorage.withUnsafeBytes { valueBytes in
                 Self.withOptionalBytes(keyStorage) { keyBytes in
                     var vus = [rd_kafka_vu_t]()
-                    vus.reserveCapacity(5)
+                    vus.reserveCapacity(6)
                     var topicVU = rd_kafka_vu_t()
                     topicVU.vtype = RD_KAFKA_VTYPE_TOPIC
                     topicVU.u.cstr = topicPointer
@@ -141,6 +182,14 @@ public final class KafkaProducer: Sendable {
                         keyVU.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyBytes.baseAddress)
                         keyVU.u.mem.size = key?.count ?? 0
                         vus.append(keyVU)
+                    }
+
+                    if let deliveryTag {
+                        // The tag + 1 as the message opaque (never NULL), read back by the delivery callback.
+                        var opaqueVU = rd_kafka_vu_t()
+                        opaqueVU.vtype = RD_KAFKA_VTYPE_OPAQUE
+                        opaqueVU.u.ptr = UnsafeMutableRawPointer(bitPattern: deliveryTag + 1)
+                        vus.append(opaqueVU)
                     }
 
                     var flagsVU = rd_kafka_vu_t()

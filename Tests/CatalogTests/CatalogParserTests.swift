@@ -92,6 +92,19 @@ import Testing
         #expect(image.regions == [1, 2])
     }
 
+    @Test func aLeadingByteOrderMarkIsSkipped() throws {
+        let image = try CatalogParser.parse(
+            "\u{FEFF}{\"image\":\"k\",\"keywords\":[\"a\"],\"regions\":[[1]]}",
+            expectedDimension: 1
+        )
+        #expect(Array(image.key.utf8) == Array("k".utf8))
+        expectError(
+            "{\"image\":\"k\u{FEFF}\",\"keywords\":[],\"regions\":[[1]]} \u{FEFF}",
+            "invalid_json",
+            "unexpected"
+        )
+    }
+
     @Test func shapeBesideRegionsMustAgree() throws {
         let agreeing = try CatalogParser.parse(
             #"{"image":"k","keywords":[],"regions":[[1,2,3]],"shape":[1,3]}"#,

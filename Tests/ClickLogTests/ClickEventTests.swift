@@ -53,7 +53,8 @@ import Testing
 
     @Test func skippedAboveHonoursPositionOfARepeatedImage() {
         let impressions = ["a", "x", "b", "x"]
-        #expect(Array(event(image: "x", position: 3, impressions: impressions).skippedAbove) == ["a", "x", "b"])
+        // The clicked image itself, shown again above its click, is not a skip of it.
+        #expect(Array(event(image: "x", position: 3, impressions: impressions).skippedAbove) == ["a", "b"])
         #expect(Array(event(image: "x", position: nil, impressions: impressions).skippedAbove) == ["a"])
     }
 

@@ -64,4 +64,34 @@ import Testing
         #expect(file.queries.isEmpty)
         #expect(file.rejected.isEmpty)
     }
+
+    @Test func aLineThatIsNotUTF8OrHasANULIsRejectedAloneAndTheOthersKept() {
+        var bytes = Array("red car\tA\tGood\n".utf8)
+        bytes += Array("bad".utf8) + [0xFF, 0xFE] + Array("\tB\tGood\n".utf8)  // 2: not UTF-8
+        bytes += Array("nul".utf8) + [0x00] + Array("query\tC\tGood\n".utf8)  // 3: NUL in the query
+        bytes += Array("bell\u{07}\tD\tBad\n".utf8)  // 4: another control character
+        bytes += Array("blue\tE\tExcellent".utf8)
+        let file = LabelFile(parsing: bytes, normalizeQuery: Self.normalize)
+        #expect(
+            file.queries == [
+                JudgedQuery(query: "red car", images: ["A"], gains: [2]),
+                JudgedQuery(query: "blue", images: ["E"], gains: [3]),
+            ]
+        )
+        #expect(file.rejected.map(\.line) == [2, 3, 4])
+        #expect(
+            file.rejected.map(\.reason) == [
+                "the line is not valid UTF-8",
+                "query contains the control character U+0000",
+                "query contains the control character U+0007",
+            ]
+        )
+    }
+
+    @Test func aByteOrderMarkIsNotPartOfTheFirstQuery() {
+        let file = LabelFile(parsing: [0xEF, 0xBB, 0xBF] + Array("Red Car\tA\tGood\r\nred car\tB\tBad\n".utf8))
+        #expect(file.queries.map(\.query) == ["Red Car", "red car"])
+        #expect(file.queries.first.map { Array($0.query.utf8) } == Array("Red Car".utf8))
+        #expect(file.rejected.isEmpty)
+    }
 }

@@ -13,9 +13,11 @@ struct DeadLetterReplayTests {
     @Test func aDeadLetterValidNowLandsExactlyAsIngestWouldHaveLandedItAndOnlyOnce() async throws {
         let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)
         try cluster.createTopic("clicks", partitions: 2)
+        // A recent `ts`: event times more than 730 days from receipt are refused.
+        let recent = RFC3339.format(micros: Int64(Date().timeIntervalSince1970 - 86_400) * 1_000_000)
         let lines = [
             "img1\tRed  Car\t3",
-            #"{"query": "red car", "image": "img2", "impressions": ["img1", "img2", "img3"], "ts": "2026-11-25T10:00:00Z"}"#,
+            #"{"query": "red car", "image": "img2", "impressions": ["img1", "img2", "img3"], "ts": "\#(recent)"}"#,
             #"{"query": "Blue  Sky", "image": "sky9", "clicks": 2, "position": 1, "impressions": ["sky1", "sky9"], "session": "s-1"}"#,
             "img1\tred car\t1",
             "sky1\tblue sky\t12",

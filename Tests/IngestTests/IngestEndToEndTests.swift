@@ -1,3 +1,4 @@
+import ClickLog
 import Foundation
 import Kafka
 import Postgres
@@ -51,8 +52,10 @@ struct IngestEndToEndTests {
         let url = try TestPostgres.freshDatabase()
         let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)
         try cluster.createTopic("clicks", partitions: 1)
+        // A recent `ts`: event times more than 730 days from receipt are refused.
+        let recent = RFC3339.format(micros: Int64(Date().timeIntervalSince1970 - 86_400) * 1_000_000)
         let lines = [
-            #"{"query": "Red Car", "image": "c", "impressions": ["a", "b", "c", "d"], "ts": "2026-11-25T10:00:00Z"}"#,
+            #"{"query": "Red Car", "image": "c", "impressions": ["a", "b", "c", "d"], "ts": "\#(recent)"}"#,
             #"{"query": "red  car", "image": "b", "clicks": 2, "impressions": ["a", "b", "c"]}"#,
             "c\tRED CAR\t10",
         ].map { Array($0.utf8) }

@@ -15,6 +15,8 @@ final class RDKafkaCallbackContext: Sendable {
         var deliveredCount = 0
         var failedCount = 0
         var lastDeliveryError: KafkaError?
+        /// Failed deliveries of messages sent with a delivery tag, oldest first (at most ``maxFailedDeliveries``).
+        var failedDeliveries: [KafkaProducer.FailedDelivery] = []
         /// Errors from the error callback, handed out by the next consumer batch.
         var pendingErrors: [KafkaError] = []
         /// Partitions currently assigned through our rebalance callback.
@@ -33,6 +35,8 @@ final class RDKafkaCallbackContext: Sendable {
 
     /// Upper bound on ``State/pendingErrors`` so a consumer that never polls does not grow without bound.
     static let maxPendingErrors = 256
+    /// Upper bound on ``State/failedDeliveries`` (failures past it are still counted, not kept).
+    static let maxFailedDeliveries = 10_000
 
     let logger: Logger
     let collectsErrors: Bool

@@ -87,9 +87,14 @@ enum RDKafkaCallbacks {
         }
         let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
         let error = KafkaError.rdKafka(err, context: "delivery to \(topic)[\(message.pointee.partition)] failed")
+        // A tagged message carries its tag + 1 as the message opaque (see `KafkaProducer.send`).
+        let tag = message.pointee._private.map { Int(bitPattern: $0) - 1 }
         context.state.withLock { state in
             state.failedCount += 1
             state.lastDeliveryError = error
+            if let tag, state.failedDeliveries.count < RDKafkaCallbackContext.maxFailedDeliveries {
+                state.failedDeliveries.append(KafkaProducer.FailedDelivery(tag: tag, error: error))
+            }
         }
         context.logger.debug(
             "Kafka delivery failed",
