@@ -30,7 +30,7 @@ struct AMC: AsyncParsableCommand {
     /// prints libpq's or the server's own message (never a URL or a bound value) rather than a type dump.
     static func main() async {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(CommandLineArguments.normalised(Array(CommandLine.arguments.dropFirst())))
             if var command = command as? any AsyncParsableCommand {
                 try await command.run()
             } else {

@@ -117,7 +117,7 @@ struct BenchScore: AsyncParsableCommand {
         var serverLogger = Logger(label: "amc.bench.serve")
         // The watcher logs every swap at info: 50 lines of noise here.
         serverLogger.logLevel = max(settings.logLevel, .warning)
-        let migrations = settings.migrationsDirectory()
+        let migrations = try settings.migrationsDirectory()
         let modelConfiguration = ModelConfiguration()
         let workload = ScoreWorkload(
             images: images,
