@@ -13,6 +13,7 @@ extension AMC {
     struct Learn: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Train the AMC model from the relevance pairs and publish versions that pass the quality gate.",
+            usage: "amc learn [--bootstrap] [--once | --follow] [<options>]",
             discussion: """
                 --bootstrap trains every parameter on all pairs so far (and the baselines amc eval compares \
                 with). Otherwise only the MTN modality attention is fine-tuned, on the pairs changed since the \

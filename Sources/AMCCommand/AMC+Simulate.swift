@@ -7,7 +7,8 @@ extension AMC {
     /// `amc simulate`: writes a deterministic synthetic Clickture-style world (design §4).
     struct Simulate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write a synthetic Clickture-style world: catalog.jsonl, clicks.tsv, dev-labels.tsv."
+            abstract: "Write a synthetic Clickture-style world: catalog.jsonl, clicks.tsv, dev-labels.tsv.",
+            usage: "amc simulate --out <out> [--seed <seed>] [--shifted] [--json-events] [<options>]"
         )
 
         @OptionGroup var options: GlobalOptions

@@ -13,7 +13,8 @@ import Synchronization
 struct BenchIngest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
-        abstract: "Ingest throughput vs a plain COPY and a reference consumer; click-to-visible latency."
+        abstract: "Ingest throughput vs a plain COPY and a reference consumer; click-to-visible latency.",
+        usage: "amc bench ingest [<options>]"
     )
 
     @OptionGroup var options: GlobalOptions

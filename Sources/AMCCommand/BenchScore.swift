@@ -22,7 +22,8 @@ import Darwin
 struct BenchScore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "score",
-        abstract: "Scoring latency (in-process vs NumPy), HTTP throughput and p99, p99 and failures during hot swaps."
+        abstract: "Scoring latency (in-process vs NumPy), HTTP throughput and p99, p99 and failures during hot swaps.",
+        usage: "amc bench score [<options>]"
     )
 
     @OptionGroup var options: GlobalOptions
