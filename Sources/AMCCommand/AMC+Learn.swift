@@ -162,7 +162,7 @@ extension Settings {
     func learnerConfiguration() throws -> LearnerConfiguration {
         var c = LearnerConfiguration()
         let count = ConfigBounds<Int>.within(1...1_000_000)
-        let rate = ConfigBounds<Double>(requirement: "in (0, 1]") { $0 > 0 && $0 <= 1 }
+        let rate = ConfigBounds<Double>(requirement: "positive") { $0 > 0 }
         let dimension = ConfigBounds<Int>.within(1...65_536)
         c.bootstrapEpochs = try reader.int(forKey: "learn.bootstrap.epochs", default: c.bootstrapEpochs, bounds: count)
         c.fineTuneEpochs = try reader.int(forKey: "learn.finetune.epochs", default: c.fineTuneEpochs, bounds: count)
@@ -202,7 +202,7 @@ extension Settings {
         c.gateTolerance = try reader.double(
             forKey: "learn.gate.tolerance",
             default: c.gateTolerance,
-            bounds: .within(0...1)
+            bounds: .atLeast(0)
         )
         c.gateCandidates = try reader.int(forKey: "learn.gate.candidates", default: c.gateCandidates, bounds: count)
         c.maxGateQueries = try reader.int(forKey: "learn.gate.max-queries", default: c.maxGateQueries, bounds: count)
@@ -234,7 +234,7 @@ extension Settings {
             bounds: .within(16...(1 << 24))
         )
         c.model.margin = Float(
-            try reader.double(forKey: "learn.model.margin", default: Double(c.model.margin), bounds: .within(0...2))
+            try reader.double(forKey: "learn.model.margin", default: Double(c.model.margin), bounds: .atLeast(0))
         )
         return c
     }
