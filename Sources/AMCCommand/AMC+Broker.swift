@@ -40,20 +40,15 @@ extension AMC {
 
         func run() async throws {
             var flags = FlagValues()
-            flags.set("broker.partitions", partitions)
-            flags.set("broker.topics", topics)
-            flags.set("broker.count", brokerCount)
-            flags.set("broker.port", port)
+            flags.set("broker.partitions", partitions, flag: "--partitions")
+            flags.set("broker.topics", topics, flag: "--topic")
+            flags.set("broker.count", brokerCount, flag: "--broker-count")
+            flags.set("broker.port", port, flag: "--port")
             let reader = try await options.resolve(extra: flags).reader
-            let partitions = reader.int(forKey: "broker.partitions", default: 8)
-            let topics = reader.stringArray(forKey: "broker.topics", default: ["clicks"])
-            let brokerCount = reader.int(forKey: "broker.count", default: 1)
-            let port = reader.int(forKey: "broker.port")
-            guard partitions >= 1, partitions <= Int(Int32.max) else {
-                throw CommandError("broker.partitions (--partitions) must be at least 1")
-            }
-            guard brokerCount >= 1 else { throw CommandError("broker.count (--broker-count) must be at least 1") }
-            if let port, !(1...65535).contains(port) { throw CommandError("broker.port (--port) must be in 1...65535") }
+            let partitions = try reader.int(forKey: "broker.partitions", default: 8, bounds: .within(1...10_000))
+            let topics = try reader.stringArray(forKey: "broker.topics", default: ["clicks"])
+            let brokerCount = try reader.int(forKey: "broker.count", default: 1, bounds: .within(1...100))
+            let port = try reader.int(forKey: "broker.port", bounds: .within(1...65_535))
 
             let logger = Logger(label: "amc.broker")
             let cluster = try MockKafkaCluster(brokers: brokerCount, logger: logger)

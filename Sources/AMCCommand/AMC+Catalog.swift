@@ -44,11 +44,14 @@ extension AMC.Catalog {
 
         func run() async throws {
             var flags = FlagValues()
-            flags.set("catalog.batchSize", batchSize)
+            flags.set("catalog.batchSize", batchSize, flag: "--batch-size")
             let settings = try await options.resolve(extra: flags)
             let url = try settings.databaseURL()
-            let batchSize = settings.reader.int(forKey: "catalog.batchSize", default: 1000)
-            guard batchSize >= 1 else { throw CommandError("catalog.batchSize (--batch-size) must be at least 1") }
+            let batchSize = try settings.reader.int(
+                forKey: "catalog.batchSize",
+                default: 1000,
+                bounds: .within(1...1_000_000)
+            )
             let logger = Logger(label: "amc.catalog")
             let files = files
             let summary = try await onBlockingThread {

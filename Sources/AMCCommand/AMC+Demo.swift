@@ -30,14 +30,14 @@ extension AMC {
 
         func run() async throws {
             var flags = FlagValues()
-            flags.set("demo.clicks", clicks)
-            flags.set("demo.directory", directory)
+            flags.set("demo.clicks", clicks, flag: "--clicks")
+            flags.set("demo.directory", directory, flag: "--directory")
             let settings = try await options.resolve(extra: flags)
             let logger = Logger(label: "amc.demo")
             let sample = try settings.reader.string(forKey: "demo.clicks") ?? Self.sampleLogPath()
-            let directory = settings.reader.string(forKey: "demo.directory", default: ".amc")
+            let directory = try settings.reader.nonEmptyString(forKey: "demo.directory", default: ".amc")
             let root = URL(fileURLWithPath: directory, isDirectory: true).standardizedFileURL
-            let migrations = settings.migrationsDirectory()
+            let migrations = try settings.migrationsDirectory()
 
             print("▸ starting PostgreSQL under \(root.path)/postgres and the embedded Kafka")
             let stack = try await onBlockingThread {

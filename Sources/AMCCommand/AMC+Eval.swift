@@ -24,6 +24,10 @@ extension AMC {
         @Flag(help: "Print one JSON object instead of a table.")
         var json = false
 
+        func validate() throws {
+            if let version, version < 1 { throw ValidationError("--version must be at least 1, got \(version)") }
+        }
+
         func run() async throws {
             let settings = try await options.resolve()
             let bytes: [UInt8]

@@ -34,11 +34,11 @@ extension AMC {
 
         func run() async throws {
             var flags = FlagValues()
-            flags.set("ingest.group", group)
-            flags.set("ingest.topic", topics)
-            flags.set("ingest.batch.maxRecords", batchSize)
-            flags.set("ingest.batch.maxLatencyMs", batchLatencyMs)
-            flags.set("ingest.untilIdleSeconds", untilIdle)
+            flags.set("ingest.group", group, flag: "--group")
+            flags.set("ingest.topic", topics, flag: "--topic")
+            flags.set("ingest.batch.maxRecords", batchSize, flag: "--batch-size")
+            flags.set("ingest.batch.maxLatencyMs", batchLatencyMs, flag: "--batch-latency-ms")
+            flags.set("ingest.untilIdleSeconds", untilIdle, flag: "--until-idle")
             metricsOptions.set(into: &flags)
             let settings = try await options.resolve(extra: flags)
             let configuration = try settings.ingestConfiguration()
@@ -67,36 +67,26 @@ extension Settings {
     /// Ingest settings from the layered configuration, checked.
     func ingestConfiguration() throws -> IngestConfiguration {
         var configuration = IngestConfiguration()
-        configuration.groupID = reader.string(forKey: "ingest.group", default: configuration.groupID)
-        configuration.topics = reader.stringArray(forKey: "ingest.topic", default: configuration.topics)
-        configuration.batchMaxRecords = reader.int(
+        configuration.groupID = try reader.nonEmptyString(forKey: "ingest.group", default: configuration.groupID)
+        configuration.topics = try reader.stringArray(forKey: "ingest.topic", default: configuration.topics)
+        configuration.batchMaxRecords = try reader.int(
             forKey: "ingest.batch.maxRecords",
-            default: configuration.batchMaxRecords
+            default: configuration.batchMaxRecords,
+            bounds: .atLeast(1)
         )
-        guard configuration.batchMaxRecords >= 1 else {
-            throw CommandError("ingest.batch.maxRecords (--batch-size) must be at least 1")
-        }
-        if let latency = reader.int(forKey: "ingest.batch.maxLatencyMs") {
-            guard latency >= 1 else {
-                throw CommandError("ingest.batch.maxLatencyMs (--batch-latency-ms) must be at least 1")
-            }
+        if let latency = try reader.int(forKey: "ingest.batch.maxLatencyMs", bounds: .within(1...3_600_000)) {
             configuration.batchMaxLatency = .milliseconds(latency)
         }
-        if let idle = reader.double(forKey: "ingest.untilIdleSeconds") {
-            guard idle > 0 else { throw CommandError("ingest.untilIdleSeconds (--until-idle) must be positive") }
+        if let idle = try reader.double(forKey: "ingest.untilIdleSeconds", bounds: .positiveSeconds) {
             configuration.untilIdle = .seconds(idle)
         }
-        if let warn = reader.double(forKey: "ingest.assignment.warnSeconds") {
-            guard warn > 0 else { throw CommandError("ingest.assignment.warnSeconds must be positive") }
+        if let warn = try reader.double(forKey: "ingest.assignment.warnSeconds", bounds: .positiveSeconds) {
             configuration.assignmentWarning = .seconds(warn)
         }
-        if let timeout = reader.double(forKey: "ingest.assignment.timeoutSeconds") {
-            guard timeout > 0 else { throw CommandError("ingest.assignment.timeoutSeconds must be positive") }
+        if let timeout = try reader.double(forKey: "ingest.assignment.timeoutSeconds", bounds: .positiveSeconds) {
             configuration.assignmentTimeout = .seconds(timeout)
         }
-        guard !configuration.groupID.isEmpty, !configuration.topics.isEmpty else {
-            throw CommandError("ingest.group and ingest.topic must not be empty")
-        }
+        guard !configuration.topics.isEmpty else { throw CommandError("ingest.topic must name at least one topic") }
         return configuration
     }
 }

@@ -13,11 +13,12 @@ extension AMC {
     struct Learn: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Train the AMC model from the relevance pairs and publish versions that pass the quality gate.",
+            usage: "amc learn [--bootstrap] [--once | --follow] [<options>]",
             discussion: """
-                --bootstrap trains every parameter on all pairs so far (and the baselines amc eval compares with).
-                Otherwise only the MTN modality attention is fine-tuned, on the pairs changed since the active
-                version's watermark. --once (the default) runs one cycle; --follow runs one every
-                learn.interval-seconds until SIGTERM. One learner leads (PostgreSQL advisory lock); others wait
+                --bootstrap trains every parameter on all pairs so far (and the baselines amc eval compares \
+                with). Otherwise only the MTN modality attention is fine-tuned, on the pairs changed since the \
+                active version's watermark. --once (the default) runs one cycle; --follow runs one every \
+                learn.interval-seconds until SIGTERM. One learner leads (PostgreSQL advisory lock); others wait \
                 and take over if it dies. See Docs/learning.md.
                 """
         )
@@ -68,15 +69,15 @@ extension AMC {
 
         func run() async throws {
             var flags = FlagValues()
-            flags.set("learn.bootstrap.epochs", bootstrapEpochs)
-            flags.set("learn.finetune.epochs", finetuneEpochs)
-            flags.set("learn.bootstrap.learning-rate", bootstrapLearningRate)
-            flags.set("learn.finetune.learning-rate", finetuneLearningRate)
-            flags.set("learn.gate.tolerance", gateTolerance)
-            flags.set("learn.interval-seconds", intervalSeconds)
-            flags.set("learn.seed", seed)
-            if noActivate { flags.set("learn.activate", false) }
-            if noBaselines { flags.set("learn.baselines", false) }
+            flags.set("learn.bootstrap.epochs", bootstrapEpochs, flag: "--bootstrap-epochs")
+            flags.set("learn.finetune.epochs", finetuneEpochs, flag: "--finetune-epochs")
+            flags.set("learn.bootstrap.learning-rate", bootstrapLearningRate, flag: "--bootstrap-learning-rate")
+            flags.set("learn.finetune.learning-rate", finetuneLearningRate, flag: "--finetune-learning-rate")
+            flags.set("learn.gate.tolerance", gateTolerance, flag: "--gate-tolerance")
+            flags.set("learn.interval-seconds", intervalSeconds, flag: "--interval-seconds")
+            flags.set("learn.seed", seed, flag: "--seed")
+            if noActivate { flags.set("learn.activate", false, flag: "--no-activate") }
+            if noBaselines { flags.set("learn.baselines", false, flag: "--no-baselines") }
             metricsOptions.set(into: &flags)
             let settings = try await options.resolve(extra: flags)
             let configuration = try settings.learnerConfiguration()
@@ -160,61 +161,81 @@ extension Settings {
     /// Learner settings from the layered configuration, checked.
     func learnerConfiguration() throws -> LearnerConfiguration {
         var c = LearnerConfiguration()
-        c.bootstrapEpochs = reader.int(forKey: "learn.bootstrap.epochs", default: c.bootstrapEpochs)
-        c.fineTuneEpochs = reader.int(forKey: "learn.finetune.epochs", default: c.fineTuneEpochs)
-        c.batchSize = reader.int(forKey: "learn.batch-size", default: c.batchSize)
-        c.negatives = reader.int(forKey: "learn.negatives", default: c.negatives)
-        c.inQueryNegatives = reader.int(forKey: "learn.in-query-negatives", default: c.inQueryNegatives)
+        let count = ConfigBounds<Int>.within(1...1_000_000)
+        let rate = ConfigBounds<Double>(requirement: "positive") { $0 > 0 }
+        let dimension = ConfigBounds<Int>.within(1...65_536)
+        c.bootstrapEpochs = try reader.int(forKey: "learn.bootstrap.epochs", default: c.bootstrapEpochs, bounds: count)
+        c.fineTuneEpochs = try reader.int(forKey: "learn.finetune.epochs", default: c.fineTuneEpochs, bounds: count)
+        c.batchSize = try reader.int(forKey: "learn.batch-size", default: c.batchSize, bounds: count)
+        c.negatives = try reader.int(forKey: "learn.negatives", default: c.negatives, bounds: .within(1...10_000))
+        c.inQueryNegatives = try reader.int(
+            forKey: "learn.in-query-negatives",
+            default: c.inQueryNegatives,
+            bounds: .within(0...10_000)
+        )
         c.auxiliaryModalityWeight = Float(
-            reader.double(forKey: "learn.bootstrap.auxiliary-weight", default: Double(c.auxiliaryModalityWeight))
+            try reader.double(
+                forKey: "learn.bootstrap.auxiliary-weight",
+                default: Double(c.auxiliaryModalityWeight),
+                bounds: .within(0...1_000)
+            )
         )
         c.bootstrapLearningRate = Float(
-            reader.double(forKey: "learn.bootstrap.learning-rate", default: Double(c.bootstrapLearningRate))
+            try reader.double(
+                forKey: "learn.bootstrap.learning-rate",
+                default: Double(c.bootstrapLearningRate),
+                bounds: rate
+            )
         )
         c.fineTuneLearningRate = Float(
-            reader.double(forKey: "learn.finetune.learning-rate", default: Double(c.fineTuneLearningRate))
-        )
-        c.holdoutPercent = reader.int(forKey: "learn.holdout-percent", default: c.holdoutPercent)
-        c.gateTolerance = reader.double(forKey: "learn.gate.tolerance", default: c.gateTolerance)
-        c.gateCandidates = reader.int(forKey: "learn.gate.candidates", default: c.gateCandidates)
-        c.maxGateQueries = reader.int(forKey: "learn.gate.max-queries", default: c.maxGateQueries)
-        c.minNewPairs = reader.int(forKey: "learn.min-new-pairs", default: c.minNewPairs)
-        c.activate = reader.bool(forKey: "learn.activate", default: c.activate)
-        c.trainBaselines = reader.bool(forKey: "learn.baselines", default: c.trainBaselines)
-        c.seed = UInt64(max(0, reader.int(forKey: "learn.seed", default: Int(c.seed))))
-        c.pollInterval = .seconds(reader.double(forKey: "learn.interval-seconds", default: 30))
-        c.model.embeddingDimension = reader.int(
-            forKey: "learn.model.embedding-dimension",
-            default: c.model.embeddingDimension
-        )
-        c.model.attentionDimension = reader.int(
-            forKey: "learn.model.attention-dimension",
-            default: c.model.attentionDimension
-        )
-        c.model.modalityDimension = reader.int(
-            forKey: "learn.model.modality-dimension",
-            default: c.model.modalityDimension
-        )
-        c.model.hashBuckets = reader.int(forKey: "learn.model.hash-buckets", default: c.model.hashBuckets)
-        c.model.margin = Float(reader.double(forKey: "learn.model.margin", default: Double(c.model.margin)))
-        guard c.bootstrapEpochs >= 1, c.fineTuneEpochs >= 1 else {
-            throw CommandError("learn epochs must be at least 1")
-        }
-        guard c.batchSize >= 1, c.negatives >= 1, c.inQueryNegatives >= 0, c.auxiliaryModalityWeight >= 0 else {
-            throw CommandError(
-                "learn.batch-size and learn.negatives must be at least 1; learn.in-query-negatives and "
-                    + "learn.bootstrap.auxiliary-weight at least 0"
+            try reader.double(
+                forKey: "learn.finetune.learning-rate",
+                default: Double(c.fineTuneLearningRate),
+                bounds: rate
             )
-        }
-        guard c.bootstrapLearningRate > 0, c.fineTuneLearningRate > 0 else {
-            throw CommandError("learning rates must be positive")
-        }
-        guard (0...50).contains(c.holdoutPercent) else { throw CommandError("learn.holdout-percent must be 0…50") }
-        guard c.gateTolerance >= 0 else { throw CommandError("learn.gate.tolerance must be ≥ 0") }
-        guard c.pollInterval > .zero else { throw CommandError("learn.interval-seconds must be positive") }
-        guard c.model.embeddingDimension >= 1, c.model.attentionDimension >= 1, c.model.modalityDimension >= 1,
-            c.model.hashBuckets >= 16
-        else { throw CommandError("learn.model dimensions must be positive (hash buckets ≥ 16)") }
+        )
+        c.holdoutPercent = try reader.int(
+            forKey: "learn.holdout-percent",
+            default: c.holdoutPercent,
+            bounds: .within(0...50)
+        )
+        c.gateTolerance = try reader.double(
+            forKey: "learn.gate.tolerance",
+            default: c.gateTolerance,
+            bounds: .atLeast(0)
+        )
+        c.gateCandidates = try reader.int(forKey: "learn.gate.candidates", default: c.gateCandidates, bounds: count)
+        c.maxGateQueries = try reader.int(forKey: "learn.gate.max-queries", default: c.maxGateQueries, bounds: count)
+        c.minNewPairs = try reader.int(forKey: "learn.min-new-pairs", default: c.minNewPairs, bounds: .atLeast(0))
+        c.activate = try reader.bool(forKey: "learn.activate", default: c.activate)
+        c.trainBaselines = try reader.bool(forKey: "learn.baselines", default: c.trainBaselines)
+        c.seed = UInt64(try reader.int(forKey: "learn.seed", default: Int(c.seed), bounds: .atLeast(0)))
+        c.pollInterval = .seconds(
+            try reader.double(forKey: "learn.interval-seconds", default: 30, bounds: .positiveSeconds)
+        )
+        c.model.embeddingDimension = try reader.int(
+            forKey: "learn.model.embedding-dimension",
+            default: c.model.embeddingDimension,
+            bounds: dimension
+        )
+        c.model.attentionDimension = try reader.int(
+            forKey: "learn.model.attention-dimension",
+            default: c.model.attentionDimension,
+            bounds: dimension
+        )
+        c.model.modalityDimension = try reader.int(
+            forKey: "learn.model.modality-dimension",
+            default: c.model.modalityDimension,
+            bounds: dimension
+        )
+        c.model.hashBuckets = try reader.int(
+            forKey: "learn.model.hash-buckets",
+            default: c.model.hashBuckets,
+            bounds: .within(16...(1 << 24))
+        )
+        c.model.margin = Float(
+            try reader.double(forKey: "learn.model.margin", default: Double(c.model.margin), bounds: .atLeast(0))
+        )
         return c
     }
 }

@@ -17,10 +17,10 @@ extension AMC {
 
         func run() async throws {
             var flags = FlagValues()
-            flags.set("database.migrations", migrations)
+            flags.set("database.migrations", migrations, flag: "--migrations")
             let settings = try await options.resolve(extra: flags)
             let url = try settings.databaseURL()
-            let directory = settings.migrationsDirectory()
+            let directory = try settings.migrationsDirectory()
             let logger = Logger(label: "amc.migrate")
             let migrator = Migrator(directory: directory)
             do {

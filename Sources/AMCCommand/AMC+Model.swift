@@ -116,6 +116,10 @@ extension AMC {
             @Option(help: "Why (recorded in model_activations).") var reason = "rollback"
             @Option(help: "Who (default: $USER).") var actor: String?
 
+            func validate() throws {
+                if let to, to < 1 { throw ValidationError("--to must be at least 1, got \(to)") }
+            }
+
             func run() async throws {
                 let settings = try await options.resolve()
                 let requested = to

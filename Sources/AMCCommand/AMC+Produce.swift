@@ -33,13 +33,12 @@ extension AMC {
 
         func run() async throws {
             var flags = FlagValues()
-            flags.set("produce.topic", topic)
-            flags.set("produce.rate", rate)
+            flags.set("produce.topic", topic, flag: "--topic")
+            flags.set("produce.rate", rate, flag: "--rate")
             let settings = try await options.resolve(extra: flags)
             let kafka = try settings.kafkaConfig()
-            let topic = settings.reader.string(forKey: "produce.topic", default: "clicks")
-            let rate = settings.reader.int(forKey: "produce.rate")
-            if let rate, rate < 1 { throw CommandError("produce.rate (--rate) must be at least 1") }
+            let topic = try settings.reader.nonEmptyString(forKey: "produce.topic", default: "clicks")
+            let rate = try settings.reader.int(forKey: "produce.rate", bounds: .within(1...100_000_000))
             let logger = Logger(label: "amc.produce")
             let files = files
             let summary = try await onBlockingThread { try Self.replay(files, to: topic, rate: rate, kafka, logger) }

@@ -22,18 +22,20 @@ extension AMC {
 
         func validate() throws {
             if let keep { _ = try Self.seconds(keep) }
-            guard (monthsAhead ?? 0) >= 0 else { throw ValidationError("--months-ahead must not be negative") }
             guard actor?.isEmpty != true else { throw ValidationError("--actor must not be empty") }
         }
 
         func run() async throws {
             var flags = FlagValues()
-            flags.set("retention.keep", keep)
-            flags.set("retention.months-ahead", monthsAhead)
+            flags.set("retention.keep", keep, flag: "--keep")
+            flags.set("retention.months-ahead", monthsAhead, flag: "--months-ahead")
             let settings = try await options.resolve(extra: flags)
-            let keep = settings.reader.string(forKey: "retention.keep", default: "180d")
-            let monthsAhead = settings.reader.int(forKey: "retention.months-ahead", default: 3)
-            guard monthsAhead >= 0 else { throw CommandError("retention.months-ahead must not be negative") }
+            let keep = try settings.reader.string(forKey: "retention.keep", default: "180d")
+            let monthsAhead = try settings.reader.int(
+                forKey: "retention.months-ahead",
+                default: 3,
+                bounds: .within(0...120)
+            )
             let seconds: TimeInterval
             do {
                 seconds = try Self.seconds(keep)

@@ -20,14 +20,10 @@ extension AMC {
         @Option(help: "Address to bind (key serve.host). Default: 127.0.0.1.")
         var host: String?
 
-        func validate() throws {
-            if let port, !(0...65535).contains(port) { throw ValidationError("--port must be in 0...65535") }
-        }
-
         func run() async throws {
             var flags = FlagValues()
-            flags.set("serve.port", port)
-            flags.set("serve.host", host)
+            flags.set("serve.port", port, flag: "--port")
+            flags.set("serve.host", host, flag: "--host")
             let settings = try await options.resolve(extra: flags)
             let configuration = try settings.servingConfiguration()
             let logger = Logger(label: "amc.serve")
@@ -58,25 +54,27 @@ extension Settings {
     /// Scoring worker settings from the layered configuration, checked.
     func servingConfiguration() throws -> ServingConfiguration {
         var configuration = ServingConfiguration()
-        configuration.host = reader.string(forKey: "serve.host", default: configuration.host)
-        configuration.port = reader.int(forKey: "serve.port", default: configuration.port)
-        guard (0...65535).contains(configuration.port) else { throw CommandError("serve.port must be in 0...65535") }
-        configuration.maxBodyBytes = reader.int(forKey: "serve.max-body-bytes", default: configuration.maxBodyBytes)
-        configuration.maxQueryBytes = reader.int(forKey: "serve.max-query-bytes", default: configuration.maxQueryBytes)
-        configuration.maxImages = reader.int(forKey: "serve.max-images", default: configuration.maxImages)
-        for (key, value) in [
-            ("serve.max-body-bytes", configuration.maxBodyBytes),
-            ("serve.max-query-bytes", configuration.maxQueryBytes),
-            ("serve.max-images", configuration.maxImages),
-        ] where value < 1 {
-            throw CommandError("\(key) must be at least 1")
-        }
-        if let seconds = reader.double(forKey: "serve.recheck-seconds") {
-            guard seconds > 0 else { throw CommandError("serve.recheck-seconds must be positive") }
+        configuration.host = try reader.nonEmptyString(forKey: "serve.host", default: configuration.host)
+        configuration.port = try reader.int(forKey: "serve.port", default: configuration.port, bounds: .port)
+        configuration.maxBodyBytes = try reader.int(
+            forKey: "serve.max-body-bytes",
+            default: configuration.maxBodyBytes,
+            bounds: .atLeast(1)
+        )
+        configuration.maxQueryBytes = try reader.int(
+            forKey: "serve.max-query-bytes",
+            default: configuration.maxQueryBytes,
+            bounds: .atLeast(1)
+        )
+        configuration.maxImages = try reader.int(
+            forKey: "serve.max-images",
+            default: configuration.maxImages,
+            bounds: .atLeast(1)
+        )
+        if let seconds = try reader.double(forKey: "serve.recheck-seconds", bounds: .positiveSeconds) {
             configuration.recheckInterval = .seconds(seconds)
         }
-        if let seconds = reader.double(forKey: "serve.catalog-refresh-seconds") {
-            guard seconds > 0 else { throw CommandError("serve.catalog-refresh-seconds must be positive") }
+        if let seconds = try reader.double(forKey: "serve.catalog-refresh-seconds", bounds: .positiveSeconds) {
             configuration.catalogRefreshInterval = .seconds(seconds)
         }
         return configuration

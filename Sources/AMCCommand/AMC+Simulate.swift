@@ -7,7 +7,8 @@ extension AMC {
     /// `amc simulate`: writes a deterministic synthetic Clickture-style world (design §4).
     struct Simulate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write a synthetic Clickture-style world: catalog.jsonl, clicks.tsv, dev-labels.tsv."
+            abstract: "Write a synthetic Clickture-style world: catalog.jsonl, clicks.tsv, dev-labels.tsv.",
+            usage: "amc simulate --out <out> [--seed <seed>] [--shifted] [--json-events] [<options>]"
         )
 
         @OptionGroup var options: GlobalOptions
@@ -39,41 +40,48 @@ extension AMC {
         @Flag(help: "Also write clicks.jsonl: one JSON event per click, with position and impressions.")
         var jsonEvents = false
 
-        func validate() throws {
-            if let seed, seed < 0 { throw ValidationError("--seed must be ≥ 0") }
-        }
-
         func run() async throws {
             var flags = FlagValues()
-            flags.set("simulate.out", out)
-            flags.set("simulate.seed", seed)
-            flags.set("simulate.images", images)
-            flags.set("simulate.concepts", concepts)
-            flags.set("simulate.queries", queries)
-            flags.set("simulate.held-out", heldOut)
-            flags.set("simulate.visual-share", visualShare)
+            flags.set("simulate.out", out, flag: "--out")
+            flags.set("simulate.seed", seed, flag: "--seed")
+            flags.set("simulate.images", images, flag: "--images")
+            flags.set("simulate.concepts", concepts, flag: "--concepts")
+            flags.set("simulate.queries", queries, flag: "--queries")
+            flags.set("simulate.held-out", heldOut, flag: "--held-out")
+            flags.set("simulate.visual-share", visualShare, flag: "--visual-share")
             let settings = try await options.resolve(extra: flags)
             let reader = settings.reader
-            guard let directory = reader.string(forKey: "simulate.out"), !directory.isEmpty else {
+            guard let directory = try reader.string(forKey: "simulate.out"), !directory.isEmpty else {
                 throw CommandError("no output folder: pass --out DIR (or set simulate.out)")
             }
             var configuration = WorldConfiguration()
-            let seed = reader.int(forKey: "simulate.seed", default: Int(configuration.seed))
-            guard seed >= 0 else { throw CommandError("simulate.seed must be ≥ 0") }
+            let seed = try reader.int(forKey: "simulate.seed", default: Int(configuration.seed), bounds: .atLeast(0))
             configuration.seed = UInt64(seed)
-            configuration.images = reader.int(forKey: "simulate.images", default: configuration.images)
-            configuration.concepts = reader.int(forKey: "simulate.concepts", default: configuration.concepts)
-            configuration.trainingQueries = reader.int(
+            let count = ConfigBounds<Int>.within(1...10_000_000)
+            configuration.images = try reader.int(
+                forKey: "simulate.images",
+                default: configuration.images,
+                bounds: count
+            )
+            configuration.concepts = try reader.int(
+                forKey: "simulate.concepts",
+                default: configuration.concepts,
+                bounds: count
+            )
+            configuration.trainingQueries = try reader.int(
                 forKey: "simulate.queries",
-                default: configuration.trainingQueries
+                default: configuration.trainingQueries,
+                bounds: count
             )
-            configuration.heldOutQueries = reader.int(
+            configuration.heldOutQueries = try reader.int(
                 forKey: "simulate.held-out",
-                default: configuration.heldOutQueries
+                default: configuration.heldOutQueries,
+                bounds: .within(0...10_000_000)
             )
-            configuration.visualShare = reader.double(
+            configuration.visualShare = try reader.double(
                 forKey: "simulate.visual-share",
-                default: configuration.visualShare
+                default: configuration.visualShare,
+                bounds: .within(0...1)
             )
             if let problem = configuration.problem { throw CommandError("cannot simulate: \(problem)") }
             let world = configuration

@@ -7,6 +7,12 @@ struct AMC: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "amc",
         abstract: "Streaming click-log ingest and online AMC learning for image search.",
+        discussion: """
+            The global options --database-url, --brokers, --config, --log-level and --log-format go before the \
+            subcommand or after it: amc --database-url URL model list is amc model list --database-url URL. Each \
+            also has an environment variable and a config key (precedence: flag, environment, config file, \
+            default); see Docs/configuration.md.
+            """,
         subcommands: [
             Migrate.self,
             Broker.self,
@@ -30,7 +36,7 @@ struct AMC: AsyncParsableCommand {
     /// prints libpq's or the server's own message (never a URL or a bound value) rather than a type dump.
     static func main() async {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(CommandLineArguments.normalised(Array(CommandLine.arguments.dropFirst())))
             if var command = command as? any AsyncParsableCommand {
                 try await command.run()
             } else {

@@ -13,7 +13,8 @@ import Synchronization
 struct BenchIngest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
-        abstract: "Ingest throughput vs a plain COPY and a reference consumer; click-to-visible latency."
+        abstract: "Ingest throughput vs a plain COPY and a reference consumer; click-to-visible latency.",
+        usage: "amc bench ingest [<options>]"
     )
 
     @OptionGroup var options: GlobalOptions
@@ -48,15 +49,20 @@ struct BenchIngest: AsyncParsableCommand {
     var skipReference = false
 
     func validate() throws {
-        guard events >= 1000, queries >= 1, imagesPerQuery >= 1, partitions >= 1, lead >= 1000 else {
-            throw ValidationError("events ≥ 1000, queries ≥ 1, images-per-query ≥ 1, partitions ≥ 1, lead ≥ 1000")
+        guard events >= 1000, queries >= 1, imagesPerQuery >= 1, partitions >= 1, lead >= 1000, steadyRate >= 1,
+            steadySeconds >= 1
+        else {
+            throw ValidationError(
+                "events ≥ 1000, queries ≥ 1, images-per-query ≥ 1, partitions ≥ 1, lead ≥ 1000, steady-rate ≥ 1, "
+                    + "steady-seconds ≥ 1"
+            )
         }
     }
 
     func run() async throws {
         let settings = try await options.resolve()
         let logger = Logger(label: "amc.bench")
-        let migrations = settings.migrationsDirectory()
+        let migrations = try settings.migrationsDirectory()
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("amc-bench-\(getpid())")
         print("generating \(events) click events over \(queries) Zipf queries × \(imagesPerQuery) images …")
         let workload = BenchWorkload(events: events, queries: queries, imagesPerQuery: imagesPerQuery, seed: 42)

@@ -8,7 +8,8 @@ import Model
 struct BenchLearn: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "learn",
-        abstract: "Trainer throughput (MTN fine-tune, bootstrap) vs a NumPy reference of the same training step."
+        abstract: "Trainer throughput (MTN fine-tune, bootstrap) vs a NumPy reference of the same training step.",
+        usage: "amc bench learn [<options>]"
     )
 
     @Option(help: "Training pairs (query, clicked image, negatives) in the synthetic set.")

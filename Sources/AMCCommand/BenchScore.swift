@@ -22,7 +22,8 @@ import Darwin
 struct BenchScore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "score",
-        abstract: "Scoring latency (in-process vs NumPy), HTTP throughput and p99, p99 and failures during hot swaps."
+        abstract: "Scoring latency (in-process vs NumPy), HTTP throughput and p99, p99 and failures during hot swaps.",
+        usage: "amc bench score [<options>]"
     )
 
     @OptionGroup var options: GlobalOptions
@@ -117,7 +118,7 @@ struct BenchScore: AsyncParsableCommand {
         var serverLogger = Logger(label: "amc.bench.serve")
         // The watcher logs every swap at info: 50 lines of noise here.
         serverLogger.logLevel = max(settings.logLevel, .warning)
-        let migrations = settings.migrationsDirectory()
+        let migrations = try settings.migrationsDirectory()
         let modelConfiguration = ModelConfiguration()
         let workload = ScoreWorkload(
             images: images,

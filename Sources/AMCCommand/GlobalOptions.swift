@@ -1,16 +1,16 @@
 import ArgumentParser
-import Configuration
 import Foundation
 import Kafka
 import Logging
+import Postgres
 import Synchronization
 import SystemPackage
 
-/// Options every subcommand takes. Each also has a config key; precedence is
-/// flag > environment (`AMC_…`) > config file > built-in default.
+/// Options every subcommand takes, after the subcommand or before it (`amc --database-url U model list`). Each also
+/// has a config key; precedence is flag > environment (`AMC_…`) > config file > built-in default.
 struct GlobalOptions: ParsableArguments {
     @Option(help: "PostgreSQL URL or conninfo (env AMC_DATABASE_URL, key database.url). Never printed.")
-    var databaseURL: String?
+    var databaseURL: DatabaseURL?
 
     @Option(help: "Kafka bootstrap servers, host:port[,…] (env AMC_KAFKA_BROKERS, key kafka.brokers).")
     var brokers: String?
@@ -23,23 +23,47 @@ struct GlobalOptions: ParsableArguments {
 
     @Option(help: "Log format: text, or json for one JSON object per line (key log.format). Default: text.")
     var logFormat: LogFormat?
+
+    /// The long names of the options that take a value, as `AMC.main` finds them before a subcommand.
+    static let valueOptionNames: Set<String> = [
+        "--database-url", "--brokers", "--config", "--log-level", "--log-format",
+    ]
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
+extension DatabaseURL: ExpressibleByArgument {
+    /// Any text: libpq judges it when connecting.
+    public init?(argument: String) {
+        self.init(argument)
+    }
+
+    /// Never shows a default (there is none, and it would be a secret).
+    public var defaultValueDescription: String { "" }
+}
+
 /// The resolved configuration of one command invocation.
-struct Settings: Sendable {
-    /// The layered reader (flags, environment, file) for command-specific keys.
-    let reader: ConfigReader
+///
+/// Its description and reflection show only the config file and the log level: the layers hold secrets (the
+/// database URL, `AMC_KAFKA_PROPERTY_…` variables).
+struct Settings: Sendable, CustomStringConvertible, CustomReflectable {
+    /// The layered, type-checked values (flags, environment, file) for command-specific keys.
+    let reader: ConfigValues
     let logLevel: Logger.Level
     /// The configuration file that was read, if any.
-    let configFile: String?
+    var configFile: String? { reader.file?.path }
     /// The process environment (for the `AMC_KAFKA_PROPERTY_…` variables).
-    let environment: [String: String]
+    var environment: [String: String] { reader.environment }
+
+    var description: String { "Settings(configFile: \(configFile ?? "none"), logLevel: \(logLevel))" }
+
+    var customMirror: Mirror {
+        Mirror(self, children: ["configFile": configFile as Any, "logLevel": logLevel], displayStyle: .struct)
+    }
 
     /// The database URL, or a clear error naming where to set it.
     func databaseURL() throws -> String {
-        guard let url = reader.string(forKey: "database.url", isSecret: true), !url.isEmpty else {
+        guard let url = try reader.string(forKey: "database.url", isSecret: true), !url.isEmpty else {
             throw CommandError("no database: pass --database-url or set AMC_DATABASE_URL")
         }
         return url
@@ -47,7 +71,7 @@ struct Settings: Sendable {
 
     /// The Kafka bootstrap servers, or a clear error naming where to set them.
     func brokers() throws -> String {
-        guard let brokers = reader.string(forKey: "kafka.brokers"), !brokers.isEmpty else {
+        guard let brokers = try reader.string(forKey: "kafka.brokers"), !brokers.isEmpty else {
             throw CommandError("no Kafka brokers: pass --brokers or set AMC_KAFKA_BROKERS")
         }
         return brokers
@@ -55,8 +79,8 @@ struct Settings: Sendable {
 
     /// The migrations folder: key `database.migrations`, else `Migrations/` in the working directory, else
     /// `share/amc/Migrations` beside the executable's folder.
-    func migrationsDirectory() -> URL {
-        if let configured = reader.string(forKey: "database.migrations") {
+    func migrationsDirectory() throws -> URL {
+        if let configured = try reader.string(forKey: "database.migrations") {
             return URL(fileURLWithPath: configured, isDirectory: true)
         }
         let local = URL(fileURLWithPath: "Migrations", isDirectory: true)
@@ -68,39 +92,33 @@ struct Settings: Sendable {
 }
 
 extension GlobalOptions {
-    /// Builds the provider hierarchy and bootstraps logging. Call once per process.
+    /// Builds the configuration layers, checks the global keys and bootstraps logging. Call once per process.
+    /// - Throws: ``CommandError`` for an unreadable or malformed config file, ``ConfigValueError`` for an invalid
+    ///   `log.level` or `log.format`.
     func resolve(extra flags: FlagValues = FlagValues()) async throws -> Settings {
         var flags = flags
-        flags.set("database.url", databaseURL, isSecret: true)
-        flags.set("kafka.brokers", brokers)
-        flags.set("log.level", logLevel?.rawValue)
-        flags.set("log.format", logFormat?.rawValue)
-        let values = flags.values
+        flags.set("database.url", databaseURL?.unredacted, flag: "--database-url", isSecret: true)
+        flags.set("kafka.brokers", brokers, flag: "--brokers")
+        flags.set("log.level", logLevel?.rawValue, flag: "--log-level")
+        flags.set("log.format", logFormat?.rawValue, flag: "--log-format")
 
-        var providers: [any ConfigProvider] = [
-            InMemoryProvider(name: "flags", values: values),
-            EnvironmentVariablesProvider(secretsSpecifier: .specific(["AMC_DATABASE_URL"])).prefixKeys(with: "amc"),
-        ]
-        let file = config ?? "Config/amc.json"
-        providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(file), allowMissing: config == nil))
-        let reader = ConfigReader(providers: providers)
+        let path = config ?? "Config/amc.json"
+        let file = config != nil || FileManager.default.fileExists(atPath: path) ? try ConfigFile(path: path) : nil
+        let reader = ConfigValues(flags: flags, environment: ProcessInfo.processInfo.environment, file: file)
 
-        let levelName = reader.string(forKey: "log.level", default: "info")
-        guard let level = Logger.Level(rawValue: levelName) else {
-            throw CommandError("log.level '\(levelName)' is not a log level")
-        }
-        let formatName = reader.string(forKey: "log.format", default: LogFormat.text.rawValue)
-        guard let format = LogFormat(rawValue: formatName) else {
-            throw CommandError("log.format '\(formatName)' is not a log format (text, json)")
-        }
+        let levels = Logger.Level.allCases.map(\.rawValue)
+        let level = Logger.Level(
+            rawValue: try reader.string(forKey: "log.level", default: "info", oneOf: levels)
+        )!
+        let format = LogFormat(
+            rawValue: try reader.string(
+                forKey: "log.format",
+                default: LogFormat.text.rawValue,
+                oneOf: ["text", "json"]
+            )
+        )!
         LoggingBootstrap.once(level: level, format: format)
-        let fileRead = FileManager.default.fileExists(atPath: file) ? file : nil
-        return Settings(
-            reader: reader,
-            logLevel: level,
-            configFile: fileRead,
-            environment: ProcessInfo.processInfo.environment
-        )
+        return Settings(reader: reader, logLevel: level)
     }
 }
 
@@ -137,27 +155,32 @@ enum LoggingBootstrap {
 
 /// Option values given on the command line: the highest-priority configuration layer. A value that was not
 /// given (nil, or an empty repeatable option) is not set, so lower layers decide.
-struct FlagValues {
-    private(set) var values: [AbsoluteConfigKey: ConfigValue] = [:]
+struct FlagValues: Sendable {
+    private var values: [String: (value: TypedFlagValue, flag: String?)] = [:]
 
-    mutating func set(_ key: AbsoluteConfigKey, _ value: String?, isSecret: Bool = false) {
-        if let value { values[key] = ConfigValue(.string(value), isSecret: isSecret) }
+    /// The value given for `key`, with the option's name when known (for messages).
+    func value(forKey key: String) -> (RawConfigValue, flag: String?)? {
+        values[key].map { (.typed($0.value), $0.flag) }
     }
 
-    mutating func set(_ key: AbsoluteConfigKey, _ value: Int?) {
-        if let value { values[key] = ConfigValue(.int(value), isSecret: false) }
+    mutating func set(_ key: String, _ value: String?, flag: String? = nil, isSecret: Bool = false) {
+        if let value { values[key] = (.string(value), flag) }
     }
 
-    mutating func set(_ key: AbsoluteConfigKey, _ value: Double?) {
-        if let value { values[key] = ConfigValue(.double(value), isSecret: false) }
+    mutating func set(_ key: String, _ value: Int?, flag: String? = nil) {
+        if let value { values[key] = (.int(value), flag) }
     }
 
-    mutating func set(_ key: AbsoluteConfigKey, _ value: Bool?) {
-        if let value { values[key] = ConfigValue(.bool(value), isSecret: false) }
+    mutating func set(_ key: String, _ value: Double?, flag: String? = nil) {
+        if let value { values[key] = (.double(value), flag) }
     }
 
-    mutating func set(_ key: AbsoluteConfigKey, _ value: [String]) {
-        if !value.isEmpty { values[key] = ConfigValue(.stringArray(value), isSecret: false) }
+    mutating func set(_ key: String, _ value: Bool?, flag: String? = nil) {
+        if let value { values[key] = (.bool(value), flag) }
+    }
+
+    mutating func set(_ key: String, _ value: [String], flag: String? = nil) {
+        if !value.isEmpty { values[key] = (.strings(value), flag) }
     }
 }
 
@@ -171,15 +194,28 @@ extension Settings {
     /// wrapper never logs those of secret keys.
     func kafkaProperties() throws -> [String: String] {
         var properties: [String: String] = [:]
-        if let configFile {
-            let data = try Data(contentsOf: URL(fileURLWithPath: configFile))
-            do {
-                let file = try JSONDecoder().decode(KafkaPropertiesFile.self, from: data)
-                for (key, value) in file.kafka?.properties ?? [:] { properties[key] = value.text }
-            } catch {
-                throw CommandError(
-                    "\(configFile): kafka.properties must be an object of strings, numbers or booleans"
-                )
+        if let file = reader.file, let value = file.value(forKey: "kafka") {
+            guard case .object(let kafka) = value else {
+                throw CommandError("kafka (config file \(file.path)) must be an object, got \(value.kind)")
+            }
+            switch kafka["properties"] ?? .null {
+            case .null: break
+            case .object(let members):
+                for (key, value) in members {
+                    switch value {
+                    case .string(let text): properties[key] = text
+                    case .bool(let flag): properties[key] = flag ? "true" : "false"
+                    case .integer(let number): properties[key] = String(number)
+                    case .number(let number): properties[key] = String(number)
+                    default:
+                        throw CommandError(
+                            "kafka.properties.\(key) (config file \(file.path)) must be a string, number or boolean, "
+                                + "got \(value.kind)"
+                        )
+                    }
+                }
+            case let other:
+                throw CommandError("kafka.properties (config file \(file.path)) must be an object, got \(other.kind)")
             }
         }
         for (name, value) in environment where name.hasPrefix(Self.kafkaPropertyPrefix) {
@@ -197,31 +233,4 @@ extension Settings {
     func kafkaConfig() throws -> KafkaConfig {
         KafkaConfig(bootstrapServers: try brokers(), properties: try kafkaProperties())
     }
-}
-
-/// The part of a configuration file that holds librdkafka properties.
-private struct KafkaPropertiesFile: Decodable {
-    struct Kafka: Decodable {
-        var properties: [String: Scalar]?
-    }
-
-    /// A property value, written as librdkafka reads it.
-    struct Scalar: Decodable {
-        var text: String
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let string = try? container.decode(String.self) {
-                text = string
-            } else if let bool = try? container.decode(Bool.self) {
-                text = bool ? "true" : "false"
-            } else if let integer = try? container.decode(Int64.self) {
-                text = String(integer)
-            } else {
-                text = String(try container.decode(Double.self))
-            }
-        }
-    }
-
-    var kafka: Kafka?
 }

@@ -19,8 +19,8 @@ struct MetricsOptions: ParsableArguments {
 
     /// Adds the options to the command-line configuration layer.
     func set(into flags: inout FlagValues) {
-        flags.set("metrics.port", metricsPort)
-        flags.set("metrics.host", metricsHost)
+        flags.set("metrics.port", metricsPort, flag: "--metrics-port")
+        flags.set("metrics.host", metricsHost, flag: "--metrics-host")
     }
 }
 
@@ -29,9 +29,8 @@ extension Settings {
     /// `amc_<label>`, see ``PrometheusNamingFactory``) and returns the service serving it. Call before creating
     /// the services whose metrics it should export; once per process.
     func metricsEndpoint(logger: Logger) throws -> ServiceGroupConfiguration.ServiceConfiguration? {
-        guard let port = reader.int(forKey: "metrics.port") else { return nil }
-        guard (0...65_535).contains(port) else { throw CommandError("metrics.port (--metrics-port) must be 0…65535") }
-        let host = reader.string(forKey: "metrics.host", default: "127.0.0.1")
+        let host = try reader.nonEmptyString(forKey: "metrics.host", default: "127.0.0.1")
+        guard let port = try reader.int(forKey: "metrics.port", bounds: .port) else { return nil }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusNamingFactory(registry: registry))
         var serverLogger = logger

@@ -9,7 +9,7 @@ import Postgres
 ///
 /// - Important: Not thread-safe; each ingest thread owns its own session.
 final class DatabaseSession {
-    private let url: String
+    private let url: DatabaseURL
     private let configuration: IngestConfiguration
     private let logger: Logger
     private let metrics: IngestMetrics
@@ -20,7 +20,7 @@ final class DatabaseSession {
     private var stopDeadline: ContinuousClock.Instant?
 
     init(
-        url: String,
+        url: DatabaseURL,
         configuration: IngestConfiguration,
         logger: Logger,
         metrics: IngestMetrics,

@@ -1,5 +1,6 @@
 import Kafka
 import Logging
+import Postgres
 import ServiceLifecycle
 
 /// `amc ingest` as a ``Service``: consumes click messages from Kafka and lands them in PostgreSQL exactly once.
@@ -10,7 +11,7 @@ import ServiceLifecycle
 public struct IngestService: Service {
     private let configuration: IngestConfiguration
     private let kafka: KafkaConfig
-    private let databaseURL: String
+    private let databaseURL: DatabaseURL
     private let logger: Logger
     private let onProgress: (@Sendable (IngestProgress) -> Void)?
 
@@ -29,7 +30,7 @@ public struct IngestService: Service {
     ) {
         self.configuration = configuration
         self.kafka = kafka
-        self.databaseURL = databaseURL
+        self.databaseURL = DatabaseURL(databaseURL)
         self.logger = logger
         self.onProgress = onProgress
     }

@@ -54,7 +54,7 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
     init(
         configuration: IngestConfiguration,
         kafka: KafkaConfig,
-        databaseURL: String,
+        databaseURL: DatabaseURL,
         logger: Logger,
         onProgress: (@Sendable (IngestProgress) -> Void)?
     ) {

@@ -2,7 +2,8 @@
 ///
 /// Any librdkafka property passes through ``properties`` (TLS, SASL, timeouts, ...). Values of keys containing
 /// `password`, `secret` or `sasl`, or starting with `ssl.key` (the private key), are never logged nor put into
-/// error descriptions.
+/// error descriptions: its `description`, `debugDescription` and reflection (`dump`, `Mirror`) show them as
+/// `<redacted>`, so a configuration or service that stores one can be logged or dumped whole.
 public struct KafkaConfig: Sendable {
     /// Comma-separated `host:port` list.
     ///
@@ -26,6 +27,43 @@ public struct KafkaConfig: Sendable {
         self.bootstrapServers = bootstrapServers
         self.clientID = clientID
         self.properties = properties
+    }
+}
+
+// MARK: - Redacted descriptions
+
+extension KafkaConfig: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// What stands in for the value of a secret property wherever a configuration is shown.
+    static let redactedValue = "<redacted>"
+
+    /// ``properties`` with the value of every secret key (see the type's summary) replaced by `<redacted>`.
+    public var redactedProperties: [String: String] {
+        properties.reduce(into: [:]) { result, property in
+            result[property.key] = Self.isSensitive(key: property.key) ? Self.redactedValue : property.value
+        }
+    }
+
+    /// The configuration with secret property values redacted, properties sorted by key.
+    public var description: String {
+        let shown = redactedProperties.sorted { $0.key < $1.key }.map {
+            "\($0.key.debugDescription): \($0.value.debugDescription)"
+        }
+        return "KafkaConfig(bootstrapServers: \(bootstrapServers.debugDescription), clientID: "
+            + "\(clientID.debugDescription), properties: [\(shown.joined(separator: ", "))])"
+    }
+
+    /// ``description``.
+    public var debugDescription: String { description }
+
+    /// The fields, with ``redactedProperties`` in place of ``properties``: reflection never reaches a secret.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "bootstrapServers": bootstrapServers, "clientID": clientID, "properties": redactedProperties,
+            ],
+            displayStyle: .struct
+        )
     }
 }
 

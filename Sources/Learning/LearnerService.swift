@@ -23,7 +23,7 @@ public enum LearnerMode: Sendable, Hashable {
 /// logged and retried after the poll interval. In the one-shot modes errors are thrown.
 public final class LearnerService: Service, Sendable {
     private let configuration: LearnerConfiguration
-    private let databaseURL: String
+    private let databaseURL: DatabaseURL
     private let mode: LearnerMode
     private let worker: String
     private let logger: Logger
@@ -49,7 +49,7 @@ public final class LearnerService: Service, Sendable {
         onOutcome: @escaping @Sendable (LearnerOutcome) -> Void = { _ in }
     ) {
         self.configuration = configuration
-        self.databaseURL = databaseURL
+        self.databaseURL = DatabaseURL(databaseURL)
         self.mode = mode
         self.worker = worker
         self.logger = logger

@@ -67,6 +67,21 @@ public final class PostgresConnection: @unchecked Sendable {
         return connection
     }
 
+    /// Opens a connection (blocking) with a URL that never shows its password; see ``connect(_:logger:)``.
+    public static func connect(_ url: DatabaseURL, logger: Logger) throws -> PostgresConnection {
+        try connect(url.unredacted, logger: logger)
+    }
+
+    /// Opens a connection with a URL that never shows its password, retrying transient failures; see
+    /// ``connect(_:retryingFor:logger:)``.
+    public static func connect(
+        _ url: DatabaseURL,
+        retryingFor timeout: Duration,
+        logger: Logger
+    ) throws -> PostgresConnection {
+        try connect(url.unredacted, retryingFor: timeout, logger: logger)
+    }
+
     /// Opens a connection, retrying transient failures with exponential backoff (50 ms doubling to 2 s).
     /// - Parameters:
     ///   - url: A `postgresql://` URL or a `key=value` conninfo string.

@@ -68,7 +68,7 @@ struct ModelRefusal: Error, CustomStringConvertible {
 /// `@unchecked Sendable`: the mutable state (connection, catalog, deadlines) is only touched by the one thread
 /// running ``run()``; the stop flag, the only state other threads touch, is a `Mutex`.
 private final class WatcherLoop: @unchecked Sendable {
-    let databaseURL: String
+    let databaseURL: DatabaseURL
     let configuration: ServingConfiguration
     let holder: ModelHolder
     let metrics: ServingMetrics
@@ -93,7 +93,7 @@ private final class WatcherLoop: @unchecked Sendable {
         metrics: ServingMetrics,
         logger: Logger
     ) {
-        self.databaseURL = databaseURL
+        self.databaseURL = DatabaseURL(databaseURL)
         self.configuration = configuration
         self.holder = holder
         self.metrics = metrics

@@ -83,3 +83,39 @@ import Testing
         #expect(Duration.seconds(Int64.max).rdKafkaTimeoutMilliseconds == Int32.max)
     }
 }
+
+/// ``KafkaConfig`` shows secret properties as `<redacted>`, however it is printed or reflected.
+@Suite struct KafkaConfigRedactionTests {
+    static let secrets = [
+        "sasl.password": "sasl-Secret-1", "sasl.oauthbearer.client.secret": "oauth-Secret-2",
+        "ssl.key.password": "key-Secret-3", "ssl.key.pem": "-----BEGIN PRIVATE KEY-----pem-Secret-4",
+        "sasl.jaas.config": "jaas-Secret-5",
+    ]
+
+    /// A configuration holding a Kafka configuration, as services do.
+    struct Holder {
+        var kafka: KafkaConfig
+    }
+
+    @Test func descriptionsAndReflectionNeverShowASecretProperty() {
+        var properties = Self.secrets
+        properties["security.protocol"] = "SASL_SSL"
+        let config = KafkaConfig(bootstrapServers: "kafka-1:9092", properties: properties)
+        var dumped = ""
+        dump(Holder(kafka: config), to: &dumped)
+        let mirrored = Mirror(reflecting: config).children.map { "\($0.label ?? ""): \($0.value)" }.joined()
+        let renderings = [
+            String(describing: config), String(reflecting: config), "\(config)", dumped, mirrored,
+            String(describing: Holder(kafka: config)), String(reflecting: Holder(kafka: config)),
+        ]
+        for rendering in renderings {
+            for secret in Self.secrets.values {
+                #expect(!rendering.contains(secret), "\(rendering)")
+            }
+            #expect(rendering.contains("SASL_SSL"), "non-secret properties stay visible: \(rendering)")
+            #expect(rendering.contains("kafka-1:9092"))
+        }
+        #expect(config.redactedProperties["sasl.password"] == "<redacted>")
+        #expect(config.properties["sasl.password"] == "sasl-Secret-1", "librdkafka still gets the value")
+    }
+}

@@ -3,7 +3,10 @@ import Foundation
 
 /// Connection-string helpers: validation, and keeping passwords out of error messages.
 enum PGConnInfo {
-    /// Passwords that appear in a URL or key=value string (raw and percent-decoded).
+    /// The connection parameters whose values are secrets.
+    static let secretKeywords: Set<String> = ["password", "sslpassword"]
+
+    /// Passwords (`password`, `sslpassword`) that appear in a URL or key=value string (raw and percent-decoded).
     static func secrets(in conninfo: String) -> [String] {
         var found = [String]()
         // URL form: scheme://user:password@host...
@@ -22,14 +25,14 @@ enum PGConnInfo {
             if let query = rest.firstIndex(of: "?") {
                 for pair in rest[rest.index(after: query)...].split(separator: "&") {
                     let parts = pair.split(separator: "=", maxSplits: 1)
-                    if parts.count == 2, parts[0] == "password" {
+                    if parts.count == 2, secretKeywords.contains(String(parts[0])) {
                         found.append(String(parts[1]))
                         if let decoded = String(parts[1]).removingPercentEncoding { found.append(decoded) }
                     }
                 }
             }
         }
-        // key=value form: password=secret or password='se cret'
+        // key=value form: password=secret or password='se cret' (also sslpassword=…)
         var searchStart = conninfo.startIndex
         while let key = conninfo.range(of: "password", range: searchStart..<conninfo.endIndex) {
             searchStart = key.upperBound
@@ -63,7 +66,7 @@ enum PGConnInfo {
             defer { PQconninfoFree(options) }
             var option = options
             while let keyword = option.pointee.keyword {
-                if String(cString: keyword) == "password", let value = option.pointee.val {
+                if secretKeywords.contains(String(cString: keyword)), let value = option.pointee.val {
                     found.append(String(cString: value))
                 }
                 option += 1
