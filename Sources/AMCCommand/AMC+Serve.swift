@@ -30,10 +30,13 @@ extension AMC {
             flags.set("serve.host", host)
             let settings = try await options.resolve(extra: flags)
             let configuration = try settings.servingConfiguration()
+            let databaseURL = try settings.databaseURL()
+            // Before anything loads: a busy or forbidden address is one clear line, not a bind error later.
+            try await ScoringAPI.checkListenAddress(host: configuration.host, port: configuration.port)
             let logger = Logger(label: "amc.serve")
             let app = ScoringAPI.buildApplication(
                 configuration: configuration,
-                databaseURL: try settings.databaseURL(),
+                databaseURL: databaseURL,
                 logger: logger,
                 onServerRunning: { port in
                     logger.info(
@@ -64,12 +67,29 @@ extension Settings {
         configuration.maxBodyBytes = reader.int(forKey: "serve.max-body-bytes", default: configuration.maxBodyBytes)
         configuration.maxQueryBytes = reader.int(forKey: "serve.max-query-bytes", default: configuration.maxQueryBytes)
         configuration.maxImages = reader.int(forKey: "serve.max-images", default: configuration.maxImages)
+        configuration.maxConnections = reader.int(
+            forKey: "serve.max-connections",
+            default: configuration.maxConnections
+        )
         for (key, value) in [
             ("serve.max-body-bytes", configuration.maxBodyBytes),
             ("serve.max-query-bytes", configuration.maxQueryBytes),
             ("serve.max-images", configuration.maxImages),
+            ("serve.max-connections", configuration.maxConnections),
         ] where value < 1 {
             throw CommandError("\(key) must be at least 1")
+        }
+        if let seconds = reader.double(forKey: "serve.header-timeout-seconds") {
+            guard seconds > 0 else { throw CommandError("serve.header-timeout-seconds must be positive") }
+            configuration.headerTimeout = .seconds(seconds)
+        }
+        if let seconds = reader.double(forKey: "serve.body-timeout-seconds") {
+            guard seconds > 0 else { throw CommandError("serve.body-timeout-seconds must be positive") }
+            configuration.bodyTimeout = .seconds(seconds)
+        }
+        if let seconds = reader.double(forKey: "serve.idle-timeout-seconds") {
+            guard seconds > 0 else { throw CommandError("serve.idle-timeout-seconds must be positive") }
+            configuration.idleTimeout = .seconds(seconds)
         }
         if let seconds = reader.double(forKey: "serve.recheck-seconds") {
             guard seconds > 0 else { throw CommandError("serve.recheck-seconds must be positive") }
