@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
@@ -55,6 +56,34 @@ final class ConnectionRegistry: Sendable {
     /// - Parameter limit: The most connections kept open (at least 1).
     init(limit: Int) {
         self.limit = max(1, limit)
+    }
+
+    /// Descriptors kept free for everything but client connections: the listening socket, the database connection,
+    /// the event loops' own, standard streams, files.
+    static let reservedDescriptors = 64
+
+    /// The connection limit this process can hold: `configured`, lowered (with a warning) to the descriptor limit
+    /// (`ulimit -n`) less ``reservedDescriptors`` when that is smaller, so accepting never fails for want of
+    /// descriptors, which would leave every new connection, `/healthz` included, waiting in the listen queue.
+    static func effectiveLimit(configured: Int, logger: Logger) -> Int {
+        var limits = rlimit()
+        #if canImport(Glibc)
+        let read = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limits)
+        #else
+        let read = getrlimit(RLIMIT_NOFILE, &limits)
+        #endif
+        guard read == 0 else { return configured }
+        let available = max(1, Int(clamping: limits.rlim_cur) - reservedDescriptors)
+        guard configured > available else { return configured }
+        logger.warning(
+            "serve.max-connections is more than the descriptor limit allows; using the lower limit",
+            metadata: [
+                ServingLoggingKeys.configured: "\(configured)",
+                ServingLoggingKeys.connections: "\(available)",
+                ServingLoggingKeys.descriptors: "\(limits.rlim_cur)",
+            ]
+        )
+        return available
     }
 
     /// The number of connections registered.

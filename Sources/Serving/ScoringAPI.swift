@@ -90,7 +90,9 @@ public enum ScoringAPI {
             metrics: metrics,
             beforeScoring: beforeScoring
         )
-        let registry = ConnectionRegistry(limit: configuration.maxConnections)
+        let registry = ConnectionRegistry(
+            limit: ConnectionRegistry.effectiveLimit(configured: configuration.maxConnections, logger: logger)
+        )
         let channel = HTTP1Channel.Configuration(
             additionalChannelHandlers: [
                 ConnectionGuardHandler(

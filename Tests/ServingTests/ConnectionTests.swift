@@ -65,6 +65,54 @@ import Glibc
         #expect(!text.contains(#"status="5"#), "no slow client is a server error")
     }
 
+    @Test func underALowDescriptorLimitPartialRequestsCannotKeepHealthzWaiting() async throws {
+        // The real binary, with 200 descriptors and deadlines too long to help: the connection limit alone must
+        // keep the worker accepting.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("amc-fd-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("amc.json")
+        try #"{"serve": {"header-timeout-seconds": 300, "body-timeout-seconds": 300, "idle-timeout-seconds": 300}}"#
+            .write(to: config, atomically: true, encoding: .utf8)
+        let log = directory.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let serve = Process()
+        serve.executableURL = URL(fileURLWithPath: "/bin/bash")
+        serve.arguments = [
+            "-c", #"ulimit -n 200 && exec "$0" "$@""#,
+            repositoryRoot.appendingPathComponent(".build/debug/amc").path,
+            "serve", "--config", config.path, "--database-url", try TestPostgres.freshDatabase(), "--port", "0",
+        ]
+        serve.standardOutput = FileHandle.nullDevice
+        serve.standardError = try FileHandle(forWritingTo: log)
+        try serve.run()
+        defer {
+            serve.terminate()
+            serve.waitUntilExit()
+        }
+        var port: Int?
+        _ = try await eventually(within: .seconds(60)) {
+            let text = try String(contentsOf: log, encoding: .utf8)
+            guard let range = text.range(of: "amc.serve.address=127.0.0.1:") else { return false }
+            port = Int(text[range.upperBound...].prefix { $0.isNumber })
+            return port != nil
+        }
+        let bound = try #require(port, "\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+        var held: [RawConnection] = []
+        for _ in 0..<300 {
+            let connection = try RawConnection(port: bound)
+            try connection.send("POST /v1/score HTTP/1.1\r\nHost: amc\r\nContent-Le")
+            held.append(connection)
+        }
+        for _ in 0..<3 {
+            let answer = try await blocking { try RawConnection.exchange(port: bound, "GET /healthz") }
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
+        }
+        let text = try String(contentsOf: log, encoding: .utf8)
+        #expect(text.contains("serve.max-connections is more than the descriptor limit allows"), "\(text)")
+        #expect(held.contains { $0.isClosedByServer() }, "the oldest partial requests made room")
+    }
+
     @Test func abandonedBodiesUnmatchedRoutesAndFramingErrorsAreCountedAsClientErrors() async throws {
         let metrics = ServingMetrics()
         let app = ScoringAPI.buildApplication(
