@@ -26,10 +26,13 @@ extension AMC {
             flags.set("serve.host", host, flag: "--host")
             let settings = try await options.resolve(extra: flags)
             let configuration = try settings.servingConfiguration()
+            let databaseURL = try settings.databaseURL()
+            // Before anything loads: a busy or forbidden address is one clear line, not a bind error later.
+            try await ScoringAPI.checkListenAddress(host: configuration.host, port: configuration.port)
             let logger = Logger(label: "amc.serve")
             let app = ScoringAPI.buildApplication(
                 configuration: configuration,
-                databaseURL: try settings.databaseURL(),
+                databaseURL: databaseURL,
                 logger: logger,
                 onServerRunning: { port in
                     logger.info(
@@ -71,6 +74,20 @@ extension Settings {
             default: configuration.maxImages,
             bounds: .atLeast(1)
         )
+        configuration.maxConnections = try reader.int(
+            forKey: "serve.max-connections",
+            default: configuration.maxConnections,
+            bounds: .atLeast(1)
+        )
+        if let seconds = try reader.double(forKey: "serve.header-timeout-seconds", bounds: .positiveSeconds) {
+            configuration.headerTimeout = .seconds(seconds)
+        }
+        if let seconds = try reader.double(forKey: "serve.body-timeout-seconds", bounds: .positiveSeconds) {
+            configuration.bodyTimeout = .seconds(seconds)
+        }
+        if let seconds = try reader.double(forKey: "serve.idle-timeout-seconds", bounds: .positiveSeconds) {
+            configuration.idleTimeout = .seconds(seconds)
+        }
         if let seconds = try reader.double(forKey: "serve.recheck-seconds", bounds: .positiveSeconds) {
             configuration.recheckInterval = .seconds(seconds)
         }

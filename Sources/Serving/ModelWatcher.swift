@@ -85,6 +85,8 @@ private final class WatcherLoop: @unchecked Sendable {
     private var nextRecheck: ContinuousClock.Instant
     private var nextCatalogCheck: ContinuousClock.Instant
     private var reconnectDelay = Duration.milliseconds(100)
+    /// Whether a connection was ever opened: a failure before that is "could not connect", not "lost".
+    private var everConnected = false
 
     init(
         databaseURL: String,
@@ -164,6 +166,7 @@ private final class WatcherLoop: @unchecked Sendable {
             throw error
         }
         connection = opened
+        everConnected = true
         // Notifications sent while disconnected are lost: look at once.
         nextRecheck = clock.now
         return opened
@@ -172,14 +175,22 @@ private final class WatcherLoop: @unchecked Sendable {
     private func connectionFailed(_ error: any Error) {
         connection?.close()
         connection = nil
-        metrics.reconnects.increment()
-        logger.warning(
-            "Scoring worker lost its database connection; serving continues, retrying",
-            metadata: [
-                ServingLoggingKeys.reason: "\(error)",
-                ServingLoggingKeys.delay: "\(reconnectDelay)",
-            ]
-        )
+        let metadata: Logger.Metadata = [
+            ServingLoggingKeys.reason: "\(error)",
+            ServingLoggingKeys.delay: "\(reconnectDelay)",
+        ]
+        if everConnected {
+            metrics.reconnects.increment()
+            logger.warning(
+                "Scoring worker lost its database connection; serving continues on the loaded model, retrying",
+                metadata: metadata
+            )
+        } else {
+            logger.error(
+                "Scoring worker could not connect to the database; not ready (no model loaded) until it can, retrying",
+                metadata: metadata
+            )
+        }
         let until = clock.now + reconnectDelay
         while !isStopping, clock.now < until {
             Thread.sleep(forTimeInterval: 0.05)

@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
+import NIOCore
 
 /// The scoring worker's HTTP application (design §5): routes, validation, the model watcher as a service.
 ///
@@ -88,8 +90,23 @@ public enum ScoringAPI {
             metrics: metrics,
             beforeScoring: beforeScoring
         )
+        let registry = ConnectionRegistry(
+            limit: ConnectionRegistry.effectiveLimit(configured: configuration.maxConnections, logger: logger)
+        )
+        let channel = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [
+                ConnectionGuardHandler(
+                    registry: registry,
+                    metrics: metrics,
+                    headerTimeout: configuration.headerTimeout,
+                    bodyTimeout: configuration.bodyTimeout
+                )
+            ],
+            idleTimeout: TimeAmount(configuration.idleTimeout)
+        )
         return Application(
             router: routes.router(),
+            server: .http1(configuration: channel),
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "amc-serve"

@@ -1,6 +1,8 @@
+import ClickLog
 import Foundation
 import Hummingbird
 import Model
+import NIOHTTP1
 
 /// The routes of the scoring API and their request and response bodies.
 struct ScoringRoutes: Sendable {
@@ -8,6 +10,11 @@ struct ScoringRoutes: Sendable {
     let holder: ModelHolder
     let metrics: ServingMetrics
     let beforeScoring: (@Sendable () async -> Void)?
+
+    /// The `route` label of requests that match no route (answered 404).
+    static let unmatchedRoute = "unmatched"
+    /// The `route` label of requests that cannot be parsed (framing errors, answered 400).
+    static let malformedRoute = "malformed"
 
     func router() -> Router<BasicRequestContext> {
         let routes = [
@@ -30,7 +37,7 @@ struct ScoringRoutes: Sendable {
         ]
         let router = Router()
         let methods = Dictionary(uniqueKeysWithValues: routes.map { ($0.path, $0.method) })
-        router.add(middleware: UnmatchedRequests(methods: methods))
+        router.add(middleware: UnmatchedRequests(methods: methods, metrics: metrics))
         for route in routes {
             router.on(RouterPath(route.path), method: route.method) { request, _ in
                 await measured(route.path) { try await route.handler(request) }
@@ -67,8 +74,16 @@ struct ScoringRoutes: Sendable {
             buffer = try await request.body.collect(upTo: configuration.maxBodyBytes)
         } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             throw APIError.bodyTooLarge(configuration.maxBodyBytes)
+        } catch let error as RequestBodyCut {
+            throw APIError(status: .requestTimeout, message: "request body not read: \(error.reason)")
+        } catch let error as HTTPParserError {
+            if case .invalidEOFState = error { throw APIError.clientClosed }
+            throw APIError.badRequest("request body is not valid HTTP/1.1 framing")
+        } catch {
+            // The body's stream ended early or failed: the client went away before sending all of it.
+            throw APIError.clientClosed
         }
-        let body = try ScoreRequest.decode(Data(buffer.readableBytesView))
+        let body = try ScoreRequest.decode(buffer)
         try validate(body)
         // One snapshot for the whole request: a swap meanwhile does not change what this request uses.
         guard let served = holder.current() else { throw APIError.noModel }
@@ -93,12 +108,17 @@ struct ScoringRoutes: Sendable {
         return response
     }
 
+    /// Checks a request against the limits, and its query with the rule ingest applies to a click's query
+    /// (``QueryNormalizer/validated(_:field:maxBytes:)``).
     private func validate(_ body: ScoreRequest) throws {
+        // The raw length first: it bounds the normalisation's work.
         guard body.query.utf8.count <= configuration.maxQueryBytes else {
             throw APIError.badRequest("query is longer than \(configuration.maxQueryBytes) bytes")
         }
-        guard body.query.contains(where: { !$0.isWhitespace }) else {
-            throw APIError.badRequest("query must not be empty")
+        do {
+            _ = try QueryNormalizer.validated(body.query, field: "query", maxBytes: configuration.maxQueryBytes)
+        } catch {
+            throw APIError.badRequest(error.detail)
         }
         guard !body.images.isEmpty else { throw APIError.badRequest("images must not be empty") }
         guard body.images.count <= configuration.maxImages else {
@@ -107,7 +127,6 @@ struct ScoringRoutes: Sendable {
         guard !body.images.contains(where: \.isEmpty) else {
             throw APIError.badRequest("image keys must not be empty")
         }
-        if let top = body.top, top < 1 { throw APIError.badRequest("top must be at least 1") }
     }
 
     private func model() throws -> Response {
@@ -131,7 +150,8 @@ struct ScoringRoutes: Sendable {
     // MARK: - Plumbing
 
     /// Runs a handler, turns errors into JSON error responses (4xx for the client's mistakes, 503 without a model,
-    /// 500 otherwise) and records the request's status and latency.
+    /// 500 otherwise) and records the request's status and latency (not the latency of a request whose client did not
+    /// send all of it: that wait is the client's).
     private func measured(_ route: String, _ body: () async throws -> Response) async -> Response {
         let started = ContinuousClock.now
         let response: Response
@@ -144,7 +164,12 @@ struct ScoringRoutes: Sendable {
                 (try? json(.internalServerError, ErrorBody(error: "internal error")))
                 ?? Response(status: .internalServerError)
         }
-        metrics.record(route: route, status: response.status.code, duration: started.duration(to: .now))
+        let abandoned = [APIError.clientClosed.status, .requestTimeout].contains(response.status)
+        metrics.record(
+            route: route,
+            status: response.status.code,
+            duration: abandoned ? nil : started.duration(to: .now)
+        )
         return response
     }
 }
@@ -163,16 +188,20 @@ private func json(_ status: HTTPResponse.Status, _ value: some Encodable) throws
 }
 
 /// Answers the requests no route matches with the JSON error body: 405 with `Allow` for a route called with
-/// another method, 404 for any other path (the router's own answers have no body).
+/// another method, 404 for any other path (the router's own answers have no body). Both are counted: a 405 under its
+/// route, a 404 under ``ScoringRoutes/unmatchedRoute`` (never the raw path, to keep the labels bounded).
 struct UnmatchedRequests: RouterMiddleware {
     /// Each route's path and method.
     let methods: [String: HTTPRequest.Method]
+    /// Where the answers are counted.
+    let metrics: ServingMetrics
 
     func handle(
         _ request: Request,
         context: BasicRequestContext,
         next: (Request, BasicRequestContext) async throws -> Response
     ) async throws -> Response {
+        let started = ContinuousClock.now
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
@@ -186,6 +215,11 @@ struct UnmatchedRequests: RouterMiddleware {
             } else {
                 response = try json(.notFound, ErrorBody(error: "no route \(request.uri.path)"))
             }
+            metrics.record(
+                route: methods[path] == nil ? ScoringRoutes.unmatchedRoute : path,
+                status: response.status.code,
+                duration: started.duration(to: .now)
+            )
             // A HEAD answer has no body.
             return request.method == .head ? response.createHeadResponse() : response
         }
@@ -204,51 +238,44 @@ struct APIError: Error {
     }
 
     static let noModel = APIError(status: .serviceUnavailable, message: "no model version is loaded yet")
+
+    /// The client closed the connection before its request was complete (nginx's 499; the answer reaches nobody).
+    static let clientClosed = APIError(
+        status: HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"),
+        message: "the client closed the connection before sending the whole request body"
+    )
 }
 
 // MARK: - Bodies
 
-/// `POST /v1/score` body.
-struct ScoreRequest: Decodable {
+/// `POST /v1/score` body, read with the rules of ingest's JSON click events (``JSONObjectFields``): strict JSON,
+/// every field at most once, exact types.
+struct ScoreRequest {
     var query: String
     var images: [String]
     var top: Int?
 
-    /// Decodes a body, describing what is wrong in a client-facing message.
-    static func decode(_ data: Data) throws -> ScoreRequest {
+    /// Reads a body, describing what is wrong in a client-facing message.
+    static func decode(_ bytes: ByteBuffer) throws -> ScoreRequest {
         do {
-            return try JSONDecoder().decode(ScoreRequest.self, from: data)
-        } catch let error as DecodingError {
-            throw APIError.badRequest(describe(error))
-        } catch {
-            throw APIError.badRequest("body is not valid JSON")
+            let fields =
+                try bytes.readableBytesView.withContiguousStorageIfAvailable {
+                    try JSONObjectFields(parsing: $0)
+                } ?? Array(bytes.readableBytesView).withUnsafeBufferPointer { try JSONObjectFields(parsing: $0) }
+            guard let query = try fields.string("query") else { throw missing("query", in: fields) }
+            guard let images = try fields.strings("images") else { throw missing("images", in: fields) }
+            let top = try fields.integer("top", in: 1...Int64(Int.max), expected: "an integer ≥ 1")
+            return ScoreRequest(query: query, images: images, top: top.map { Int($0) })
+        } catch let error as ClickLogError {
+            switch error.reason {
+            case .invalidJSON, .invalidUTF8: throw APIError.badRequest("body is \(error.detail)")
+            default: throw APIError.badRequest(error.detail)
+            }
         }
     }
 
-    private static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String {
-            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-        }
-        switch error {
-        case .keyNotFound(let key, _):
-            return "missing field '\(key.stringValue)'"
-        case .valueNotFound(_, let context):
-            return context.codingPath.isEmpty ? "body must be a JSON object" : "field '\(path(context))' is null"
-        case .typeMismatch(_, let context):
-            guard let field = context.codingPath.first?.stringValue else { return "body must be a JSON object" }
-            let expected =
-                switch field {
-                case "query": "a string"
-                case "images": "an array of strings"
-                case "top": "an integer"
-                default: "another type"
-                }
-            return "field '\(path(context))' has the wrong type: '\(field)' must be \(expected)"
-        case .dataCorrupted(let context):
-            return context.codingPath.isEmpty ? "body is not valid JSON" : "field '\(path(context))' is invalid"
-        @unknown default:
-            return "body is not valid JSON"
-        }
+    private static func missing(_ name: String, in fields: JSONObjectFields) -> APIError {
+        APIError.badRequest(fields.contains(name) ? "field '\(name)' is null" : "missing field '\(name)'")
     }
 }
 

@@ -15,6 +15,22 @@ public struct ServingConfiguration: Sendable, Hashable {
     /// Most image keys per request; more get 400.
     /// Default: 1000. Key: `serve.max-images`.
     public var maxImages = 1000
+    /// Longest wait from a connection's accept to its complete request head; a client still sending it then is
+    /// disconnected.
+    /// Default: 10 s. Key: `serve.header-timeout-seconds`.
+    public var headerTimeout: Duration = .seconds(10)
+    /// Longest wait from a request's head to the end of its body; a client still sending it then is disconnected.
+    /// Default: 30 s. Key: `serve.body-timeout-seconds`.
+    public var bodyTimeout: Duration = .seconds(30)
+    /// How long a keep-alive connection may wait for its next request (or a request for its next part) before it is
+    /// closed.
+    /// Default: 60 s. Key: `serve.idle-timeout-seconds`.
+    public var idleTimeout: Duration = .seconds(60)
+    /// Most open client connections. A connection over the limit takes the place of the oldest one that is still
+    /// sending its request head, idle, or still sending its body (in that order); when every connection has a
+    /// request being answered, it is closed at once. Keep it below the process's descriptor limit (`ulimit -n`).
+    /// Default: 1000. Key: `serve.max-connections`.
+    public var maxConnections = 1000
     /// How often the active version is re-read even without a notification (a missed `NOTIFY`, a dropped
     /// connection).
     /// Default: 5 s. Key: `serve.recheck-seconds`.

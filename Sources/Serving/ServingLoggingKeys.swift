@@ -9,4 +9,7 @@ enum ServingLoggingKeys {
     static let reused: Logger.Metadata.Key = "amc.serve.reused_encodings"
     static let delay: Logger.Metadata.Key = "amc.serve.retry_delay"
     static let reason: Logger.Metadata.Key = "amc.serve.reason"
+    static let configured: Logger.Metadata.Key = "amc.serve.max_connections_configured"
+    static let connections: Logger.Metadata.Key = "amc.serve.max_connections"
+    static let descriptors: Logger.Metadata.Key = "amc.serve.descriptor_limit"
 }

@@ -4,7 +4,7 @@ import Prometheus
 ///
 /// Names (all prefixed `amc_serve_`): `requests_total{route,status}`, `request_duration_seconds{route}`
 /// (histogram), `model_version`, `model_swaps_total`, `model_load_refusals_total`, `catalog_images`,
-/// `catalog_reloads_total`, `listener_reconnects_total`. Routes are the registered patterns, never raw paths,
+/// `catalog_reloads_total`, `listener_reconnects_total`, `connections`, `connections_closed_total{reason}`. Routes are the registered patterns, never raw paths,
 /// so label cardinality stays bounded.
 public final class ServingMetrics: Sendable {
     /// The registry `GET /metrics` renders.
@@ -15,6 +15,7 @@ public final class ServingMetrics: Sendable {
     let catalogImages: Gauge
     let catalogReloads: Counter
     let reconnects: Counter
+    let connections: Gauge
 
     /// Latency buckets of `amc_serve_request_duration_seconds`.
     static let latencyBuckets: [Duration] = [
@@ -44,14 +45,29 @@ public final class ServingMetrics: Sendable {
         reconnects = registry.makeCounter(
             descriptor: Self.name("listener_reconnects", "total", "Reconnections of the activation listener.")
         )
+        connections = registry.makeGauge(descriptor: Self.name("connections", "", "Open client connections."))
+        for reason in ConnectionCloseReason.allCases { connectionClosed(reason, count: 0) }
     }
 
-    /// Counts one request and records its latency.
-    func record(route: String, status: Int, duration: Duration) {
+    /// Counts a connection the server closed: a timeout, or the connection limit.
+    func connectionClosed(_ reason: ConnectionCloseReason, count: Int = 1) {
+        registry.makeCounter(
+            descriptor: Self.name(
+                "connections_closed",
+                "total",
+                "Client connections closed by the server, by reason (timeouts, connection limit)."
+            ),
+            labels: [("reason", reason.rawValue)]
+        ).increment(by: Int64(count))
+    }
+
+    /// Counts one request and records its latency (when it has one: a request the client abandoned has none).
+    func record(route: String, status: Int, duration: Duration?) {
         registry.makeCounter(
             descriptor: Self.name("requests", "total", "HTTP requests by route and status."),
             labels: [("route", route), ("status", String(status))]
         ).increment()
+        guard let duration else { return }
         registry.makeDurationHistogram(
             descriptor: Self.name("request_duration", "seconds", "HTTP request latency by route."),
             labels: [("route", route)],
@@ -65,4 +81,16 @@ public final class ServingMetrics: Sendable {
     private static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "amc", subsystem: "serve", metricName: metric, unitName: unit, helpText: help)
     }
+}
+
+/// Why the server closed a client connection (`amc_serve_connections_closed_total{reason}`).
+enum ConnectionCloseReason: String, CaseIterable, Sendable {
+    /// The request head was not complete within ``ServingConfiguration/headerTimeout`` of the accept.
+    case headerTimeout = "header_timeout"
+    /// The body was not complete within ``ServingConfiguration/bodyTimeout`` of the head.
+    case bodyTimeout = "body_timeout"
+    /// Closed to make room for a new connection at ``ServingConfiguration/maxConnections``.
+    case evicted
+    /// A new connection over ``ServingConfiguration/maxConnections`` with no connection to take the place of.
+    case refused
 }
