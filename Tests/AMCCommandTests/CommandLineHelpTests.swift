@@ -4,7 +4,7 @@ import Testing
 
 /// The command line as a new user meets it: help that reads well, global options before the subcommand, negative
 /// numbers read as values and refused by the option's own check.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(8)))
 struct CommandLineHelpTests {
     /// Every command path (`""`, `"model"`, `"model list"`, …), found from the help's SUBCOMMANDS sections.
     private func commandPaths(_ path: [String] = []) async throws -> [[String]] {

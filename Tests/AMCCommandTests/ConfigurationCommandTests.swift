@@ -4,7 +4,7 @@ import Testing
 
 /// Every invalid configuration value, from any layer, stops the command with one line naming the key, the layer
 /// and the problem, through the real `amc` binary.
-@Suite(.timeLimit(.minutes(4)))
+@Suite(.timeLimit(.minutes(10)))
 struct ConfigurationCommandTests {
     /// What a key holds, and so which bad values each layer can give it.
     enum Kind {
@@ -65,11 +65,17 @@ struct ConfigurationCommandTests {
             Key(key: "serve.max-images", command: serve, kind: .integer),
             Key(key: "serve.recheck-seconds", command: serve, kind: .number),
             Key(key: "serve.catalog-refresh-seconds", command: serve, kind: .number),
+            Key(key: "serve.max-connections", command: serve, kind: .integer),
+            Key(key: "serve.header-timeout-seconds", command: serve, kind: .number),
+            Key(key: "serve.body-timeout-seconds", command: serve, kind: .number),
+            Key(key: "serve.idle-timeout-seconds", command: serve, kind: .number),
             Key(key: "ingest.group", command: ingest, kind: .string, flag: ("--group", "")),
             Key(key: "ingest.topic", command: ingest, kind: .strings),
             Key(key: "ingest.batch.maxRecords", command: ingest, kind: .integer, flag: ("--batch-size", "-1")),
             Key(key: "ingest.batch.maxLatencyMs", command: ingest, kind: .integer, flag: ("--batch-latency-ms", "0")),
             Key(key: "ingest.untilIdleSeconds", command: ingest, kind: .number, flag: ("--until-idle", "-2.5")),
+            Key(key: "ingest.assignment.warnSeconds", command: ingest, kind: .number),
+            Key(key: "ingest.assignment.timeoutSeconds", command: ingest, kind: .number),
             Key(key: "metrics.port", command: ingest, kind: .integer, flag: ("--metrics-port", "-1")),
             Key(key: "metrics.host", command: learn, kind: .string, flag: ("--metrics-host", "")),
             Key(key: "learn.activate", command: learn, kind: .boolean),
@@ -191,6 +197,19 @@ struct ConfigurationCommandTests {
         let line = String(lines.first ?? "")
         #expect(line.hasPrefix("Error: \(key) (\(layer)) must be "), "\(line)")
         #expect(line.contains(", got ") == showsValue, "\(line)")
+    }
+
+    /// Every key the shipped config file names is among the keys checked above, so a new key cannot skip them.
+    @Test func everyKeyOfTheShippedConfigFileIsChecked() throws {
+        let data = try Data(contentsOf: repositoryRoot.appendingPathComponent("Config/amc.json"))
+        func keys(of object: Any, prefix: String) -> [String] {
+            guard let object = object as? [String: Any] else { return [prefix] }
+            return object.flatMap { keys(of: $0.value, prefix: prefix.isEmpty ? $0.key : prefix + "." + $0.key) }
+        }
+        let shipped = keys(of: try JSONSerialization.jsonObject(with: data), prefix: "")
+        let checked = Set(Self.keys.map(\.key))
+        #expect(!shipped.isEmpty)
+        #expect(shipped.filter { !checked.contains($0) }.sorted() == [])
     }
 
     @Test func theShippedConfigFileIsValidForEveryCommand() async throws {

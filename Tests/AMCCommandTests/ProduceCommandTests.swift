@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// `amc produce` with lines Kafka cannot take: each is named by file and line, everything else is delivered.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(6)))
 struct ProduceCommandTests {
     @Test func anOversizedLineIsReportedAndSkippedAndTheLinesAroundItAreDelivered() async throws {
         let url = try TestPostgres.freshDatabase()

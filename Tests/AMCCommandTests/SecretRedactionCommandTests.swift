@@ -5,7 +5,7 @@ import Testing
 /// No secret reaches a log: every long-running command that takes the database URL or Kafka properties runs at
 /// `trace`, in text and JSON, with a password in the URL and SASL/SSL secrets in the environment and the config
 /// file, and nothing it prints contains one.
-@Suite(.timeLimit(.minutes(4)))
+@Suite(.timeLimit(.minutes(10)))
 struct SecretRedactionCommandTests {
     static let databasePassword = "Db-Pa55word-9d1e"
     static let kafkaSecrets = [

@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// `amc serve` as operators meet it when something is wrong with its address or its database.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(6)))
 struct ServeCommandTests {
     @Test func aBusyPortIsOneClearLineBeforeAnythingLoads() async throws {
         let url = try TestPostgres.freshDatabase()

@@ -12,7 +12,7 @@ import Testing
 
 /// A consumer group that never forms: ingest says so (warning, then error, with the group and what the Kafka
 /// client reported), counts it, and under `untilIdle` gives up instead of waiting forever.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(8)))
 struct AssignmentWatchdogTests {
     func configuration(untilIdle: Duration?) -> IngestConfiguration {
         var configuration = IngestConfiguration()

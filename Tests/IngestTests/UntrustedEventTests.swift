@@ -8,7 +8,7 @@ import Testing
 @testable import Ingest
 
 /// JSON events a hostile or broken producer sends: repeated impressions, event times of year 1 or 9999.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(8)))
 struct UntrustedEventTests {
     @Test func oneEventGivesAPairAtMostOneSkip() {
         var aggregator = PairAggregator()

@@ -2,7 +2,7 @@ import Kafka
 import Testing
 
 /// A failed delivery comes back with the caller's tag, so `amc produce` can name the line it came from.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(6)))
 struct KafkaDeliveryTagTests {
     @Test func failedDeliveriesReturnTheirTagsOnceAndUntaggedOnesAreOnlyCounted() async throws {
         let topic = "tagged"
