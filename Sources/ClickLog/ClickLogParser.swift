@@ -206,21 +206,7 @@ public struct ClickLogParser: Sendable {
     // MARK: - Shared validation
 
     private func validateQuery(_ raw: Substring, field: String) throws(ClickLogError) -> String {
-        let query = QueryNormalizer.normalize(raw)
-        guard !query.isEmpty else { throw ClickLogError(.emptyQuery, "\(field) is empty after normalisation") }
-        for scalar in query.unicodeScalars where scalar.properties.generalCategory == .control {
-            throw ClickLogError(
-                .invalidQuery,
-                "\(field) contains the control character U+\(String(scalar.value, radix: 16, uppercase: true))"
-            )
-        }
-        guard query.utf8.count <= limits.maxQueryBytes else {
-            throw ClickLogError(
-                .queryTooLong,
-                "\(field) is \(query.utf8.count) bytes after normalisation (limit \(limits.maxQueryBytes))"
-            )
-        }
-        return query
+        try QueryNormalizer.validated(raw, field: field, maxBytes: limits.maxQueryBytes)
     }
 
     private func validateImage(_ raw: Substring, field: String) throws(ClickLogError) -> String {

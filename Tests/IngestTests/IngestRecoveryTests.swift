@@ -90,12 +90,10 @@ struct IngestRecoveryTests {
         try cluster.createTopic("clicks", partitions: 4)
         let fixture = ClickLogFixture(count: 24_000, badEvery: 89)
 
-        // Idle long enough to outlast the rebalance after the other consumer leaves.
         let (stayer, stayerProgress) = startIngest(
             url: url,
             brokers: cluster.bootstrapServers,
             topic: "clicks",
-            untilIdle: .seconds(12),
             batch: 200
         )
         let (leaver, leaverProgress) = startIngest(
@@ -116,7 +114,7 @@ struct IngestRecoveryTests {
         try await leaver.value
         #expect(try totals(url).events < fixture.validCount, "left mid-stream")
         try await producer.value
-        try await stayer.value
+        try await stopOnceAccountedFor(stayer, fixture, in: url)
 
         #expect(stayerProgress.current.events > 0, "both consumers took part")
         try expectExactlyOnce(fixture, in: url)
@@ -128,12 +126,10 @@ struct IngestRecoveryTests {
         try cluster.createTopic("clicks", partitions: 2)
         let fixture = ClickLogFixture(count: 20_000, badEvery: 113)
 
-        // Idle long enough to outlast librdkafka's reconnect back-off after the outage.
         let (task, progress) = startIngest(
             url: url,
             brokers: cluster.bootstrapServers,
             topic: "clicks",
-            untilIdle: .seconds(12),
             batch: 200
         )
         let producer = try await streamOnceAssigned(
@@ -149,7 +145,7 @@ struct IngestRecoveryTests {
         let duringOutage = try totals(url)
         try cluster.setBrokerUp(1)
         try await producer.value
-        try await task.value
+        try await stopOnceAccountedFor(task, fixture, in: url)
 
         #expect(duringOutage.events < fixture.validCount, "the outage hit mid-stream")
         try expectExactlyOnce(fixture, in: url)
@@ -177,7 +173,6 @@ struct IngestRecoveryTests {
             url: url,
             brokers: cluster.bootstrapServers,
             topic: "clicks",
-            untilIdle: .seconds(4),
             batch: 200
         )
         let producer = try await streamOnceAssigned(
@@ -191,7 +186,7 @@ struct IngestRecoveryTests {
         try await blocking { try server.restart() }
         #expect(try totals(url).events < fixture.validCount, "restarted mid-stream")
         try await producer.value
-        try await task.value
+        try await stopOnceAccountedFor(task, fixture, in: url)
 
         #expect(progress.current.retries > 0, "the restart was noticed and retried")
         try expectExactlyOnce(fixture, in: url)
@@ -207,7 +202,6 @@ struct IngestRecoveryTests {
             url: url,
             brokers: cluster.bootstrapServers,
             topic: "clicks",
-            untilIdle: .seconds(6),
             batch: 200
         )
         let producer = try await streamOnceAssigned(
@@ -229,7 +223,7 @@ struct IngestRecoveryTests {
         )
         #expect(try totals(url).events < fixture.validCount, "the errors hit mid-stream")
         try await producer.value
-        try await task.value
+        try await stopOnceAccountedFor(task, fixture, in: url)
 
         try expectExactlyOnce(fixture, in: url)
     }

@@ -145,6 +145,21 @@ func startIngest(
     return (task, progress)
 }
 
+/// Once every message of `fixture` is accounted for in the database (an event or a dead letter), stops the ingest
+/// `task` gracefully and waits for it. Streaming tests use this instead of an idle window: how long a loaded machine
+/// takes to deliver the first or the last message is not the test's business.
+func stopOnceAccountedFor(_ task: Task<Void, any Error>, _ fixture: ClickLogFixture, in url: String) async throws {
+    let accounted = try await blocking {
+        try eventually(timeout: .seconds(180)) {
+            let totals = try totals(url)
+            return totals.events + totals.deadLetters >= fixture.lines.count
+        }
+    }
+    task.cancel()
+    try await task.value
+    #expect(accounted, "every message became an event or a dead letter")
+}
+
 /// Produces `lines` at `perSecond` on a thread of its own, so tests can act while the stream is flowing.
 func producePaced(
     _ lines: [[UInt8]],
