@@ -10,8 +10,8 @@
 --
 -- Both tables are immutable by trigger (0002). The migration runs as their owner, so it switches each trigger off
 -- for its UPDATE and back on; all of it is one transaction, so no other session ever sees a table unguarded (the
--- ALTER TABLE holds an ACCESS EXCLUSIVE lock until commit: readers wait for the rewrite, a few milliseconds per
--- version).
+-- ALTER TABLE … DISABLE TRIGGER holds a SHARE ROW EXCLUSIVE lock until commit: readers go on, writers such as a
+-- learner's INSERT wait for the rewrite, a few milliseconds per version).
 
 DO $$
 DECLARE

@@ -39,7 +39,8 @@ extension AMC {
             // Bytes, not a String: a line that is not UTF-8 is rejected on its own, the others are kept.
             let file = LabelFile(parsing: bytes, normalizeQuery: { QueryNormalizer.normalize($0) })
             for rejected in file.rejected.prefix(20) {
-                FileHandle.standardError.write(Data("\(labels):\(rejected.line): \(rejected.reason)\n".utf8))
+                let reason = TerminalText.escaped(rejected.reason)
+                FileHandle.standardError.write(Data("\(labels):\(rejected.line): \(reason)\n".utf8))
             }
             if file.rejected.count > 20 {
                 FileHandle.standardError.write(Data("… \(file.rejected.count - 20) more rejected lines\n".utf8))

@@ -300,8 +300,8 @@ extension ConfigBounds where Value == Double {
     }
 
     /// A positive number of seconds, at most about 30 years (so it fits a `Duration`).
-    static let positiveSeconds = Self(requirement: "a positive number of seconds (at most 1e9)") {
-        $0 > 0 && $0 <= 1e9
+    static let positiveSeconds = Self(requirement: "a number of seconds from 0.001 to 1e9") {
+        $0 >= 0.001 && $0 <= 1e9
     }
 }
 

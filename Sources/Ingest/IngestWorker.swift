@@ -319,7 +319,7 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
             )
         }
         awaitingAssignmentSince = nil
-        metrics.assignedPartitions.record(count)
+        metrics.assignedPartitions.record(positions.count)
     }
 
     /// Warns once the wait for an assignment passes ``IngestConfiguration/assignmentWarning`` and logs an error

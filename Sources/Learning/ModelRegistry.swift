@@ -129,11 +129,13 @@ public struct ModelRegistry: Sendable {
     }
 
     /// Decodes a weights blob after checking it against the sha256 it was stored with: the hex SHA-256 of the blob
-    /// itself, as `sha256sum` prints it for the file `amc model export` writes.
+    /// itself, as `sha256sum` prints it for the file `amc model export` writes. The form stored before migration
+    /// 0006 (the SHA-256 of that hex text) is accepted too, so a worker upgraded before `amc migrate`, or a row a
+    /// learner not yet upgraded writes after it, still verifies: it commits to the same bytes.
     /// - Throws: ``LearnerError`` naming `what` when the digest differs; `ModelError` for a malformed blob.
     public static func verifiedWeights(blob: [UInt8], sha256: String, what: String) throws -> AMCWeights {
         let actual = SHA256.hexDigest(of: blob)
-        guard actual == sha256 else {
+        guard actual == sha256 || SHA256.hexDigest(of: Array(actual.utf8)) == sha256 else {
             throw LearnerError("\(what): weights fail their sha256 check (stored \(sha256), computed \(actual))")
         }
         return try AMCWeights(blob: blob)

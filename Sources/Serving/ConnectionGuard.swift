@@ -191,7 +191,8 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
         case .head:
             readingBody = true
             unanswered += 1
-            update(.readingBody)
+            // A pipelined request behind one still being answered leaves the connection answering (never evicted).
+            if unanswered == 1 { update(.readingBody) }
             schedule(context, after: bodyTimeout) { handler, context in
                 handler.metrics.connectionClosed(.bodyTimeout)
                 // The request in flight fails with this (a 408), then the connection closes.
@@ -204,7 +205,9 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
         case .end:
             readingBody = false
             cancelDeadline()
-            update(.answering)
+            // The answer may already have gone out (a 413, 404 or 405 is written before the body ends): then the
+            // connection is idle, not answering, and may be closed to make room.
+            update(unanswered > 0 ? .answering : .idle)
         }
         context.fireChannelRead(data)
     }
@@ -249,7 +252,11 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     /// Closes the connection to make room for another.
     private func evicted(_ context: ChannelHandlerContext) {
-        guard context.channel.isActive else { return }
+        // The registry no longer counts it: close it even if it is not active yet, so it cannot stay open uncounted.
+        guard context.channel.isActive else {
+            context.close(promise: nil)
+            return
+        }
         metrics.connectionClosed(.evicted)
         if readingBody {
             // Its request in flight fails like a late body (a 408), not like a client that left.

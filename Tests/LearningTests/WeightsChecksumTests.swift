@@ -33,6 +33,18 @@ import Testing
         }
         let stored = try #require(try ModelRegistry(connection: connection).storedWeights(of: version))
         #expect(stored.sha256 == SHA256.hexDigest(of: stored.blob))
+
+        // The form stored before migration 0006 still verifies (an upgrade may run workers or learners of either
+        // release around the migration); any other value is refused.
+        let earlierForm = SHA256.hexDigest(of: Array(stored.sha256.utf8))
+        _ = try ModelRegistry.verifiedWeights(blob: stored.blob, sha256: earlierForm, what: "earlier form")
+        #expect(throws: LearnerError.self) {
+            try ModelRegistry.verifiedWeights(
+                blob: stored.blob,
+                sha256: SHA256.hexDigest(of: Array(earlierForm.utf8)),
+                what: "neither form"
+            )
+        }
     }
 
     @Test func activatingAVersionWhoseWeightsFailTheirSHA256IsRefusedAndNothingIsRecorded() throws {
