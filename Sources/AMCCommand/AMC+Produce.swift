@@ -93,9 +93,24 @@ extension AMC {
             var tag = 0
             var stop: CommandError?
             files: for file in files {
-                var reader = try LineReader(path: file)
+                // A file that cannot be opened or read stops the run like an unsendable line: after the flush below.
+                var reader: LineReader
+                do {
+                    reader = try LineReader(path: file)
+                } catch {
+                    stop = error as? CommandError ?? CommandError("\(file): \(error)")
+                    break files
+                }
                 locations.begin(file == "-" ? "stdin" : file, at: tag + 1)
-                while let line = try reader.next() {
+                while true {
+                    let next: ArraySlice<UInt8>?
+                    do {
+                        next = try reader.next()
+                    } catch {
+                        stop = CommandError("\(locations.location(of: tag + 1)): \(error)")
+                        break files
+                    }
+                    guard let line = next else { break }
                     tag += 1
                     do {
                         guard try publisher.publish(line, tag: tag) else { continue }

@@ -42,4 +42,22 @@ struct ProduceCommandTests {
         #expect(pairs == ["blue car|imgC=3", "red car|imgA=2", "red car|imgB=1"], "the BOM is not part of imgA")
         #expect(try connection.query("SELECT count(*) FROM dead_letters")[0].decode(Int.self, column: 0) == 0)
     }
+
+    /// A file that cannot be opened stops the run, but only after what earlier files sent is delivered and counted.
+    @Test func aMissingFileStopsTheRunAfterTheEarlierFilesAreDelivered() async throws {
+        let broker = try BrokerProcess(arguments: ["broker", "--partitions", "1", "--topic", "clicks"])
+        defer { broker.stop() }
+        let address = try broker.bootstrapAddress()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("amc-produce-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let first = folder.appendingPathComponent("first.tsv")
+        try Data("imgA\tred car\t2\nimgB\tred car\t1\n".utf8).write(to: first)
+        let missing = folder.appendingPathComponent("missing.tsv")
+
+        let produced = try await amc(["produce", "--brokers", address, first.path, missing.path])
+        #expect(produced.status != 0)
+        #expect(produced.stderr.contains("cannot open \(missing.path)"), "\(produced.stderr)")
+        #expect(produced.stderr.contains("(2 earlier message(s) delivered, 0 not)"), "\(produced.stderr)")
+    }
 }
