@@ -315,7 +315,7 @@ extension ConfigValues {
                 key: key,
                 layer: layer,
                 requirement: "one of " + choices.joined(separator: ", "),
-                found: raw.shown
+                found: Self.secretKeys.contains(key) ? nil : raw.shown
             )
         }
         return value
@@ -326,8 +326,25 @@ extension ConfigValues {
         guard let (raw, layer) = lookup(key) else { return defaultValue }
         let value = try string(forKey: key) ?? defaultValue
         guard !value.isEmpty else {
-            throw ConfigValueError(key: key, layer: layer, requirement: "a non-empty string", found: raw.shown)
+            throw ConfigValueError(
+                key: key,
+                layer: layer,
+                requirement: "a non-empty string",
+                found: Self.secretKeys.contains(key) ? nil : raw.shown
+            )
         }
         return value
     }
+}
+
+/// Described by what it holds, never by its values: the environment carries secrets (`AMC_DATABASE_URL`,
+/// `AMC_KAFKA_PROPERTY_SASL_PASSWORD`), so a log line or `dump` of the configuration shows none of them.
+extension ConfigValues: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    var description: String {
+        "ConfigValues(\(flags), environment: \(environment.count) variables, file: \(file?.path ?? "none"))"
+    }
+
+    var debugDescription: String { description }
+
+    var customMirror: Mirror { Mirror(self, children: ["description": description]) }
 }

@@ -97,7 +97,7 @@ extension GlobalOptions {
     ///   `log.level` or `log.format`.
     func resolve(extra flags: FlagValues = FlagValues()) async throws -> Settings {
         var flags = flags
-        flags.set("database.url", databaseURL?.unredacted, flag: "--database-url", isSecret: true)
+        flags.set("database.url", databaseURL?.unredacted, flag: "--database-url")
         flags.set("kafka.brokers", brokers, flag: "--brokers")
         flags.set("log.level", logLevel?.rawValue, flag: "--log-level")
         flags.set("log.format", logFormat?.rawValue, flag: "--log-format")
@@ -163,7 +163,9 @@ struct FlagValues: Sendable {
         values[key].map { (.typed($0.value), $0.flag) }
     }
 
-    mutating func set(_ key: String, _ value: String?, flag: String? = nil, isSecret: Bool = false) {
+    /// Sets a string option. Whether its value may be shown in a message is the key's business
+    /// (``ConfigValues/secretKeys``), not the caller's.
+    mutating func set(_ key: String, _ value: String?, flag: String? = nil) {
         if let value { values[key] = (.string(value), flag) }
     }
 
@@ -233,4 +235,13 @@ extension Settings {
     func kafkaConfig() throws -> KafkaConfig {
         KafkaConfig(bootstrapServers: try brokers(), properties: try kafkaProperties())
     }
+}
+
+/// Described by the keys it sets, never by their values (`--database-url` holds a password).
+extension FlagValues: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    var description: String { "FlagValues(keys: \(values.keys.sorted()))" }
+
+    var debugDescription: String { description }
+
+    var customMirror: Mirror { Mirror(self, children: ["keys": values.keys.sorted()]) }
 }
