@@ -240,12 +240,7 @@ public struct ClickLogParser: Sendable {
         guard case .object(let members) = value else {
             throw ClickLogError(.invalidJSON, "a JSON event must be an object")
         }
-        var fields: [String: JSONValue] = [:]
-        for member in members {
-            guard fields.updateValue(member.value, forKey: member.key) == nil else {
-                throw ClickLogError(.invalidField, "field '\(member.key)' appears more than once")
-            }
-        }
+        let fields = try JSONObjectFields.uniqueMembers(members)
 
         guard case .string(let rawQuery)? = fields["query"] else {
             throw Self.fieldError("query", "a string", fields["query"])
@@ -258,7 +253,7 @@ public struct ClickLogParser: Sendable {
 
         var clicks: Int32 = 1
         if let value = fields["clicks"], value != .null {
-            guard let count = Self.integer(value), count >= 1, count <= Int64(Int32.max) else {
+            guard let count = JSONObjectFields.integer(value), count >= 1, count <= Int64(Int32.max) else {
                 throw Self.fieldError("clicks", "an integer in 1...\(Int32.max)", value)
             }
             clicks = Int32(count)
@@ -266,7 +261,7 @@ public struct ClickLogParser: Sendable {
 
         var position: Int32?
         if let value = fields["position"], value != .null {
-            guard let rank = Self.integer(value), rank >= 0, rank <= Int64(Int32.max) else {
+            guard let rank = JSONObjectFields.integer(value), rank >= 0, rank <= Int64(Int32.max) else {
                 throw Self.fieldError("position", "an integer ≥ 0", value)
             }
             position = Int32(rank)
@@ -374,22 +369,10 @@ public struct ClickLogParser: Sendable {
         return "\(seconds) second(s)"
     }
 
-    private static func integer(_ value: JSONValue) -> Int64? {
-        guard case .number(let text) = value, !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) else {
-            return nil
-        }
-        return Int64(text)
-    }
-
+    /// As ``JSONObjectFields``' field errors, and `field 'name' is missing` for an absent required field.
     private static func fieldError(_ name: String, _ expected: String, _ value: JSONValue?) -> ClickLogError {
         guard let value else { return ClickLogError(.invalidField, "field '\(name)' is missing") }
-        if case .number(let text) = value {
-            return ClickLogError(
-                .invalidField,
-                "field '\(name)' must be \(expected), got \(ClickLogError.excerpt(Substring(text)))"
-            )
-        }
-        return ClickLogError(.invalidField, "field '\(name)' must be \(expected), got \(value.typeName)")
+        return JSONObjectFields.fieldError(name, expected, value)
     }
 }
 

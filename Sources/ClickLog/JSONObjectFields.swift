@@ -26,13 +26,20 @@ public struct JSONObjectFields {
         guard case .object(let list) = value else {
             throw ClickLogError(.invalidJSON, "not a JSON object but \(value.typeName)")
         }
+        self.members = try Self.uniqueMembers(list)
+    }
+
+    /// An object's members by name; a name given twice is refused (the first would otherwise win silently).
+    static func uniqueMembers(
+        _ list: [(key: String, value: JSONValue)]
+    ) throws(ClickLogError) -> [String: JSONValue] {
         var members: [String: JSONValue] = [:]
         for member in list {
             guard members.updateValue(member.value, forKey: member.key) == nil else {
                 throw ClickLogError(.invalidField, "field '\(member.key)' appears more than once")
             }
         }
-        self.members = members
+        return members
     }
 
     /// Whether the object has a member `name` (null or not).
