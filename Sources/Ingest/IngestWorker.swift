@@ -227,7 +227,7 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
         try applyWriterOutcome()
         hasBeenAssigned = true
         lastActivity = .now
-        endAwaitingAssignment(partitions: partitions.count)
+        endAwaitingAssignment()
         guard !partitions.isEmpty else {
             logger.info(
                 "consumer group formed without partitions for this process",
@@ -268,6 +268,7 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
             }
         }
         for (partition, start) in starts { positions[partition] = start }
+        metrics.assignedPartitions.record(positions.count)
         record(gaps)
         logger.info(
             "partitions assigned",
@@ -307,8 +308,8 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
         metrics.assignedPartitions.record(0)
     }
 
-    /// The group assigned this process `count` partitions: the wait is over.
-    private func endAwaitingAssignment(partitions count: Int) {
+    /// The group assigned this process its partitions (perhaps none): the wait is over.
+    private func endAwaitingAssignment() {
         if let since = awaitingAssignmentSince, assignmentWarned {
             logger.info(
                 "partitions assigned after waiting",
@@ -319,7 +320,6 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
             )
         }
         awaitingAssignmentSince = nil
-        metrics.assignedPartitions.record(positions.count)
     }
 
     /// Warns once the wait for an assignment passes ``IngestConfiguration/assignmentWarning`` and logs an error
