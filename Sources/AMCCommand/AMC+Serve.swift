@@ -1,5 +1,4 @@
 import ArgumentParser
-import Configuration
 import Logging
 import ServiceLifecycle
 import Serving

@@ -28,8 +28,8 @@ struct ConfigValues: Sendable {
     // MARK: - Typed accessors
 
     /// The string at `key`, or nil when no layer sets it.
-    func string(forKey key: String, isSecret: Bool = false) throws -> String? {
-        try value(forKey: key, as: .string, bounds: nil, isSecret: isSecret)
+    func string(forKey key: String) throws -> String? {
+        try value(forKey: key, as: .string, bounds: nil)
     }
 
     /// The string at `key`, or `defaultValue` when no layer sets it.
@@ -85,13 +85,12 @@ struct ConfigValues: Sendable {
 
     // MARK: - Lookup
 
-    private func value<Value>(
+    fileprivate func value<Value>(
         forKey key: String,
         as type: ConfigValueType<Value>,
-        bounds: ConfigBounds<Value>?,
-        isSecret: Bool = false
+        bounds: ConfigBounds<Value>?
     ) throws -> Value? {
-        let secret = isSecret || Self.secretKeys.contains(key)
+        let secret = Self.secretKeys.contains(key)
         guard let (raw, layer) = lookup(key) else { return nil }
         let problem = { (found: String) in
             ConfigValueError(key: key, layer: layer, requirement: type.requirement, found: secret ? nil : found)
@@ -109,7 +108,7 @@ struct ConfigValues: Sendable {
     }
 
     /// The highest layer's raw value of `key`.
-    fileprivate func lookup(_ key: String) -> (RawConfigValue, ConfigLayer)? {
+    private func lookup(_ key: String) -> (RawConfigValue, ConfigLayer)? {
         if let (value, flag) = flags.value(forKey: key) {
             return (value, .commandLine(flag: flag))
         }
@@ -305,35 +304,25 @@ extension ConfigBounds where Value == Double {
     }
 }
 
+extension ConfigBounds where Value == String {
+    /// One of `choices`.
+    static func oneOf(_ choices: [String]) -> Self {
+        .init(requirement: "one of " + choices.joined(separator: ", ")) { choices.contains($0) }
+    }
+
+    /// Not empty.
+    static let nonEmpty = Self(requirement: "a non-empty string") { !$0.isEmpty }
+}
+
 extension ConfigValues {
     /// The string at `key`, which must be one of `choices`, or `defaultValue` when no layer sets it.
     func string(forKey key: String, default defaultValue: String, oneOf choices: [String]) throws -> String {
-        guard let (raw, layer) = lookup(key) else { return defaultValue }
-        let value = try string(forKey: key) ?? defaultValue
-        guard choices.contains(value) else {
-            throw ConfigValueError(
-                key: key,
-                layer: layer,
-                requirement: "one of " + choices.joined(separator: ", "),
-                found: Self.secretKeys.contains(key) ? nil : raw.shown
-            )
-        }
-        return value
+        try value(forKey: key, as: .string, bounds: .oneOf(choices)) ?? defaultValue
     }
 
     /// The string at `key`, which must not be empty, or `defaultValue` when no layer sets it.
     func nonEmptyString(forKey key: String, default defaultValue: String) throws -> String {
-        guard let (raw, layer) = lookup(key) else { return defaultValue }
-        let value = try string(forKey: key) ?? defaultValue
-        guard !value.isEmpty else {
-            throw ConfigValueError(
-                key: key,
-                layer: layer,
-                requirement: "a non-empty string",
-                found: Self.secretKeys.contains(key) ? nil : raw.shown
-            )
-        }
-        return value
+        try value(forKey: key, as: .string, bounds: .nonEmpty) ?? defaultValue
     }
 }
 

@@ -4,7 +4,6 @@ import Kafka
 import Logging
 import Postgres
 import Synchronization
-import SystemPackage
 
 /// Options every subcommand takes, after the subcommand or before it (`amc --database-url U model list`). Each also
 /// has a config key; precedence is flag > environment (`AMC_…`) > config file > built-in default.
@@ -63,7 +62,7 @@ struct Settings: Sendable, CustomStringConvertible, CustomReflectable {
 
     /// The database URL, or a clear error naming where to set it.
     func databaseURL() throws -> String {
-        guard let url = try reader.string(forKey: "database.url", isSecret: true), !url.isEmpty else {
+        guard let url = try reader.string(forKey: "database.url"), !url.isEmpty else {
             throw CommandError("no database: pass --database-url or set AMC_DATABASE_URL")
         }
         return url

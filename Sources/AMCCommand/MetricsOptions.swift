@@ -1,5 +1,4 @@
 import ArgumentParser
-import Configuration
 import Logging
 import Metrics
 import Prometheus
