@@ -1,5 +1,6 @@
 import Catalog
 import ClickLog
+import CommandSupport
 import Evaluation
 import Foundation
 import Ingest

@@ -1,3 +1,4 @@
+import CommandSupport
 import Evaluation
 import Foundation
 import Learning
