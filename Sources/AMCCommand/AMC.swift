@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandSupport
 import Postgres
 
 /// The `amc` executable: one root command, one subcommand per operation (design §4).
