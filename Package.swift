@@ -208,7 +208,7 @@ let package = Package(
         .testTarget(
             name: "AMCCommandTests",
             dependencies: [
-                "Kafka", "Postgres", "TestSupport",
+                "AMCCommand", "Kafka", "Postgres", "Serving", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -34,6 +34,13 @@ public struct ExplanationBody: Encodable, Sendable, Hashable {
         public var columns: Int
         /// `rows × columns` weights, row-major, summing to 1.
         public var weights: [Float]
+
+        /// Creates a region attention.
+        public init(rows: Int, columns: Int, weights: [Float]) {
+            self.rows = rows
+            self.columns = columns
+            self.weights = weights
+        }
     }
 
     /// One keyword and its attention weight.
@@ -42,6 +49,27 @@ public struct ExplanationBody: Encodable, Sendable, Hashable {
         public var keyword: String
         /// Its attention weight `λ`.
         public var weight: Float
+
+        /// Creates a keyword weight.
+        public init(keyword: String, weight: Float) {
+            self.keyword = keyword
+            self.weight = weight
+        }
+    }
+
+    /// Creates an explanation body from its parts.
+    public init(
+        architecture: String,
+        mixingWeights: [String: Float],
+        regionAttention: RegionAttention?,
+        keywordAttention: [KeywordWeight],
+        keywordCount: Int
+    ) {
+        self.architecture = architecture
+        self.mixingWeights = mixingWeights
+        self.regionAttention = regionAttention
+        self.keywordAttention = keywordAttention
+        self.keywordCount = keywordCount
     }
 
     /// The wire form of `explanation` for an image with these keywords.
