@@ -256,7 +256,7 @@ let package = Package(
         .testTarget(
             name: "AMCCommandTests",
             dependencies: [
-                "AMCCommand", "AMCBench", "Kafka", "Postgres", "TestSupport",
+                "AMCCommand", "AMCBench", "Kafka", "Postgres", "Serving", "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

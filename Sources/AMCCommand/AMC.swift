@@ -25,6 +25,7 @@ struct AMC: AsyncParsableCommand {
             Catalog.self,
             Learn.self,
             Eval.self,
+            Explain.self,
             ModelCommand.self,
             Audit.self,
             DeadLetters.self,
