@@ -82,6 +82,15 @@ struct BenchScore: AsyncParsableCommand {
     @Flag(help: "Skip the reference (no comparison, no cross-check).")
     var skipReference = false
 
+    @Option(
+        help:
+            "The ONNX Runtime reference (onnx and onnxruntime: bash Benchmarks/venv.sh prints a Python that has them)."
+    )
+    var onnxReference = "Benchmarks/reference_score_onnx.py"
+
+    @Flag(help: "Skip the ONNX Runtime reference.")
+    var skipOnnxReference = false
+
     @Flag(help: "Keep the folder with the reference's data and weights files.")
     var keep = false
 
@@ -110,6 +119,14 @@ struct BenchScore: AsyncParsableCommand {
             guard try await onBlockingThread({ NumPyReference.isAvailable(python: python) }) else {
                 throw CommandError(
                     "NumPy is missing for \(python): install python3-numpy (bash Deploy/local/install-deps.sh)"
+                )
+            }
+        }
+        if !skipOnnxReference {
+            let python = python
+            guard try await onBlockingThread({ OnnxRuntimeReference.isAvailable(python: python) }) else {
+                throw CommandError(
+                    "onnx or onnxruntime is missing for \(python): pass --python \"$(bash Benchmarks/venv.sh)\" (or --skip-onnx-reference)"
                 )
             }
         }
@@ -291,6 +308,29 @@ struct BenchScore: AsyncParsableCommand {
                     result.latency.p50,
                     result.latency.p99,
                     worst
+                )
+            )
+        }
+
+        if !skipOnnxReference {
+            if skipReference { try workload.write(to: directory, weights: weights, model: AMCModel(weights: weights)) }
+            let (script, python) = (onnxReference, python)
+            let result = try await onBlockingThread {
+                try OnnxRuntimeReference.run(script, python: python, directory: directory)
+            }
+            report.onnxRuntime = result.latency
+            report.onnxRuntimeVersions = result.versions
+            report.onnxScoreDifference = try OnnxRuntimeReference.check(
+                ours: ourScores,
+                theirs: result.scores,
+                candidates: candidates,
+                tolerance: 1e-4
+            )
+            print(
+                OnnxRuntimeReference.summary(
+                    result.latency,
+                    ours: report.inProcess,
+                    difference: report.onnxScoreDifference
                 )
             )
         }
@@ -759,6 +799,9 @@ extension BenchScore {
         var reference: LatencySummary?
         var referenceVersions = ""
         var maxScoreDifference: Float = 0
+        var onnxRuntime: LatencySummary?
+        var onnxRuntimeVersions = ""
+        var onnxScoreDifference: Float = 0
         var steady = LatencySummary()
         var steadyRate = 0.0
         var steadyFailed = 0
@@ -794,6 +837,13 @@ extension BenchScore {
                     "score \(candidates), NumPy reference",
                     reference,
                     String(format: "   amc/NumPy at p50: %.2f×", inProcess.p50 / Swift.max(reference.p50, 1e-9))
+                )
+            }
+            if let onnxRuntime {
+                row(
+                    "score \(candidates), ONNX Runtime 1 thread",
+                    onnxRuntime,
+                    OnnxRuntimeReference.ratio(inProcess, onnxRuntime)
                 )
             }
             row(
@@ -835,13 +885,20 @@ extension BenchScore {
                     swapRatio <= 1.5 ? "met" : "MISSED"
                 )
             )
+            if let onnxRuntime {
+                Swift.print(
+                    OnnxRuntimeReference.target(inProcess, onnxRuntime, onnxRuntimeVersions, onnxScoreDifference)
+                )
+            }
             Swift.print(
                 String(
-                    format: "RESULT score_p99_ms=%.3f http_p99_ms=%.3f swap_failed=%d swap_p99_ratio=%.2f",
+                    format:
+                        "RESULT score_p99_ms=%.3f http_p99_ms=%.3f swap_failed=%d swap_p99_ratio=%.2f ort_p99_ms=%.3f",
                     inProcess.p99,
                     steady.p99,
                     swapFailed + rollbackFailed + misversioned,
-                    swapRatio
+                    swapRatio,
+                    onnxRuntime?.p99 ?? .nan
                 )
             )
         }
