@@ -214,6 +214,24 @@ enum Kernels {
         p.update(repeating: 0, count: n)
     }
 
+    /// `out[j] = tanh(x[j] + y[j])` (`out` may be `x`): the sum and ``tanhInPlace(_:_:)`` in one pass, same bits.
+    static func tanhOfSum(
+        _ out: UnsafeMutablePointer<Float>,
+        _ x: UnsafePointer<Float>,
+        _ y: UnsafePointer<Float>,
+        _ n: Int
+    ) {
+        var j = 0
+        while j + 8 <= n {
+            store8(tanh8(load8(x + j) + load8(y + j)), out + j)
+            j += 8
+        }
+        while j < n {
+            out[j] = (x[j] + y[j]).tanhValue
+            j += 1
+        }
+    }
+
     /// `p[j] = tanh(p[j])`, exactly ``Swift/Float/tanhValue`` per element, eight lanes at a time.
     static func tanhInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
         var j = 0
