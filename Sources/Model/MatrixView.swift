@@ -53,11 +53,9 @@ struct VectorView {
     func softmax() {
         var top = -Float.infinity
         for i in 0..<count { top = max(top, base[i]) }
+        Kernels.expOfDifference(base, minus: top, count)
         var total: Float = 0
-        for i in 0..<count {
-            base[i] = (base[i] - top).expValue
-            total += base[i]
-        }
+        for i in 0..<count { total += base[i] }
         for i in 0..<count { base[i] /= total }
     }
 }

@@ -112,6 +112,22 @@ import Testing
 }
 
 @Suite struct MatrixViewTests {
+    /// The four-lane exponential of the softmaxes is bit-identical to the scalar one, special values included.
+    @Test func vectorExpEqualsScalarExp() {
+        var rng = SplitMix64(seed: 8)
+        var values: [Float] = [0, -0.0, 1, -1, 88, -88, 700, -700, 701, -701, 1e30, -1e30, .infinity, -.infinity, .nan]
+        for _ in 0..<20_000 { values.append(rng.nextSymmetric(30)) }
+        while values.count % 4 != 3 { values.append(rng.nextSymmetric(3)) }  // leaves a scalar tail
+        for top in [Float(0), 2.5, -7] {
+            var vector = values
+            vector.withUnsafeMutableBufferPointer { Kernels.expOfDifference($0.baseAddress!, minus: top, $0.count) }
+            for (x, y) in zip(values, vector) {
+                let expected = (x - top).expValue
+                #expect(y.bitPattern == expected.bitPattern || (expected.isNaN && y.isNaN), "exp(\(x) − \(top))")
+            }
+        }
+    }
+
     /// The named matrix operations compute what they document, element by element in the documented order.
     @Test func namedOperationsMatchPlainLoops() {
         var rng = SplitMix64(seed: 7)
