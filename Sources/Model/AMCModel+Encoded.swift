@@ -16,38 +16,44 @@ extension AMCModel {
         let c = configuration
         let d = c.embeddingDimension
         let a = c.attentionDimension
+        var total = 0
+        for image in images {
+            precondition(
+                image.regions.count == image.regionCount * c.regionDimension,
+                "regions must be regionCount × regionDimension"
+            )
+            total += (image.regionCount + image.keywords.count) * (a + d)
+        }
+        let storage = EncodedImageStorage(count: total)
         var scratch = EngineScratch(c, gradientCount: 0, slots: 1, regions: 0, keywords: 0)
+        var offset = 0
         return scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
             images.map { image in
                 let r = image.regionCount
                 let kc = image.keywords.count
-                precondition(
-                    image.regions.count == r * c.regionDimension,
-                    "regions must be regionCount × regionDimension"
-                )
                 // A_v v_i (R × a) | v_i (R × d) | B_k k_j (K × a) | k_j (K × d)
-                let block = [Float](unsafeUninitializedCapacity: (r + kc) * (a + d)) { buffer, count in
-                    let base = buffer.baseAddress!
-                    let regions = base + r * a
-                    let keywordProjections = base + r * (a + d)
-                    let keywords = keywordProjections + kc * a
-                    if r > 0 {
-                        engine.encodeRegions(image.regions, count: r, into: regions)
-                        engine.projectRegions(regions, count: r, into: base)
-                    }
-                    if kc > 0 {
-                        engine.encodeKeywords(image.keywords, into: keywords)
-                        engine.projectKeywords(keywords, count: kc, into: keywordProjections)
-                    }
-                    count = (r + kc) * (a + d)
+                let base = storage.base + offset
+                let regions = base + r * a
+                let keywordProjections = base + r * (a + d)
+                let keywords = keywordProjections + kc * a
+                if r > 0 {
+                    engine.encodeRegions(image.regions, count: r, into: regions)
+                    engine.projectRegions(regions, count: r, into: base)
                 }
-                return EncodedImage(
+                if kc > 0 {
+                    engine.encodeKeywords(image.keywords, into: keywords)
+                    engine.projectKeywords(keywords, count: kc, into: keywordProjections)
+                }
+                let encoded = EncodedImage(
                     regionCount: r,
                     keywordCount: kc,
-                    block: block,
+                    storage: storage,
+                    offset: offset,
                     embeddingDimension: d,
                     attentionDimension: a
                 )
+                offset += (r + kc) * (a + d)
+                return encoded
             }
         }
     }

@@ -14,8 +14,10 @@ public struct EncodedImage: Sendable {
     public let regionCount: Int
     /// Number of keywords K.
     public let keywordCount: Int
-    /// The encodings, laid out as described above.
-    let block: [Float]
+    /// The storage holding the block (shared with the other images encoded in the same batch).
+    let storage: EncodedImageStorage
+    /// Where the block starts in ``storage``; it is `(R + K) · (a + d)` floats long.
+    let offset: Int
     /// `d` and `a` of the model that encoded it.
     let embeddingDimension: Int
     let attentionDimension: Int
@@ -28,19 +30,20 @@ public struct EncodedImage: Sendable {
         ) -> Result
     ) -> Result {
         let (r, kc, d, a) = (regionCount, keywordCount, embeddingDimension, attentionDimension)
-        return block.withUnsafeBufferPointer { buffer in
-            // An empty block has no base address; its views have no rows, so any pointer serves.
-            let base = buffer.baseAddress ?? UnsafePointer(bitPattern: MemoryLayout<Float>.alignment)!
-            let keywordsStart = base + r * (a + d)
-            return body(
-                MatrixView(base, rows: r, columns: a),
-                MatrixView(base + r * a, rows: r, columns: d),
-                MatrixView(keywordsStart, rows: kc, columns: a),
-                MatrixView(keywordsStart + kc * a, rows: kc, columns: d)
-            )
-        }
+        let base = storage.base + offset
+        let keywordsStart = base + r * (a + d)
+        let result = body(
+            MatrixView(base, rows: r, columns: a),
+            MatrixView(base + r * a, rows: r, columns: d),
+            MatrixView(keywordsStart, rows: kc, columns: a),
+            MatrixView(keywordsStart + kc * a, rows: kc, columns: d)
+        )
+        withExtendedLifetime(storage) {}
+        return result
     }
 
     /// Bytes held by the encodings (for memory accounting).
-    public var byteCount: Int { block.count * MemoryLayout<Float>.size }
+    public var byteCount: Int {
+        (regionCount + keywordCount) * (embeddingDimension + attentionDimension) * MemoryLayout<Float>.size
+    }
 }
