@@ -22,7 +22,8 @@ import Darwin
 struct BenchScore: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "score",
-        abstract: "Scoring latency (in-process vs NumPy), HTTP throughput and p99, p99 and failures during hot swaps.",
+        abstract:
+            "Scoring latency (in-process vs NumPy and ONNX Runtime), HTTP throughput and p99, p99 and failures during hot swaps.",
         usage: "amc bench score [<options>]"
     )
 
@@ -76,7 +77,7 @@ struct BenchScore: AsyncParsableCommand {
     @Option(help: "The NumPy reference scorer (python3-numpy).")
     var reference = "Benchmarks/reference_score.py"
 
-    @Option(help: "The Python interpreter that runs the reference (looked up in PATH unless it contains a '/').")
+    @Option(help: "The Python interpreter that runs the references (looked up in PATH unless it contains a '/').")
     var python = "python3"
 
     @Flag(help: "Skip the reference (no comparison, no cross-check).")
