@@ -36,6 +36,7 @@ except ImportError as error:
     sys.exit(3)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no __pycache__ in the repository
 import reference_score as ref  # noqa: E402  (the shared loader and percentile)
 
 F = np.float32
