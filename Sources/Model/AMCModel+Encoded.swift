@@ -16,43 +16,44 @@ extension AMCModel {
         let c = configuration
         let d = c.embeddingDimension
         let a = c.attentionDimension
+        var total = 0
+        for image in images {
+            precondition(
+                image.regions.count == image.regionCount * c.regionDimension,
+                "regions must be regionCount × regionDimension"
+            )
+            total += (image.regionCount + image.keywords.count) * (a + d)
+        }
+        let storage = EncodedImageStorage(count: total)
         var scratch = EngineScratch(c, gradientCount: 0, slots: 1, regions: 0, keywords: 0)
+        var offset = 0
         return scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
             images.map { image in
                 let r = image.regionCount
                 let kc = image.keywords.count
-                precondition(
-                    image.regions.count == r * c.regionDimension,
-                    "regions must be regionCount × regionDimension"
-                )
-                let regions = [Float](unsafeUninitializedCapacity: r * d) { buffer, count in
-                    if r > 0 { engine.encodeRegions(image.regions, count: r, into: buffer.baseAddress!) }
-                    count = r * d
+                // A_v v_i (R × a) | v_i (R × d) | B_k k_j (K × a) | k_j (K × d)
+                let base = storage.base + offset
+                let regions = base + r * a
+                let keywordProjections = base + r * (a + d)
+                let keywords = keywordProjections + kc * a
+                if r > 0 {
+                    engine.encodeRegions(image.regions, count: r, into: regions)
+                    engine.projectRegions(regions, count: r, into: base)
                 }
-                let keywords = [Float](unsafeUninitializedCapacity: kc * d) { buffer, count in
-                    if kc > 0 { engine.encodeKeywords(image.keywords, into: buffer.baseAddress!) }
-                    count = kc * d
+                if kc > 0 {
+                    engine.encodeKeywords(image.keywords, into: keywords)
+                    engine.projectKeywords(keywords, count: kc, into: keywordProjections)
                 }
-                let regionProjections = [Float](unsafeUninitializedCapacity: r * a) { buffer, count in
-                    regions.withUnsafeBufferPointer { v in
-                        if r > 0 { engine.projectRegions(v.baseAddress!, count: r, into: buffer.baseAddress!) }
-                    }
-                    count = r * a
-                }
-                let keywordProjections = [Float](unsafeUninitializedCapacity: kc * a) { buffer, count in
-                    keywords.withUnsafeBufferPointer { k in
-                        if kc > 0 { engine.projectKeywords(k.baseAddress!, count: kc, into: buffer.baseAddress!) }
-                    }
-                    count = kc * a
-                }
-                return EncodedImage(
+                let encoded = EncodedImage(
                     regionCount: r,
                     keywordCount: kc,
-                    regions: regions,
-                    keywords: keywords,
-                    regionProjections: regionProjections,
-                    keywordProjections: keywordProjections
+                    storage: storage,
+                    offset: offset,
+                    embeddingDimension: d,
+                    attentionDimension: a
                 )
+                offset += (r + kc) * (a + d)
+                return encoded
             }
         }
     }
@@ -73,38 +74,33 @@ extension AMCModel {
         }
         let c = configuration
         var scratch = EngineScratch(c, gradientCount: 0, slots: 1, regions: regions, keywords: keywords)
-        var result: [ScoredImage] = []
-        result.reserveCapacity(encodedImages.count)
-        scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
+        return scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
             engine.load(query)
-            // Stands in for an empty encoding (never read: a zero count turns its branch off).
-            let none = engine.s
-            for (i, image) in encodedImages.enumerated() {
-                image.regions.withUnsafeBufferPointer { v in
-                    image.keywords.withUnsafeBufferPointer { k in
-                        image.regionProjections.withUnsafeBufferPointer { pv in
-                            image.keywordProjections.withUnsafeBufferPointer { pk in
-                                engine.forward(
-                                    slot: 0,
-                                    regions: v.baseAddress.map(UnsafePointer.init) ?? UnsafePointer(none),
-                                    regionCount: image.regionCount,
-                                    keywords: k.baseAddress.map(UnsafePointer.init) ?? UnsafePointer(none),
-                                    keywordCount: image.keywordCount,
-                                    regionProjections: pv.baseAddress.map(UnsafePointer.init) ?? UnsafePointer(none),
-                                    keywordProjections: pk.baseAddress.map(UnsafePointer.init) ?? UnsafePointer(none),
-                                    queryNorm: query.norm
-                                )
-                            }
-                        }
+            return [ScoredImage](unsafeUninitializedCapacity: encodedImages.count) { buffer, count in
+                for (i, image) in encodedImages.enumerated() {
+                    image.withViews { regionProjections, regions, keywordProjections, keywords in
+                        engine.forward(
+                            slot: 0,
+                            regions: regions,
+                            keywords: keywords,
+                            regionProjections: regionProjections,
+                            keywordProjections: keywordProjections,
+                            queryNorm: query.norm
+                        )
                     }
+                    let info = engine.infos[0]
+                    (buffer.baseAddress! + i).initialize(
+                        to: ScoredImage(
+                            index: i,
+                            score: info.score,
+                            visualWeight: info.betaV,
+                            languageWeight: info.betaK
+                        )
+                    )
+                    count = i + 1
                 }
-                let info = engine.infos[0]
-                result.append(
-                    ScoredImage(index: i, score: info.score, visualWeight: info.betaV, languageWeight: info.betaK)
-                )
             }
         }
-        return result
     }
 
     /// Whether images encoded by this model stay valid for `other`: same dimensions and identical image-side

@@ -92,25 +92,15 @@ extension Engine {
     /// The query-dependent forward pass of a pre-encoded image into slot `index` (the query must be loaded): the
     /// same call ``AMCModel/score(query:encodedImages:)`` makes.
     fileprivate func forward(_ image: EncodedImage, slot index: Int, queryNorm: Float) {
-        // Stands in for an empty encoding (never read: a zero count turns its branch off).
-        let none = UnsafePointer(s)
-        image.regions.withUnsafeBufferPointer { v in
-            image.keywords.withUnsafeBufferPointer { k in
-                image.regionProjections.withUnsafeBufferPointer { pv in
-                    image.keywordProjections.withUnsafeBufferPointer { pk in
-                        forward(
-                            slot: index,
-                            regions: v.baseAddress ?? none,
-                            regionCount: image.regionCount,
-                            keywords: k.baseAddress ?? none,
-                            keywordCount: image.keywordCount,
-                            regionProjections: pv.baseAddress ?? none,
-                            keywordProjections: pk.baseAddress ?? none,
-                            queryNorm: queryNorm
-                        )
-                    }
-                }
-            }
+        image.withViews { regionProjections, regions, keywordProjections, keywords in
+            forward(
+                slot: index,
+                regions: regions,
+                keywords: keywords,
+                regionProjections: regionProjections,
+                keywordProjections: keywordProjections,
+                queryNorm: queryNorm
+            )
         }
     }
 }

@@ -6,23 +6,44 @@
 /// Scoring encoded images (``AMCModel/score(query:encodedImages:)``) gives bit-identical results to scoring the
 /// raw ``ImageFeatures``, and does only the query-dependent work (the attentions' query terms, tanh and softmax,
 /// the MTN, the cosine).
+///
+/// Everything a request reads of the image is one contiguous block, in the order the scoring pass reads it:
+/// `A_v v_i` (R × a) | `v_i` (R × d) | `B_k k_j` (K × a) | `k_j` (K × d), each row-major.
 public struct EncodedImage: Sendable {
     /// Number of region cells R.
     public let regionCount: Int
     /// Number of keywords K.
     public let keywordCount: Int
-    /// `v_i = tanh(W_v x_i + b_v)`, row-major R × d.
-    let regions: [Float]
-    /// `k_j = tanh(W_k x_j + b_k)`, row-major K × d.
-    let keywords: [Float]
-    /// `A_v v_i`, row-major R × a: the VAN's hidden layer before the query term.
-    let regionProjections: [Float]
-    /// `B_k k_j`, row-major K × a: the LAN's hidden layer before the query term.
-    let keywordProjections: [Float]
+    /// The storage holding the block (shared with the other images encoded in the same batch).
+    let storage: EncodedImageStorage
+    /// Where the block starts in ``storage``; it is `(R + K) · (a + d)` floats long.
+    let offset: Int
+    /// `d` and `a` of the model that encoded it.
+    let embeddingDimension: Int
+    let attentionDimension: Int
+
+    /// The block's parts as views, for the duration of `body`.
+    func withViews<Result>(
+        _ body: (
+            _ regionProjections: MatrixView, _ regions: MatrixView, _ keywordProjections: MatrixView,
+            _ keywords: MatrixView
+        ) -> Result
+    ) -> Result {
+        let (r, kc, d, a) = (regionCount, keywordCount, embeddingDimension, attentionDimension)
+        let base = storage.base + offset
+        let keywordsStart = base + r * (a + d)
+        let result = body(
+            MatrixView(base, rows: r, columns: a),
+            MatrixView(base + r * a, rows: r, columns: d),
+            MatrixView(keywordsStart, rows: kc, columns: a),
+            MatrixView(keywordsStart + kc * a, rows: kc, columns: d)
+        )
+        withExtendedLifetime(storage) {}
+        return result
+    }
 
     /// Bytes held by the encodings (for memory accounting).
     public var byteCount: Int {
-        (regions.count + keywords.count + regionProjections.count + keywordProjections.count)
-            * MemoryLayout<Float>.size
+        (regionCount + keywordCount) * (embeddingDimension + attentionDimension) * MemoryLayout<Float>.size
     }
 }
