@@ -4,6 +4,8 @@ import Foundation
 import Learning
 import Logging
 import Postgres
+import Provenance
+import Registry
 
 extension AMC {
     /// `amc audit`: provenance for operators (design §4, §7).
@@ -148,8 +150,8 @@ func withConnection<T: Sendable>(
         defer { connection.close() }
         do {
             return try body(connection)
-        } catch let error as LearnerError {
-            throw CommandError(error.message)
+        } catch let error where error is LearnerError || error is RegistryError {
+            throw CommandError("\(error)")
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Learning
+import Provenance
 
 extension AMC {
     /// `amc retention`: monthly partitions of `click_events` ahead of time, and whole old partitions removed,

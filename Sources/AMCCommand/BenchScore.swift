@@ -6,6 +6,7 @@ import Learning
 import Logging
 import Model
 import Postgres
+import Registry
 import ServiceLifecycle
 import Serving
 import Synchronization

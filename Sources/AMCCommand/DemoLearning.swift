@@ -8,6 +8,7 @@ import Learning
 import Logging
 import Model
 import Postgres
+import Registry
 import Simulation
 import Synchronization
 

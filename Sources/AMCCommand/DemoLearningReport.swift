@@ -1,6 +1,7 @@
 import Evaluation
 import Foundation
 import Learning
+import Registry
 
 extension DemoLearning.Report {
     /// The readable text report.

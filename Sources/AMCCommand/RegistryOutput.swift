@@ -1,6 +1,7 @@
 import Evaluation
 import Foundation
 import Learning
+import Registry
 
 /// How `amc model` and `amc audit` print registry records: aligned tables for people, JSON for machines.
 enum RegistryOutput {

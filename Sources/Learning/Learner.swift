@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Model
 import Postgres
+import Registry
 
 /// Where a training run is, for progress bars and logs.
 public struct LearnerProgress: Sendable {

@@ -2,6 +2,7 @@ import CoreMetrics
 import Foundation
 import Logging
 import Postgres
+import Registry
 import ServiceLifecycle
 import Synchronization
 
@@ -112,7 +113,7 @@ public final class LearnerService: Service, Sendable {
                                     }
                                     if case .noNewPairs = outcome {} else { onOutcome(outcome) }
                                 }
-                            } catch let error as LearnerError {
+                            } catch let error where error is LearnerError || error is RegistryError {
                                 guard !isStopping else { return }
                                 logger.error("Learner cycle failed; retrying", metadata: ["error": "\(error)"])
                             }

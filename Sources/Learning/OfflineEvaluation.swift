@@ -3,6 +3,7 @@ import Evaluation
 import Foundation
 import Model
 import Postgres
+import Registry
 
 /// One method's row in an evaluation table.
 public struct EvaluationRow: Sendable, Codable, Hashable {

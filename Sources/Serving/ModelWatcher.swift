@@ -1,10 +1,10 @@
 import Catalog
 import Foundation
-import Learning
 import Logging
 import Model
 import Postgres
 import Prometheus
+import Registry
 import ServiceLifecycle
 import Synchronization
 

@@ -1,3 +1,5 @@
+import Model
+
 // MARK: - Versioned binary blob
 
 extension AMCWeights {

@@ -1,11 +1,11 @@
 import Foundation
+import Learning
 import LearningTestSupport
 import Model
 import Postgres
+import Registry
 import TestSupport
 import Testing
-
-@testable import Learning
 
 /// The sha256 of versions and baselines is the hex SHA-256 of the stored blob (what `sha256sum` prints for the file
 /// `amc model export` writes), activation refuses a version whose blob fails it, and migration 0006 rewrites the
@@ -38,7 +38,7 @@ import Testing
         // release around the migration); any other value is refused.
         let earlierForm = SHA256.hexDigest(of: Array(stored.sha256.utf8))
         _ = try ModelRegistry.verifiedWeights(blob: stored.blob, sha256: earlierForm, what: "earlier form")
-        #expect(throws: LearnerError.self) {
+        #expect(throws: RegistryError.self) {
             try ModelRegistry.verifiedWeights(
                 blob: stored.blob,
                 sha256: SHA256.hexDigest(of: Array(earlierForm.utf8)),
@@ -61,7 +61,7 @@ import Testing
         }
         try fixture.corrupt(first)
         let registry = ModelRegistry(connection: connection)
-        let refused = try #require(throws: LearnerError.self) {
+        let refused = try #require(throws: RegistryError.self) {
             try connection.transaction { connection in
                 try ModelRegistry(connection: connection).activate(first, actor: "operator", reason: "rollback")
             }
@@ -125,7 +125,7 @@ import Testing
         #expect(try registry.weights(of: 1) == AMCWeights(blob: blobs[0]))
         // Version 3's blob never matched what was stored for it: its value is kept, and it stays refused.
         #expect(stored[2].sha256 == checksums[2])
-        #expect(throws: LearnerError.self) { try registry.weights(of: 3) }
+        #expect(throws: RegistryError.self) { try registry.weights(of: 3) }
         let baseline = try connection.query("SELECT sha256 FROM model_baselines WHERE version = 1")
         #expect(try baseline[0].decode(String.self, column: 0) == SHA256.hexDigest(of: blobs[2]))
 

@@ -1,4 +1,5 @@
 import Model
+import Registry
 import Testing
 
 @Suite struct WeightsBlobTests {

@@ -1,11 +1,11 @@
 import Foundation
+import Learning
 import LearningTestSupport
 import Model
 import Postgres
+import Registry
 import TestSupport
 import Testing
-
-@testable import Learning
 
 @Suite struct RegistryTests {
     @Test func aVersionsWeightsRoundTripBitExactlyAndOneFlippedByteFailsItsSHA256Check() throws {
@@ -25,10 +25,10 @@ import Testing
 
         // Corrupt one byte in storage.
         try fixture.corrupt(version)
-        #expect(throws: LearnerError.self) { try registry.weights(of: version) }
+        #expect(throws: RegistryError.self) { try registry.weights(of: version) }
         do {
             _ = try registry.weights(of: version)
-        } catch let error as LearnerError {
+        } catch let error as RegistryError {
             #expect(error.message.contains("sha256"))
         }
     }

@@ -11,6 +11,10 @@ public struct ModelRegistry: Sendable {
     /// The `NOTIFY` channel of activations; the payload is the version number.
     public static let activationChannel = "amc_model_activated"
 
+    /// First key of every advisory lock amc-stream takes (`'AMC'` in ASCII); the second key says which lock:
+    /// learner leadership holds `(namespace, 1)`, activations serialise on `(namespace, 2)`.
+    public static let advisoryLockNamespace: Int32 = 0x41_4D43
+
     private let connection: PostgresConnection
 
     /// - Parameter connection: A connection to a migrated database.
@@ -80,11 +84,11 @@ public struct ModelRegistry: Sendable {
     }
 
     /// A version's weights, checked against its stored sha256 and decoded.
-    /// - Throws: ``LearnerError`` when the version does not exist or its blob does not match its sha256;
+    /// - Throws: ``RegistryError`` when the version does not exist or its blob does not match its sha256;
     ///   `ModelError` when the blob is malformed.
     public func weights(of version: Int64) throws -> AMCWeights {
         guard let stored = try storedWeights(of: version) else {
-            throw LearnerError("model version \(version) does not exist")
+            throw RegistryError("model version \(version) does not exist")
         }
         return try Self.verifiedWeights(blob: stored.blob, sha256: stored.sha256, what: "model version \(version)")
     }
@@ -132,11 +136,11 @@ public struct ModelRegistry: Sendable {
     /// itself, as `sha256sum` prints it for the file `amc model export` writes. The form stored before migration
     /// 0006 (the SHA-256 of that hex text) is accepted too, so a worker upgraded before `amc migrate`, or a row a
     /// learner not yet upgraded writes after it, still verifies: it commits to the same bytes.
-    /// - Throws: ``LearnerError`` naming `what` when the digest differs; `ModelError` for a malformed blob.
+    /// - Throws: ``RegistryError`` naming `what` when the digest differs; `ModelError` for a malformed blob.
     public static func verifiedWeights(blob: [UInt8], sha256: String, what: String) throws -> AMCWeights {
         let actual = SHA256.hexDigest(of: blob)
         guard actual == sha256 || SHA256.hexDigest(of: Array(actual.utf8)) == sha256 else {
-            throw LearnerError("\(what): weights fail their sha256 check (stored \(sha256), computed \(actual))")
+            throw RegistryError("\(what): weights fail their sha256 check (stored \(sha256), computed \(actual))")
         }
         return try AMCWeights(blob: blob)
     }
@@ -219,11 +223,11 @@ public struct ModelRegistry: Sendable {
     /// The version's weights are loaded first, as a scoring worker would load them (sha256, blob format, finite
     /// values): the registry never records as active a version that no worker can serve.
     /// - Returns: The activation written.
-    /// - Throws: ``LearnerError`` when the version does not exist or its weights do not load.
+    /// - Throws: ``RegistryError`` when the version does not exist or its weights do not load.
     @discardableResult
     public func activate(_ version: Int64, actor: String, reason: String) throws -> ModelActivation {
-        try connection.execute("SELECT pg_advisory_xact_lock(\(LearnerLeadership.lockNamespace), 2)")
-        guard try self.version(version) != nil else { throw LearnerError("model version \(version) does not exist") }
+        try connection.execute("SELECT pg_advisory_xact_lock(\(Self.advisoryLockNamespace), 2)")
+        guard try self.version(version) != nil else { throw RegistryError("model version \(version) does not exist") }
         try verifyLoadable(version)
         let previous = try activeVersion()
         let row = try connection.query(
@@ -250,13 +254,13 @@ public struct ModelRegistry: Sendable {
             weights = try self.weights(of: version)
         } catch let error as PostgresError {
             throw error
-        } catch let error as LearnerError {
-            throw LearnerError("refusing to activate \(error.message)")
+        } catch let error as RegistryError {
+            throw RegistryError("refusing to activate \(error.message)")
         } catch {
-            throw LearnerError("refusing to activate model version \(version): its weights do not load (\(error))")
+            throw RegistryError("refusing to activate model version \(version): its weights do not load (\(error))")
         }
         guard weights.isFinite else {
-            throw LearnerError("refusing to activate model version \(version): its weights are not finite")
+            throw RegistryError("refusing to activate model version \(version): its weights are not finite")
         }
     }
 
@@ -275,7 +279,7 @@ public struct ModelRegistry: Sendable {
 
     private static func decodeVersion(_ row: PostgresRow) throws -> ModelVersion {
         guard let kind = ModelVersionKind(rawValue: try row.decode(String.self, column: 1)) else {
-            throw LearnerError("model_versions.kind holds an unknown value")
+            throw RegistryError("model_versions.kind holds an unknown value")
         }
         return ModelVersion(
             version: try row.decode(Int64.self, column: 0),
