@@ -144,14 +144,7 @@ public struct Learner: Sendable {
         shouldStop: () -> Bool = { false }
     ) throws -> LearnerOutcome {
         let started = Date()
-        if let refusedWatermark,
-            try !connection.query(
-                """
-                SELECT EXISTS (SELECT 1 FROM relevance_pairs
-                               WHERE NOT pg_visible_in_snapshot(change_xid, \(refusedWatermark)::pg_snapshot))
-                """
-            )[0].decode(Bool.self, column: 0)
-        {
+        if let refusedWatermark, try !PairStore(connection: connection).hasChanges(since: refusedWatermark) {
             return .noNewPairs(changedPairs: 0)
         }
         let registry = ModelRegistry(connection: connection)
@@ -393,14 +386,15 @@ public struct Learner: Sendable {
                     activated = true
                 }
             }
-            try connection.execute(
-                """
-                INSERT INTO learner_runs (kind, parent, outcome, version, reason, training_window, metrics, worker,
-                                          started_at)
-                VALUES (\(candidate.kind.rawValue), \(candidate.parent), \(gate.passed ? "published" : "refused"),
-                        \(version), \(gate.reason), \(try RegistryJSON.encode(candidate.trainingWindow))::jsonb,
-                        \(try RegistryJSON.encode(candidate.metrics))::jsonb, \(worker), \(started))
-                """
+            try LearnerRunStore(connection: connection).record(
+                kind: candidate.kind,
+                parent: candidate.parent,
+                published: version,
+                gate: gate,
+                trainingWindow: candidate.trainingWindow,
+                metrics: candidate.metrics,
+                worker: worker,
+                started: started
             )
             if let version { return .published(version: version, activated: activated, gate: gate) }
             return .refused(gate: gate, watermark: candidate.watermark)

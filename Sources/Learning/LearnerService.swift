@@ -136,7 +136,7 @@ public final class LearnerService: Service, Sendable {
     private func withLeaderSession(_ body: (Learner) throws -> Void) throws {
         let connection = try PostgresConnection.connect(databaseURL, retryingFor: .seconds(30), logger: logger)
         defer { connection.close() }
-        try connection.execute("SELECT set_config('application_name', \("amc learn " + worker), false)")
+        try connection.setApplicationName("amc learn " + worker)
         let leadership = LearnerLeadership(connection: connection)
         guard try leadership.waitForLeadership(interval: configuration.pollInterval, shouldStop: stop, logger: logger)
         else { return }

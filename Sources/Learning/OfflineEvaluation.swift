@@ -94,19 +94,10 @@ struct ClickPrior {
     private var maxImageClicks: Int64 = 0
 
     init(connection: PostgresConnection, queries: [String], images: [String]) throws {
-        for row in try connection.query(
-            "SELECT query, image, clicks FROM relevance_pairs WHERE query = ANY(\(queries))"
-        ) {
-            pairClicks[try row.decode(String.self, column: 0), default: [:]][try row.decode(String.self, column: 1)] =
-                try row.decode(Int64.self, column: 2)
-        }
-        for row in try connection.query(
-            "SELECT image, sum(clicks)::bigint FROM relevance_pairs WHERE image = ANY(\(images)) GROUP BY image"
-        ) {
-            let clicks = try row.decode(Int64.self, column: 1)
-            imageClicks[try row.decode(String.self, column: 0)] = clicks
-            maxImageClicks = max(maxImageClicks, clicks)
-        }
+        let store = PairStore(connection: connection)
+        pairClicks = try store.clicks(queries: queries)
+        imageClicks = try store.clicks(images: images)
+        maxImageClicks = imageClicks.values.max() ?? 0
     }
 
     func score(_ query: String, _ image: String) -> Double {

@@ -159,7 +159,7 @@ private final class WatcherLoop: @unchecked Sendable {
         connection = nil
         let opened = try PostgresConnection.connect(databaseURL, logger: logger)
         do {
-            try opened.execute(script: "SET application_name = 'amc serve'")
+            try opened.setApplicationName("amc serve")
             try opened.listen(ModelRegistry.activationChannel)
         } catch {
             opened.close()
@@ -203,8 +203,7 @@ private final class WatcherLoop: @unchecked Sendable {
     private func refreshCatalog(_ connection: PostgresConnection) throws {
         let store = CatalogStore(connection: connection)
         if let catalog, try store.revision() == catalog.revision { return }
-        let (images, revision) = try connection.transaction { connection in
-            try connection.execute(script: "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        let (images, revision) = try connection.snapshotTransaction { connection in
             let store = CatalogStore(connection: connection)
             return (try store.allImages(), try store.revision())
         }
