@@ -214,7 +214,7 @@ let package = Package(
         .testTarget(
             name: "RegistryTests",
             dependencies: [
-                "Registry", "Learning", "Model", "Postgres", "TestSupport", "LearningTestSupport",
+                "Registry", "Learning", "Model", "Simulation", "Postgres", "TestSupport", "LearningTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

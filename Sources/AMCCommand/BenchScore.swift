@@ -496,7 +496,7 @@ struct BenchScore: AsyncParsableCommand {
         return ModelRegistry.NewVersion(
             kind: kind,
             parent: parent,
-            weights: weights,
+            parameters: weights.parameters,
             watermark: watermark,
             trainingWindow: try decoder.decode(TrainingWindow.self, from: Data(window.utf8)),
             hyperparameters: try decoder.decode(Hyperparameters.self, from: Data(hyperparameters.utf8)),

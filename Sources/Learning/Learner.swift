@@ -95,11 +95,11 @@ public struct Learner: Sendable {
             )
         }
         let (trained, report) = try trainFresh(.attention)
-        var baselines: [ModalityMode: (weights: AMCWeights, metrics: RankingMetrics)] = [:]
+        var baselines: [ModalityMode: (parameters: ModelParameters, metrics: RankingMetrics)] = [:]
         if configuration.trainBaselines {
             for mode in [ModalityMode.imageOnly, .keywordOnly] {
                 let (baseline, _) = try trainFresh(mode)
-                baselines[mode] = (baseline.weights, scorer.evaluate(baseline, on: gateQueries))
+                baselines[mode] = (baseline.weights.parameters, scorer.evaluate(baseline, on: gateQueries))
             }
         }
         let registry = ModelRegistry(connection: connection)
@@ -108,7 +108,7 @@ public struct Learner: Sendable {
             ModelRegistry.NewVersion(
                 kind: .bootstrap,
                 parent: nil,
-                weights: trained.weights,
+                parameters: trained.weights.parameters,
                 watermark: snapshot.watermark,
                 trainingWindow: window(
                     split,
@@ -197,7 +197,7 @@ public struct Learner: Sendable {
             ModelRegistry.NewVersion(
                 kind: .finetune,
                 parent: active,
-                weights: trained.weights,
+                parameters: trained.weights.parameters,
                 watermark: snapshot.watermark,
                 trainingWindow: window(
                     split,

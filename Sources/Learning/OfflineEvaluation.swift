@@ -46,7 +46,7 @@ public struct OfflineEvaluator: Sendable {
             throw LearnerError("no active model version to evaluate: pass --version N or run amc learn --bootstrap")
         }
         let model = AMCModel(weights: try registry.weights(of: version))
-        let baselines = try registry.baselines(of: version)
+        let baselines = try registry.baselineWeights(of: version)
         var keys = Set<String>()
         for query in labels { keys.formUnion(query.images) }
         let images = try CatalogStore(connection: connection).images(keys: keys.sorted())

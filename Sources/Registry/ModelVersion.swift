@@ -6,7 +6,8 @@ import Model
 public enum ModelVersionKind: String, Sendable, Codable, Hashable {
     /// Every parameter, from fresh weights, on all pairs so far (`amc learn --bootstrap`).
     case bootstrap
-    /// Only the MTN parameters, from the parent's weights, on the pairs changed since the parent's watermark.
+    /// Only the architecture's online part (AMC: the MTN), from the parent's weights, on the pairs changed since
+    /// the parent's watermark. Stored as that part alone plus the parent's blob checksum (format 2).
     case finetune
 }
 
@@ -207,6 +208,8 @@ public struct ModelVersion: Sendable, Hashable {
     public var baselines: [String: RankingMetrics]
     public var createdBy: String
     public var createdAt: Date
+    /// The architecture id of its parameters (`amc`).
+    public var architecture: String
 
     /// Creates a value from all of its fields.
     public init(
@@ -221,7 +224,8 @@ public struct ModelVersion: Sendable, Hashable {
         metrics: VersionMetrics,
         baselines: [String: RankingMetrics],
         createdBy: String,
-        createdAt: Date
+        createdAt: Date,
+        architecture: String
     ) {
         self.version = version
         self.kind = kind
@@ -235,6 +239,7 @@ public struct ModelVersion: Sendable, Hashable {
         self.baselines = baselines
         self.createdBy = createdBy
         self.createdAt = createdAt
+        self.architecture = architecture
     }
 }
 

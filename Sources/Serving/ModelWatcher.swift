@@ -14,7 +14,8 @@ import Synchronization
 /// `LISTEN`s on ``ModelRegistry/activationChannel``, re-reads the latest activation every
 /// ``ServingConfiguration/recheckInterval`` in case a notification was missed, and checks the catalog's revision
 /// every ``ServingConfiguration/catalogRefreshInterval``. A new activation is loaded (sha256 and format checked by
-/// ``ModelRegistry/weights(of:)``), checked against the catalog's region dimension, encoded and warmed, then
+/// ``ModelRegistry/parameters(of:cached:)``; a fine-tune of the served or the retained model reads only its online
+/// part and applies it to that model), checked against the catalog's region dimension, encoded and warmed, then
 /// swapped in. A version that fails is refused once per activation: logged at error, counted, and the previous
 /// snapshot keeps serving. The model the last swap replaced stays in memory (its weights, not its encodings), so
 /// re-activating it — the usual rollback — reads no weights from the database, only its row's sha256, which must
@@ -255,9 +256,7 @@ private final class WatcherLoop: @unchecked Sendable {
                 // Versions are immutable and this one was verified when it was first loaded.
                 model = retained.model
             } else {
-                let weights = try registry.weights(of: activation.version)
-                guard weights.isFinite else { throw ModelRefusal(description: "weights are not finite") }
-                model = AMCModel(weights: weights)
+                model = try load(activation.version, registry: registry, held: [current?.loaded, retained])
             }
             let images = catalog?.images ?? []
             guard compatible(model, images) else {
@@ -289,6 +288,23 @@ private final class WatcherLoop: @unchecked Sendable {
                 ]
             )
         }
+    }
+
+    /// Reads a version's parameters and builds its model. A fine-tune of a model this worker holds (the served
+    /// one, or the one the last swap replaced) reads only its own online part, tens of kilobytes, and applies it
+    /// to the held model's parameters: those were verified against the same sha256 the fine-tune records.
+    private func load(
+        _ version: Int64,
+        registry: ModelRegistry,
+        held: [(version: Int64, sha256: String, model: AMCModel)?]
+    ) throws -> AMCModel {
+        let parameters = try registry.parameters(of: version) { sha256 in
+            held.lazy.compactMap { $0 }.first { $0.sha256 == sha256 }?.model.weights.parameters
+        }
+        // The conversion from the registry's architecture-neutral parameters to the scoring model.
+        let weights = try AMCWeights(parameters: parameters)
+        guard weights.isFinite else { throw ModelRefusal(description: "weights are not finite") }
+        return AMCModel(weights: weights)
     }
 
     /// Encodes the catalog for `model` (or reuses the served encodings when its image encoders are identical),

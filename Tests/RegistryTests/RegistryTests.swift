@@ -20,8 +20,8 @@ import Testing
         let stored = try connection.query("SELECT weights FROM model_versions WHERE version = \(version)")[0]
             .decode([UInt8].self, column: 0)
         let weights = try registry.weights(of: version)
-        #expect(weights.serialized() == stored)
-        #expect(try AMCWeights(blob: stored) == weights)
+        #expect(ModelBlob(parameters: weights.parameters).encoded() == stored)
+        #expect(try AMCWeights(parameters: ModelBlob(decoding: stored).parameters) == weights)
 
         // Corrupt one byte in storage.
         try fixture.corrupt(version)
