@@ -83,6 +83,10 @@ private final class WatcherLoop: @unchecked Sendable {
     private var handledActivation: Int64?
     /// The model the last swap replaced, with the sha256 it was verified against: a rollback target ready to serve.
     private var retained: (version: Int64, sha256: String, model: AMCModel)?
+    /// The complete parameters the last fine-tune was applied to, by their blob's sha256: the next fine-tune of the
+    /// same parent (its siblings, or its parent re-trained) is applied to them too, even once neither the served
+    /// nor the retained model is that parent.
+    private var fineTuneBase: (sha256: String, parameters: ModelParameters)?
     private var nextRecheck: ContinuousClock.Instant
     private var nextCatalogCheck: ContinuousClock.Instant
     private var reconnectDelay = Duration.milliseconds(100)
@@ -290,17 +294,24 @@ private final class WatcherLoop: @unchecked Sendable {
         }
     }
 
-    /// Reads a version's parameters and builds its model. A fine-tune of a model this worker holds (the served
-    /// one, or the one the last swap replaced) reads only its own online part, tens of kilobytes, and applies it
-    /// to the held model's parameters: those were verified against the same sha256 the fine-tune records.
+    /// Reads a version's parameters and builds its model. A fine-tune of parameters this worker holds (the served
+    /// model, the one the last swap replaced, or the last fine-tune's parent) reads only its own online part, tens
+    /// of kilobytes, and applies it to them: they were verified against the same sha256 the fine-tune records.
     private func load(
         _ version: Int64,
         registry: ModelRegistry,
         held: [(version: Int64, sha256: String, model: AMCModel)?]
     ) throws -> AMCModel {
+        var base: (sha256: String, parameters: ModelParameters)?
         let parameters = try registry.parameters(of: version) { sha256 in
-            held.lazy.compactMap { $0 }.first { $0.sha256 == sha256 }?.model.weights.parameters
+            if let fineTuneBase, fineTuneBase.sha256 == sha256 {
+                base = fineTuneBase
+            } else if let model = held.lazy.compactMap({ $0 }).first(where: { $0.sha256 == sha256 })?.model {
+                base = (sha256, model.weights.parameters)
+            }
+            return base?.parameters
         }
+        if let base { fineTuneBase = base }
         // The conversion from the registry's architecture-neutral parameters to the scoring model.
         let weights = try AMCWeights(parameters: parameters)
         guard weights.isFinite else { throw ModelRefusal(description: "weights are not finite") }

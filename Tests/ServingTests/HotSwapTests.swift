@@ -144,6 +144,52 @@ import Testing
         }
     }
 
+    /// Fine-tunes of one parent (siblings, as when the learner's candidates are activated out of order) keep
+    /// loading only their parts after the parent is neither served nor the model the last swap replaced: the
+    /// worker keeps the parameters it applied the last part to (here the parent's stored weights have gone bad
+    /// before the third sibling, which still swaps in; its activation is written unchecked).
+    @Test func siblingFineTunesOfOneParentLoadOnlyTheirParts() async throws {
+        let fixture = try LearningFixture.serving()
+        let first = try fixture.publish(seed: 1, activate: true)
+        var configuration = quickConfiguration()
+        configuration.activate = false
+        let (learner, connection) = try leadingLearner(fixture, configuration)
+        defer { connection.close() }
+        let queries = Array(
+            fixture.world.trainingQueries.map(\.text)
+                .filter { !TrainingData.isHeldOut($0, percent: configuration.holdoutPercent) }.prefix(9)
+        )
+        var siblings: [Int64] = []
+        for round in 0..<3 {
+            try fixture.addPairs(
+                queries[(round * 3)..<(round * 3 + 3)].map { ($0, fixture.world.images[round].key, 4) }
+            )
+            guard case .published(let sibling, false, _) = try learner.fineTune() else {
+                Issue.record("fine-tuning did not publish")
+                return
+            }
+            siblings.append(sibling)
+        }
+        let published = siblings
+        let expected = try fixture.model(published[2])
+        var serving = testConfiguration()
+        serving.recheckInterval = .milliseconds(100)
+        let (holder, metrics, app) = scoringWorker(fixture, serving)
+        try await app.test(.router) { _ in
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == first })
+            for sibling in published.prefix(2) {
+                try await blocking { try fixture.activate(sibling) }
+                #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == sibling })
+            }
+            try fixture.corrupt(first)
+            try await blocking { try fixture.recordUncheckedActivation(published[2]) }
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == published[2] })
+            #expect(metrics.render().contains("amc_serve_model_load_refusals_total 0"))
+            let sameWeights = holder.current()?.model.weights == expected.weights
+            #expect(sameWeights, "the worker's fine-tune differs from the one read in full")
+        }
+    }
+
     /// A rollback to the version the last swap replaced is served from memory: it reads no weights from the
     /// database (here they have gone bad since, and it still swaps back; the activations are written unchecked, as
     /// the registry would refuse them), while a version never loaded is fetched and verified as usual.
