@@ -272,10 +272,8 @@ public struct BenchIngest: Sendable {
         return try await onBlockingThread {
             let connection = try PostgresConnection.connect(databaseURL, logger: logger)
             defer { connection.close() }
-            func committed() -> Int {
-                (try? connection.query("SELECT coalesce(sum(next_offset), 0)::bigint FROM ingest_offsets")[0]
-                    .decode(Int.self, column: 0)) ?? 0
-            }
+            let offsets = IngestSummaryStore(connection: connection)
+            func committed() -> Int { (try? offsets.storedOffsets().nextOffsetTotal) ?? 0 }
             // The reference stores offsets only once it has data: give its group time to join first, and stop
             // at once if it dies meanwhile (a missing module): nothing would ever commit.
             let joinBy = ContinuousClock.now + .seconds(4)
@@ -347,7 +345,8 @@ public struct BenchIngest: Sendable {
         let connection = try PostgresConnection.connect(databaseURL, logger: logger)
         defer { connection.close() }
         let deadline = ContinuousClock.now + .seconds(60)
-        while try connection.query("SELECT count(*) FROM ingest_offsets")[0].decode(Int.self, column: 0) < partitions {
+        let offsets = IngestSummaryStore(connection: connection)
+        while try offsets.storedOffsets().partitions < partitions {
             guard ContinuousClock.now < deadline else {
                 throw CommandError("ingest did not join the group within 60 s")
             }
@@ -359,17 +358,9 @@ public struct BenchIngest: Sendable {
     private static func verify(databaseURL: String, expected: BenchWorkload, logger: Logger) throws {
         let connection = try PostgresConnection.connect(databaseURL, logger: logger)
         defer { connection.close() }
-        let row = try connection.query(
-            """
-            SELECT (SELECT count(*) FROM click_events), (SELECT count(*) FROM dead_letters),
-                   (SELECT count(*) FROM ingest_gaps), (SELECT count(*) FROM relevance_pairs),
-                   (SELECT coalesce(sum(clicks), 0)::bigint FROM relevance_pairs)
-            """
-        )[0]
+        let landed = try IngestSummaryStore(connection: connection).counts()
         let (events, dead, gaps, pairs, clicks) = (
-            try row.decode(Int.self, column: 0), try row.decode(Int.self, column: 1),
-            try row.decode(Int.self, column: 2),
-            try row.decode(Int.self, column: 3), try row.decode(Int.self, column: 4)
+            landed.events, landed.deadLetters, landed.gaps, landed.pairs, landed.clicks
         )
         guard events == expected.count, dead == 0, gaps == 0, pairs == expected.distinctPairs,
             clicks == expected.totalClicks

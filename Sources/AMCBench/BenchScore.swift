@@ -480,7 +480,7 @@ public struct BenchScore: Sendable {
         try CatalogStore(connection: connection).upsert(workload.images)
         return try connection.transaction { connection in
             let registry = ModelRegistry(connection: connection)
-            let watermark = try connection.query("SELECT pg_current_snapshot()::text")[0].decode(String.self, column: 0)
+            let watermark = try PairStore(connection: connection).currentWatermark()
             let firstVersion = try registry.insert(
                 try benchVersion(kind: .bootstrap, parent: nil, weights: first, watermark: watermark, seed: seed)
             )

@@ -18,7 +18,8 @@ struct DemoReport {
         defer { connection.close() }
         var report = DemoReport()
         let store = IngestSummaryStore(connection: connection)
-        (report.events, report.pairs, report.gaps) = try store.counts()
+        let counts = try store.counts()
+        (report.events, report.pairs, report.gaps) = (counts.events, counts.pairs, counts.gaps)
         report.deadLetters = try store.deadLetterReasons()
         report.offsets = try store.nextOffsets(topic: "clicks")
         report.topPairs = try store.mostRelevantPairs(limit: 8)

@@ -10,18 +10,30 @@ public struct IngestSummaryStore: Sendable {
         self.connection = connection
     }
 
-    /// Rows in `click_events`, `relevance_pairs` and `ingest_gaps`.
-    public func counts() throws -> (events: Int, pairs: Int, gaps: Int) {
+    /// What ingest has landed: rows in `click_events`, `dead_letters`, `ingest_gaps` and `relevance_pairs`, and the
+    /// clicks summed over the pairs.
+    public func counts() throws -> IngestCounts {
         let row = try connection.query(
             """
-            SELECT (SELECT count(*) FROM click_events), (SELECT count(*) FROM relevance_pairs),
-                   (SELECT count(*) FROM ingest_gaps)
+            SELECT (SELECT count(*) FROM click_events), (SELECT count(*) FROM dead_letters),
+                   (SELECT count(*) FROM ingest_gaps), (SELECT count(*) FROM relevance_pairs),
+                   (SELECT coalesce(sum(clicks), 0)::bigint FROM relevance_pairs)
             """
         )[0]
-        return (
-            try row.decode(Int.self, column: 0), try row.decode(Int.self, column: 1),
-            try row.decode(Int.self, column: 2)
+        return IngestCounts(
+            events: try row.decode(Int.self, column: 0),
+            deadLetters: try row.decode(Int.self, column: 1),
+            gaps: try row.decode(Int.self, column: 2),
+            pairs: try row.decode(Int.self, column: 3),
+            clicks: try row.decode(Int.self, column: 4)
         )
+    }
+
+    /// The stored consumer positions over every group, topic and partition: how many partitions have one, and the
+    /// sum of their next offsets (the messages committed so far, when every partition started at 0).
+    public func storedOffsets() throws -> (partitions: Int, nextOffsetTotal: Int) {
+        let row = try connection.query("SELECT count(*), coalesce(sum(next_offset), 0)::bigint FROM ingest_offsets")[0]
+        return (try row.decode(Int.self, column: 0), try row.decode(Int.self, column: 1))
     }
 
     /// Dead letters by reason code, most frequent first, each with one example reason.
@@ -79,4 +91,18 @@ public struct IngestSummaryStore: Sendable {
             )
         }
     }
+}
+
+/// Row counts of what ingest has landed (``IngestSummaryStore/counts()``).
+public struct IngestCounts: Sendable, Hashable {
+    /// Rows in `click_events`.
+    public var events: Int
+    /// Rows in `dead_letters`.
+    public var deadLetters: Int
+    /// Rows in `ingest_gaps` (offset ranges that will never arrive).
+    public var gaps: Int
+    /// Rows in `relevance_pairs`.
+    public var pairs: Int
+    /// Clicks summed over the pairs.
+    public var clicks: Int
 }

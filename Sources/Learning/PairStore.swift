@@ -71,6 +71,12 @@ public struct PairStore: Sendable {
         self.connection = connection
     }
 
+    /// The watermark of everything committed now: a version trained on the pairs as they are now records it, and
+    /// ``read(changedSince:)`` with it marks only what changes afterwards.
+    public func currentWatermark() throws -> String {
+        try connection.query("SELECT pg_current_snapshot()::text")[0].decode(String.self, column: 0)
+    }
+
     /// Reads every pair in one snapshot, marking those changed since `watermark` and summing the click events
     /// that arrived since (events carry the same transaction stamp as the pairs they changed).
     /// - Parameter watermark: A previous ``PairSnapshot/watermark``; nil marks every pair changed.

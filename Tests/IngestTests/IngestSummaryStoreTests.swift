@@ -39,8 +39,8 @@ import Testing
         )
 
         let summary = IngestSummaryStore(connection: connection)
-        let counts = try summary.counts()
-        #expect(counts.events == 2 && counts.pairs == 2 && counts.gaps == 0)
+        #expect(try summary.counts() == IngestCounts(events: 2, deadLetters: 0, gaps: 0, pairs: 2, clicks: 8))
+        #expect(try summary.storedOffsets() == (partitions: 1, nextOffsetTotal: 2))
         #expect(try summary.deadLetterReasons().isEmpty)
         #expect(try summary.nextOffsets(topic: "clicks").map(\.next) == [2])
         #expect(try summary.nextOffsets(topic: "other").isEmpty)

@@ -49,4 +49,22 @@ import Testing
         #expect(third.pairs.filter { !$0.changed }.allSatisfy { $0.windowClicks == 0 && $0.windowGrade == 0 })
         #expect(try store.read(changedSince: third.watermark).pairs.filter(\.changed).isEmpty)
     }
+
+    @Test func theCurrentWatermarkMarksOnlyLaterChanges() throws {
+        let fixture = try LearningFixture(world: tinyWorld())
+        let connection = try fixture.connect()
+        defer { connection.close() }
+        let store = PairStore(connection: connection)
+        let watermark = try store.currentWatermark()
+        #expect(try store.read(changedSince: watermark).pairs.filter(\.changed).isEmpty)
+        let target = try store.read(changedSince: nil).pairs[0]
+        try connection.execute(
+            """
+            UPDATE relevance_pairs SET clicks = clicks + 1, change_xid = pg_current_xact_id()
+            WHERE query = \(target.query) AND image = \(target.image)
+            """
+        )
+        let changed = try store.read(changedSince: watermark).pairs.filter(\.changed)
+        #expect(changed.map(\.query) == [target.query] && changed.map(\.image) == [target.image])
+    }
 }
