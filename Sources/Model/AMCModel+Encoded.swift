@@ -25,34 +25,23 @@ extension AMCModel {
                     image.regions.count == r * c.regionDimension,
                     "regions must be regionCount × regionDimension"
                 )
-                let regions = [Float](unsafeUninitializedCapacity: r * d) { buffer, count in
-                    if r > 0 { engine.encodeRegions(image.regions, count: r, into: buffer.baseAddress!) }
-                    count = r * d
-                }
-                let keywords = [Float](unsafeUninitializedCapacity: kc * d) { buffer, count in
-                    if kc > 0 { engine.encodeKeywords(image.keywords, into: buffer.baseAddress!) }
-                    count = kc * d
-                }
-                let regionProjections = [Float](unsafeUninitializedCapacity: r * a) { buffer, count in
-                    regions.withUnsafeBufferPointer { v in
-                        if r > 0 { engine.projectRegions(v.baseAddress!, count: r, into: buffer.baseAddress!) }
+                // One block: v (R × d) | k (K × d) | A_v v (R × a) | B_k k (K × a).
+                let values = [Float](unsafeUninitializedCapacity: (r + kc) * (d + a)) { buffer, count in
+                    let v = buffer.baseAddress!
+                    let k = v + r * d
+                    let pv = k + kc * d
+                    let pk = pv + r * a
+                    if r > 0 {
+                        engine.encodeRegions(image.regions, count: r, into: v)
+                        engine.projectRegions(v, count: r, into: pv)
                     }
-                    count = r * a
-                }
-                let keywordProjections = [Float](unsafeUninitializedCapacity: kc * a) { buffer, count in
-                    keywords.withUnsafeBufferPointer { k in
-                        if kc > 0 { engine.projectKeywords(k.baseAddress!, count: kc, into: buffer.baseAddress!) }
+                    if kc > 0 {
+                        engine.encodeKeywords(image.keywords, into: k)
+                        engine.projectKeywords(k, count: kc, into: pk)
                     }
-                    count = kc * a
+                    count = (r + kc) * (d + a)
                 }
-                return EncodedImage(
-                    regionCount: r,
-                    keywordCount: kc,
-                    regions: regions,
-                    keywords: keywords,
-                    regionProjections: regionProjections,
-                    keywordProjections: keywordProjections
-                )
+                return EncodedImage(regionCount: r, keywordCount: kc, values: values)
             }
         }
     }
@@ -72,31 +61,30 @@ extension AMCModel {
             keywords = max(keywords, image.keywordCount)
         }
         let c = configuration
+        let (d, a) = (c.embeddingDimension, c.attentionDimension)
         var scratch = EngineScratch(c, gradientCount: 0, slots: 1, regions: regions, keywords: keywords)
         var result: [ScoredImage] = []
         result.reserveCapacity(encodedImages.count)
         scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
             engine.load(query)
-            // Stands in for an empty encoding (never read: a zero count turns its branch off).
             let none = engine.s
             for (i, image) in encodedImages.enumerated() {
-                image.regions.withUnsafeBufferPointer { v in
-                    image.keywords.withUnsafeBufferPointer { k in
-                        image.regionProjections.withUnsafeBufferPointer { pv in
-                            image.keywordProjections.withUnsafeBufferPointer { pk in
-                                engine.forward(
-                                    slot: 0,
-                                    regions: v.baseAddress.map(UnsafePointer.init) ?? UnsafePointer(none),
-                                    regionCount: image.regionCount,
-                                    keywords: k.baseAddress.map(UnsafePointer.init) ?? UnsafePointer(none),
-                                    keywordCount: image.keywordCount,
-                                    regionProjections: pv.baseAddress.map(UnsafePointer.init) ?? UnsafePointer(none),
-                                    keywordProjections: pk.baseAddress.map(UnsafePointer.init) ?? UnsafePointer(none),
-                                    queryNorm: query.norm
-                                )
-                            }
-                        }
-                    }
+                let (r, kc) = (image.regionCount, image.keywordCount)
+                precondition(image.values.count == (r + kc) * (d + a), "image encoded by another architecture")
+                image.values.withUnsafeBufferPointer { block in
+                    // An empty block stands in for every part of an image without regions and keywords (never
+                    // read: a zero count turns its branch off).
+                    let v = block.baseAddress.map(UnsafePointer.init) ?? UnsafePointer(none)
+                    engine.forward(
+                        slot: 0,
+                        regions: v,
+                        regionCount: r,
+                        keywords: v + r * d,
+                        keywordCount: kc,
+                        regionProjections: v + (r + kc) * d,
+                        keywordProjections: v + (r + kc) * d + r * a,
+                        queryNorm: query.norm
+                    )
                 }
                 let info = engine.infos[0]
                 result.append(

@@ -1,28 +1,19 @@
-/// An image with its query-independent work done: the encoded region cells and keyword embeddings, and their
-/// attention projections (`A_v v_i`, `B_k k_j`).
+/// An image with its query-independent work done by one architecture: one contiguous block of floats whose
+/// layout belongs to the architecture that encoded it (for AMC: the encoded region cells and keyword embeddings
+/// and their attention projections; for late fusion: the pooled visual and the mean keyword vector).
 ///
-/// It belongs to the model that encoded it, and stays valid for any model with the same image-side tensors
-/// (`W_v`, `b_v`, `W_k`, `b_k`, `A_v`, `B_k` and the hash bucket count) — for example after MTN-only fine-tuning.
-/// Scoring encoded images (``AMCModel/score(query:encodedImages:)``) gives bit-identical results to scoring the
-/// raw ``ImageFeatures``, and does only the query-dependent work (the attentions' query terms, tanh and softmax,
-/// the MTN, the cosine).
+/// It belongs to the model that encoded it, and stays valid for any model of the same architecture whose
+/// ``ScoringModel/sharesImageEncodings(with:)`` says so — for example after a fine-tune of the online part of an
+/// architecture whose image encodings survive it. Scoring encoded images gives bit-identical results to scoring
+/// the raw ``ImageFeatures``, and does only the query-dependent work.
 public struct EncodedImage: Sendable {
     /// Number of region cells R.
     public let regionCount: Int
     /// Number of keywords K.
     public let keywordCount: Int
-    /// `v_i = tanh(W_v x_i + b_v)`, row-major R × d.
-    let regions: [Float]
-    /// `k_j = tanh(W_k x_j + b_k)`, row-major K × d.
-    let keywords: [Float]
-    /// `A_v v_i`, row-major R × a: the VAN's hidden layer before the query term.
-    let regionProjections: [Float]
-    /// `B_k k_j`, row-major K × a: the LAN's hidden layer before the query term.
-    let keywordProjections: [Float]
+    /// The architecture's encodings, in its layout (see the architecture's `encodeImages`).
+    let values: [Float]
 
     /// Bytes held by the encodings (for memory accounting).
-    public var byteCount: Int {
-        (regions.count + keywords.count + regionProjections.count + keywordProjections.count)
-            * MemoryLayout<Float>.size
-    }
+    public var byteCount: Int { values.count * MemoryLayout<Float>.size }
 }
