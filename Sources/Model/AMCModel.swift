@@ -67,13 +67,6 @@ public struct AMCModel: Sendable {
         }
     }
 
-    /// Hashes each keyword string into a trigram bag with this model's bucket count.
-    /// - Parameter keywords: Normalised keyword strings.
-    /// - Returns: One bag per keyword.
-    public func keywordInputs(_ keywords: [String]) -> [SparseVector] {
-        keywords.map { LetterTrigramHasher.encode($0, buckets: configuration.hashBuckets) }
-    }
-
     // MARK: - Scoring
 
     /// Scores one image for an encoded query.
