@@ -66,6 +66,7 @@ extension AMCModel {
         var result: [ScoredImage] = []
         result.reserveCapacity(encodedImages.count)
         scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
+            precondition(isOwnEncoding(query), "query encoded by another architecture or dimensions")
             engine.load(query)
             let none = engine.s
             for (i, image) in encodedImages.enumerated() {

@@ -67,6 +67,13 @@ public struct AMCModel: Sendable {
         }
     }
 
+    /// Whether `query` has the shape of this model's query encodings (the engine reads it through raw pointers).
+    func isOwnEncoding(_ query: EncodedQuery) -> Bool {
+        let c = configuration
+        return query.vector.count == c.embeddingDimension
+            && query.terms.count == 2 * c.attentionDimension + 2 * c.modalityDimension
+    }
+
     // MARK: - Scoring
 
     /// Scores one image for an encoded query.
@@ -95,6 +102,7 @@ public struct AMCModel: Sendable {
         var result: [ScoredImage] = []
         result.reserveCapacity(images.count)
         scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
+            precondition(isOwnEncoding(query), "query encoded by another architecture or dimensions")
             engine.load(query)
             for (i, image) in images.enumerated() {
                 engine.forward(image, slot: 0, queryNorm: query.norm)

@@ -191,6 +191,7 @@ public struct LateFusionModel: ScoringModel {
     /// Scores encoded images: `cos(q, β_v v̄ + β_k k̄)`, with the mix that produced it.
     public func score(query: EncodedQuery, encodedImages: [EncodedImage]) -> [ScoredImage] {
         let d = embeddingDimension
+        precondition(query.vector.count == d && query.terms.count == 2, "query encoded by another architecture")
         let beta = (visual: query.terms[0], keyword: query.terms[1])
         return encodedImages.enumerated().map { index, image in
             precondition(image.values.count == 2 * d, "image encoded by another architecture")

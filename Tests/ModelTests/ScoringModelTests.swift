@@ -26,6 +26,20 @@ import Testing
         )
         #expect(amc is AMCModel)
         #expect((amc as? AMCModel)?.weights == AMCWeights(configuration: smallConfiguration(), seed: 3))
+        // The learner's model settings are the hyper-parameters of either architecture.
+        let c = smallConfiguration(margin: 0.3)
+        let fromSettings = try ModelArchitectures.initialParameters(
+            architecture: "amc",
+            seed: 5,
+            hyperParameters: c.hyperParameters
+        )
+        #expect(fromSettings == AMCWeights(configuration: c, seed: 5).parameters)
+        let lateFusion = try ModelArchitectures.initialParameters(
+            architecture: "late_fusion",
+            seed: 5,
+            hyperParameters: c.hyperParameters
+        )
+        #expect(lateFusion.hyperParameters == ["H": 64, "d": 8, "D": 6, "margin": Double(Float(0.3))])
         // Defaults fill what is not given.
         let defaults = try ModelArchitectures.initialParameters(architecture: "amc", seed: 1, hyperParameters: [:])
         #expect(try AMCWeights(parameters: defaults).configuration == ModelConfiguration())
