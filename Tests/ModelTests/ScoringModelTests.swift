@@ -168,4 +168,30 @@ import Testing
         TrainerTests.expectBitIdentical(trained.weights, amc.model.weights, "B=\(batchSize)")
         #expect(trained.weights != model.weights)
     }
+
+    /// A query or image encoded by one architecture is refused by another (AMC's engine reads them through raw
+    /// pointers, so a foreign encoding must stop the process rather than be read out of bounds).
+    @Test func foreignEncodingsAreRefused() async {
+        await #expect(processExitsWith: .failure) {
+            let small: [String: Double] = ["H": 64, "d": 8, "a": 4, "h": 4, "D": 6]
+            let amc = try ModelArchitectures.model(
+                from: ModelArchitectures.initialParameters(architecture: "amc", seed: 1, hyperParameters: small)
+            )
+            let lateFusion = try ModelArchitectures.model(
+                from: ModelArchitectures.initialParameters(architecture: "late_fusion", seed: 1, hyperParameters: small)
+            )
+            _ = amc.score(query: lateFusion.encodeQuery("snooki"), encodedImages: [])
+        }
+        await #expect(processExitsWith: .failure) {
+            let small: [String: Double] = ["H": 64, "d": 8, "a": 4, "h": 4, "D": 6]
+            let amc = try ModelArchitectures.model(
+                from: ModelArchitectures.initialParameters(architecture: "amc", seed: 1, hyperParameters: small)
+            )
+            let lateFusion = try ModelArchitectures.model(
+                from: ModelArchitectures.initialParameters(architecture: "late_fusion", seed: 1, hyperParameters: small)
+            )
+            let image = ImageFeatures(regions: [Float](repeating: 0.5, count: 12), regionCount: 2, keywords: [])
+            _ = amc.score(query: amc.encodeQuery("snooki"), encodedImages: lateFusion.encodeImages([image]))
+        }
+    }
 }
