@@ -87,12 +87,18 @@ extension LateFusionModel {
             if hasRegions {
                 // v̄ = mean_i tanh(W_v r_i + b_v).
                 let r = image.regionCount
-                for i in 0..<r {
-                    for j in 0..<d {
-                        let v = encoding.regions[i * d + j]
-                        let da = dVisual[j] / Float(r) * (1 - v * v)
-                        dRegionBias[j] += da
-                        for c in 0..<dim { dRegionWeight[j * dim + c] += da * image.regions[i * dim + c] }
+                dRegionWeight.withUnsafeMutableBufferPointer { dWeight in
+                    image.regions.withUnsafeBufferPointer { features in
+                        for i in 0..<r {
+                            let x = features.baseAddress! + i * dim
+                            for j in 0..<d {
+                                let v = encoding.regions[i * d + j]
+                                let da = dVisual[j] / Float(r) * (1 - v * v)
+                                dRegionBias[j] += da
+                                let row = dWeight.baseAddress! + j * dim
+                                for c in 0..<dim { row[c] += da * x[c] }
+                            }
+                        }
                     }
                 }
             }

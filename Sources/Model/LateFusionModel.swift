@@ -222,14 +222,19 @@ public struct LateFusionModel: ScoringModel {
 
     /// `tanh(Σ_b count_b · table[b, :] + bias)` over the bag's buckets, in index order.
     func embed(_ bag: SparseVector, table: [Float], bias: [Float]) -> [Float] {
-        let d = embeddingDimension
+        let (d, buckets) = (embeddingDimension, hashBuckets)
         var out = bias
-        for (index, count) in zip(bag.indices, bag.counts) {
-            let row = Int(index)
-            precondition(row >= 0 && row < hashBuckets, "sparse input index outside 0..<hashBuckets")
-            for j in 0..<d { out[j] += count * table[row * d + j] }
+        out.withUnsafeMutableBufferPointer { out in
+            table.withUnsafeBufferPointer { table in
+                for (index, count) in zip(bag.indices, bag.counts) {
+                    let row = Int(index)
+                    precondition(row >= 0 && row < buckets, "sparse input index outside 0..<hashBuckets")
+                    let weights = table.baseAddress! + row * d
+                    for j in 0..<d { out[j] += count * weights[j] }
+                }
+            }
+            for j in 0..<d { out[j] = out[j].tanhValue }
         }
-        for j in 0..<d { out[j] = out[j].tanhValue }
         return out
     }
 
@@ -255,12 +260,20 @@ public struct LateFusionModel: ScoringModel {
         let (weight, bias) = (self[.regionWeight], self[.regionBias])
         var regions = [Float](repeating: 0, count: r * d)
         var visual = [Float](repeating: 0, count: d)
-        for i in 0..<r {
-            for j in 0..<d {
-                var sum = bias[j]
-                for c in 0..<dim { sum += weight[j * dim + c] * image.regions[i * dim + c] }
-                regions[i * d + j] = sum.tanhValue
-                visual[j] += regions[i * d + j]
+        weight.withUnsafeBufferPointer { weight in
+            image.regions.withUnsafeBufferPointer { features in
+                regions.withUnsafeMutableBufferPointer { regions in
+                    for i in 0..<r {
+                        let x = features.baseAddress! + i * dim
+                        for j in 0..<d {
+                            let w = weight.baseAddress! + j * dim
+                            var sum = bias[j]
+                            for c in 0..<dim { sum += w[c] * x[c] }
+                            regions[i * d + j] = sum.tanhValue
+                            visual[j] += regions[i * d + j]
+                        }
+                    }
+                }
             }
         }
         if r > 0 { for j in 0..<d { visual[j] /= Float(r) } }
