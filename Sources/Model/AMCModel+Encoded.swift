@@ -61,32 +61,14 @@ extension AMCModel {
             keywords = max(keywords, image.keywordCount)
         }
         let c = configuration
-        let (d, a) = (c.embeddingDimension, c.attentionDimension)
         var scratch = EngineScratch(c, gradientCount: 0, slots: 1, regions: regions, keywords: keywords)
         var result: [ScoredImage] = []
         result.reserveCapacity(encodedImages.count)
         scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
             precondition(isOwnEncoding(query), "query encoded by another architecture or dimensions")
             engine.load(query)
-            let none = engine.s
             for (i, image) in encodedImages.enumerated() {
-                let (r, kc) = (image.regionCount, image.keywordCount)
-                precondition(image.values.count == (r + kc) * (d + a), "image encoded by another architecture")
-                image.values.withUnsafeBufferPointer { block in
-                    // An empty block stands in for every part of an image without regions and keywords (never
-                    // read: a zero count turns its branch off).
-                    let v = block.baseAddress.map(UnsafePointer.init) ?? UnsafePointer(none)
-                    engine.forward(
-                        slot: 0,
-                        regions: v,
-                        regionCount: r,
-                        keywords: v + r * d,
-                        keywordCount: kc,
-                        regionProjections: v + (r + kc) * d,
-                        keywordProjections: v + (r + kc) * d + r * a,
-                        queryNorm: query.norm
-                    )
-                }
+                engine.forward(image, slot: 0, queryNorm: query.norm)
                 let info = engine.infos[0]
                 result.append(
                     ScoredImage(index: i, score: info.score, visualWeight: info.betaV, languageWeight: info.betaK)
@@ -102,6 +84,30 @@ extension AMCModel {
     public func sharesImageEncoders(with other: AMCModel) -> Bool {
         configuration == other.configuration
             && AMCTensor.imageEncoders.allSatisfy { weights[$0] == other.weights[$0] }
+    }
+}
+
+extension Engine {
+    /// The query-dependent forward pass of one AMC-encoded image into slot `index` (the query must be in the
+    /// workspace): the image's block is `v` (R × d) | `k` (K × d) | `A_v v` (R × a) | `B_k k` (K × a).
+    func forward(_ image: EncodedImage, slot index: Int, queryNorm: Float) {
+        let (r, kc) = (image.regionCount, image.keywordCount)
+        precondition(image.values.count == (r + kc) * (d + a), "image encoded by another architecture")
+        image.values.withUnsafeBufferPointer { block in
+            // An empty block stands in for every part of an image without regions and keywords (never read: a
+            // zero count turns its branch off).
+            let v = block.baseAddress ?? UnsafePointer(s)
+            forward(
+                slot: index,
+                regions: v,
+                regionCount: r,
+                keywords: v + r * d,
+                keywordCount: kc,
+                regionProjections: v + (r + kc) * d,
+                keywordProjections: v + (r + kc) * d + r * a,
+                queryNorm: queryNorm
+            )
+        }
     }
 }
 
