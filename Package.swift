@@ -106,10 +106,59 @@ let package = Package(
             ]
         ),
 
-        // MARK: - The `amc` executable
+        // MARK: - The `amc` executable and the libraries it wires
+        .target(
+            name: "CommandSupport",
+            dependencies: [
+                "Kafka",
+                "Postgres",
+                "ClickLog",
+                "Evaluation",
+                "Learning",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "AMCBench",
+            dependencies: [
+                "CommandSupport",
+                "Kafka",
+                "Postgres",
+                "ClickLog",
+                "Ingest",
+                "Model",
+                "Catalog",
+                "Learning",
+                "Serving",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "AMCDemo",
+            dependencies: [
+                "CommandSupport",
+                "Kafka",
+                "Postgres",
+                "ClickLog",
+                "Ingest",
+                "Model",
+                "Simulation",
+                "Catalog",
+                "Evaluation",
+                "Learning",
+                "Serving",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Resources/sample-clicks.tsv")]
+        ),
         .executableTarget(
             name: "AMCCommand",
             dependencies: [
+                "AMCBench",
+                "AMCDemo",
+                "CommandSupport",
                 "Kafka",
                 "Postgres",
                 "ClickLog",
@@ -126,8 +175,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            resources: [.copy("Resources/sample-clicks.tsv")]
+            ]
         ),
 
         // MARK: - Tests
@@ -208,9 +256,23 @@ let package = Package(
         .testTarget(
             name: "AMCCommandTests",
             dependencies: [
-                "Kafka", "Postgres", "TestSupport",
+                "AMCCommand", "AMCBench", "Kafka", "Postgres", "Serving", "TestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .testTarget(
+            name: "AMCBenchTests",
+            dependencies: [
+                "AMCBench", "Model",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "AMCDemoTests",
+            dependencies: ["AMCDemo", "Evaluation", "Learning"]
         ),
     ]
 )

@@ -1,3 +1,4 @@
+import AMCBench
 import ArgumentParser
 
 extension AMC {
@@ -5,7 +6,252 @@ extension AMC {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a benchmark and print its figures next to the reference measured in the same run.",
-            subcommands: [BenchIngest.self, BenchScore.self, BenchLearn.self]
+            subcommands: [Ingest.self, Score.self, Learn.self]
         )
+    }
+}
+
+extension AMC.Bench {
+    /// `amc bench ingest`: the options of ``BenchIngest``.
+    struct Ingest: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ingest",
+            abstract: "Ingest throughput vs a plain COPY and a reference consumer; click-to-visible latency.",
+            usage: "amc bench ingest [<options>]"
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "Click events in the throughput run.")
+        var events = BenchIngest().events
+
+        @Option(help: "Distinct queries (Zipf-distributed, exponent 1).")
+        var queries = BenchIngest().queries
+
+        @Option(help: "Images per query (Zipf-distributed within the query).")
+        var imagesPerQuery = BenchIngest().imagesPerQuery
+
+        @Option(help: "Partitions of the benchmark topics.")
+        var partitions = BenchIngest().partitions
+
+        @Option(
+            help: "Most messages the producer may run ahead of what is committed (keeps the mock broker from trimming)."
+        )
+        var lead = BenchIngest().lead
+
+        @Option(help: "Events per second in the latency run.")
+        var steadyRate = BenchIngest().steadyRate
+
+        @Option(help: "Seconds of the latency run.")
+        var steadySeconds = BenchIngest().steadySeconds
+
+        @Option(help: "The reference consumer script (python3-confluent-kafka + python3-psycopg2).")
+        var referenceScript = BenchIngest().referenceScript
+
+        @Flag(help: "Skip the reference consumer.")
+        var skipReference = false
+
+        /// The benchmark these options describe.
+        var benchmark: BenchIngest {
+            var benchmark = BenchIngest()
+            benchmark.events = events
+            benchmark.queries = queries
+            benchmark.imagesPerQuery = imagesPerQuery
+            benchmark.partitions = partitions
+            benchmark.lead = lead
+            benchmark.steadyRate = steadyRate
+            benchmark.steadySeconds = steadySeconds
+            benchmark.referenceScript = referenceScript
+            benchmark.skipReference = skipReference
+            return benchmark
+        }
+
+        func validate() throws {
+            if let problem = benchmark.invalidParameters { throw ValidationError(problem) }
+        }
+
+        func run() async throws {
+            let settings = try await options.resolve()
+            try await benchmark.run(migrations: try settings.migrationsDirectory())
+        }
+    }
+
+    /// `amc bench score`: the options of ``BenchScore``.
+    struct Score: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "score",
+            abstract:
+                "Scoring latency (in-process vs NumPy), HTTP throughput and p99, p99 and failures during hot swaps.",
+            usage: "amc bench score [<options>]"
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "Images in the synthetic catalog.")
+        var images = BenchScore().images
+
+        @Option(help: "Region cells per image (R); D is the model's region dimension (32).")
+        var regions = BenchScore().regions
+
+        @Option(help: "Mean keywords per image (K is uniform in K-4...K+4).")
+        var keywords = BenchScore().keywords
+
+        @Option(help: "Candidates scored per query (in-process and per HTTP request).")
+        var candidates = BenchScore().candidates
+
+        @Option(help: "Timed in-process queries (each with its own random candidates); the reference scores the same.")
+        var queries = BenchScore().queries
+
+        @Option(help: "Concurrent HTTP clients (keep-alive connections), in both load phases.")
+        var clients = BenchScore().clients
+
+        @Option(help: "Seconds of the steady HTTP load (split over the rounds).")
+        var seconds = BenchScore().seconds
+
+        @Option(
+            help: "Rounds of steady load then swaps (the swaps split over them), so both phases share a background."
+        )
+        var rounds = BenchScore().rounds
+
+        @Option(help: "Seconds of unmeasured HTTP load before the steady phase (connections, first-use costs).")
+        var warmup = BenchScore().warmup
+
+        @Option(help: "Activations during the swap phase, each of a version the worker has not loaded before.")
+        var swaps = BenchScore().swaps
+
+        @Option(help: "Rollbacks after the swap phase (back and forth between the last two versions).")
+        var rollbacks = BenchScore().rollbacks
+
+        @Option(help: "Milliseconds from one activation to the next.")
+        var swapInterval = BenchScore().swapInterval
+
+        @Flag(
+            help:
+                "Swap in unrelated bootstrap versions (every swap re-encodes the catalog) instead of MTN fine-tunes of the first (encodings reused)."
+        )
+        var reencode = false
+
+        @Option(help: "Seed of the catalog, the queries and the weights.")
+        var seed = BenchScore().seed
+
+        @Option(help: "The NumPy reference scorer (python3-numpy).")
+        var reference = BenchScore().reference
+
+        @Option(help: "The Python interpreter that runs the reference (looked up in PATH unless it contains a '/').")
+        var python = BenchScore().python
+
+        @Flag(help: "Skip the reference (no comparison, no cross-check).")
+        var skipReference = false
+
+        @Flag(help: "Keep the folder with the reference's data and weights files.")
+        var keep = false
+
+        /// The benchmark these options describe.
+        var benchmark: BenchScore {
+            var benchmark = BenchScore()
+            benchmark.images = images
+            benchmark.regions = regions
+            benchmark.keywords = keywords
+            benchmark.candidates = candidates
+            benchmark.queries = queries
+            benchmark.clients = clients
+            benchmark.seconds = seconds
+            benchmark.rounds = rounds
+            benchmark.warmup = warmup
+            benchmark.swaps = swaps
+            benchmark.rollbacks = rollbacks
+            benchmark.swapInterval = swapInterval
+            benchmark.reencode = reencode
+            benchmark.seed = seed
+            benchmark.reference = reference
+            benchmark.python = python
+            benchmark.skipReference = skipReference
+            benchmark.keep = keep
+            return benchmark
+        }
+
+        func validate() throws {
+            if let problem = benchmark.invalidParameters { throw ValidationError(problem) }
+        }
+
+        func run() async throws {
+            let settings = try await options.resolve()
+            try await benchmark.run(migrations: try settings.migrationsDirectory(), logLevel: settings.logLevel)
+        }
+    }
+
+    /// `amc bench learn`: the options of ``BenchLearn``.
+    struct Learn: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "learn",
+            abstract: "Trainer throughput (MTN fine-tune, bootstrap) vs a NumPy reference of the same training step.",
+            usage: "amc bench learn [<options>]"
+        )
+
+        @Option(help: "Training pairs (query, clicked image, negatives) in the synthetic set.")
+        var examples = BenchLearn().examples
+
+        @Option(help: "Distinct images the pairs draw from.")
+        var images = BenchLearn().images
+
+        @Option(help: "Region cells per image (R).")
+        var regions = BenchLearn().regions
+
+        @Option(help: "Mean keywords per image (K is uniform in K-4...K+4).")
+        var keywords = BenchLearn().keywords
+
+        @Option(help: "Negatives per pair (T).")
+        var negatives = BenchLearn().negatives
+
+        @Option(help: "Minibatch size.")
+        var batch = BenchLearn().batch
+
+        @Option(help: "Seconds of timed training per implementation and scope (whole epochs, at least one).")
+        var seconds = BenchLearn().seconds
+
+        @Option(help: "Minibatches from the initial weights whose losses (and resulting weights) are cross-checked.")
+        var checkSteps = BenchLearn().checkSteps
+
+        @Option(help: "Seed of the synthetic data and the initial weights.")
+        var seed = BenchLearn().seed
+
+        @Option(help: "The NumPy reference trainer (python3-numpy).")
+        var reference = BenchLearn().reference
+
+        @Option(help: "The Python interpreter that runs the reference (looked up in PATH unless it contains a '/').")
+        var python = BenchLearn().python
+
+        @Flag(help: "Skip the reference (no ratio, no cross-check).")
+        var skipReference = false
+
+        @Flag(help: "Keep the folder with the data and weights files.")
+        var keep = false
+
+        /// The benchmark these options describe.
+        var benchmark: BenchLearn {
+            var benchmark = BenchLearn()
+            benchmark.examples = examples
+            benchmark.images = images
+            benchmark.regions = regions
+            benchmark.keywords = keywords
+            benchmark.negatives = negatives
+            benchmark.batch = batch
+            benchmark.seconds = seconds
+            benchmark.checkSteps = checkSteps
+            benchmark.seed = seed
+            benchmark.reference = reference
+            benchmark.python = python
+            benchmark.skipReference = skipReference
+            benchmark.keep = keep
+            return benchmark
+        }
+
+        func validate() throws {
+            if let problem = benchmark.invalidParameters { throw ValidationError(problem) }
+        }
+
+        func run() async throws {
+            try await benchmark.run()
+        }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClickLog
+import CommandSupport
 import Evaluation
 import Foundation
 import Learning
@@ -63,60 +64,5 @@ extension AMC {
             }
             print(json ? try EvaluationTable.json(report) : EvaluationTable.text(report))
         }
-    }
-}
-
-/// Renders an ``EvaluationReport``.
-enum EvaluationTable {
-    static let names = [
-        "amc": "AMC (attention)", "click_prior": "click prior", "keyword_only": "keyword only",
-        "image_only": "image only", "late_fusion": "late fusion 0.5/0.5",
-    ]
-
-    static func text(_ report: EvaluationReport) -> String {
-        var lines = [
-            "model version \(report.version) on \(report.rows.first?.metrics.queries ?? 0) judged queries "
-                + "(\(report.labelledQueries) labelled, \(report.unknownImages) labelled images not in the catalog)"
-        ]
-        lines += table(report.rows)
-        if !report.rows.contains(where: { $0.method == "image_only" }) {
-            lines.append(
-                "(no single-modality baselines in this version's lineage: bootstrap with baselines to add them)"
-            )
-        }
-        return lines.joined(separator: "\n")
-    }
-
-    /// The header and one line per method.
-    static func table(_ rows: [EvaluationRow]) -> [String] {
-        var lines = [
-            pad("method", 20)
-                + ["NDCG@5", "NDCG@10", "NDCG@15", "NDCG@20", "NDCG@25", "P@5", "MAP", "MRR", "AUC"]
-                .map { pad($0, 8, left: true) }.joined()
-        ]
-        for row in rows {
-            let m = row.metrics
-            let values = [
-                m.ndcg5, m.ndcg10, m.ndcg15, m.ndcg20, m.ndcg25, m.precision5, m.meanAveragePrecision,
-                m.meanReciprocalRank, m.auc,
-            ]
-            lines.append(
-                pad(names[row.method] ?? row.method, 20)
-                    + values.map { pad(String(format: "%.4f", $0), 8, left: true) }.joined()
-            )
-        }
-        return lines
-    }
-
-    static func json(_ report: EvaluationReport) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(report), as: UTF8.self)
-    }
-
-    private static func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
-        let padding = String(repeating: " ", count: max(0, width - text.count))
-        return left ? padding + text : text + padding
     }
 }

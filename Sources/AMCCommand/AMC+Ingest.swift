@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandSupport
 import Ingest
 import Kafka
 import Logging

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandSupport
 import Foundation
 import Learning
 import Logging
@@ -114,13 +115,6 @@ extension AMC {
     }
 }
 
-/// Who this learner is: host and process id.
-enum LearnerIdentity {
-    static var current: String {
-        "\(ProcessInfo.processInfo.hostName) pid \(ProcessInfo.processInfo.processIdentifier)"
-    }
-}
-
 /// One progress bar per training phase and epoch.
 struct ProgressBarState: Sendable {
     private var phase = ""
@@ -139,20 +133,6 @@ struct ProgressBarState: Sendable {
     mutating func finish() {
         bar = nil
         phase = ""
-    }
-}
-
-/// The one-line summary `amc learn` prints per cycle.
-enum LearnOutcomeReport {
-    static func line(_ outcome: LearnerOutcome) -> String {
-        switch outcome {
-        case .published(let version, let activated, let gate):
-            return "published version \(version)\(activated ? " (active)" : " (not activated)"): \(gate.reason)"
-        case .refused(let gate, _):
-            return "gate refused the candidate, nothing published: \(gate.reason)"
-        case .noNewPairs(let changed):
-            return "nothing to learn: \(changed) training pairs changed since the active version"
-        }
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandSupport
 import Postgres
 
 /// The `amc` executable: one root command, one subcommand per operation (design §4).
@@ -24,6 +25,7 @@ struct AMC: AsyncParsableCommand {
             Catalog.self,
             Learn.self,
             Eval.self,
+            Explain.self,
             ModelCommand.self,
             Audit.self,
             DeadLetters.self,

@@ -1,3 +1,4 @@
+import CommandSupport
 import Foundation
 
 /// A JSON configuration file (`--config FILE`, or `Config/amc.json` when present), parsed once.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClickLog
+import CommandSupport
 import Foundation
 import Ingest
 

@@ -1,3 +1,4 @@
+import CommandSupport
 import Foundation
 
 /// A one-line progress bar on stderr, drawn only when stderr is a terminal, at most 10 times a second.
@@ -38,13 +39,5 @@ struct ProgressBar {
         }
         line += "\(done) \(unit) \(rate)/s"
         FileHandle.standardError.write(Data(line.utf8))
-    }
-}
-
-extension Duration {
-    /// The duration in seconds.
-    var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

@@ -53,6 +53,14 @@ public struct JSONObjectFields {
         return text
     }
 
+    /// The boolean member `name`; nil when it is absent or `null`.
+    /// - Throws: ``ClickLogError/Reason/invalidField`` when it is another type (`"true"` and `1` are not booleans).
+    public func boolean(_ name: String) throws(ClickLogError) -> Bool? {
+        guard let value = members[name], value != .null else { return nil }
+        guard case .bool(let flag) = value else { throw Self.fieldError(name, "a boolean", value) }
+        return flag
+    }
+
     /// The integer member `name`, an exact integer literal (no fraction, no exponent) within `range`; nil when it is
     /// absent or `null`.
     /// - Throws: ``ClickLogError/Reason/invalidField`` naming `expected` when it is anything else.

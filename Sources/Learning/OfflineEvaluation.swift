@@ -40,6 +40,31 @@ public struct OfflineEvaluator: Sendable {
     /// Evaluates `version` (the active one when nil) and the baselines on `labels`.
     /// - Throws: ``LearnerError`` when there is no such (or no active) version.
     public func evaluate(labels: [JudgedQuery], version: Int64? = nil) throws -> EvaluationReport {
+        let scorers = try methodScorers(labels: labels, version: version)
+        return EvaluationReport(
+            version: scorers.version,
+            labelledQueries: labels.count,
+            unknownImages: scorers.unknownImages,
+            rows: scorers.methods.map {
+                EvaluationRow(method: $0.method, metrics: Evaluator.evaluate(labels, scores: $0.scores))
+            }
+        )
+    }
+
+    /// The ROC curve of `version` (the active one when nil) and of each baseline on `labels`, from the scores
+    /// ``evaluate(labels:version:)`` computes AUC from; in the order of its rows.
+    /// - Throws: ``LearnerError`` when there is no such (or no active) version.
+    public func rocCurves(labels: [JudgedQuery], version: Int64? = nil) throws -> [(method: String, curve: ROCCurve)] {
+        try methodScorers(labels: labels, version: version).methods.map {
+            (method: $0.method, curve: Evaluator.rocCurve(labels, scores: $0.scores))
+        }
+    }
+
+    /// The model and every baseline as scoring functions over the labelled queries' images.
+    private func methodScorers(
+        labels: [JudgedQuery],
+        version: Int64?
+    ) throws -> (version: Int64, unknownImages: Int, methods: [(method: String, scores: (JudgedQuery) -> [Double])]) {
         let registry = ModelRegistry(connection: connection)
         guard let version = try version ?? registry.activeVersion() else {
             throw LearnerError("no active model version to evaluate: pass --version N or run amc learn --bootstrap")
@@ -53,35 +78,31 @@ public struct OfflineEvaluator: Sendable {
         let scorer = CandidateScorer(table: table)
         let prior = try ClickPrior(connection: connection, queries: labels.map(\.query), images: keys.sorted())
 
-        var rows = [EvaluationRow(method: "amc", metrics: scorer.evaluate(model, on: labels))]
-        rows.append(
-            EvaluationRow(
-                method: "click_prior",
-                metrics: Evaluator.evaluate(labels) { query in query.images.map { prior.score(query.query, $0) } }
-            )
-        )
+        var methods: [(method: String, scores: (JudgedQuery) -> [Double])] = [
+            ("amc", { scorer.scores(model, query: $0.query, images: $0.images) }),
+            ("click_prior", { query in query.images.map { prior.score(query.query, $0) } }),
+        ]
         let keywordOnly = baselines[.keywordOnly].map { AMCModel(weights: $0, mode: .keywordOnly) }
         let imageOnly = baselines[.imageOnly].map { AMCModel(weights: $0, mode: .imageOnly) }
         if let keywordOnly {
-            rows.append(EvaluationRow(method: "keyword_only", metrics: scorer.evaluate(keywordOnly, on: labels)))
+            methods.append(("keyword_only", { scorer.scores(keywordOnly, query: $0.query, images: $0.images) }))
         }
         if let imageOnly {
-            rows.append(EvaluationRow(method: "image_only", metrics: scorer.evaluate(imageOnly, on: labels)))
+            methods.append(("image_only", { scorer.scores(imageOnly, query: $0.query, images: $0.images) }))
         }
         if let keywordOnly, let imageOnly {
-            let fused = Evaluator.evaluate(labels) { query in
-                let k = scorer.scores(keywordOnly, query: query.query, images: query.images)
-                let i = scorer.scores(imageOnly, query: query.query, images: query.images)
-                return zip(k, i).map { 0.5 * $0 + 0.5 * $1 }
-            }
-            rows.append(EvaluationRow(method: "late_fusion", metrics: fused))
+            methods.append(
+                (
+                    "late_fusion",
+                    { query in
+                        let k = scorer.scores(keywordOnly, query: query.query, images: query.images)
+                        let i = scorer.scores(imageOnly, query: query.query, images: query.images)
+                        return zip(k, i).map { 0.5 * $0 + 0.5 * $1 }
+                    }
+                )
+            )
         }
-        return EvaluationReport(
-            version: version,
-            labelledQueries: labels.count,
-            unknownImages: keys.count - table.count,
-            rows: rows
-        )
+        return (version, keys.count - table.count, methods)
     }
 }
 

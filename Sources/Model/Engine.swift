@@ -211,6 +211,19 @@ struct Engine {
         )
     }
 
+    /// α over the regions and λ over the keywords of the image in slot `index`, as its last forward pass left them
+    /// (empty for a branch that was not computed).
+    func attentionWeights(
+        slot index: Int
+    ) -> (regions: UnsafeBufferPointer<Float>, keywords: UnsafeBufferPointer<Float>) {
+        let info = infos[index]
+        let base = slot(index)
+        return (
+            UnsafeBufferPointer(start: base + sl.alpha, count: info.useVisual ? info.regionCount : 0),
+            UnsafeBufferPointer(start: base + sl.lambda, count: info.useKeyword ? info.keywordCount : 0)
+        )
+    }
+
     /// The image side of an attention's hidden layer, `P x_i` for each of `count` items (query independent; the
     /// query term is added afterwards, so a precomputed projection gives the same bits).
     func project(

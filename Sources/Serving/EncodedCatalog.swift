@@ -10,6 +10,8 @@ final class EncodedCatalog: Sendable {
     let keys: [String]
     /// Encodings, parallel to ``keys``.
     let images: [EncodedImage]
+    /// Each image's keywords (the catalog's strings, which explanations name), parallel to ``keys``.
+    let keywords: [[String]]
     /// The catalog revision these were encoded from (``CatalogStore/revision()``).
     let revision: String
     private let positions: [String: Int]
@@ -20,12 +22,14 @@ final class EncodedCatalog: Sendable {
         var keys: [String] = []
         var positions: [String: Int] = [:]
         var images: [EncodedImage] = []
+        var keywords: [[String]] = []
         keys.reserveCapacity(catalog.count)
         images.reserveCapacity(catalog.count)
         var pending: [ImageFeatures] = []
         for image in catalog where positions[image.key] == nil {
             positions[image.key] = keys.count
             keys.append(image.key)
+            keywords.append(image.keywords)
             pending.append(
                 ImageFeatures(
                     regions: image.regions,
@@ -41,6 +45,7 @@ final class EncodedCatalog: Sendable {
         images.append(contentsOf: model.encodeImages(pending))
         self.keys = keys
         self.images = images
+        self.keywords = keywords
         self.positions = positions
         self.revision = revision
     }
@@ -50,6 +55,9 @@ final class EncodedCatalog: Sendable {
 
     /// An image's encoding, nil when it is not in the catalog.
     subscript(key: String) -> EncodedImage? { positions[key].map { images[$0] } }
+
+    /// An image's keywords in catalog order, nil when it is not in the catalog.
+    func keywords(of key: String) -> [String]? { positions[key].map { keywords[$0] } }
 
     /// Bytes held by the encodings.
     var byteCount: Int { images.reduce(0) { $0 + $1.byteCount } }

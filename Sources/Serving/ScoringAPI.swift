@@ -14,6 +14,16 @@ public enum ScoringAPI {
     /// The response header naming the model version that produced a response.
     public static let versionHeader = HTTPFields.Element.Name("AMC-Model-Version")!
 
+    /// The `POST /v1/score` response body for a scoring result, byte for byte as the route writes it (`amc explain
+    /// --json` prints it).
+    /// - Parameters:
+    ///   - modelVersion: The version that computed `result`.
+    ///   - result: The scored (and possibly explained) images.
+    /// - Returns: The JSON body, UTF-8.
+    public static func scoreResponseBody(modelVersion: Int64, result: ScoringResult) throws -> [UInt8] {
+        Array(try jsonBytes(ScoreResponse(modelVersion: modelVersion, result)))
+    }
+
     /// Builds the application: the HTTP server plus a ``ModelWatcher`` service feeding `holder`.
     ///
     /// Run it as a `Service` inside a `ServiceGroup` (or with `runService()`); on graceful shutdown the server

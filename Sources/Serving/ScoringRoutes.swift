@@ -88,22 +88,8 @@ struct ScoringRoutes: Sendable {
         // One snapshot for the whole request: a swap meanwhile does not change what this request uses.
         guard let served = holder.current() else { throw APIError.noModel }
         if let beforeScoring { await beforeScoring() }
-        let outcome = served.score(query: body.query, images: body.images, top: body.top)
-        var response = try json(
-            .ok,
-            ScoreResponse(
-                modelVersion: served.version,
-                results: outcome.results.map {
-                    ScoreResponse.Item(
-                        image: $0.image,
-                        score: $0.score,
-                        visualWeight: $0.visualWeight,
-                        languageWeight: $0.languageWeight
-                    )
-                },
-                unknownImages: outcome.unknownImages
-            )
-        )
+        let outcome = served.score(query: body.query, images: body.images, top: body.top, explain: body.explain)
+        var response = try json(.ok, ScoreResponse(modelVersion: served.version, outcome))
         response.headers[ScoringAPI.versionHeader] = String(served.version)
         return response
     }
@@ -176,15 +162,20 @@ struct ScoringRoutes: Sendable {
 
 /// A JSON response.
 private func json(_ status: HTTPResponse.Status, _ value: some Encodable) throws -> Response {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     var headers = HTTPFields()
     headers[.contentType] = "application/json"
     return Response(
         status: status,
         headers: headers,
-        body: ResponseBody(byteBuffer: ByteBuffer(bytes: try encoder.encode(value)))
+        body: ResponseBody(byteBuffer: ByteBuffer(bytes: try jsonBytes(value)))
     )
+}
+
+/// A JSON body as every route writes it: keys sorted, slashes not escaped.
+func jsonBytes(_ value: some Encodable) throws -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return try encoder.encode(value)
 }
 
 /// Answers the requests no route matches with the JSON error body: 405 with `Allow` for a route called with
@@ -254,6 +245,8 @@ struct ScoreRequest {
     var query: String
     var images: [String]
     var top: Int?
+    /// Whether each result carries its explanation (`"explain": true`; absent or `null` is false).
+    var explain = false
 
     /// Reads a body, describing what is wrong in a client-facing message.
     static func decode(_ bytes: ByteBuffer) throws -> ScoreRequest {
@@ -265,7 +258,8 @@ struct ScoreRequest {
             guard let query = try fields.string("query") else { throw missing("query", in: fields) }
             guard let images = try fields.strings("images") else { throw missing("images", in: fields) }
             let top = try fields.integer("top", in: 1...Int64(Int.max), expected: "an integer ≥ 1")
-            return ScoreRequest(query: query, images: images, top: top.map { Int($0) })
+            let explain = try fields.boolean("explain") ?? false
+            return ScoreRequest(query: query, images: images, top: top.map { Int($0) }, explain: explain)
         } catch let error as ClickLogError {
             switch error.reason {
             case .invalidJSON, .invalidUTF8: throw APIError.badRequest("body is \(error.detail)")
@@ -286,9 +280,11 @@ struct ScoreResponse: Encodable {
         var score: Float
         var visualWeight: Float
         var languageWeight: Float
+        /// Present only when the request asked for it (so a response without it is what it always was).
+        var explanation: ExplanationBody?
 
         enum CodingKeys: String, CodingKey {
-            case image, score
+            case image, score, explanation
             case visualWeight = "visual_weight"
             case languageWeight = "language_weight"
         }
@@ -297,6 +293,20 @@ struct ScoreResponse: Encodable {
     var modelVersion: Int64
     var results: [Item]
     var unknownImages: [String]
+
+    init(modelVersion: Int64, _ outcome: ScoringResult) {
+        self.modelVersion = modelVersion
+        results = outcome.results.map {
+            Item(
+                image: $0.image,
+                score: $0.score,
+                visualWeight: $0.visualWeight,
+                languageWeight: $0.languageWeight,
+                explanation: $0.explanation
+            )
+        }
+        unknownImages = outcome.unknownImages
+    }
 
     enum CodingKeys: String, CodingKey {
         case modelVersion = "model_version"

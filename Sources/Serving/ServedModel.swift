@@ -36,9 +36,10 @@ public final class ServedModel: Sendable {
     ///   - query: The query as given; it is normalised like ingest (``QueryNormalizer``).
     ///   - images: Image keys; a repeated key is scored once (its first position counts for ties).
     ///   - top: Keep only this many results (all when nil).
+    ///   - explain: Whether each result carries its explanation (computed by the same forward pass as its score).
     /// - Returns: Known images by score descending (ties in input order), and the keys not in the catalog (in
     ///   input order, each once).
-    public func score(query: String, images: [String], top: Int?) -> ScoringResult {
+    public func score(query: String, images: [String], top: Int?, explain: Bool = false) -> ScoringResult {
         let encodedQuery = model.encodeQuery(QueryNormalizer.normalize(query))
         var seen = Set<String>()
         var knownKeys: [String] = []
@@ -54,14 +55,26 @@ public final class ServedModel: Sendable {
                 unknown.append(key)
             }
         }
-        var scored = model.score(query: encodedQuery, encodedImages: known)
+        var explanations: [ScoreExplanation] = []
+        var scored: [ScoredImage]
+        if explain {
+            explanations = model.explain(query: encodedQuery, encodedImages: known)
+            scored = explanations.enumerated().map { ScoredImage(index: $0.offset, explanation: $0.element) }
+        } else {
+            scored = model.score(query: encodedQuery, encodedImages: known)
+        }
         // Index order breaks ties, so equal scores keep the input order.
         scored.sort { $0.score > $1.score || ($0.score == $1.score && $0.index < $1.index) }
         if let top, scored.count > top { scored.removeLast(scored.count - top) }
         return ScoringResult(
             results: scored.map {
-                ScoringResult.Item(
-                    image: knownKeys[$0.index],
+                let key = knownKeys[$0.index]
+                if explain {
+                    let keywords = catalog.keywords(of: key) ?? []
+                    return ScoringResult.Item(image: key, explanation: explanations[$0.index], keywords: keywords)
+                }
+                return ScoringResult.Item(
+                    image: key,
                     score: $0.score,
                     visualWeight: $0.visualWeight,
                     languageWeight: $0.languageWeight
@@ -82,6 +95,8 @@ public struct ScoringResult: Sendable, Hashable {
         public var visualWeight: Float
         /// `β_k`.
         public var languageWeight: Float
+        /// Why it scored so, when the request asked (`"explain": true`).
+        public var explanation: ExplanationBody? = nil
     }
 
     /// Known images, best first.

@@ -183,7 +183,7 @@ struct ModelCommandTests {
 
 /// A migrated database with a small simulated catalog and clicks, and bootstrap versions trained on them by `amc
 /// learn` (each activated by the learner: the last is active).
-private struct RegistryDatabase {
+struct RegistryDatabase {
     let url: String
     let world: URL
     /// `--database-url` and `--config` (the small model settings).
@@ -238,7 +238,7 @@ private struct RegistryDatabase {
 
 /// Loads a triad file as one click event per line plus its pair (what ingest would write), in one transaction.
 /// Returns the first line's (query, image).
-private func loadClicks(_ url: String, from file: URL) throws -> (String, String) {
+func loadClicks(_ url: String, from file: URL) throws -> (String, String) {
     let lines = try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map { $0.split(separator: "\t") }
     let connection = try PostgresConnection.connect(url, logger: testLogger)
     defer { connection.close() }

@@ -35,6 +35,13 @@ import Testing
         for (method, metrics) in rows where method != "amc" {
             #expect(amc.ndcg5 > metrics.ndcg5, "AMC \(amc.ndcg5) vs \(method) \(metrics.ndcg5)")
         }
+        // ROC curves come from the same scores as the AUC: one per row, in order, enclosing the row's AUC (up to
+        // the sampling of the false positive rates, at most half an interval per step).
+        let curves = try OfflineEvaluator(connection: connection).rocCurves(labels: fixture.labels)
+        #expect(curves.map(\.method) == report.rows.map(\.method))
+        for (row, entry) in zip(report.rows, curves) {
+            #expect(abs(entry.curve.area - row.metrics.auc) <= 0.005, "\(row.method): \(entry.curve.area)")
+        }
 
         // The MTN's modality attention: visual-intent queries put more weight on the pixels than textual ones.
         let model = AMCModel(weights: try ModelRegistry(connection: connection).weights(of: version))

@@ -1,3 +1,4 @@
+import CommandSupport
 import Foundation
 
 /// A benchmark's reference program, run as a child process with its standard error kept in a file, so that when

@@ -1,3 +1,4 @@
+import CommandSupport
 import Foundation
 
 /// What `amc bench learn` and `amc bench score` share about their NumPy references: finding NumPy, running a

@@ -1,5 +1,5 @@
-import ArgumentParser
 import ClickLog
+import CommandSupport
 import Foundation
 import Ingest
 import Kafka
@@ -10,59 +10,52 @@ import Synchronization
 
 /// `amc bench ingest`: end-to-end ingest throughput against a plain COPY ceiling and a reference consumer, and
 /// click-to-visible latency at a steady rate — all in one run on the embedded default.
-struct BenchIngest: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "ingest",
-        abstract: "Ingest throughput vs a plain COPY and a reference consumer; click-to-visible latency.",
-        usage: "amc bench ingest [<options>]"
-    )
+public struct BenchIngest: Sendable {
+    /// Click events in the throughput run.
+    public var events = 1_000_000
 
-    @OptionGroup var options: GlobalOptions
+    /// Distinct queries (Zipf-distributed, exponent 1).
+    public var queries = 50_000
 
-    @Option(help: "Click events in the throughput run.")
-    var events = 1_000_000
+    /// Images per query (Zipf-distributed within the query).
+    public var imagesPerQuery = 30
 
-    @Option(help: "Distinct queries (Zipf-distributed, exponent 1).")
-    var queries = 50_000
+    /// Partitions of the benchmark topics.
+    public var partitions: Int32 = 8
 
-    @Option(help: "Images per query (Zipf-distributed within the query).")
-    var imagesPerQuery = 30
+    /// Most messages the producer may run ahead of what is committed (keeps the mock broker from trimming).
+    public var lead = 200_000
 
-    @Option(help: "Partitions of the benchmark topics.")
-    var partitions: Int32 = 8
+    /// Events per second in the latency run.
+    public var steadyRate = 20_000
 
-    @Option(
-        help: "Most messages the producer may run ahead of what is committed (keeps the mock broker from trimming)."
-    )
-    var lead = 200_000
+    /// Seconds of the latency run.
+    public var steadySeconds = 10
 
-    @Option(help: "Events per second in the latency run.")
-    var steadyRate = 20_000
+    /// The reference consumer script (python3-confluent-kafka + python3-psycopg2).
+    public var referenceScript = "Benchmarks/reference_ingest.py"
 
-    @Option(help: "Seconds of the latency run.")
-    var steadySeconds = 10
+    /// Skip the reference consumer.
+    public var skipReference = false
 
-    @Option(help: "The reference consumer script (python3-confluent-kafka + python3-psycopg2).")
-    var referenceScript = "Benchmarks/reference_ingest.py"
+    /// The defaults.
+    public init() {}
 
-    @Flag(help: "Skip the reference consumer.")
-    var skipReference = false
-
-    func validate() throws {
+    /// What is wrong with the parameters, or nil when they are usable.
+    public var invalidParameters: String? {
         guard events >= 1000, queries >= 1, imagesPerQuery >= 1, partitions >= 1, lead >= 1000, steadyRate >= 1,
             steadySeconds >= 1
         else {
-            throw ValidationError(
-                "events ≥ 1000, queries ≥ 1, images-per-query ≥ 1, partitions ≥ 1, lead ≥ 1000, steady-rate ≥ 1, "
-                    + "steady-seconds ≥ 1"
-            )
+            return "events ≥ 1000, queries ≥ 1, images-per-query ≥ 1, partitions ≥ 1, lead ≥ 1000, steady-rate ≥ 1, "
+                + "steady-seconds ≥ 1"
         }
+        return nil
     }
 
-    func run() async throws {
-        let settings = try await options.resolve()
+    /// Runs the benchmark and prints its figures.
+    /// - Parameter migrations: The folder of migrations the benchmark's databases get.
+    public func run(migrations: URL) async throws {
         let logger = Logger(label: "amc.bench")
-        let migrations = try settings.migrationsDirectory()
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("amc-bench-\(getpid())")
         print("generating \(events) click events over \(queries) Zipf queries × \(imagesPerQuery) images …")
         let workload = BenchWorkload(events: events, queries: queries, imagesPerQuery: imagesPerQuery, seed: 42)
@@ -172,14 +165,17 @@ struct BenchIngest: AsyncParsableCommand {
                 referenceRate > 0 ? String(format: ", ingest/reference %.1f×", ingestRate / referenceRate) : ""
             )
         )
-        print(
-            String(
-                format: "RESULT ingest_events_per_s=%.0f copy_rows_per_s=%.0f reference_events_per_s=%.0f ratio=%.3f",
-                ingestRate,
-                copyRate,
-                referenceRate,
-                ratio
-            )
+        print(Self.resultLine(ingestRate: ingestRate, copyRate: copyRate, referenceRate: referenceRate))
+    }
+
+    /// The machine-readable summary line (a reference rate of 0: the reference was skipped).
+    static func resultLine(ingestRate: Double, copyRate: Double, referenceRate: Double) -> String {
+        String(
+            format: "RESULT ingest_events_per_s=%.0f copy_rows_per_s=%.0f reference_events_per_s=%.0f ratio=%.3f",
+            ingestRate,
+            copyRate,
+            referenceRate,
+            ingestRate / copyRate
         )
     }
 
@@ -245,14 +241,8 @@ struct BenchIngest: AsyncParsableCommand {
         let seconds = (ContinuousClock.now - started).seconds
         task.cancel()
         try await task.value
-        var run = IngestRun(seconds: seconds)
-        let sorted = latencies.withLock { $0 }.sorted()
-        if !sorted.isEmpty {
-            run.p50 = sorted[sorted.count / 2]
-            run.p99 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
-            run.max = sorted[sorted.count - 1]
-        }
-        return run
+        let latency = LatencySummary(latencies.withLock { $0 })
+        return IngestRun(seconds: seconds, p50: latency.p50, p99: latency.p99, max: latency.max)
     }
 
     /// Runs the Python reference consumer as a child process while producing alongside it.

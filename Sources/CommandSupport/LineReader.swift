@@ -3,17 +3,17 @@ import Foundation
 /// Reads a file (or standard input) as lines in large chunks, without a String per chunk.
 /// Lines are split on `\n`; the `\n` is not included (a `\r` before it is kept for the parser to strip). A UTF-8
 /// byte-order mark at the start of the input is dropped: it marks the file's encoding and is no part of its first line.
-struct LineReader {
+public struct LineReader {
     private let handle: FileHandle
     private var buffer: [UInt8] = []
     private var start = 0
     private var atEnd = false
     private var checkedForBOM = false
     /// Bytes read so far (for progress).
-    private(set) var bytesRead = 0
+    public private(set) var bytesRead = 0
 
     /// Opens `path`; `-` is standard input.
-    init(path: String) throws {
+    public init(path: String) throws {
         if path == "-" {
             handle = FileHandle.standardInput
         } else {
@@ -25,7 +25,7 @@ struct LineReader {
     }
 
     /// The next line, or nil at end of input.
-    mutating func next() throws -> ArraySlice<UInt8>? {
+    public mutating func next() throws -> ArraySlice<UInt8>? {
         while true {
             if !checkedForBOM, atEnd || buffer.count >= 3 || buffer.contains(0x0A) {
                 checkedForBOM = true

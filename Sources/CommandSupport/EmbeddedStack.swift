@@ -5,15 +5,24 @@ import Postgres
 
 /// The embedded default the demo and the benchmarks run on: a throwaway PostgreSQL server in a local folder and
 /// librdkafka's in-process mock cluster.
-final class EmbeddedStack: Sendable {
-    let postgres: LocalPostgresServer
-    let cluster: MockKafkaCluster
-    let migrations: URL
+public final class EmbeddedStack: Sendable {
+    /// The local PostgreSQL server.
+    public let postgres: LocalPostgresServer
+    /// The in-process Kafka mock cluster.
+    public let cluster: MockKafkaCluster
+    /// The migrations every fresh database gets.
+    public let migrations: URL
     private let logger: Logger
 
     /// Starts PostgreSQL under `directory` and a mock Kafka cluster with `topics`.
-    init(directory: URL, migrations: URL, topics: [String], partitions: Int32, fastUnsafe: Bool, logger: Logger) throws
-    {
+    public init(
+        directory: URL,
+        migrations: URL,
+        topics: [String],
+        partitions: Int32,
+        fastUnsafe: Bool,
+        logger: Logger
+    ) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         postgres = LocalPostgresServer(directory: directory, fastUnsafe: fastUnsafe, logger: logger)
         try postgres.start()
@@ -26,7 +35,7 @@ final class EmbeddedStack: Sendable {
     }
 
     /// Creates (or re-creates) an empty, migrated database and returns its URL.
-    func freshDatabase(_ name: String) throws -> String {
+    public func freshDatabase(_ name: String) throws -> String {
         try? postgres.dropDatabase(name)
         try postgres.createDatabase(name)
         let url = postgres.url(database: name)
@@ -37,7 +46,7 @@ final class EmbeddedStack: Sendable {
     }
 
     /// Stops the broker and the database server.
-    func stop() {
+    public func stop() {
         cluster.shutdown()
         do {
             try postgres.stop()

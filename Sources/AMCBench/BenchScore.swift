@@ -1,6 +1,6 @@
-import ArgumentParser
 import Catalog
 import ClickLog
+import CommandSupport
 import Foundation
 import Learning
 import Logging
@@ -19,87 +19,85 @@ import Darwin
 /// `amc bench score`: in-process scoring latency of 100 candidates against a NumPy reference of the same forward
 /// pass, HTTP throughput and latency on loopback under concurrent load, and the same load during hot swaps — all
 /// in one run on the embedded default.
-struct BenchScore: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "score",
-        abstract: "Scoring latency (in-process vs NumPy), HTTP throughput and p99, p99 and failures during hot swaps.",
-        usage: "amc bench score [<options>]"
-    )
+public struct BenchScore: Sendable {
+    /// Images in the synthetic catalog.
+    public var images = 2000
 
-    @OptionGroup var options: GlobalOptions
+    /// Region cells per image (R); D is the model's region dimension (32).
+    public var regions = 16
 
-    @Option(help: "Images in the synthetic catalog.")
-    var images = 2000
+    /// Mean keywords per image (K is uniform in K-4...K+4).
+    public var keywords = 30
 
-    @Option(help: "Region cells per image (R); D is the model's region dimension (32).")
-    var regions = 16
+    /// Candidates scored per query (in-process and per HTTP request).
+    public var candidates = 100
 
-    @Option(help: "Mean keywords per image (K is uniform in K-4...K+4).")
-    var keywords = 30
+    /// Timed in-process queries (each with its own random candidates); the reference scores the same.
+    public var queries = 2000
 
-    @Option(help: "Candidates scored per query (in-process and per HTTP request).")
-    var candidates = 100
+    /// Concurrent HTTP clients (keep-alive connections), in both load phases.
+    public var clients = 2
 
-    @Option(help: "Timed in-process queries (each with its own random candidates); the reference scores the same.")
-    var queries = 2000
+    /// Seconds of the steady HTTP load (split over the rounds).
+    public var seconds = 5.0
 
-    @Option(help: "Concurrent HTTP clients (keep-alive connections), in both load phases.")
-    var clients = 2
+    /// Rounds of steady load then swaps (the swaps split over them), so both phases share a background.
+    public var rounds = 5
 
-    @Option(help: "Seconds of the steady HTTP load (split over the rounds).")
-    var seconds = 5.0
+    /// Seconds of unmeasured HTTP load before the steady phase (connections, first-use costs).
+    public var warmup = 2.0
 
-    @Option(help: "Rounds of steady load then swaps (the swaps split over them), so both phases share a background.")
-    var rounds = 5
+    /// Activations during the swap phase, each of a version the worker has not loaded before.
+    public var swaps = 50
 
-    @Option(help: "Seconds of unmeasured HTTP load before the steady phase (connections, first-use costs).")
-    var warmup = 2.0
+    /// Rollbacks after the swap phase (back and forth between the last two versions).
+    public var rollbacks = 10
 
-    @Option(help: "Activations during the swap phase, each of a version the worker has not loaded before.")
-    var swaps = 50
+    /// Milliseconds from one activation to the next.
+    public var swapInterval = 100
 
-    @Option(help: "Rollbacks after the swap phase (back and forth between the last two versions).")
-    var rollbacks = 10
+    /// Swap in unrelated bootstrap versions (every swap re-encodes the catalog) instead of MTN fine-tunes of the
+    /// first (encodings reused).
+    public var reencode = false
 
-    @Option(help: "Milliseconds from one activation to the next.")
-    var swapInterval = 100
+    /// Seed of the catalog, the queries and the weights.
+    public var seed: UInt64 = 42
 
-    @Flag(
-        help:
-            "Swap in unrelated bootstrap versions (every swap re-encodes the catalog) instead of MTN fine-tunes of the first (encodings reused)."
-    )
-    var reencode = false
+    /// The NumPy reference scorer (python3-numpy).
+    public var reference = "Benchmarks/reference_score.py"
 
-    @Option(help: "Seed of the catalog, the queries and the weights.")
-    var seed: UInt64 = 42
+    /// The Python interpreter that runs the reference (looked up in PATH unless it contains a '/').
+    public var python = "python3"
 
-    @Option(help: "The NumPy reference scorer (python3-numpy).")
-    var reference = "Benchmarks/reference_score.py"
+    /// Skip the reference (no comparison, no cross-check).
+    public var skipReference = false
 
-    @Option(help: "The Python interpreter that runs the reference (looked up in PATH unless it contains a '/').")
-    var python = "python3"
+    /// Keep the folder with the reference's data and weights files.
+    public var keep = false
 
-    @Flag(help: "Skip the reference (no comparison, no cross-check).")
-    var skipReference = false
+    /// The defaults.
+    public init() {}
 
-    @Flag(help: "Keep the folder with the reference's data and weights files.")
-    var keep = false
-
-    func validate() throws {
+    /// What is wrong with the parameters, or nil when they are usable.
+    public var invalidParameters: String? {
         guard images >= 2, regions >= 1, keywords >= 5, candidates >= 1, candidates <= images, queries >= 100,
             clients >= 1, seconds > 0, warmup >= 0, swaps >= 1, swapInterval >= 1, rounds >= 1, rounds <= swaps,
             swaps >= 2, rollbacks >= 0
         else {
-            throw ValidationError(
+            return
                 "images ≥ 2, regions ≥ 1, keywords ≥ 5, 1 ≤ candidates ≤ images, queries ≥ 100, clients ≥ 1, seconds > 0, warmup ≥ 0, swaps ≥ 1, swap-interval ≥ 1, 1 ≤ rounds ≤ swaps, swaps ≥ 2, rollbacks ≥ 0"
-            )
         }
         guard candidates <= ServingConfiguration().maxImages else {
-            throw ValidationError("candidates must be at most \(ServingConfiguration().maxImages) (serve.max-images)")
+            return "candidates must be at most \(ServingConfiguration().maxImages) (serve.max-images)"
         }
+        return nil
     }
 
-    func run() async throws {
+    /// Runs the benchmark and prints its figures.
+    /// - Parameters:
+    ///   - migrations: The folder of migrations the benchmark's database gets.
+    ///   - logLevel: The level of the run's log (the scoring worker logs at warning or above).
+    public func run(migrations: URL, logLevel: Logger.Level) async throws {
         if !skipReference {
             guard FileManager.default.fileExists(atPath: reference) else {
                 throw CommandError(
@@ -113,12 +111,10 @@ struct BenchScore: AsyncParsableCommand {
                 )
             }
         }
-        let settings = try await options.resolve()
         let logger = Logger(label: "amc.bench")
         var serverLogger = Logger(label: "amc.bench.serve")
         // The watcher logs every swap at info: 50 lines of noise here.
-        serverLogger.logLevel = max(settings.logLevel, .warning)
-        let migrations = try settings.migrationsDirectory()
+        serverLogger.logLevel = max(logLevel, .warning)
         let modelConfiguration = ModelConfiguration()
         let workload = ScoreWorkload(
             images: images,
@@ -726,33 +722,6 @@ struct BenchScore: AsyncParsableCommand {
 
 // MARK: - Figures
 
-/// Nearest-rank percentiles of latencies in milliseconds.
-struct LatencySummary: Sendable {
-    var p50 = 0.0
-    var p99 = 0.0
-    var max = 0.0
-    var count = 0
-
-    init(p50: Double = 0, p99: Double = 0, max: Double = 0, count: Int = 0) {
-        self.p50 = p50
-        self.p99 = p99
-        self.max = max
-        self.count = count
-    }
-
-    init(_ milliseconds: [Double]) {
-        let sorted = milliseconds.sorted()
-        guard !sorted.isEmpty else {
-            self.init()
-            return
-        }
-        func rank(_ p: Double) -> Double {
-            sorted[Swift.max(0, Swift.min(sorted.count - 1, Int((p * Double(sorted.count)).rounded(.up)) - 1))]
-        }
-        self.init(p50: rank(0.5), p99: rank(0.99), max: sorted[sorted.count - 1], count: sorted.count)
-    }
-}
-
 extension BenchScore {
     struct Report {
         var inProcess = LatencySummary()
@@ -774,6 +743,17 @@ extension BenchScore {
         var swapsDone = 0
 
         var swapRatio: Double { steady.p99 > 0 ? swapping.p99 / steady.p99 : 0 }
+
+        /// The machine-readable summary line.
+        var resultLine: String {
+            String(
+                format: "RESULT score_p99_ms=%.3f http_p99_ms=%.3f swap_failed=%d swap_p99_ratio=%.2f",
+                inProcess.p99,
+                steady.p99,
+                swapFailed + rollbackFailed + misversioned,
+                swapRatio
+            )
+        }
 
         func print(candidates: Int, clients: Int, swaps: Int, swapInterval: Int) {
             func ms(_ value: Double) -> String { String(format: "%9.3f", value) }
@@ -835,15 +815,7 @@ extension BenchScore {
                     swapRatio <= 1.5 ? "met" : "MISSED"
                 )
             )
-            Swift.print(
-                String(
-                    format: "RESULT score_p99_ms=%.3f http_p99_ms=%.3f swap_failed=%d swap_p99_ratio=%.2f",
-                    inProcess.p99,
-                    steady.p99,
-                    swapFailed + rollbackFailed + misversioned,
-                    swapRatio
-                )
-            )
+            Swift.print(resultLine)
         }
     }
 }
@@ -998,135 +970,6 @@ struct ScoreWorkload: Sendable {
         try put("query_indices.i32", queryIndices)
         try put("query_counts.f32", queryCounts)
         try put("candidates.i32", inProcess.flatMap { $0.candidates.map { Int32($0) } })
-    }
-}
-
-// MARK: - A minimal HTTP/1.1 client
-
-/// A stop signal shared by the load threads.
-final class StopFlag: Sendable {
-    private let value = Atomic(false)
-
-    func set() { value.store(true, ordering: .releasing) }
-
-    var isSet: Bool { value.load(ordering: .acquiring) }
-}
-
-/// One keep-alive HTTP/1.1 connection to `127.0.0.1:port` over a blocking socket (`TCP_NODELAY`, 10 s receive
-/// timeout). Understands exactly what the scoring API sends: a status line, headers, a `Content-Length` body.
-final class LoopbackHTTPConnection {
-    struct Response {
-        var status: Int
-        var headerVersion: Int64?
-        var body: [UInt8]
-
-        /// The `model_version` field of a JSON body (sorted keys, no spaces, as the API writes it).
-        var bodyVersion: Int64? {
-            let needle = Array("\"model_version\":".utf8)
-            guard body.count > needle.count else { return nil }
-            for start in 0...(body.count - needle.count) where body[start] == needle[0] {
-                guard body[start..<(start + needle.count)].elementsEqual(needle) else { continue }
-                var value: Int64 = 0
-                var index = start + needle.count
-                var digits = 0
-                while index < body.count, body[index] >= 48, body[index] <= 57 {
-                    value = value * 10 + Int64(body[index] - 48)
-                    index += 1
-                    digits += 1
-                }
-                return digits > 0 ? value : nil
-            }
-            return nil
-        }
-    }
-
-    struct Failure: Error {
-        var message: String
-    }
-
-    private let descriptor: Int32
-    private var buffer: [UInt8] = []
-
-    init(port: Int) throws {
-        #if canImport(Glibc)
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        descriptor = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard descriptor >= 0 else { throw Failure(message: "socket: errno \(errno)") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else {
-            close(descriptor)
-            throw Failure(message: "connect: errno \(errno)")
-        }
-        var one: Int32 = 1
-        setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    }
-
-    deinit { close(descriptor) }
-
-    /// Sends one complete request and reads its response.
-    func roundTrip(_ request: [UInt8]) throws -> Response {
-        var sent = 0
-        while sent < request.count {
-            let n = request[sent...].withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { throw Failure(message: "send: errno \(errno)") }
-            sent += n
-        }
-        var headerEnd: Int?
-        while true {
-            if let end = Self.find([13, 10, 13, 10], in: buffer) {
-                headerEnd = end
-                break
-            }
-            try receive()
-        }
-        guard let headerEnd else { throw Failure(message: "no header") }
-        let head = String(decoding: buffer[..<headerEnd], as: UTF8.self)
-        let lines = head.split(separator: "\r\n")
-        guard let statusLine = lines.first,
-            let status = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
-        else { throw Failure(message: "bad status line") }
-        var length: Int?
-        var version: Int64?
-        for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let name = line[..<colon].lowercased()
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            if name == "content-length" { length = Int(value) }
-            if name == "amc-model-version" { version = Int64(value) }
-        }
-        guard let length else { throw Failure(message: "no Content-Length") }
-        let total = headerEnd + 4 + length
-        while buffer.count < total { try receive() }
-        let body = Array(buffer[(headerEnd + 4)..<total])
-        buffer.removeFirst(total)
-        return Response(status: status, headerVersion: version, body: body)
-    }
-
-    private func receive() throws {
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        let n = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
-        guard n > 0 else { throw Failure(message: n == 0 ? "connection closed" : "recv: errno \(errno)") }
-        buffer += chunk[..<n]
-    }
-
-    private static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
-        guard haystack.count >= needle.count else { return nil }
-        for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] {
-            if haystack[start..<(start + needle.count)].elementsEqual(needle) { return start }
-        }
-        return nil
     }
 }
 

@@ -1,9 +1,9 @@
 /// Text from the database (dead-letter bytes and reasons, activation reasons, actors) made safe to print on a
 /// terminal.
-enum TerminalText {
+public enum TerminalText {
     /// Text with every control and format character (C0, C1, DEL, bidirectional overrides, zero-width marks)
     /// and `\` escaped, so it prints on one line and cannot drive the terminal; cut to `limit` characters.
-    static func escaped(_ text: String, limit: Int = .max) -> String {
+    public static func escaped(_ text: String, limit: Int = .max) -> String {
         var out = ""
         var count = 0
         for scalar in text.unicodeScalars {

@@ -1,3 +1,4 @@
+import CommandSupport
 import Evaluation
 import Foundation
 import Learning
@@ -41,7 +42,9 @@ extension DemoLearning.Report {
         return out
     }
 
-    /// A self-contained HTML page: the evaluation tables and two bar charts (inline SVG, no scripts).
+    /// A self-contained HTML page: NDCG@5 by method and over the versions, ROC curves of every method, modality
+    /// attention, attention maps of example queries, the evaluation tables, the live traffic and the activations.
+    /// Charts are inline SVG (``DemoReportCharts``): no scripts, nothing fetched.
     func html() -> String {
         var body = "<h1>amc-stream demo</h1><p>\(escape(world)); \(clicks) clicks, then \(shiftedClicks) "
         body += "after some visual concepts' queries turned to their tags.</p>"
@@ -52,7 +55,9 @@ extension DemoLearning.Report {
                 bars.append(("v\(evaluation.version) \(evaluation.labels) · \(row.method)", row.metrics.ndcg5))
             }
         }
-        body += barChart(bars, maximum: 1)
+        body += DemoReportCharts.barChart(bars, maximum: 1, name: "ndcg5-by-method")
+        body += versionsSection()
+        body += rocSection()
         body += "<h2>Modality attention: mean visual weight β<sub>v</sub></h2>"
         var weightBars: [(String, Double)] = []
         for w in weights {
@@ -62,7 +67,8 @@ extension DemoLearning.Report {
                 ("v\(w.version) concepts that shifted", w.shiftedConcepts),
             ]
         }
-        body += barChart(weightBars, maximum: 1)
+        body += DemoReportCharts.barChart(weightBars, maximum: 1, name: "modality-attention")
+        body += attentionSection()
         for evaluation in evaluations {
             body += "<h2>Version \(evaluation.version), \(evaluation.labels) labels</h2><table><tr><th>method</th>"
             body +=
@@ -95,31 +101,96 @@ extension DemoLearning.Report {
         body += "</table>"
         return """
             <!doctype html><html><head><meta charset="utf-8"><title>amc-stream demo</title><style>
-            body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#222}
+            body{font-family:system-ui,sans-serif;max-width:72rem;margin:2rem auto;color:#222}
             table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:right}
             td:first-child,th:first-child{text-align:left}
+            .example{display:flex;gap:1.5rem;align-items:flex-start;margin:1rem 0}
+            .charts{display:flex;flex-wrap:wrap;column-gap:1rem}
+            .placeholder{border:1px dashed #999;color:#666;padding:.5rem;width:12rem;height:8rem}
             </style></head><body>\(body)</body></html>
             """
     }
 
-    private func barChart(_ bars: [(label: String, value: Double)], maximum: Double) -> String {
-        let rowHeight = 22
-        let labelWidth = 300
-        let barWidth = 400
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(labelWidth + barWidth + 60)\" "
-        svg += "height=\"\(bars.count * rowHeight + 4)\" font-size=\"12\">"
-        for (index, bar) in bars.enumerated() {
-            let y = index * rowHeight
-            let width = Int(Double(barWidth) * max(0, min(1, bar.value / maximum)))
-            svg += "<text x=\"0\" y=\"\(y + 15)\">\(escape(bar.label))</text>"
-            svg += "<rect x=\"\(labelWidth)\" y=\"\(y + 3)\" width=\"\(width)\" height=\"16\" fill=\"#4a7bd0\"/>"
-            svg += "<text x=\"\(labelWidth + width + 4)\" y=\"\(y + 15)\">\(String(format: "%.3f", bar.value))</text>"
+    /// NDCG@5 of the AMC model of each published version, oldest first, on each label set.
+    private func versionsSection() -> String {
+        guard let first = versions.first else { return "" }
+        var html = "<h2>NDCG@5 of each version over time</h2><p>The AMC model of every version the demo published, "
+        html += "in order, on the held-out queries' original and shifted labels.</p>"
+        let labelSets = evaluations.reduce(into: [String]()) { if !$0.contains($1.labels) { $0.append($1.labels) } }
+        let series = labelSets.map { labels in
+            (
+                name: "AMC, \(labels) labels",
+                values: versions.map { version in
+                    evaluations.first { $0.version == version.version && $0.labels == labels }?.ndcg5("amc")
+                }
+            )
         }
-        return svg + "</svg>"
+        let xLabels = versions.map {
+            (
+                title: "v\($0.version) \($0.kind)",
+                detail: String(format: "+%.1f s", $0.createdAt.timeIntervalSince(first.createdAt))
+            )
+        }
+        return html + DemoReportCharts.lineChart(series, xLabels: xLabels, name: "ndcg5-over-versions")
+    }
+
+    /// One ROC chart per evaluation, a curve per method.
+    private func rocSection() -> String {
+        var html = "<h2>ROC curves</h2><p>Every method's mean per-query ROC curve, from the scores its AUC is "
+        html += "computed from; the legend gives the AUC of the table below.</p>"
+        html += "<div class=\"charts\">"
+        for evaluation in evaluations where !evaluation.curves.isEmpty {
+            html += "<div><h3>Version \(evaluation.version), \(evaluation.labels) labels</h3>"
+            let curves = evaluation.curves.map { entry in
+                (
+                    name: EvaluationTable.names[entry.method] ?? entry.method,
+                    auc: evaluation.rows.first { $0.method == entry.method }?.metrics.auc ?? entry.curve.area,
+                    points: entry.curve.points.map { (x: $0.falsePositiveRate, y: $0.truePositiveRate) }
+                )
+            }
+            html += DemoReportCharts.rocChart(curves, name: "roc-v\(evaluation.version)-\(evaluation.labels)")
+            html += "</div>"
+        }
+        return html + "</div>"
+    }
+
+    /// Example queries of each intent: the grid's region attention as a heat map beside the top keywords and β, as
+    /// in the AMC authors' visualisation; a placeholder (not a chart) where the model does not expose α and λ.
+    private func attentionSection() -> String {
+        var html = "<section id=\"attention-maps\"><h2>Attention maps</h2>"
+        html += "<p>For an example query of each intent, its best-scored relevant image: where the query attends on "
+        html += "the image's region grid (α), the keywords it attends to most (λ), and the modality attention β.</p>"
+        for (index, example) in attention.enumerated() {
+            html += "<div class=\"example\"><div><h3>\(escape(example.intent))</h3><p>“\(escape(example.query))” → "
+            html += "\(escape(example.image)) (version \(example.version))</p>"
+            html += "<p>β<sub>v</sub> \(String(format: "%.3f", example.visualWeight)), β<sub>k</sub> "
+            html += "\(String(format: "%.3f", example.keywordWeight))</p></div>"
+            if let grid = example.regionAttention {
+                html += DemoReportCharts.heatMap(
+                    rows: grid.rows,
+                    columns: grid.columns,
+                    weights: grid.weights,
+                    name: "attention-\(index + 1)"
+                )
+            } else {
+                html += "<div class=\"placeholder\">Region attention α over the grid appears here once the model "
+                html += "explains its scores.</div>"
+            }
+            if !example.topKeywords.isEmpty {
+                html += "<table><tr><th>keyword</th><th>λ</th></tr>"
+                for keyword in example.topKeywords {
+                    html +=
+                        "<tr><td>\(escape(keyword.keyword))</td><td>\(String(format: "%.3f", keyword.weight))</td></tr>"
+                }
+                html += "</table>"
+            }
+            html += "</div>"
+        }
+        if attention.isEmpty { html += "<p>No example queries were explained in this run.</p>" }
+        return html + "</section>"
     }
 
     private func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        DemoReportCharts.escape(text)
     }
 }

@@ -1,9 +1,10 @@
+import CommandSupport
 import Evaluation
 import Foundation
 import Learning
 
-/// How `amc model` and `amc audit` print registry records: aligned tables for people, JSON for machines.
-enum RegistryOutput {
+/// The registry records `amc model` and `amc audit` print, as JSON for machines and as text for people.
+extension RegistryOutput {
     /// A version in `amc model list --json` (design §4: version, sha256, parent, created_at, metrics, active).
     struct VersionSummary: Encodable {
         var version: Int64
@@ -140,19 +141,6 @@ enum RegistryOutput {
         }
     }
 
-    static func json(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(
-            positiveInfinity: "Infinity",
-            negativeInfinity: "-Infinity",
-            nan: "NaN"
-        )
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
-
     static func table(_ versions: [ModelVersion], active: Int64?) -> String {
         var rows = [["version", "kind", "parent", "created", "pairs", "held-out NDCG@5", "gate", "active"]]
         for v in versions {
@@ -198,33 +186,5 @@ enum RegistryOutput {
             }
         }
         return lines.joined(separator: "\n")
-    }
-
-    /// The activation log as a table; actors and reasons (free text from the command line) are escaped so they
-    /// print on one line and cannot drive the terminal.
-    static func activationsTable(_ activations: [ModelActivation]) -> String {
-        var rows = [["#", "activated", "version", "previous", "actor", "reason"]]
-        for a in activations {
-            rows.append([
-                "\(a.id)", format(a.activatedAt), "\(a.version)", a.previousVersion.map { "\($0)" } ?? "-",
-                TerminalText.escaped(a.actor), TerminalText.escaped(a.reason),
-            ])
-        }
-        return align(rows) + (activations.isEmpty ? "\n(no activations yet)" : "")
-    }
-
-    static func format(_ date: Date) -> String {
-        date.ISO8601Format()
-    }
-
-    /// Left-aligned columns separated by two spaces.
-    static func align(_ rows: [[String]]) -> String {
-        guard let width = rows.first?.count else { return "" }
-        let widths = (0..<width).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        return rows.map { row in
-            row.enumerated().map { index, cell in
-                index == width - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
-            }.joined(separator: "  ")
-        }.joined(separator: "\n")
     }
 }

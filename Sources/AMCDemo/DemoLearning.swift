@@ -1,5 +1,6 @@
 import Catalog
 import ClickLog
+import CommandSupport
 import Evaluation
 import Foundation
 import Ingest
@@ -19,6 +20,8 @@ struct DemoLearning {
         var version: Int64
         var labels: String
         var rows: [EvaluationRow]
+        /// Each method's ROC curve (in the rows' order), from the scores its AUC is computed from.
+        var curves: [(method: String, curve: ROCCurve)] = []
         func ndcg5(_ method: String) -> Double { rows.first { $0.method == method }?.metrics.ndcg5 ?? 0 }
     }
 
@@ -30,6 +33,31 @@ struct DemoLearning {
         var shiftedConcepts: Double
     }
 
+    /// A version the stage published, for the NDCG@5-over-versions chart.
+    struct PublishedVersion {
+        var version: Int64
+        var kind: String
+        var createdAt: Date
+    }
+
+    /// One example query of an intent, explained for the attention-map section: the modality attention β of its
+    /// best-scored candidate, and — once the model explains its scores — the region attention α over the image's
+    /// grid and the keywords with the most attention λ.
+    struct AttentionExample {
+        /// `visual intent`, `textual intent` or `shifted to tags`.
+        var intent: String
+        var query: String
+        var image: String
+        var version: Int64
+        /// β_v and β_k (they sum to 1).
+        var visualWeight: Double
+        var keywordWeight: Double
+        /// α over the region grid, row-major (`rows × columns` values); nil when the model does not expose it.
+        var regionAttention: (rows: Int, columns: Int, weights: [Double])? = nil
+        /// The keywords with the most attention λ, highest first; empty when the model does not expose them.
+        var topKeywords: [(keyword: String, weight: Double)] = []
+    }
+
     /// What the stage did.
     struct Report {
         var world: String
@@ -39,6 +67,10 @@ struct DemoLearning {
         var fineTune: LearnerOutcome
         var evaluations: [Evaluation] = []
         var weights: [ModalityWeights] = []
+        /// Every version published, oldest first.
+        var versions: [PublishedVersion] = []
+        /// Example queries of each intent, explained by the final version.
+        var attention: [AttentionExample] = []
         var activations: [ModelActivation] = []
         /// The live scoring traffic during the swaps.
         var requests = 0
@@ -126,18 +158,9 @@ struct DemoLearning {
             fineTune: bootstrap
         )
         report.evaluations += try await onBlockingThread {
-            let evaluator = OfflineEvaluator(connection: connection)
-            return [
-                Evaluation(
-                    version: first,
-                    labels: "original",
-                    rows: try evaluator.evaluate(labels: labels, version: first).rows
-                ),
-                Evaluation(
-                    version: first,
-                    labels: "shifted",
-                    rows: try evaluator.evaluate(labels: shiftedLabels, version: first).rows
-                ),
+            [
+                try Self.evaluate(first, on: labels, named: "original", connection),
+                try Self.evaluate(first, on: shiftedLabels, named: "shifted", connection),
             ]
         }
         report.weights.append(
@@ -166,16 +189,12 @@ struct DemoLearning {
             report.swaps.append(
                 ("\(first) → \(second) (learner)", try await traffic.firstSeen(second, since: fineTuneActivated))
             )
-            report.evaluations.append(
-                Evaluation(
-                    version: second,
-                    labels: "shifted",
-                    rows: try await onBlockingThread {
-                        try OfflineEvaluator(connection: connection).evaluate(labels: shiftedLabels, version: second)
-                            .rows
-                    }
-                )
-            )
+            report.evaluations += try await onBlockingThread {
+                [
+                    try Self.evaluate(second, on: labels, named: "original", connection),
+                    try Self.evaluate(second, on: shiftedLabels, named: "shifted", connection),
+                ]
+            }
             report.weights.append(
                 try await onBlockingThread { try Self.modalityWeights(world, version: second, connection) }
             )
@@ -209,6 +228,16 @@ struct DemoLearning {
         report.failedRequests = tally.failed
         report.versionRuns = tally.versionRuns
         report.activations = try await onBlockingThread { try registry.activations() }
+        report.versions = try await onBlockingThread {
+            try registry.versions().map {
+                PublishedVersion(version: $0.version, kind: $0.kind.rawValue, createdAt: $0.createdAt)
+            }
+        }
+        if let final = try await onBlockingThread({ try registry.activeVersion() }) {
+            report.attention = try await onBlockingThread {
+                try Self.attentionExamples(world, version: final, connection)
+            }
+        }
         report.seconds = timings.withLock { $0 }
         return report
     }
@@ -234,6 +263,63 @@ struct DemoLearning {
             logger: logger
         ).run()
         return (ContinuousClock.now - started).seconds
+    }
+
+    /// The metrics and ROC curves of `version` and the baselines on one label set.
+    static func evaluate(
+        _ version: Int64,
+        on labels: [JudgedQuery],
+        named name: String,
+        _ connection: PostgresConnection
+    ) throws -> Evaluation {
+        let evaluator = OfflineEvaluator(connection: connection)
+        return Evaluation(
+            version: version,
+            labels: name,
+            rows: try evaluator.evaluate(labels: labels, version: version).rows,
+            curves: try evaluator.rocCurves(labels: labels, version: version)
+        )
+    }
+
+    /// The first held-out query of each intent (visual, textual, shifted to tags), its best-scored relevant
+    /// candidate under `version`, and that score's modality attention.
+    static func attentionExamples(
+        _ world: World,
+        version: Int64,
+        _ connection: PostgresConnection
+    ) throws -> [AttentionExample] {
+        let model = AMCModel(weights: try ModelRegistry(connection: connection).weights(of: version))
+        var examples: [AttentionExample] = []
+        for (name, matches) in [
+            ("visual intent", { (c: Concept) in c.intent == .visual && !c.shifts }),
+            ("textual intent", { (c: Concept) in c.intent == .textual }),
+            ("shifted to tags", { (c: Concept) in c.shifts }),
+        ] as [(String, (Concept) -> Bool)] {
+            guard let query = world.heldOutQueries.first(where: { matches(world.concepts[$0.concept]) }) else {
+                continue
+            }
+            let candidates = query.candidates.filter { $0.label != .bad }.map { world.images[$0.image] }
+            let features = candidates.map {
+                ImageFeatures(
+                    regions: $0.regions,
+                    regionCount: world.configuration.regions,
+                    keywords: model.keywordInputs($0.keywords)
+                )
+            }
+            guard let best = model.score(query: query.text, images: features).max(by: { $0.score < $1.score })
+            else { continue }
+            examples.append(
+                AttentionExample(
+                    intent: name,
+                    query: query.text,
+                    image: candidates[best.index].key,
+                    version: version,
+                    visualWeight: Double(best.visualWeight),
+                    keywordWeight: Double(best.languageWeight)
+                )
+            )
+        }
+        return examples
     }
 
     /// Labels in DevSetLabel form as judged queries.

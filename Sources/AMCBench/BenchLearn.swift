@@ -1,72 +1,69 @@
-import ArgumentParser
+import CommandSupport
 import Foundation
 import Model
 
 /// `amc bench learn`: `ModelTrainer` throughput (MTN fine-tuning and bootstrap) against a straightforward NumPy
 /// implementation of the same forward and backward pass, on the same synthetic data from the same weights, with a
 /// correctness cross-check of the first steps.
-struct BenchLearn: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "learn",
-        abstract: "Trainer throughput (MTN fine-tune, bootstrap) vs a NumPy reference of the same training step.",
-        usage: "amc bench learn [<options>]"
-    )
+public struct BenchLearn: Sendable {
+    /// Training pairs (query, clicked image, negatives) in the synthetic set.
+    public var examples = 2000
 
-    @Option(help: "Training pairs (query, clicked image, negatives) in the synthetic set.")
-    var examples = 2000
+    /// Distinct images the pairs draw from.
+    public var images = 1000
 
-    @Option(help: "Distinct images the pairs draw from.")
-    var images = 1000
+    /// Region cells per image (R).
+    public var regions = 16
 
-    @Option(help: "Region cells per image (R).")
-    var regions = 16
+    /// Mean keywords per image (K is uniform in K-4...K+4).
+    public var keywords = 20
 
-    @Option(help: "Mean keywords per image (K is uniform in K-4...K+4).")
-    var keywords = 20
+    /// Negatives per pair (T).
+    public var negatives = 4
 
-    @Option(help: "Negatives per pair (T).")
-    var negatives = 4
+    /// Minibatch size.
+    public var batch = 16
 
-    @Option(help: "Minibatch size.")
-    var batch = 16
+    /// Seconds of timed training per implementation and scope (whole epochs, at least one).
+    public var seconds = 5.0
 
-    @Option(help: "Seconds of timed training per implementation and scope (whole epochs, at least one).")
-    var seconds = 5.0
+    /// Minibatches from the initial weights whose losses (and resulting weights) are cross-checked.
+    public var checkSteps = 10
 
-    @Option(help: "Minibatches from the initial weights whose losses (and resulting weights) are cross-checked.")
-    var checkSteps = 10
+    /// Seed of the synthetic data and the initial weights.
+    public var seed: UInt64 = 42
 
-    @Option(help: "Seed of the synthetic data and the initial weights.")
-    var seed: UInt64 = 42
+    /// The NumPy reference trainer (python3-numpy).
+    public var reference = "Benchmarks/reference_learn.py"
 
-    @Option(help: "The NumPy reference trainer (python3-numpy).")
-    var reference = "Benchmarks/reference_learn.py"
+    /// The Python interpreter that runs the reference (looked up in PATH unless it contains a '/').
+    public var python = "python3"
 
-    @Option(help: "The Python interpreter that runs the reference (looked up in PATH unless it contains a '/').")
-    var python = "python3"
+    /// Skip the reference (no ratio, no cross-check).
+    public var skipReference = false
 
-    @Flag(help: "Skip the reference (no ratio, no cross-check).")
-    var skipReference = false
+    /// Keep the folder with the data and weights files.
+    public var keep = false
 
-    @Flag(help: "Keep the folder with the data and weights files.")
-    var keep = false
+    /// The defaults.
+    public init() {}
 
-    func validate() throws {
+    /// What is wrong with the parameters, or nil when they are usable.
+    public var invalidParameters: String? {
         guard examples >= 1, images >= 2, regions >= 0, keywords >= 0, negatives >= 0, batch >= 1, seconds > 0,
             checkSteps >= 1, checkSteps * batch <= examples
         else {
-            throw ValidationError(
+            return
                 "examples ≥ 1, images ≥ 2, regions/keywords/negatives ≥ 0, batch ≥ 1, seconds > 0, check-steps ≥ 1, check-steps × batch ≤ examples"
-            )
         }
         guard skipReference || (regions >= 1 && keywords >= 5) else {
-            throw ValidationError(
-                "the reference needs every image to have regions and keywords: regions ≥ 1, keywords ≥ 5"
-            )
+            return "the reference needs every image to have regions and keywords: regions ≥ 1, keywords ≥ 5"
         }
+        return nil
     }
 
-    func run() async throws {
+    /// Runs the benchmark and prints its figures.
+    public func run() async throws {
         if !skipReference {
             guard FileManager.default.fileExists(atPath: reference) else {
                 throw CommandError(
@@ -153,21 +150,19 @@ struct BenchLearn: AsyncParsableCommand {
         }
         let finetune = rows[0]
         let bootstrap = rows[1]
-        print(
-            String(
-                format: "BOOTSTRAP bootstrap_pairs_per_s=%.0f reference_pairs_per_s=%.0f ratio=%.2f",
-                bootstrap.swift.pairsPerSecond,
-                bootstrap.reference?.pairsPerSecond ?? 0,
-                bootstrap.ratio ?? 0
-            )
-        )
-        print(
-            String(
-                format: "RESULT finetune_pairs_per_s=%.0f reference_pairs_per_s=%.0f ratio=%.2f",
-                finetune.swift.pairsPerSecond,
-                finetune.reference?.pairsPerSecond ?? 0,
-                finetune.ratio ?? 0
-            )
+        print(Self.summaryLine("BOOTSTRAP bootstrap", bootstrap))
+        print(Self.summaryLine("RESULT finetune", finetune))
+    }
+
+    /// A machine-readable summary line: `prefix_pairs_per_s=… reference_pairs_per_s=… ratio=…` (0 for a skipped
+    /// reference).
+    static func summaryLine(_ prefix: String, _ row: Row) -> String {
+        String(
+            format: "%@_pairs_per_s=%.0f reference_pairs_per_s=%.0f ratio=%.2f",
+            prefix,
+            row.swift.pairsPerSecond,
+            row.reference?.pairsPerSecond ?? 0,
+            row.ratio ?? 0
         )
     }
 

@@ -7,16 +7,19 @@ import Kafka
 ///
 /// Every message carries its line's sequence number (``LineLocations``) as its delivery tag, so a line whose
 /// delivery fails can be named by file and line.
-struct ClickPublisher {
-    let producer: KafkaProducer
-    let topic: String
+public struct ClickPublisher {
+    /// The producer the lines go through.
+    public let producer: KafkaProducer
+    /// The topic they go to.
+    public let topic: String
     private let parser = ClickLogParser()
     /// Lines sent without a key because they did not parse.
-    private(set) var unparseable = 0
+    public private(set) var unparseable = 0
     /// Lines sent.
-    private(set) var sent = 0
+    public private(set) var sent = 0
 
-    init(producer: KafkaProducer, topic: String) {
+    /// A publisher of lines to `topic`.
+    public init(producer: KafkaProducer, topic: String) {
         self.producer = producer
         self.topic = topic
     }
@@ -26,7 +29,7 @@ struct ClickPublisher {
     ///   - line: The line's bytes.
     ///   - tag: The line's sequence number, returned with its failed delivery (nil: only counted).
     /// - Throws: ``KafkaError`` when librdkafka refuses the message; nothing was enqueued then.
-    mutating func publish(_ line: ArraySlice<UInt8>, tag: Int? = nil) throws -> Bool {
+    public mutating func publish(_ line: ArraySlice<UInt8>, tag: Int? = nil) throws -> Bool {
         var bytes = Array(line)
         if bytes.last == 0x0D { bytes.removeLast() }
         guard !bytes.isEmpty else { return false }
@@ -49,16 +52,19 @@ struct ClickPublisher {
 }
 
 /// Maps the sequence numbers of lines read from several files, one after another, back to `FILE:LINE`.
-struct LineLocations {
+public struct LineLocations {
+    /// No files yet.
+    public init() {}
+
     private var starts: [(first: Int, name: String)] = []
 
     /// Notes that the lines of `name` are numbered from `first` (its line 1).
-    mutating func begin(_ name: String, at first: Int) {
+    public mutating func begin(_ name: String, at first: Int) {
         starts.append((first, name))
     }
 
     /// `FILE:LINE` of the line numbered `tag`.
-    func location(of tag: Int) -> String {
+    public func location(of tag: Int) -> String {
         guard let file = starts.last(where: { $0.first <= tag }) else { return "line \(tag)" }
         return "\(file.name):\(tag - file.first + 1)"
     }

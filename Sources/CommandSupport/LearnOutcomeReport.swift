@@ -1,0 +1,16 @@
+import Learning
+
+/// The one-line summary `amc learn` prints per cycle.
+public enum LearnOutcomeReport {
+    /// One line: what the cycle published or why it published nothing.
+    public static func line(_ outcome: LearnerOutcome) -> String {
+        switch outcome {
+        case .published(let version, let activated, let gate):
+            return "published version \(version)\(activated ? " (active)" : " (not activated)"): \(gate.reason)"
+        case .refused(let gate, _):
+            return "gate refused the candidate, nothing published: \(gate.reason)"
+        case .noNewPairs(let changed):
+            return "nothing to learn: \(changed) training pairs changed since the active version"
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import Catalog
+import ClickLog
+import Model
+
+extension ScoringAPI {
+    /// Explains one catalog image's score for a query outside a worker (`amc explain`): the result, and the response
+    /// body `POST /v1/score` with `{"query": query, "images": [image.key], "explain": true}` answers when `model` is
+    /// served as `modelVersion`, byte for byte.
+    ///
+    /// The image is encoded and scored like a worker does (``Model/AMCModel/encodeImage(_:)``, then the explanation
+    /// of the encoded image), the query normalised like ingest.
+    /// - Parameters:
+    ///   - model: The model.
+    ///   - modelVersion: Its version number.
+    ///   - query: The query as typed (validate it first with ``ClickLog/QueryNormalizer/validated(_:field:maxBytes:)``).
+    ///   - image: The catalog image; its region dimension must be the model's.
+    /// - Returns: The explained result and the response body.
+    public static func explain(
+        model: AMCModel,
+        modelVersion: Int64,
+        query: String,
+        image: CatalogImage
+    ) throws -> (result: ScoringResult.Item, body: [UInt8]) {
+        precondition(image.regionDimension == model.configuration.regionDimension, "region dimension mismatch")
+        let features = ImageFeatures(
+            regions: image.regions,
+            regionCount: image.regionCount,
+            keywords: model.keywordInputs(image.keywords)
+        )
+        let explanation = model.explain(
+            query: model.encodeQuery(QueryNormalizer.normalize(query)),
+            encodedImage: model.encodeImage(features)
+        )
+        let item = ScoringResult.Item(image: image.key, explanation: explanation, keywords: image.keywords)
+        let body = try scoreResponseBody(
+            modelVersion: modelVersion,
+            result: ScoringResult(results: [item], unknownImages: [])
+        )
+        return (item, body)
+    }
+}
