@@ -1,6 +1,7 @@
 import ArgumentParser
 import Catalog
 import ClickLog
+import CommandSupport
 import Learning
 import Model
 import Postgres
