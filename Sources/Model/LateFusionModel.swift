@@ -207,6 +207,23 @@ public struct LateFusionModel: ScoringModel {
         }
     }
 
+    /// Explains each score by the gate's mix alone: `visual` = `β_v`, `language` = `β_k` (the names AMC uses); late
+    /// fusion attends over nothing, so there is no region or keyword attention.
+    public func explain(query: EncodedQuery, encodedImages: [EncodedImage]) -> [ScoreExplanation] {
+        score(query: query, encodedImages: encodedImages).map { scored in
+            ScoreExplanation(
+                architecture: Self.architecture,
+                score: scored.score,
+                mixingWeights: [
+                    ScoreExplanation.MixingWeight(name: AMCModel.visualWeightName, weight: scored.visualWeight),
+                    ScoreExplanation.MixingWeight(name: AMCModel.languageWeightName, weight: scored.languageWeight),
+                ],
+                regionAttention: nil,
+                keywordAttention: []
+            )
+        }
+    }
+
     /// True when `other` is a late-fusion model with the same dimensions and identical encoders (`E_k`, `b_k`,
     /// `W_v`, `b_v`): images it encoded score the same under `other`.
     public func sharesImageEncodings(with other: any ScoringModel) -> Bool {

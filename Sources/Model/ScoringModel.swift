@@ -58,6 +58,15 @@ public protocol ScoringModel: Sendable {
     /// - Returns: One ``ScoredImage`` per image, in input order, with the modality weights that produced it.
     func score(query: EncodedQuery, encodedImages: [EncodedImage]) -> [ScoredImage]
 
+    /// Scores images encoded by this model and explains each score (``ScoreExplanation``: the architecture's mixing
+    /// weights and whatever attention it computed), from the same forward pass, so each explanation's score is
+    /// bit-identical to ``score(query:encodedImages:)``'s.
+    /// - Parameters:
+    ///   - query: The encoded query.
+    ///   - encodedImages: The candidates.
+    /// - Returns: One explanation per image, in input order.
+    func explain(query: EncodedQuery, encodedImages: [EncodedImage]) -> [ScoreExplanation]
+
     /// Whether images encoded by this model stay valid for `other` (same architecture and identical image-side
     /// tensors; true after fine-tuning only the online part when ``onlinePartKeepsImageEncodings``).
     /// - Parameter other: Another model.

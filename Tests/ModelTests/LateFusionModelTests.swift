@@ -113,6 +113,12 @@ import Testing
         let beta = model.gate(query.vector)
         #expect(scored.allSatisfy { $0.visualWeight == beta.visual && $0.languageWeight == beta.keyword })
         #expect(beta.visual + beta.keyword == 1 && beta.visual != 0.5)
+        // The explanation is the mix and no attention, with the score it explains.
+        let explained = model.explain(query: query, encodedImages: model.encodeImages([positive, negative]))
+        #expect(explained.map(\.score) == scored.map(\.score))
+        #expect(explained.allSatisfy { $0.architecture == "late_fusion" && $0.mixingWeight("visual") == beta.visual })
+        #expect(explained.allSatisfy { $0.mixingWeight("language") == beta.keyword })
+        #expect(explained.allSatisfy { $0.regionAttention == nil && $0.keywordAttention.isEmpty })
         // A missing modality puts all the weight on the other.
         let keywordsOnly = makeImage(&rng, configuration: c, regionCount: 0, keywords: ["snooki"])
         let regionsOnly = makeImage(&rng, configuration: c, regionCount: 3, keywords: [])
