@@ -57,6 +57,23 @@ public struct ModelParameters: Sendable, Equatable {
 }
 
 extension ModelConfiguration {
+    /// The settings a parameter set was built with: each from its hyper-parameter (``AMCWeights/HyperParameter``)
+    /// when present and valid, else its default (an architecture without attention has no `a` or `h`).
+    /// - Parameter hyperParameters: Hyper-parameters by name.
+    public init(hyperParameters: [String: Double]) {
+        typealias P = AMCWeights.HyperParameter
+        self.init()
+        func read(_ name: String, _ value: inout Int) {
+            if let read = try? HyperParameters.dimension(name, in: hyperParameters, default: value) { value = read }
+        }
+        read(P.hashBuckets, &hashBuckets)
+        read(P.embeddingDimension, &embeddingDimension)
+        read(P.attentionDimension, &attentionDimension)
+        read(P.modalityDimension, &modalityDimension)
+        read(P.regionDimension, &regionDimension)
+        if let value = try? HyperParameters.margin(in: hyperParameters, default: margin) { margin = value }
+    }
+
     /// These settings as hyper-parameters by name (``AMCWeights/HyperParameter``: `H`, `d`, `a`, `h`, `D`,
     /// `margin`), the form ``ModelArchitectures/initialParameters(architecture:seed:hyperParameters:)`` reads (each
     /// architecture takes the names it uses).

@@ -40,6 +40,10 @@ import Testing
             hyperParameters: c.hyperParameters
         )
         #expect(lateFusion.hyperParameters == ["H": 64, "d": 8, "D": 6, "margin": Double(Float(0.3))])
+        #expect(ModelConfiguration(hyperParameters: c.hyperParameters) == c)
+        var fromLateFusion = c
+        (fromLateFusion.attentionDimension, fromLateFusion.modalityDimension) = (32, 32)
+        #expect(ModelConfiguration(hyperParameters: lateFusion.hyperParameters) == fromLateFusion)
         // Defaults fill what is not given.
         let defaults = try ModelArchitectures.initialParameters(architecture: "amc", seed: 1, hyperParameters: [:])
         #expect(try AMCWeights(parameters: defaults).configuration == ModelConfiguration())
