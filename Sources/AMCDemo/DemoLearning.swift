@@ -41,8 +41,8 @@ struct DemoLearning {
     }
 
     /// One example query of an intent, explained for the attention-map section: the modality attention β of its
-    /// best-scored candidate, and — once the model explains its scores — the region attention α over the image's
-    /// grid and the keywords with the most attention λ.
+    /// best-scored candidate, the region attention α over the image's grid and the keywords with the most attention
+    /// λ.
     struct AttentionExample {
         /// `visual intent`, `textual intent` or `shifted to tags`.
         var intent: String
@@ -52,9 +52,9 @@ struct DemoLearning {
         /// β_v and β_k (they sum to 1).
         var visualWeight: Double
         var keywordWeight: Double
-        /// α over the region grid, row-major (`rows × columns` values); nil when the model does not expose it.
+        /// α over the region grid, row-major (`rows × columns` values); nil when the image has no regions.
         var regionAttention: (rows: Int, columns: Int, weights: [Double])? = nil
-        /// The keywords with the most attention λ, highest first; empty when the model does not expose them.
+        /// The keywords with the most attention λ, highest first; empty when the image has no keywords.
         var topKeywords: [(keyword: String, weight: Double)] = []
     }
 
@@ -282,7 +282,7 @@ struct DemoLearning {
     }
 
     /// The first held-out query of each intent (visual, textual, shifted to tags), its best-scored relevant
-    /// candidate under `version`, and that score's modality attention.
+    /// candidate under `version`, and that score's explanation: β, α over the region grid, the top keywords by λ.
     static func attentionExamples(
         _ world: World,
         version: Int64,
@@ -306,16 +306,25 @@ struct DemoLearning {
                     keywords: model.keywordInputs($0.keywords)
                 )
             }
-            guard let best = model.score(query: query.text, images: features).max(by: { $0.score < $1.score })
+            let encoded = model.encodeQuery(query.text)
+            guard let best = model.score(query: encoded, images: features).max(by: { $0.score < $1.score })
             else { continue }
+            let image = candidates[best.index]
+            let explanation = model.explain(query: encoded, image: features[best.index])
             examples.append(
                 AttentionExample(
                     intent: name,
                     query: query.text,
-                    image: candidates[best.index].key,
+                    image: image.key,
                     version: version,
                     visualWeight: Double(best.visualWeight),
-                    keywordWeight: Double(best.languageWeight)
+                    keywordWeight: Double(best.languageWeight),
+                    regionAttention: explanation.regionAttention.map { grid in
+                        (grid.rows, grid.columns, grid.weights.map(Double.init))
+                    },
+                    topKeywords: explanation.keywordAttention.prefix(5).map { item in
+                        (image.keywords[item.index], Double(item.weight))
+                    }
                 )
             )
         }

@@ -155,7 +155,7 @@ extension DemoLearning.Report {
     }
 
     /// Example queries of each intent: the grid's region attention as a heat map beside the top keywords and β, as
-    /// in the AMC authors' visualisation; a placeholder (not a chart) where the model does not expose α and λ.
+    /// in the AMC authors' visualisation; a placeholder (not a chart) where an example has no region attention (no regions).
     private func attentionSection() -> String {
         var html = "<section id=\"attention-maps\"><h2>Attention maps</h2>"
         html += "<p>For an example query of each intent, its best-scored relevant image: where the query attends on "
@@ -173,8 +173,7 @@ extension DemoLearning.Report {
                     name: "attention-\(index + 1)"
                 )
             } else {
-                html += "<div class=\"placeholder\">Region attention α over the grid appears here once the model "
-                html += "explains its scores.</div>"
+                html += "<div class=\"placeholder\">This image has no region grid to attend over.</div>"
             }
             if !example.topKeywords.isEmpty {
                 html += "<table><tr><th>keyword</th><th>λ</th></tr>"

@@ -159,6 +159,16 @@ import Testing
         #expect(failure(["eval", "--labels", "l", "--version", "0"]).contains("--version must be at least 1, got 0"))
     }
 
+    @Test func explain() throws {
+        let plain = try parse(["explain", "red car", "img-1"], as: AMC.Explain.self)
+        #expect(plain.query == "red car" && plain.image == "img-1" && plain.version == nil && !plain.json)
+        #expect(!plain.numbers)
+        let set = try parse(["explain", "q", "i", "--version", "4", "--json", "--numbers"], as: AMC.Explain.self)
+        #expect(set.version == 4 && set.json && set.numbers)
+        #expect(failure(["explain", "q"]).contains("Missing expected argument '<image>'"))
+        #expect(failure(["explain", "q", "i", "--version", "0"]).contains("--version must be at least 1, got 0"))
+    }
+
     @Test func retention() throws {
         let plain = try parse(["retention"], as: AMC.Retention.self)
         #expect(plain.keep == nil && plain.monthsAhead == nil && !plain.dryRun && plain.actor == nil && !plain.json)

@@ -7,11 +7,10 @@ import Testing
 
 /// The demo's HTML report rendered from known inputs.
 @Suite struct DemoReportPageTests {
-    @Test func everyChartIsAnInlineSVGAndTheAttentionSectionIsAPlaceholderWithoutAlpha() throws {
+    @Test func everyChartIsAnInlineSVG() throws {
         let page = try DemoReportFixture.report().html()
         #expect(DemoReportFixture.charts(in: page) == DemoReportFixture.expectedCharts)
         #expect(page.contains("<section id=\"attention-maps\">"))
-        #expect(page.contains("<div class=\"placeholder\">Region attention α"))
         #expect(page.contains("β<sub>v</sub> 0.800, β<sub>k</sub> 0.200"))
         // NDCG@5 over the versions: a point per version and label set, at its value, with the publish times.
         #expect(page.contains(">0.700</text>") && page.contains(">0.680</text>") && page.contains(">0.650</text>"))
@@ -22,15 +21,19 @@ import Testing
     }
 
     @Test func regionAttentionIsAHeatMapBesideTheTopKeywords() throws {
-        var report = try DemoReportFixture.report()
-        report.attention[0].regionAttention = (rows: 2, columns: 2, weights: [0.1, 0.6, 0.2, 0.1])
-        report.attention[0].topKeywords = [("sports car", 0.5), ("red <car>", 0.25)]
-        let page = report.html()
-        #expect(DemoReportFixture.charts(in: page) == DemoReportFixture.expectedCharts + ["attention-1"])
+        let page = try DemoReportFixture.report().html()
         // The largest weight is the darkest cell; the others are lighter in proportion.
         #expect(page.contains("fill=\"rgb(255,55,25)\" stroke=\"#fff\"><title>α 0.600</title>"))
         #expect(page.contains("fill=\"rgb(255,221,216)\" stroke=\"#fff\"><title>α 0.100</title>"))
         #expect(page.contains("<tr><td>red &lt;car&gt;</td><td>0.250</td></tr>"))
+        #expect(!page.contains("<div class=\"placeholder\">"))
+    }
+
+    @Test func anExampleWithoutRegionAttentionIsAPlaceholderNotAChart() throws {
+        var report = try DemoReportFixture.report()
+        report.attention[1].regionAttention = nil
+        let page = report.html()
+        #expect(DemoReportFixture.charts(in: page) == DemoReportFixture.expectedCharts.dropLast())
         #expect(page.components(separatedBy: "<div class=\"placeholder\">").count - 1 == 1)
     }
 
@@ -53,10 +56,10 @@ import Testing
 
 /// A demo report with known figures.
 enum DemoReportFixture {
-    /// The charts of the fixture's page without attention maps.
+    /// The charts of the fixture's page.
     static let expectedCharts = [
         "ndcg5-by-method", "ndcg5-over-versions", "roc-v1-original", "roc-v1-shifted", "roc-v2-original",
-        "roc-v2-shifted", "modality-attention",
+        "roc-v2-shifted", "modality-attention", "attention-1", "attention-2",
     ]
 
     /// The `data-chart` names of the page's `<svg class="chart">` elements, in order.
@@ -146,7 +149,9 @@ enum DemoReportFixture {
                 image: "img-1",
                 version: 2,
                 visualWeight: 0.8,
-                keywordWeight: 0.2
+                keywordWeight: 0.2,
+                regionAttention: (rows: 2, columns: 2, weights: [0.1, 0.6, 0.2, 0.1]),
+                topKeywords: [("sports car", 0.5), ("red <car>", 0.25)]
             ),
             .init(
                 intent: "textual intent",
@@ -154,7 +159,9 @@ enum DemoReportFixture {
                 image: "img-2",
                 version: 2,
                 visualWeight: 0.3,
-                keywordWeight: 0.7
+                keywordWeight: 0.7,
+                regionAttention: (rows: 1, columns: 3, weights: [0.2, 0.3, 0.5]),
+                topKeywords: [("tower", 0.9)]
             ),
         ]
         report.requests = 500
