@@ -1,6 +1,15 @@
 // swift-tools-version:6.2
 import PackageDescription
 
+// The model's kernels use AVX2 on x86-64 (x86-64-v3, spelled `haswell` for LLVM; every x86-64 server CPU since
+// 2013): twice the SIMD width for the same elementwise IEEE operations, so the same bits (no FMA contraction: Swift
+// never fuses `a * b + c`). Docs/model.md, "Numerics and determinism".
+#if arch(x86_64)
+let modelCPUSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+#else
+let modelCPUSettings: [SwiftSetting] = []
+#endif
+
 let package = Package(
     name: "amc-stream",
     platforms: [.macOS(.v15)],
@@ -54,7 +63,7 @@ let package = Package(
             name: "Model",
             // The numeric kernels are optimised in every configuration: unoptimised, training in the test suite
             // would be tens of times slower. Debugging inside Model is rare; drop this flag locally when needed.
-            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))] + modelCPUSettings
         ),
         .target(name: "Simulation", dependencies: ["Model", "ClickLog"]),
         .target(name: "Evaluation"),

@@ -66,11 +66,17 @@ public struct BenchScore: Sendable {
     /// The NumPy reference scorer (python3-numpy).
     public var reference = "Benchmarks/reference_score.py"
 
-    /// The Python interpreter that runs the reference (looked up in PATH unless it contains a '/').
+    /// The Python interpreter that runs the references (looked up in PATH unless it contains a '/').
     public var python = "python3"
 
     /// Skip the reference (no comparison, no cross-check).
     public var skipReference = false
+
+    /// The ONNX Runtime reference (onnx and onnxruntime: `bash Benchmarks/venv.sh` prints a Python that has them).
+    public var onnxReference = "Benchmarks/reference_score_onnx.py"
+
+    /// Skip the ONNX Runtime reference.
+    public var skipOnnxReference = false
 
     /// Keep the folder with the reference's data and weights files.
     public var keep = false
@@ -108,6 +114,14 @@ public struct BenchScore: Sendable {
             guard try await onBlockingThread({ NumPyReference.isAvailable(python: python) }) else {
                 throw CommandError(
                     "NumPy is missing for \(python): install python3-numpy (bash Deploy/local/install-deps.sh)"
+                )
+            }
+        }
+        if !skipOnnxReference {
+            let python = python
+            guard try await onBlockingThread({ OnnxRuntimeReference.isAvailable(python: python) }) else {
+                throw CommandError(
+                    "onnx or onnxruntime is missing for \(python): pass --python \"$(bash Benchmarks/venv.sh)\" (or --skip-onnx-reference)"
                 )
             }
         }
@@ -287,6 +301,29 @@ public struct BenchScore: Sendable {
                     result.latency.p50,
                     result.latency.p99,
                     worst
+                )
+            )
+        }
+
+        if !skipOnnxReference {
+            if skipReference { try workload.write(to: directory, weights: weights, model: AMCModel(weights: weights)) }
+            let (script, python) = (onnxReference, python)
+            let result = try await onBlockingThread {
+                try OnnxRuntimeReference.run(script, python: python, directory: directory)
+            }
+            report.onnxRuntime = result.latency
+            report.onnxRuntimeVersions = result.versions
+            report.onnxScoreDifference = try OnnxRuntimeReference.check(
+                ours: ourScores,
+                theirs: result.scores,
+                candidates: candidates,
+                tolerance: 1e-4
+            )
+            print(
+                OnnxRuntimeReference.summary(
+                    result.latency,
+                    ours: report.inProcess,
+                    difference: report.onnxScoreDifference
                 )
             )
         }
@@ -728,6 +765,9 @@ extension BenchScore {
         var reference: LatencySummary?
         var referenceVersions = ""
         var maxScoreDifference: Float = 0
+        var onnxRuntime: LatencySummary?
+        var onnxRuntimeVersions = ""
+        var onnxScoreDifference: Float = 0
         var steady = LatencySummary()
         var steadyRate = 0.0
         var steadyFailed = 0
@@ -747,11 +787,13 @@ extension BenchScore {
         /// The machine-readable summary line.
         var resultLine: String {
             String(
-                format: "RESULT score_p99_ms=%.3f http_p99_ms=%.3f swap_failed=%d swap_p99_ratio=%.2f",
+                format:
+                    "RESULT score_p99_ms=%.3f http_p99_ms=%.3f swap_failed=%d swap_p99_ratio=%.2f ort_p99_ms=%.3f",
                 inProcess.p99,
                 steady.p99,
                 swapFailed + rollbackFailed + misversioned,
-                swapRatio
+                swapRatio,
+                onnxRuntime?.p99 ?? .nan
             )
         }
 
@@ -774,6 +816,13 @@ extension BenchScore {
                     "score \(candidates), NumPy reference",
                     reference,
                     String(format: "   amc/NumPy at p50: %.2f×", inProcess.p50 / Swift.max(reference.p50, 1e-9))
+                )
+            }
+            if let onnxRuntime {
+                row(
+                    "score \(candidates), ONNX Runtime 1 thread",
+                    onnxRuntime,
+                    OnnxRuntimeReference.ratio(inProcess, onnxRuntime)
                 )
             }
             row(
@@ -815,6 +864,11 @@ extension BenchScore {
                     swapRatio <= 1.5 ? "met" : "MISSED"
                 )
             )
+            if let onnxRuntime {
+                Swift.print(
+                    OnnxRuntimeReference.target(inProcess, onnxRuntime, onnxRuntimeVersions, onnxScoreDifference)
+                )
+            }
             Swift.print(resultLine)
         }
     }

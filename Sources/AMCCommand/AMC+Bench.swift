@@ -81,7 +81,7 @@ extension AMC.Bench {
         static let configuration = CommandConfiguration(
             commandName: "score",
             abstract:
-                "Scoring latency (in-process vs NumPy), HTTP throughput and p99, p99 and failures during hot swaps.",
+                "Scoring latency (in-process vs NumPy and ONNX Runtime), HTTP throughput and p99, p99 and failures during hot swaps.",
             usage: "amc bench score [<options>]"
         )
 
@@ -137,11 +137,20 @@ extension AMC.Bench {
         @Option(help: "The NumPy reference scorer (python3-numpy).")
         var reference = BenchScore().reference
 
-        @Option(help: "The Python interpreter that runs the reference (looked up in PATH unless it contains a '/').")
+        @Option(help: "The Python interpreter that runs the references (looked up in PATH unless it contains a '/').")
         var python = BenchScore().python
 
         @Flag(help: "Skip the reference (no comparison, no cross-check).")
         var skipReference = false
+
+        @Option(
+            help:
+                "The ONNX Runtime reference (onnx and onnxruntime: bash Benchmarks/venv.sh prints a Python that has them)."
+        )
+        var onnxReference = BenchScore().onnxReference
+
+        @Flag(help: "Skip the ONNX Runtime reference.")
+        var skipOnnxReference = false
 
         @Flag(help: "Keep the folder with the reference's data and weights files.")
         var keep = false
@@ -166,6 +175,8 @@ extension AMC.Bench {
             benchmark.reference = reference
             benchmark.python = python
             benchmark.skipReference = skipReference
+            benchmark.onnxReference = onnxReference
+            benchmark.skipOnnxReference = skipOnnxReference
             benchmark.keep = keep
             return benchmark
         }

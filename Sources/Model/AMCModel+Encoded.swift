@@ -16,32 +16,43 @@ extension AMCModel {
         let c = configuration
         let d = c.embeddingDimension
         let a = c.attentionDimension
+        var total = 0
+        for image in images {
+            precondition(
+                image.regions.count == image.regionCount * c.regionDimension,
+                "regions must be regionCount × regionDimension"
+            )
+            total += (image.regionCount + image.keywords.count) * (a + d)
+        }
+        let storage = EncodedImageStorage(count: total)
         var scratch = EngineScratch(c, gradientCount: 0, slots: 1, regions: 0, keywords: 0)
+        var offset = 0
         return scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
             images.map { image in
                 let r = image.regionCount
                 let kc = image.keywords.count
-                precondition(
-                    image.regions.count == r * c.regionDimension,
-                    "regions must be regionCount × regionDimension"
-                )
-                // One block: v (R × d) | k (K × d) | A_v v (R × a) | B_k k (K × a).
-                let values = [Float](unsafeUninitializedCapacity: (r + kc) * (d + a)) { buffer, count in
-                    let v = buffer.baseAddress!
-                    let k = v + r * d
-                    let pv = k + kc * d
-                    let pk = pv + r * a
-                    if r > 0 {
-                        engine.encodeRegions(image.regions, count: r, into: v)
-                        engine.projectRegions(v, count: r, into: pv)
-                    }
-                    if kc > 0 {
-                        engine.encodeKeywords(image.keywords, into: k)
-                        engine.projectKeywords(k, count: kc, into: pk)
-                    }
-                    count = (r + kc) * (d + a)
+                // A_v v_i (R × a) | v_i (R × d) | B_k k_j (K × a) | k_j (K × d)
+                let base = storage.base + offset
+                let regions = base + r * a
+                let keywordProjections = base + r * (a + d)
+                let keywords = keywordProjections + kc * a
+                if r > 0 {
+                    engine.encodeRegions(image.regions, count: r, into: regions)
+                    engine.projectRegions(regions, count: r, into: base)
                 }
-                return EncodedImage(regionCount: r, keywordCount: kc, values: values)
+                if kc > 0 {
+                    engine.encodeKeywords(image.keywords, into: keywords)
+                    engine.projectKeywords(keywords, count: kc, into: keywordProjections)
+                }
+                let encoded = EncodedImage(
+                    regionCount: r,
+                    keywordCount: kc,
+                    storage: storage,
+                    offset: offset,
+                    count: (r + kc) * (a + d)
+                )
+                offset += (r + kc) * (a + d)
+                return encoded
             }
         }
     }
@@ -62,20 +73,25 @@ extension AMCModel {
         }
         let c = configuration
         var scratch = EngineScratch(c, gradientCount: 0, slots: 1, regions: regions, keywords: keywords)
-        var result: [ScoredImage] = []
-        result.reserveCapacity(encodedImages.count)
-        scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
+        return scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
             precondition(isOwnEncoding(query), "query encoded by another architecture or dimensions")
             engine.load(query)
-            for (i, image) in encodedImages.enumerated() {
-                engine.forward(image, slot: 0, queryNorm: query.norm)
-                let info = engine.infos[0]
-                result.append(
-                    ScoredImage(index: i, score: info.score, visualWeight: info.betaV, languageWeight: info.betaK)
-                )
+            return [ScoredImage](unsafeUninitializedCapacity: encodedImages.count) { buffer, count in
+                for (i, image) in encodedImages.enumerated() {
+                    engine.forward(image, slot: 0, queryNorm: query.norm)
+                    let info = engine.infos[0]
+                    (buffer.baseAddress! + i).initialize(
+                        to: ScoredImage(
+                            index: i,
+                            score: info.score,
+                            visualWeight: info.betaV,
+                            languageWeight: info.betaK
+                        )
+                    )
+                    count = i + 1
+                }
             }
         }
-        return result
     }
 
     /// Whether images encoded by this model stay valid for `other`: same dimensions and identical image-side
@@ -87,24 +103,49 @@ extension AMCModel {
     }
 }
 
+extension EncodedImage {
+    /// The parts of an AMC-encoded image's block as views, for the duration of `body`.
+    /// - Parameters:
+    ///   - d: The embedding dimension of the model that reads it.
+    ///   - a: Its attention dimension.
+    ///   - body: Receives `A_v v` (R × a), `v` (R × d), `B_k k` (K × a), `k` (K × d).
+    func withViews<Result>(
+        embeddingDimension d: Int,
+        attentionDimension a: Int,
+        _ body: (
+            _ regionProjections: MatrixView, _ regions: MatrixView, _ keywordProjections: MatrixView,
+            _ keywords: MatrixView
+        ) -> Result
+    ) -> Result {
+        let (r, kc) = (regionCount, keywordCount)
+        precondition(count == (r + kc) * (a + d), "image encoded by another architecture or dimensions")
+        return withValues { base in
+            let keywordsStart = base + r * (a + d)
+            return body(
+                MatrixView(base, rows: r, columns: a),
+                MatrixView(base + r * a, rows: r, columns: d),
+                MatrixView(keywordsStart, rows: kc, columns: a),
+                MatrixView(keywordsStart + kc * a, rows: kc, columns: d)
+            )
+        }
+    }
+}
+
 extension Engine {
-    /// The query-dependent forward pass of one AMC-encoded image into slot `index` (the query must be in the
-    /// workspace): the image's block is `v` (R × d) | `k` (K × d) | `A_v v` (R × a) | `B_k k` (K × a).
+    /// The query-dependent forward pass of an AMC-encoded image into slot `index` (the query must be loaded): the
+    /// one reader of an encoded image's block, for scoring and explaining.
     func forward(_ image: EncodedImage, slot index: Int, queryNorm: Float) {
-        let (r, kc) = (image.regionCount, image.keywordCount)
-        precondition(image.values.count == (r + kc) * (d + a), "image encoded by another architecture")
-        image.values.withUnsafeBufferPointer { block in
-            // An empty block stands in for every part of an image without regions and keywords (never read: a
-            // zero count turns its branch off).
-            let v = block.baseAddress ?? UnsafePointer(s)
+        image.withViews(embeddingDimension: d, attentionDimension: a) {
+            regionProjections,
+            regions,
+            keywordProjections,
+            keywords in
             forward(
                 slot: index,
-                regions: v,
-                regionCount: r,
-                keywords: v + r * d,
-                keywordCount: kc,
-                regionProjections: v + (r + kc) * d,
-                keywordProjections: v + (r + kc) * d + r * a,
+                regions: regions,
+                keywords: keywords,
+                regionProjections: regionProjections,
+                keywordProjections: keywordProjections,
                 queryNorm: queryNorm
             )
         }

@@ -118,7 +118,9 @@ struct GradientSink {
     }
 }
 
-/// The forward and backward pass over raw buffers (see `Docs/model.md` for the equations and summation order).
+/// The forward and backward pass of the AMC model over preallocated buffers, written with the named operations of
+/// ``MatrixView`` and the two reusable pieces ``AttentionPooling`` (VAN, LAN) and ``ModalityGate`` (MTN), so each
+/// step reads like its line in `Docs/model.md` (which also fixes every summation order).
 struct Engine {
     let w: UnsafePointer<Float>
     let pl: PackedLayout
@@ -138,12 +140,102 @@ struct Engine {
     var a: Int { pl.a }
     var h: Int { pl.h }
 
-    @inline(__always)
-    func slot(_ index: Int) -> UnsafeMutablePointer<Float> { s + sl.slotBase + index * sl.slotStride }
+    // MARK: - The weights, by name
 
-    // MARK: - Forward
+    private func vector(_ offset: Int, _ count: Int) -> VectorView { VectorView(w + offset, count: count) }
+    private func matrix(_ offset: Int, _ rows: Int, _ columns: Int) -> MatrixView {
+        MatrixView(w + offset, rows: rows, columns: columns)
+    }
 
-    /// `out = tanh(table · x + bias)` for a sparse `x`, with the table stored transposed (H × d).
+    /// `W_vᵀ` (D × d) and `b_v`: the region encoder.
+    var regionWeightT: MatrixView { matrix(pl.wvT, pl.dim, d) }
+    var regionBias: VectorView { vector(pl.bv, d) }
+    /// The VAN: `A_v`, `A_q`, `w_a`.
+    var visualAttention: AttentionPooling {
+        AttentionPooling(
+            projectionT: matrix(pl.avT, d, a),
+            projection: matrix(pl.av, a, d),
+            queryProjectionT: matrix(pl.aqT, d, a),
+            score: vector(pl.wa, a)
+        )
+    }
+    /// The LAN: `B_k`, `B_q`, `w_l`.
+    var keywordAttention: AttentionPooling {
+        AttentionPooling(
+            projectionT: matrix(pl.bkaT, d, a),
+            projection: matrix(pl.bka, a, d),
+            queryProjectionT: matrix(pl.bqaT, d, a),
+            score: vector(pl.wl, a)
+        )
+    }
+    /// The MTN: `M_v, c_v, m_v` and `M_k, c_k, m_k`.
+    var modalityGate: ModalityGate {
+        ModalityGate(
+            visual: ModalityBranch(
+                queryWeightT: matrix(pl.mvT, d, h),
+                inputWeightT: matrix(pl.mvT + d * h, d, h),
+                weight: matrix(pl.mv, h, 2 * d),
+                bias: vector(pl.cv, h),
+                score: vector(pl.mvScore, h)
+            ),
+            keyword: ModalityBranch(
+                queryWeightT: matrix(pl.mkT, d, h),
+                inputWeightT: matrix(pl.mkT + d * h, d, h),
+                weight: matrix(pl.mk, h, 2 * d),
+                bias: vector(pl.ck, h),
+                score: vector(pl.mkScore, h)
+            )
+        )
+    }
+
+    // MARK: - The workspace, by name
+
+    private func scratch(_ offset: Int, _ count: Int) -> VectorView { VectorView(s + offset, count: count) }
+
+    /// `q`.
+    var q: VectorView { scratch(sl.q, d) }
+    /// `A_q q`, `B_q q`, `c_v + M_v[:, :d] q`, `c_k + M_k[:, :d] q`.
+    var visualQueryTerm: VectorView { scratch(sl.visualQueryTerm, a) }
+    var keywordQueryTerm: VectorView { scratch(sl.keywordQueryTerm, a) }
+    var mtnVisualQueryTerm: VectorView { scratch(sl.mtnVisualQueryTerm, h) }
+    var mtnKeywordQueryTerm: VectorView { scratch(sl.mtnKeywordQueryTerm, h) }
+
+    /// The forward intermediates of one image (slot `index`).
+    struct Slot {
+        let v: MatrixView
+        let hv: MatrixView
+        let alpha: VectorView
+        let visual: VectorView
+        let k: MatrixView
+        let hk: MatrixView
+        let lambda: VectorView
+        let keyword: VectorView
+        let tv: VectorView
+        let tk: VectorView
+        let u: VectorView
+    }
+
+    /// Slot `index`'s views for an image of `r` regions and `kc` keywords.
+    func slot(_ index: Int, regions r: Int, keywords kc: Int) -> Slot {
+        let base = s + sl.slotBase + index * sl.slotStride
+        return Slot(
+            v: MatrixView(base + sl.v, rows: r, columns: d),
+            hv: MatrixView(base + sl.hv, rows: r, columns: a),
+            alpha: VectorView(base + sl.alpha, count: r),
+            visual: VectorView(base + sl.visual, count: d),
+            k: MatrixView(base + sl.k, rows: kc, columns: d),
+            hk: MatrixView(base + sl.hk, rows: kc, columns: a),
+            lambda: VectorView(base + sl.lambda, count: kc),
+            keyword: VectorView(base + sl.keyword, count: d),
+            tv: VectorView(base + sl.tv, count: h),
+            tk: VectorView(base + sl.tk, count: h),
+            u: VectorView(base + sl.u, count: d)
+        )
+    }
+
+    // MARK: - Encoders
+
+    /// `out = tanh(W x + b)` for a sparse `x`, with `W` stored transposed (H × d, a row per bucket).
     func sparseEncode(
         _ input: SparseVector,
         table: UnsafePointer<Float>,
@@ -169,46 +261,29 @@ struct Engine {
         Kernels.tanhInPlace(out, d)
     }
 
-    /// Encodes the query into the workspace: `q`, `A_q q`, `B_q q` and the query half of both MTN branches.
+    /// Encodes the query into the workspace: `q = tanh(W_q x_q + b_q)`, `A_q q`, `B_q q` and the query half of
+    /// both MTN branches.
     /// - Returns: `sqrt(q·q + ε)`.
     func encodeQuery(_ input: SparseVector) -> Float {
-        let q = s + sl.q
-        sparseEncode(input, table: w + pl.wqT, bias: w + pl.bq, into: q)
-        Kernels.combine(s + sl.visualQueryTerm, start: nil, d, q, 1, w + pl.aqT, a, a)
-        Kernels.combine(s + sl.keywordQueryTerm, start: nil, d, q, 1, w + pl.bqaT, a, a)
-        Kernels.combine(s + sl.mtnVisualQueryTerm, start: w + pl.cv, d, q, 1, w + pl.mvT, h, h)
-        Kernels.combine(s + sl.mtnKeywordQueryTerm, start: w + pl.ck, d, q, 1, w + pl.mkT, h, h)
-        return (Kernels.dot(q, q, d) + AMCModel.normEpsilon).squareRoot()
+        sparseEncode(input, table: w + pl.wqT, bias: w + pl.bq, into: q.base)
+        visualAttention.queryTerm(q, into: visualQueryTerm)
+        keywordAttention.queryTerm(q, into: keywordQueryTerm)
+        let gate = modalityGate
+        gate.visual.queryTerm(q, into: mtnVisualQueryTerm)
+        gate.keyword.queryTerm(q, into: mtnKeywordQueryTerm)
+        return q.norm
     }
 
     /// Loads an already encoded query into the workspace.
     func load(_ query: EncodedQuery) {
-        query.vector.withUnsafeBufferPointer { (s + sl.q).update(from: $0.baseAddress!, count: d) }
+        query.vector.withUnsafeBufferPointer { q.base.update(from: $0.baseAddress!, count: d) }
         query.terms.withUnsafeBufferPointer { terms in
             let t = terms.baseAddress!
-            (s + sl.visualQueryTerm).update(from: t, count: a)
-            (s + sl.keywordQueryTerm).update(from: t + a, count: a)
-            (s + sl.mtnVisualQueryTerm).update(from: t + 2 * a, count: h)
-            (s + sl.mtnKeywordQueryTerm).update(from: t + 2 * a + h, count: h)
+            visualQueryTerm.base.update(from: t, count: a)
+            keywordQueryTerm.base.update(from: t + a, count: a)
+            mtnVisualQueryTerm.base.update(from: t + 2 * a, count: h)
+            mtnKeywordQueryTerm.base.update(from: t + 2 * a + h, count: h)
         }
-    }
-
-    /// The forward pass of one image into slot `index`; the query must be in the workspace.
-    func forward(_ image: ImageFeatures, slot index: Int, queryNorm: Float) {
-        let r = image.regionCount
-        let kc = image.keywords.count
-        precondition(image.regions.count == r * pl.dim, "regions must be regionCount × regionDimension")
-        let base = slot(index)
-        if r > 0 && mode != .keywordOnly { encodeRegions(image.regions, count: r, into: base + sl.v) }
-        if kc > 0 && mode != .imageOnly { encodeKeywords(image.keywords, into: base + sl.k) }
-        forward(
-            slot: index,
-            regions: base + sl.v,
-            regionCount: r,
-            keywords: base + sl.k,
-            keywordCount: kc,
-            queryNorm: queryNorm
-        )
     }
 
     /// α over the regions and λ over the keywords of the image in slot `index`, as its last forward pass left them
@@ -217,42 +292,25 @@ struct Engine {
         slot index: Int
     ) -> (regions: UnsafeBufferPointer<Float>, keywords: UnsafeBufferPointer<Float>) {
         let info = infos[index]
-        let base = slot(index)
-        return (
-            UnsafeBufferPointer(start: base + sl.alpha, count: info.useVisual ? info.regionCount : 0),
-            UnsafeBufferPointer(start: base + sl.lambda, count: info.useKeyword ? info.keywordCount : 0)
+        let views = slot(
+            index,
+            regions: info.useVisual ? info.regionCount : 0,
+            keywords: info.useKeyword ? info.keywordCount : 0
         )
-    }
-
-    /// The image side of an attention's hidden layer, `P x_i` for each of `count` items (query independent; the
-    /// query term is added afterwards, so a precomputed projection gives the same bits).
-    func project(
-        _ items: UnsafePointer<Float>,
-        count n: Int,
-        projectT: UnsafePointer<Float>,
-        into out: UnsafeMutablePointer<Float>
-    ) {
-        for i in 0..<n { Kernels.combine(out + i * a, start: nil, d, items + i * d, 1, projectT, a, a) }
-    }
-
-    /// ``project(_:count:projectT:into:)`` for the VAN (`A_v v_i`, R × a) and the LAN (`B_k k_j`, K × a).
-    func projectRegions(_ v: UnsafePointer<Float>, count r: Int, into out: UnsafeMutablePointer<Float>) {
-        project(v, count: r, projectT: w + pl.avT, into: out)
-    }
-
-    /// See ``projectRegions(_:count:into:)``.
-    func projectKeywords(_ k: UnsafePointer<Float>, count kc: Int, into out: UnsafeMutablePointer<Float>) {
-        project(k, count: kc, projectT: w + pl.bkaT, into: out)
+        return (
+            UnsafeBufferPointer(start: views.alpha.base, count: views.alpha.count),
+            UnsafeBufferPointer(start: views.lambda.base, count: views.lambda.count)
+        )
     }
 
     /// The region encoder: `v_i = tanh(W_v x_i + b_v)` for each of the `count` cells (query independent).
     func encodeRegions(_ regions: [Float], count r: Int, into v: UnsafeMutablePointer<Float>) {
-        let dim = pl.dim
+        let out = MatrixView(v, rows: r, columns: d)
         regions.withUnsafeBufferPointer { regions in
-            let x = regions.baseAddress!
-            for i in 0..<r { Kernels.combine(v + i * d, start: w + pl.bv, dim, x + i * dim, 1, w + pl.wvT, d, d) }
+            let x = MatrixView(regions.baseAddress!, rows: r, columns: pl.dim)
+            regionWeightT.combineRows(ofEach: x, start: regionBias, into: out)
         }
-        Kernels.tanhInPlace(v, r * d)
+        out.tanh()
     }
 
     /// The keyword encoder: `k_j = tanh(W_k x_j + b_k)` for each keyword bag (query independent).
@@ -262,59 +320,75 @@ struct Engine {
         }
     }
 
+    /// `A_v v_i` for each of `count` encoded regions (R × a; query independent).
+    func projectRegions(_ v: UnsafePointer<Float>, count r: Int, into out: UnsafeMutablePointer<Float>) {
+        visualAttention.project(MatrixView(v, rows: r, columns: d), into: MatrixView(out, rows: r, columns: a))
+    }
+
+    /// `B_k k_j` for each of `count` encoded keywords (K × a; query independent).
+    func projectKeywords(_ k: UnsafePointer<Float>, count kc: Int, into out: UnsafeMutablePointer<Float>) {
+        keywordAttention.project(MatrixView(k, rows: kc, columns: d), into: MatrixView(out, rows: kc, columns: a))
+    }
+
+    // MARK: - Forward
+
+    /// The forward pass of one image into slot `index`; the query must be in the workspace.
+    func forward(_ image: ImageFeatures, slot index: Int, queryNorm: Float) {
+        let r = image.regionCount
+        let kc = image.keywords.count
+        precondition(image.regions.count == r * pl.dim, "regions must be regionCount × regionDimension")
+        let slot = slot(index, regions: r, keywords: kc)
+        if r > 0 && mode != .keywordOnly { encodeRegions(image.regions, count: r, into: slot.v.base) }
+        if kc > 0 && mode != .imageOnly { encodeKeywords(image.keywords, into: slot.k.base) }
+        forward(slot: index, regions: slot.v, keywords: slot.k, queryNorm: queryNorm)
+    }
+
     /// The query-dependent rest of the forward pass (VAN, LAN, MTN, cosine) into slot `index`, from encoded
-    /// regions (`regionCount` × d) and keywords (`keywordCount` × d), and optionally their precomputed attention
-    /// projections (× a each); the query must be in the workspace.
+    /// regions (R × d) and keywords (K × d), and optionally their precomputed attention projections (R × a,
+    /// K × a); the query must be in the workspace.
     func forward(
         slot index: Int,
-        regions v: UnsafePointer<Float>,
-        regionCount r: Int,
-        keywords k: UnsafePointer<Float>,
-        keywordCount kc: Int,
-        regionProjections: UnsafePointer<Float>? = nil,
-        keywordProjections: UnsafePointer<Float>? = nil,
+        regions v: MatrixView,
+        keywords k: MatrixView,
+        regionProjections: MatrixView? = nil,
+        keywordProjections: MatrixView? = nil,
         queryNorm: Float
     ) {
-        let base = slot(index)
-        let visual = base + sl.visual
-        let keyword = base + sl.keyword
+        let slot = slot(index, regions: v.rows, keywords: k.rows)
         var info = SlotInfo()
-        info.regionCount = r
-        info.keywordCount = kc
-        info.useVisual = r > 0 && mode != .keywordOnly
-        info.useKeyword = kc > 0 && mode != .imageOnly
+        info.regionCount = v.rows
+        info.keywordCount = k.rows
+        info.useVisual = v.rows > 0 && mode != .keywordOnly
+        info.useKeyword = k.rows > 0 && mode != .imageOnly
 
+        // VAN: visual = Σ_i α_i v_i, α = softmax(w_a · tanh(A_v v_i + A_q q)); 0 without regions.
         if info.useVisual {
-            attend(
-                v,
-                count: r,
+            visualAttention.forward(
+                items: v,
                 projected: regionProjections,
-                projectT: w + pl.avT,
-                queryTerm: s + sl.visualQueryTerm,
-                score: w + pl.wa,
-                hidden: base + sl.hv,
-                weights: base + sl.alpha,
-                pooled: visual
+                queryTerm: visualQueryTerm,
+                hidden: slot.hv,
+                weights: slot.alpha,
+                pooled: slot.visual
             )
         } else {
-            Kernels.zero(visual, d)
+            slot.visual.zero()
         }
+        // LAN: keyword = Σ_j λ_j k_j, λ = softmax(w_l · tanh(B_k k_j + B_q q)); 0 without keywords.
         if info.useKeyword {
-            attend(
-                k,
-                count: kc,
+            keywordAttention.forward(
+                items: k,
                 projected: keywordProjections,
-                projectT: w + pl.bkaT,
-                queryTerm: s + sl.keywordQueryTerm,
-                score: w + pl.wl,
-                hidden: base + sl.hk,
-                weights: base + sl.lambda,
-                pooled: keyword
+                queryTerm: keywordQueryTerm,
+                hidden: slot.hk,
+                weights: slot.lambda,
+                pooled: slot.keyword
             )
         } else {
-            Kernels.zero(keyword, d)
+            slot.keyword.zero()
         }
 
+        // MTN: [β_v, β_k] = softmax(z_v, z_k) when both modalities are there; otherwise the one present.
         switch mode {
         case .imageOnly:
             break
@@ -323,90 +397,30 @@ struct Engine {
         case .attention:
             if info.useVisual && info.useKeyword {
                 info.usesMTN = true
-                let zv = modalityLogit(
-                    visual,
-                    queryTerm: s + sl.mtnVisualQueryTerm,
-                    matrixT: w + pl.mvT,
-                    score: w + pl.mvScore,
-                    hidden: base + sl.tv
+                (info.betaV, info.betaK) = modalityGate.weights(
+                    visual: slot.visual,
+                    keyword: slot.keyword,
+                    visualQueryTerm: mtnVisualQueryTerm,
+                    keywordQueryTerm: mtnKeywordQueryTerm,
+                    visualHidden: slot.tv,
+                    keywordHidden: slot.tk
                 )
-                let zk = modalityLogit(
-                    keyword,
-                    queryTerm: s + sl.mtnKeywordQueryTerm,
-                    matrixT: w + pl.mkT,
-                    score: w + pl.mkScore,
-                    hidden: base + sl.tk
-                )
-                let top = max(zv, zk)
-                let ev = (zv - top).expValue
-                let ek = (zk - top).expValue
-                info.betaV = ev / (ev + ek)
-                info.betaK = 1 - info.betaV
             } else if info.useKeyword {
                 (info.betaV, info.betaK) = (0, 1)
             }
         }
 
-        let u = base + sl.u
+        // u = β_v visual + β_k keyword
+        let u = slot.u
         if info.usesMTN {
-            for j in 0..<d { u[j] = info.betaV * visual[j] + info.betaK * keyword[j] }
+            for j in 0..<d { u[j] = info.betaV * slot.visual[j] + info.betaK * slot.keyword[j] }
         } else {
-            u.update(from: info.betaK == 0 ? visual : keyword, count: d)
+            u.copy(from: info.betaK == 0 ? slot.visual : slot.keyword)
         }
-        info.uNorm = (Kernels.dot(u, u, d) + AMCModel.normEpsilon).squareRoot()
-        info.score = Kernels.dot(s + sl.q, u, d) / (queryNorm * info.uNorm)
+        // s = (q·u) / (sqrt(q·q + ε) · sqrt(u·u + ε))
+        info.uNorm = u.norm
+        info.score = q.dot(u) / (queryNorm * info.uNorm)
         infos[index] = info
-    }
-
-    /// Query-guided attention: `h_i = tanh(P x_i + t)`, `e_i = w·h_i`, `α = softmax(e)`, `pooled = Σ α_i x_i`.
-    /// `P x_i` is computed here unless `projected` holds it already (``project(_:count:projectT:into:)``).
-    func attend(
-        _ items: UnsafePointer<Float>,
-        count n: Int,
-        projected: UnsafePointer<Float>? = nil,
-        projectT: UnsafePointer<Float>,
-        queryTerm: UnsafePointer<Float>,
-        score: UnsafePointer<Float>,
-        hidden: UnsafeMutablePointer<Float>,
-        weights: UnsafeMutablePointer<Float>,
-        pooled: UnsafeMutablePointer<Float>
-    ) {
-        if let projected {
-            hidden.update(from: projected, count: n * a)
-        } else {
-            project(items, count: n, projectT: projectT, into: hidden)
-        }
-        for i in 0..<n { Kernels.axpy(hidden + i * a, 1, queryTerm, a) }
-        Kernels.tanhInPlace(hidden, n * a)
-        var top = -Float.infinity
-        for i in 0..<n {
-            let e = Kernels.dot(score, hidden + i * a, a)
-            weights[i] = e
-            top = max(top, e)
-        }
-        var total: Float = 0
-        for i in 0..<n {
-            weights[i] = (weights[i] - top).expValue
-            total += weights[i]
-        }
-        Kernels.zero(pooled, d)
-        for i in 0..<n {
-            weights[i] /= total
-            Kernels.axpy(pooled, weights[i], items + i * d, d)
-        }
-    }
-
-    /// `z = m · tanh(c + M[:, :d] q + M[:, d:] x)` with the query half precomputed; the tanh goes to `hidden`.
-    func modalityLogit(
-        _ x: UnsafePointer<Float>,
-        queryTerm: UnsafePointer<Float>,
-        matrixT: UnsafePointer<Float>,
-        score: UnsafePointer<Float>,
-        hidden: UnsafeMutablePointer<Float>
-    ) -> Float {
-        Kernels.combine(hidden, start: queryTerm, d, x, 1, matrixT + d * h, h, h)
-        Kernels.tanhInPlace(hidden, h)
-        return Kernels.dot(score, hidden, h)
     }
 
     // MARK: - One example
@@ -437,11 +451,16 @@ struct Engine {
         }
         guard dPositive != 0, sink != nil else { return loss }
 
-        Kernels.zero(s + sl.dq, d)
-        Kernels.zero(s + sl.dVisualTerm, a)
-        Kernels.zero(s + sl.dKeywordTerm, a)
-        Kernels.zero(s + sl.preSumV, h)
-        Kernels.zero(s + sl.preSumK, h)
+        let dq = scratch(sl.dq, d)
+        let dVisualTerm = scratch(sl.dVisualTerm, a)
+        let dKeywordTerm = scratch(sl.dKeywordTerm, a)
+        let preSumV = scratch(sl.preSumV, h)
+        let preSumK = scratch(sl.preSumK, h)
+        dq.zero()
+        dVisualTerm.zero()
+        dKeywordTerm.zero()
+        preSumV.zero()
+        preSumK.zero()
         var usedMTN = backward(positive, slot: 0, dScore: dPositive, queryNorm: queryNorm, full: full, &sink!)
         for (t, negative) in negatives.enumerated() where margin - sp + infos[t + 1].score > 0 {
             let used = backward(negative, slot: t + 1, dScore: 1, queryNorm: queryNorm, full: full, &sink!)
@@ -449,36 +468,37 @@ struct Engine {
         }
 
         // The query halves of M_v and M_k: ∂L/∂M[:, :d] += (Σ_images pre) ⊗ q.
-        let q = s + sl.q
         let g = sink!.g
+        let dMv = MatrixView(g + gl.mv, rows: h, columns: d, stride: 2 * d)
+        let dMk = MatrixView(g + gl.mk, rows: h, columns: d, stride: 2 * d)
         if usedMTN {
             for row in 0..<h {
-                Kernels.axpy(g + gl.mv + row * 2 * d, s[sl.preSumV + row], q, d)
-                Kernels.axpy(g + gl.mk + row * 2 * d, s[sl.preSumK + row], q, d)
+                dMv[row].add(preSumV[row], times: q)
+                dMk[row].add(preSumK[row], times: q)
             }
         }
         guard full else { return loss }
 
         // ∂L/∂q from the attention query terms and the MTN, then the query encoder.
-        let dq = s + sl.dq
-        let dVisualTerm = s + sl.dVisualTerm
-        let dKeywordTerm = s + sl.dKeywordTerm
-        Kernels.combine(dq, start: dq, a, dVisualTerm, 1, w + pl.aq, d, d)
-        Kernels.combine(dq, start: dq, a, dKeywordTerm, 1, w + pl.bqa, d, d)
+        let gate = modalityGate
+        matrix(pl.aq, a, d).combineRows(dVisualTerm, start: dq, into: dq)  // += A_qᵀ ∂L/∂(A_q q)
+        matrix(pl.bqa, a, d).combineRows(dKeywordTerm, start: dq, into: dq)  // += B_qᵀ ∂L/∂(B_q q)
         if usedMTN {
-            Kernels.combine(dq, start: dq, h, s + sl.preSumV, 1, w + pl.mv, 2 * d, d)
-            Kernels.combine(dq, start: dq, h, s + sl.preSumK, 1, w + pl.mk, 2 * d, d)
+            gate.visual.weight.columns(0..<d).combineRows(preSumV, start: dq, into: dq)
+            gate.keyword.weight.columns(0..<d).combineRows(preSumK, start: dq, into: dq)
         }
+        let dAq = MatrixView(g + gl.aq, rows: a, columns: d)
+        let dBq = MatrixView(g + gl.bqa, rows: a, columns: d)
         for row in 0..<a {
-            Kernels.axpy(g + gl.aq + row * d, dVisualTerm[row], q, d)
-            Kernels.axpy(g + gl.bqa + row * d, dKeywordTerm[row], q, d)
+            dAq[row].add(dVisualTerm[row], times: q)
+            dBq[row].add(dKeywordTerm[row], times: q)
         }
-        Kernels.tanhGradient(dq, q, d)
-        Kernels.add(g + gl.bq, dq, d)
+        dq.multiplyByTanhDerivative(of: q)
+        VectorView(g + gl.bq, count: d).add(dq)
         for (index, count) in zip(query.indices, query.counts) {
             let column = Int(index)
             sink!.touchQuery(column)
-            Kernels.axpy(g + gl.wqT + column * d, count, dq, d)
+            VectorView(g + gl.wqT + column * d, count: d).add(count, times: dq)
         }
         return loss
     }
@@ -498,188 +518,113 @@ struct Engine {
     ) -> Bool {
         let g = sink.g
         let info = infos[index]
-        let base = slot(index)
-        let q = s + sl.q
-        let u = base + sl.u
-        let du = s + sl.du
+        let slot = slot(index, regions: info.regionCount, keywords: info.keywordCount)
+        let u = slot.u
+        let du = scratch(sl.du, d)
         let (nu, score) = (info.uNorm, info.score)
         let (qu, qq, uu) = (nq * nu, nq * nq, nu * nu)
 
         // s = q·u / (|q| |u|)
         if full {
-            let dq = s + sl.dq
+            let dq = scratch(sl.dq, d)
             for j in 0..<d { dq[j] += ds * (u[j] / qu - score * q[j] / qq) }
         }
         for j in 0..<d { du[j] = ds * (q[j] / qu - score * u[j] / uu) }
 
         // u = β_v visual + β_k keyword
-        let dVisual = s + sl.dVisual
-        let dKeyword = s + sl.dKeyword
+        let dVisual = scratch(sl.dVisual, d)
+        let dKeyword = scratch(sl.dKeyword, d)
         if full {
-            Kernels.scale(dVisual, info.betaV, du, d)
-            Kernels.scale(dKeyword, info.betaK, du, d)
+            dVisual.assign(info.betaV, times: du)
+            dKeyword.assign(info.betaK, times: du)
         }
 
         // [β_v, β_k] = softmax(z_v, z_k)
-        let visual = base + sl.visual
-        let keyword = base + sl.keyword
         if info.usesMTN {
-            let dBetaV = Kernels.dot(du, visual, d)
-            let dBetaK = Kernels.dot(du, keyword, d)
+            let dBetaV = du.dot(slot.visual)
+            let dBetaK = du.dot(slot.keyword)
             let dzv = info.betaV * info.betaK * (dBetaV - dBetaK)
-            modalityBackward(
-                matrix: w + pl.mv,
-                score: w + pl.mvScore,
-                hidden: base + sl.tv,
-                x: visual,
+            let gate = modalityGate
+            let pre = scratch(sl.preM, h)
+            gate.visual.backward(
+                x: slot.visual,
+                hidden: slot.tv,
                 dz: dzv,
-                dMatrix: g + gl.mv,
-                dBias: g + gl.cv,
-                dScore: g + gl.mvScore,
-                preSum: s + sl.preSumV,
+                dWeight: MatrixView(g + gl.mv, rows: h, columns: 2 * d),
+                dBias: VectorView(g + gl.cv, count: h),
+                dScore: VectorView(g + gl.mvScore, count: h),
+                pre: pre,
+                preSum: scratch(sl.preSumV, h),
                 dx: full ? dVisual : nil
             )
-            modalityBackward(
-                matrix: w + pl.mk,
-                score: w + pl.mkScore,
-                hidden: base + sl.tk,
-                x: keyword,
+            gate.keyword.backward(
+                x: slot.keyword,
+                hidden: slot.tk,
                 dz: -dzv,
-                dMatrix: g + gl.mk,
-                dBias: g + gl.ck,
-                dScore: g + gl.mkScore,
-                preSum: s + sl.preSumK,
+                dWeight: MatrixView(g + gl.mk, rows: h, columns: 2 * d),
+                dBias: VectorView(g + gl.ck, count: h),
+                dScore: VectorView(g + gl.mkScore, count: h),
+                pre: pre,
+                preSum: scratch(sl.preSumK, h),
                 dx: full ? dKeyword : nil
             )
         }
         guard full else { return info.usesMTN }
 
-        let dItems = s + sl.dItems
-        // VAN → region encoder.
+        let dAlpha = scratch(sl.dAlpha, max(sl.regionCapacity, sl.keywordCapacity))
+        let pre = MatrixView(s + sl.pre, rows: max(sl.regionCapacity, sl.keywordCapacity), columns: a)
+        // VAN → region encoder: ∂L/∂W_v += Σ_i δ_i ⊗ x_i, ∂L/∂b_v += Σ_i δ_i.
         if info.useVisual {
             let r = info.regionCount
-            let dim = pl.dim
-            let v = base + sl.v
-            attendBackward(
-                v,
-                count: r,
-                project: w + pl.av,
-                score: w + pl.wa,
-                hidden: base + sl.hv,
-                weights: base + sl.alpha,
+            let dItems = MatrixView(s + sl.dItems, rows: r, columns: d)
+            visualAttention.backward(
+                items: slot.v,
+                hidden: slot.hv,
+                weights: slot.alpha,
                 dPooled: dVisual,
                 dItems: dItems,
-                dProject: g + gl.av,
-                dScore: g + gl.wa,
-                dQueryTerm: s + sl.dVisualTerm
+                dProjection: MatrixView(g + gl.av, rows: a, columns: d),
+                dScore: VectorView(g + gl.wa, count: a),
+                dQueryTerm: scratch(sl.dVisualTerm, a),
+                dWeights: dAlpha,
+                dHidden: pre
             )
-            Kernels.tanhGradient(dItems, v, r * d)
-            for i in 0..<r { Kernels.add(g + gl.bv, dItems + i * d, d) }
+            VectorView(dItems.base, count: r * d).multiplyByTanhDerivative(of: VectorView(slot.v.base, count: r * d))
+            let dRegionBias = VectorView(g + gl.bv, count: d)
+            for i in 0..<r { dRegionBias.add(dItems[i]) }
             image.regions.withUnsafeBufferPointer { regions in
-                let x = regions.baseAddress!
-                for row in 0..<d {
-                    let out = g + gl.wv + row * dim
-                    Kernels.combine(out, start: out, r, dItems + row, d, x, dim, dim)
-                }
+                let x = MatrixView(regions.baseAddress!, rows: r, columns: pl.dim)
+                MatrixView(g + gl.wv, rows: d, columns: pl.dim).accumulateOuterProducts(dItems, x)
             }
         }
-        // LAN → keyword encoder (sparse columns of W_k).
+        // LAN → keyword encoder (sparse columns of W_k): ∂L/∂W_k[:, bucket] += count · δ_j, ∂L/∂b_k += Σ_j δ_j.
         if info.useKeyword {
             let kc = info.keywordCount
-            let k = base + sl.k
-            attendBackward(
-                k,
-                count: kc,
-                project: w + pl.bka,
-                score: w + pl.wl,
-                hidden: base + sl.hk,
-                weights: base + sl.lambda,
+            let dItems = MatrixView(s + sl.dItems, rows: kc, columns: d)
+            keywordAttention.backward(
+                items: slot.k,
+                hidden: slot.hk,
+                weights: slot.lambda,
                 dPooled: dKeyword,
                 dItems: dItems,
-                dProject: g + gl.bka,
-                dScore: g + gl.wl,
-                dQueryTerm: s + sl.dKeywordTerm
+                dProjection: MatrixView(g + gl.bka, rows: a, columns: d),
+                dScore: VectorView(g + gl.wl, count: a),
+                dQueryTerm: scratch(sl.dKeywordTerm, a),
+                dWeights: dAlpha,
+                dHidden: pre
             )
-            Kernels.tanhGradient(dItems, k, kc * d)
+            VectorView(dItems.base, count: kc * d).multiplyByTanhDerivative(of: VectorView(slot.k.base, count: kc * d))
+            let dKeywordBias = VectorView(g + gl.bk, count: d)
             for (j, bag) in image.keywords.enumerated() {
-                let pre = dItems + j * d
-                Kernels.add(g + gl.bk, pre, d)
+                let delta = dItems[j]
+                dKeywordBias.add(delta)
                 for (index, count) in zip(bag.indices, bag.counts) {
                     let column = Int(index)
                     sink.touchKeyword(column)
-                    Kernels.axpy(g + gl.wkT + column * d, count, pre, d)
+                    VectorView(g + gl.wkT + column * d, count: d).add(count, times: delta)
                 }
             }
         }
         return info.usesMTN
-    }
-
-    /// Backward of ``attend(_:count:projected:projectT:queryTerm:score:hidden:weights:pooled:)``: writes `∂L/∂x_i` to
-    /// `dItems` and accumulates into `dProject` (row-major a × d), `dScore` and `dQueryTerm`.
-    func attendBackward(
-        _ items: UnsafePointer<Float>,
-        count n: Int,
-        project: UnsafePointer<Float>,
-        score: UnsafePointer<Float>,
-        hidden: UnsafePointer<Float>,
-        weights alpha: UnsafePointer<Float>,
-        dPooled: UnsafePointer<Float>,
-        dItems: UnsafeMutablePointer<Float>,
-        dProject: UnsafeMutablePointer<Float>,
-        dScore: UnsafeMutablePointer<Float>,
-        dQueryTerm: UnsafeMutablePointer<Float>
-    ) {
-        let dAlpha = s + sl.dAlpha
-        let pre = s + sl.pre
-        var weighted: Float = 0
-        for i in 0..<n {
-            dAlpha[i] = Kernels.dot(dPooled, items + i * d, d)
-            weighted += alpha[i] * dAlpha[i]
-        }
-        for i in 0..<n {
-            let de = alpha[i] * (dAlpha[i] - weighted)
-            let hi = hidden + i * a
-            Kernels.axpy(dScore, de, hi, a)
-            let pi = pre + i * a
-            for row in 0..<a {
-                let value = hi[row]
-                pi[row] = de * score[row] * (1 - value * value)
-            }
-            Kernels.add(dQueryTerm, pi, a)
-            let di = dItems + i * d
-            Kernels.scale(di, alpha[i], dPooled, d)
-            Kernels.combine(di, start: di, a, pi, 1, project, d, d)
-        }
-        for row in 0..<a {
-            let out = dProject + row * d
-            Kernels.combine(out, start: out, n, pre + row, a, items, d, d)
-        }
-    }
-
-    /// Backward of ``modalityLogit(_:queryTerm:matrixT:score:hidden:)`` given `dz = ∂L/∂z`, except the query
-    /// half of `∂L/∂M` and `∂L/∂q`, which are applied once per example from `preSum`.
-    func modalityBackward(
-        matrix: UnsafePointer<Float>,
-        score: UnsafePointer<Float>,
-        hidden: UnsafePointer<Float>,
-        x: UnsafePointer<Float>,
-        dz: Float,
-        dMatrix: UnsafeMutablePointer<Float>,
-        dBias: UnsafeMutablePointer<Float>,
-        dScore: UnsafeMutablePointer<Float>,
-        preSum: UnsafeMutablePointer<Float>,
-        dx: UnsafeMutablePointer<Float>?
-    ) {
-        let pre = s + sl.preM
-        for row in 0..<h {
-            let t = hidden[row]
-            dScore[row] += dz * t
-            let p = dz * score[row] * (1 - t * t)
-            pre[row] = p
-            dBias[row] += p
-            preSum[row] += p
-            Kernels.axpy(dMatrix + row * 2 * d + d, p, x, d)
-        }
-        if let dx { Kernels.combine(dx, start: dx, h, pre, 1, matrix + d, 2 * d, d) }
     }
 }

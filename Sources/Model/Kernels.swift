@@ -214,6 +214,24 @@ enum Kernels {
         p.update(repeating: 0, count: n)
     }
 
+    /// `out[j] = tanh(x[j] + y[j])` (`out` may be `x`): the sum and ``tanhInPlace(_:_:)`` in one pass, same bits.
+    static func tanhOfSum(
+        _ out: UnsafeMutablePointer<Float>,
+        _ x: UnsafePointer<Float>,
+        _ y: UnsafePointer<Float>,
+        _ n: Int
+    ) {
+        var j = 0
+        while j + 8 <= n {
+            store8(tanh8(load8(x + j) + load8(y + j)), out + j)
+            j += 8
+        }
+        while j < n {
+            out[j] = (x[j] + y[j]).tanhValue
+            j += 1
+        }
+    }
+
     /// `p[j] = tanh(p[j])`, exactly ``Swift/Float/tanhValue`` per element, eight lanes at a time.
     static func tanhInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
         var j = 0
@@ -351,6 +369,49 @@ enum ExpConstants {
 }
 
 extension Kernels {
+    /// `p[j] = exp(p[j] − top)`, exactly ``Swift/Float/expValue`` of the difference per element, four lanes at a
+    /// time: the softmaxes' exponentials.
+    static func expOfDifference(_ p: UnsafeMutablePointer<Float>, minus top: Float, _ n: Int) {
+        let topv = SIMD4<Float>(repeating: top)
+        var j = 0
+        while j + 4 <= n {
+            let x = UnsafeRawPointer(p + j).loadUnaligned(as: SIMD4<Float>.self) - topv
+            let e = SIMD4<Float>(exp4(SIMD4<Double>(x)))
+            UnsafeMutableRawPointer(p + j).storeBytes(of: e, as: SIMD4<Float>.self)
+            j += 4
+        }
+        while j < n {
+            p[j] = (p[j] - top).expValue
+            j += 1
+        }
+    }
+
+    /// Lane-wise ``Swift/Double/expApprox``: the same `Double` operations in the same order, so the same bits.
+    @inline(__always)
+    static func exp4(_ value: SIMD4<Double>) -> SIMD4<Double> {
+        typealias K = ExpConstants
+        var x = value
+        x.replace(with: 700, where: x .> 700)
+        x.replace(with: -700, where: x .< -700)
+        let shifted = x * K.log2e + K.roundingMagic
+        let n = shifted - K.roundingMagic
+        let r = (x - n * K.ln2High) - n * K.ln2Low
+        var p = SIMD4<Double>(repeating: K.c11)
+        p = p * r + K.c10
+        p = p * r + K.c9
+        p = p * r + K.c8
+        p = p * r + K.c7
+        p = p * r + K.c6
+        p = p * r + K.c5
+        p = p * r + K.c4
+        p = p * r + K.c3
+        p = p * r + K.c2
+        p = p * r + 1
+        p = p * r + 1
+        let exponent = unsafeBitCast(shifted, to: SIMD4<Int64>.self) &- K.roundingMagicBits &+ 1023
+        return p * unsafeBitCast(exponent &<< 52, to: SIMD4<Double>.self)
+    }
+
     /// `y[j] = (y[j] + x[j]) / count`, then `x[j] = 0`.
     static func mean(_ y: UnsafeMutablePointer<Float>, _ x: UnsafeMutablePointer<Float>, _ count: Float, _ n: Int) {
         let cv = SIMD8<Float>(repeating: count)

@@ -176,12 +176,20 @@ public struct LateFusionModel: ScoringModel {
 
     /// The image encodings `[v̄ | k̄]` (2d floats; a missing modality's mean is zero and never read).
     public func encodeImages(_ images: [ImageFeatures]) -> [EncodedImage] {
-        images.map { image in
+        let d = embeddingDimension
+        // One allocation for the batch, as AMC's encodings (the serving catalog is encoded in batches).
+        let storage = EncodedImageStorage(count: 2 * d * images.count)
+        return images.enumerated().map { index, image in
             let encoded = encode(image)
+            let base = storage.base + 2 * d * index
+            encoded.visual.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: d) }
+            encoded.keyword.withUnsafeBufferPointer { (base + d).update(from: $0.baseAddress!, count: d) }
             return EncodedImage(
                 regionCount: image.regionCount,
                 keywordCount: image.keywords.count,
-                values: encoded.visual + encoded.keyword
+                storage: storage,
+                offset: 2 * d * index,
+                count: 2 * d
             )
         }
     }
@@ -194,10 +202,11 @@ public struct LateFusionModel: ScoringModel {
         precondition(query.vector.count == d && query.terms.count == 2, "query encoded by another architecture")
         let beta = (visual: query.terms[0], keyword: query.terms[1])
         return encodedImages.enumerated().map { index, image in
-            precondition(image.values.count == 2 * d, "image encoded by another architecture")
+            precondition(image.count == 2 * d, "image encoded by another architecture or dimensions")
+            let values = image.withValues { [Float](UnsafeBufferPointer(start: $0, count: 2 * d)) }
             let fused = fuse(
-                visual: image.values[0..<d],
-                keyword: image.values[d..<(2 * d)],
+                visual: values[0..<d],
+                keyword: values[d..<(2 * d)],
                 hasRegions: image.regionCount > 0,
                 hasKeywords: image.keywordCount > 0,
                 beta: beta

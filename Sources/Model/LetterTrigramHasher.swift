@@ -51,9 +51,22 @@ public enum LetterTrigramHasher {
     public static func encode(_ text: String, buckets: Int) -> SparseVector {
         precondition(buckets > 0 && buckets <= Int(Int32.max), "bucket count out of range")
         var bucketsSeen: [Int32] = []
+        var scalars: [Unicode.Scalar] = []
         for word in text.split(whereSeparator: { $0.isWhitespace }) {
-            for trigram in trigrams(of: word) {
-                bucketsSeen.append(Int32(bucket(of: trigram, buckets: buckets)))
+            // The buckets of `trigrams(of: word)`, hashed from the scalars' UTF-8 without building the strings.
+            scalars.removeAll(keepingCapacity: true)
+            scalars.append("#")
+            scalars.append(contentsOf: word.unicodeScalars)
+            scalars.append("#")
+            for start in 0..<(scalars.count - 2) {
+                var hash: UInt32 = 0x811c_9dc5
+                for scalar in scalars[start..<(start + 3)] {
+                    for byte in scalar.utf8 {
+                        hash ^= UInt32(byte)
+                        hash &*= 0x0100_0193
+                    }
+                }
+                bucketsSeen.append(Int32(hash % UInt32(buckets)))
             }
         }
         bucketsSeen.sort()

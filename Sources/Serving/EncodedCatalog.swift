@@ -4,7 +4,9 @@ import Model
 /// The catalog in the form one model version scores: every image's query-independent work done once.
 ///
 /// Shared between versions whose image encoders are identical (an MTN-only fine-tune keeps them), so such a
-/// swap costs no re-encoding.
+/// swap costs no re-encoding. Each image's encodings are one contiguous block (``EncodedImage``); every batch of
+/// ``batchSize`` images shares one allocation (huge pages where the OS offers them), so a request's gather of
+/// ~100 scattered blocks touches few pages.
 final class EncodedCatalog: Sendable {
     /// Image keys, in catalog order.
     let keys: [String]
@@ -37,7 +39,7 @@ final class EncodedCatalog: Sendable {
                     keywords: model.keywordInputs(image.keywords)
                 )
             )
-            if pending.count == 512 {
+            if pending.count == Self.batchSize {
                 images.append(contentsOf: model.encodeImages(pending))
                 pending.removeAll(keepingCapacity: true)
             }
@@ -49,6 +51,9 @@ final class EncodedCatalog: Sendable {
         self.positions = positions
         self.revision = revision
     }
+
+    /// Images encoded per ``AMCModel/encodeImages(_:)`` call: the unit of allocation (~10 MB at the defaults).
+    static let batchSize = 512
 
     /// The number of images.
     var count: Int { keys.count }

@@ -69,6 +69,11 @@ import Testing
         report.rollbackFailed = 2
         report.misversioned = 3
         #expect(report.swapRatio == 1.25)
-        #expect(report.resultLine == "RESULT score_p99_ms=0.812 http_p99_ms=4.000 swap_failed=6 swap_p99_ratio=1.25")
+        #expect(
+            report.resultLine
+                == "RESULT score_p99_ms=0.812 http_p99_ms=4.000 swap_failed=6 swap_p99_ratio=1.25 ort_p99_ms=nan"
+        )
+        report.onnxRuntime = LatencySummary(p50: 0.5, p99: 1.6, max: 2, count: 10)
+        #expect(report.resultLine.hasSuffix(" swap_p99_ratio=1.25 ort_p99_ms=1.600"))
     }
 }

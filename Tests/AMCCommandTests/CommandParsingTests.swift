@@ -297,15 +297,18 @@ import Testing
         #expect(plain.warmup == 2 && plain.swaps == 50 && plain.rollbacks == 10 && plain.swapInterval == 100)
         #expect(!plain.reencode && plain.seed == 42 && plain.reference == "Benchmarks/reference_score.py")
         #expect(plain.python == "python3" && !plain.skipReference && !plain.keep)
+        #expect(plain.onnxReference == "Benchmarks/reference_score_onnx.py" && !plain.skipOnnxReference)
         let set = try parse(
             [
                 "bench", "score", "--images", "300", "--regions", "4", "--keywords", "6", "--candidates", "50",
                 "--queries", "100", "--clients", "3", "--seconds", "1.5", "--rounds", "2", "--warmup", "0",
                 "--swaps", "4", "--rollbacks", "0", "--swap-interval", "20", "--reencode", "--seed", "9",
                 "--reference", "r.py", "--python", "/usr/bin/python3", "--skip-reference", "--keep",
+                "--onnx-reference", "o.py", "--skip-onnx-reference",
             ],
             as: AMC.Bench.Score.self
         ).benchmark
+        #expect(set.onnxReference == "o.py" && set.skipOnnxReference)
         #expect(set.images == 300 && set.regions == 4 && set.keywords == 6 && set.candidates == 50)
         #expect(set.queries == 100 && set.clients == 3 && set.seconds == 1.5 && set.rounds == 2 && set.warmup == 0)
         #expect(set.swaps == 4 && set.rollbacks == 0 && set.swapInterval == 20 && set.reencode && set.seed == 9)

@@ -110,3 +110,69 @@ import Testing
         #expect(model.score(query: "red car", images: [image])[0].score == before)
     }
 }
+
+@Suite struct MatrixViewTests {
+    /// The four-lane exponential of the softmaxes is bit-identical to the scalar one, special values included.
+    @Test func vectorExpEqualsScalarExp() {
+        var rng = SplitMix64(seed: 8)
+        var values: [Float] = [0, -0.0, 1, -1, 88, -88, 700, -700, 701, -701, 1e30, -1e30, .infinity, -.infinity, .nan]
+        for _ in 0..<20_000 { values.append(rng.nextSymmetric(30)) }
+        while values.count % 4 != 3 { values.append(rng.nextSymmetric(3)) }  // leaves a scalar tail
+        for top in [Float(0), 2.5, -7] {
+            var vector = values
+            vector.withUnsafeMutableBufferPointer { Kernels.expOfDifference($0.baseAddress!, minus: top, $0.count) }
+            for (x, y) in zip(values, vector) {
+                let expected = (x - top).expValue
+                #expect(y.bitPattern == expected.bitPattern || (expected.isNaN && y.isNaN), "exp(\(x) − \(top))")
+            }
+        }
+    }
+
+    /// The named matrix operations compute what they document, element by element in the documented order.
+    @Test func namedOperationsMatchPlainLoops() {
+        var rng = SplitMix64(seed: 7)
+        for columns in [1, 5, 8, 13, 32, 40] {
+            let (n, rows) = (6, 4)
+            var a = (0..<(n * rows)).map { _ in rng.nextSymmetric(1) }
+            var b = (0..<(n * columns)).map { _ in rng.nextSymmetric(1) }
+            let start = (0..<(rows * columns)).map { _ in rng.nextSymmetric(1) }
+            var g = start
+            var x = (0..<(columns + 3)).map { _ in rng.nextSymmetric(4) }
+            let y = (0..<(columns + 3)).map { _ in rng.nextSymmetric(4) }
+            var fused = [Float](repeating: .nan, count: x.count)
+            var e = (0..<n).map { _ in rng.nextSymmetric(3) }
+            let logits = e
+            a.withUnsafeMutableBufferPointer { ap in
+                b.withUnsafeMutableBufferPointer { bp in
+                    g.withUnsafeMutableBufferPointer { gp in
+                        MatrixView(gp.baseAddress!, rows: rows, columns: columns).accumulateOuterProducts(
+                            MatrixView(ap.baseAddress!, rows: n, columns: rows),
+                            MatrixView(bp.baseAddress!, rows: n, columns: columns)
+                        )
+                    }
+                }
+            }
+            for row in 0..<rows {
+                for column in 0..<columns {
+                    var expected = start[row * columns + column]
+                    for i in 0..<n { expected += a[i * rows + row] * b[i * columns + column] }
+                    #expect(g[row * columns + column] == expected, "outer products \(row), \(column)")
+                }
+            }
+            x.withUnsafeMutableBufferPointer { xp in
+                y.withUnsafeBufferPointer { yp in
+                    fused.withUnsafeMutableBufferPointer {
+                        Kernels.tanhOfSum($0.baseAddress!, xp.baseAddress!, yp.baseAddress!, xp.count)
+                    }
+                }
+            }
+            for j in x.indices { #expect(fused[j].bitPattern == (x[j] + y[j]).tanhValue.bitPattern, "tanhOfSum \(j)") }
+            e.withUnsafeMutableBufferPointer { VectorView($0.baseAddress!, count: n).softmax() }
+            let top = logits.max()!
+            let exps = logits.map { ($0 - top).expValue }
+            var total: Float = 0
+            for value in exps { total += value }
+            #expect(e == exps.map { $0 / total })
+        }
+    }
+}

@@ -24,6 +24,24 @@ import Testing
         #expect(LetterTrigramHasher.encode("snooki", buckets: 4096) == bag)
     }
 
+    /// `encode` hashes the scalars directly; it must give the buckets of the documented trigram strings, also for
+    /// multi-byte scalars (accents, CJK, emoji with modifiers) and several spaces.
+    @Test func encodeEqualsTheTrigramStrings() {
+        for text in ["snooki baby bump", "café crème", "東京 タワー", "👍🏽 ok", "a  b\tc", "x", ""] {
+            for buckets in [4096, 97] {
+                var expected: [Int32: Float] = [:]
+                for word in text.split(whereSeparator: { $0.isWhitespace }) {
+                    for trigram in LetterTrigramHasher.trigrams(of: word) {
+                        expected[Int32(LetterTrigramHasher.bucket(of: trigram, buckets: buckets)), default: 0] += 1
+                    }
+                }
+                let bag = LetterTrigramHasher.encode(text, buckets: buckets)
+                #expect(bag.indices == expected.keys.sorted(), "\(text)")
+                #expect(bag.counts == expected.keys.sorted().map { expected[$0]! }, "\(text)")
+            }
+        }
+    }
+
     @Test func repeatedTrigramsAreCounted() {
         let bag = LetterTrigramHasher.encode("aaaa aaaa", buckets: 4096)
         // Per word: "#aa", "aaa" ×2, "aa#"; two words.

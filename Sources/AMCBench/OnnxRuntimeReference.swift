@@ -1,0 +1,135 @@
+import CommandSupport
+import Foundation
+
+/// `amc bench score`'s ONNX Runtime reference (`Benchmarks/reference_score_onnx.py`): the same per-query graph —
+/// query encoding, the gather of the candidates' stored encodings, attentions, MTN, cosine, sort — run by ONNX
+/// Runtime on one thread, on the files the NumPy reference reads.
+enum OnnxRuntimeReference {
+    /// What a run measured.
+    struct Result {
+        var latency: LatencySummary
+        /// `onnxruntime=<v> onnx=<v> numpy=<v> python=<v>`.
+        var versions: String
+        /// Every score, queries × candidates in candidate order.
+        var scores: [Float]
+    }
+
+    /// Whether `python` (looked up in PATH unless it contains a '/') can import onnx and onnxruntime.
+    static func isAvailable(python: String) -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [python, "-c", "import numpy, onnx, onnxruntime"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            return false
+        }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }
+
+    /// Runs the reference on the folder ``ScoreWorkload/write(to:weights:model:)`` wrote and reads its scores.
+    /// - Throws: ``CommandError`` when it fails (quoting its standard error) or prints no figures.
+    static func run(_ script: String, python: String, directory: URL) throws -> Result {
+        let output = Pipe()
+        let reference = try ReferenceProcess(
+            name: "the ONNX Runtime reference (\(script))",
+            executable: "/usr/bin/env",
+            arguments: [python, script, directory.path],
+            standardOutput: output
+        )
+        let bytes = output.fileHandleForReading.readDataToEndOfFile()
+        try reference.waitForSuccess()
+        var latency: LatencySummary?
+        var versions = ""
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.first == "VERSIONS" {
+                versions = fields.dropFirst().joined(separator: " ")
+            } else if fields.first == "REFERENCE" {
+                var values: [String: Double] = [:]
+                for field in fields.dropFirst() {
+                    let parts = field.split(separator: "=", maxSplits: 1)
+                    if parts.count == 2 { values[String(parts[0])] = Double(parts[1]) }
+                }
+                if let p50 = values["p50_ms"], let p99 = values["p99_ms"], let max = values["max_ms"] {
+                    latency = LatencySummary(p50: p50, p99: p99, max: max, count: Int(values["queries"] ?? 0))
+                }
+            }
+        }
+        guard let latency else { throw CommandError("the ONNX Runtime reference printed no REFERENCE line") }
+        let scores = try NumPyReference.readFloats(directory.appendingPathComponent("onnx_scores.f32"))
+        return Result(latency: latency, versions: versions, scores: scores)
+    }
+
+    /// The largest absolute difference between `ours` and `theirs` and where it is.
+    /// - Throws: ``CommandError`` when the counts differ or a difference exceeds `tolerance` (naming the query
+    ///   and the candidate).
+    static func check(ours: [Float], theirs: [Float], candidates: Int, tolerance: Float) throws -> Float {
+        guard theirs.count == ours.count else {
+            throw CommandError("the ONNX Runtime reference wrote \(theirs.count) scores, expected \(ours.count)")
+        }
+        var worst: Float = 0
+        var worstAt = 0
+        for i in ours.indices where !(abs(ours[i] - theirs[i]) <= worst) {
+            worst = abs(ours[i] - theirs[i])
+            worstAt = i
+        }
+        guard worst <= tolerance else {
+            throw CommandError(
+                "the Swift scorer and the ONNX Runtime reference disagree: query \(worstAt / candidates + 1), candidate \(worstAt % candidates + 1): \(ours[worstAt]) vs \(theirs[worstAt])"
+            )
+        }
+        return worst
+    }
+
+    /// The target: amc's in-process p99 at most this fraction of ONNX Runtime's single-thread p99, same run.
+    static let targetRatio = 0.5
+
+    /// The phase line: ONNX Runtime's figures, amc's p99 beside them and the agreement of the scores.
+    static func summary(_ latency: LatencySummary, ours: LatencySummary, difference: Float) -> String {
+        String(
+            format:
+                "ONNX Runtime: same graph on one thread, p50 %.3f ms, p99 %.3f ms (amc p99 %.3f ms, %.2f× of it); scores agree within %.1e",
+            latency.p50,
+            latency.p99,
+            ours.p99,
+            ours.p99 / Swift.max(latency.p99, 1e-9),
+            difference
+        )
+    }
+
+    /// The table's extra column: amc's time as a fraction of ONNX Runtime's, at p50 and p99.
+    static func ratio(_ ours: LatencySummary, _ theirs: LatencySummary) -> String {
+        String(
+            format: "   amc/ORT at p50: %.2f×, p99: %.2f×",
+            ours.p50 / Swift.max(theirs.p50, 1e-9),
+            ours.p99 / Swift.max(theirs.p99, 1e-9)
+        )
+    }
+
+    /// The target line: amc's p99 next to ONNX Runtime's, their ratio and whether it meets ``targetRatio``.
+    static func target(
+        _ ours: LatencySummary,
+        _ theirs: LatencySummary,
+        _ versions: String,
+        _ difference: Float
+    )
+        -> String
+    {
+        let ratio = ours.p99 / Swift.max(theirs.p99, 1e-9)
+        return String(
+            format:
+                "target vs ONNX Runtime (%@): amc p99 %.3f ms, ORT p99 %.3f ms, ratio %.2f (≤ %.1f: %@); scores agree within %.1e",
+            versions,
+            ours.p99,
+            theirs.p99,
+            ratio,
+            targetRatio,
+            ratio <= targetRatio ? "met" : "MISSED",
+            difference
+        )
+    }
+}
