@@ -72,16 +72,30 @@ let package = Package(
             dependencies: ["ClickLog", "Postgres", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
+            name: "Registry",
+            dependencies: [
+                "Model",
+                "Evaluation",
+                "Postgres",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
             name: "Learning",
             dependencies: [
                 "Model",
                 "Catalog",
                 "Evaluation",
                 "Postgres",
+                "Registry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        .target(
+            name: "Provenance",
+            dependencies: ["Catalog", "Learning", "Model", "Postgres", "Registry"]
         ),
         .target(
             name: "Ingest",
@@ -98,7 +112,7 @@ let package = Package(
             name: "Serving",
             dependencies: [
                 "Model",
-                "Learning",
+                "Registry",
                 "Catalog",
                 "ClickLog",
                 "Postgres",
@@ -176,7 +190,9 @@ let package = Package(
                 "Simulation",
                 "Catalog",
                 "Evaluation",
+                "Registry",
                 "Learning",
+                "Provenance",
                 "Serving",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -238,22 +254,39 @@ let package = Package(
         ),
         .target(
             name: "LearningTestSupport",
-            dependencies: ["Learning", "Catalog", "Evaluation", "Model", "Simulation", "Postgres", "TestSupport"],
+            dependencies: [
+                "Learning", "Registry", "Catalog", "Evaluation", "Model", "Simulation", "Postgres", "TestSupport",
+            ],
             path: "Tests/LearningTestSupport"
         ),
         .testTarget(
             name: "LearningTests",
             dependencies: [
-                "Learning", "Model", "Catalog", "Evaluation", "Simulation", "Postgres", "TestSupport",
+                "Learning", "Registry", "Model", "Catalog", "Evaluation", "Simulation", "Postgres", "TestSupport",
                 "LearningTestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(
+            name: "RegistryTests",
+            dependencies: [
+                "Registry", "Learning", "Model", "Simulation", "Postgres", "TestSupport", "LearningTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "ProvenanceTests",
+            dependencies: [
+                "Provenance", "Registry", "Learning", "Model", "Simulation", "Postgres", "TestSupport",
+                "LearningTestSupport", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "ServingTests",
             dependencies: [
-                "Serving", "Learning", "Model", "Catalog", "ClickLog", "Simulation", "Postgres", "TestSupport",
+                "Serving", "Registry", "Learning", "Model", "Catalog", "ClickLog", "Simulation", "Postgres",
+                "TestSupport",
                 "LearningTestSupport", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),

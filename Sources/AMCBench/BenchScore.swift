@@ -6,6 +6,7 @@ import Learning
 import Logging
 import Model
 import Postgres
+import Registry
 import ServiceLifecycle
 import Serving
 import Synchronization
@@ -528,7 +529,7 @@ public struct BenchScore: Sendable {
         return ModelRegistry.NewVersion(
             kind: kind,
             parent: parent,
-            weights: weights,
+            parameters: weights.parameters,
             watermark: watermark,
             trainingWindow: try decoder.decode(TrainingWindow.self, from: Data(window.utf8)),
             hyperparameters: try decoder.decode(Hyperparameters.self, from: Data(hyperparameters.utf8)),

@@ -5,6 +5,8 @@ import Foundation
 import Learning
 import Logging
 import Postgres
+import Provenance
+import Registry
 
 extension AMC {
     /// `amc audit`: provenance for operators (design §4, §7).
@@ -149,8 +151,8 @@ func withConnection<T: Sendable>(
         defer { connection.close() }
         do {
             return try body(connection)
-        } catch let error as LearnerError {
-            throw CommandError(error.message)
+        } catch let error where error is LearnerError || error is RegistryError {
+            throw CommandError("\(error)")
         }
     }
 }

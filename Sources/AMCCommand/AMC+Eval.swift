@@ -6,6 +6,7 @@ import Foundation
 import Learning
 import Logging
 import Postgres
+import Registry
 
 extension AMC {
     /// `amc eval`: the model and the baselines on graded labels, one row each (the AMC paper's Tables 1–2).
@@ -58,8 +59,8 @@ extension AMC {
                         labels: file.queries,
                         version: requested
                     )
-                } catch let error as LearnerError {
-                    throw CommandError(error.message)
+                } catch let error where error is LearnerError || error is RegistryError {
+                    throw CommandError("\(error)")
                 }
             }
             print(json ? try EvaluationTable.json(report) : EvaluationTable.text(report))

@@ -4,6 +4,7 @@ import Foundation
 import Learning
 import Logging
 import Model
+import Registry
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -108,8 +109,8 @@ extension AMC {
             )
             do {
                 try await group.run()
-            } catch let error as LearnerError {
-                throw CommandError(error.message)
+            } catch let error where error is LearnerError || error is RegistryError {
+                throw CommandError("\(error)")
             }
         }
     }

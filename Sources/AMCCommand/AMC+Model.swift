@@ -4,6 +4,7 @@ import Foundation
 import Learning
 import Logging
 import Postgres
+import Registry
 
 extension AMC {
     /// `amc model`: the version registry for operators (design §4, §7).

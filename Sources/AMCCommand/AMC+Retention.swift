@@ -2,6 +2,7 @@ import ArgumentParser
 import CommandSupport
 import Foundation
 import Learning
+import Provenance
 
 extension AMC {
     /// `amc retention`: monthly partitions of `click_events` ahead of time, and whole old partitions removed,

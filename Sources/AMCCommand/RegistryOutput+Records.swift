@@ -2,6 +2,7 @@ import CommandSupport
 import Evaluation
 import Foundation
 import Learning
+import Registry
 
 /// The registry records `amc model` and `amc audit` print, as JSON for machines and as text for people.
 extension RegistryOutput {

@@ -9,6 +9,7 @@ import Learning
 import Logging
 import Model
 import Postgres
+import Registry
 import Simulation
 import Synchronization
 

@@ -2,6 +2,7 @@ import CommandSupport
 import Evaluation
 import Foundation
 import Learning
+import Registry
 
 extension DemoLearning.Report {
     /// The readable text report.

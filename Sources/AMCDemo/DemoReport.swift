@@ -1,4 +1,5 @@
 import Foundation
+import Ingest
 import Logging
 import Postgres
 
@@ -16,47 +17,12 @@ struct DemoReport {
         let connection = try PostgresConnection.connect(databaseURL, logger: logger)
         defer { connection.close() }
         var report = DemoReport()
-        report.events = try connection.query("SELECT count(*) FROM click_events")[0].decode(Int.self, column: 0)
-        report.pairs = try connection.query("SELECT count(*) FROM relevance_pairs")[0].decode(Int.self, column: 0)
-        report.gaps = try connection.query("SELECT count(*) FROM ingest_gaps")[0].decode(Int.self, column: 0)
-        for row in try connection.query(
-            """
-            SELECT reason_code, count(*), min(reason) FROM dead_letters GROUP BY reason_code ORDER BY 2 DESC, 1
-            """
-        ) {
-            report.deadLetters.append(
-                (
-                    try row.decode(String.self, column: 0), try row.decode(Int.self, column: 1),
-                    try row.decode(String.self, column: 2)
-                )
-            )
-        }
-        for row in try connection.query(
-            "SELECT partition, next_offset FROM ingest_offsets WHERE topic = 'clicks' ORDER BY partition"
-        ) {
-            report.offsets.append((try row.decode(Int32.self, column: 0), try row.decode(Int64.self, column: 1)))
-        }
-        for row in try connection.query(
-            "SELECT query, image, clicks, relevance, grade FROM relevance_labels ORDER BY relevance DESC, query LIMIT 8"
-        ) {
-            report.topPairs.append(
-                (
-                    try row.decode(String.self, column: 0), try row.decode(String.self, column: 1),
-                    try row.decode(Int64.self, column: 2), try row.decode(Double.self, column: 3),
-                    try row.decode(Int.self, column: 4)
-                )
-            )
-        }
-        for row in try connection.query(
-            "SELECT query, image, skips, relevance FROM relevance_labels WHERE skips > 0 ORDER BY skips DESC, query LIMIT 4"
-        ) {
-            report.skipped.append(
-                (
-                    try row.decode(String.self, column: 0), try row.decode(String.self, column: 1),
-                    try row.decode(Int64.self, column: 2), try row.decode(Double.self, column: 3)
-                )
-            )
-        }
+        let store = IngestSummaryStore(connection: connection)
+        (report.events, report.pairs, report.gaps) = try store.counts()
+        report.deadLetters = try store.deadLetterReasons()
+        report.offsets = try store.nextOffsets(topic: "clicks")
+        report.topPairs = try store.mostRelevantPairs(limit: 8)
+        report.skipped = try store.mostSkippedPairs(limit: 4)
         return report
     }
 

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Model
 import Postgres
+import Registry
 
 /// Where a training run is, for progress bars and logs.
 public struct LearnerProgress: Sendable {
@@ -94,11 +95,11 @@ public struct Learner: Sendable {
             )
         }
         let (trained, report) = try trainFresh(.attention)
-        var baselines: [ModalityMode: (weights: AMCWeights, metrics: RankingMetrics)] = [:]
+        var baselines: [ModalityMode: (parameters: ModelParameters, metrics: RankingMetrics)] = [:]
         if configuration.trainBaselines {
             for mode in [ModalityMode.imageOnly, .keywordOnly] {
                 let (baseline, _) = try trainFresh(mode)
-                baselines[mode] = (baseline.weights, scorer.evaluate(baseline, on: gateQueries))
+                baselines[mode] = (baseline.weights.parameters, scorer.evaluate(baseline, on: gateQueries))
             }
         }
         let registry = ModelRegistry(connection: connection)
@@ -107,7 +108,7 @@ public struct Learner: Sendable {
             ModelRegistry.NewVersion(
                 kind: .bootstrap,
                 parent: nil,
-                weights: trained.weights,
+                parameters: trained.weights.parameters,
                 watermark: snapshot.watermark,
                 trainingWindow: window(
                     split,
@@ -143,14 +144,7 @@ public struct Learner: Sendable {
         shouldStop: () -> Bool = { false }
     ) throws -> LearnerOutcome {
         let started = Date()
-        if let refusedWatermark,
-            try !connection.query(
-                """
-                SELECT EXISTS (SELECT 1 FROM relevance_pairs
-                               WHERE NOT pg_visible_in_snapshot(change_xid, \(refusedWatermark)::pg_snapshot))
-                """
-            )[0].decode(Bool.self, column: 0)
-        {
+        if let refusedWatermark, try !PairStore(connection: connection).hasChanges(since: refusedWatermark) {
             return .noNewPairs(changedPairs: 0)
         }
         let registry = ModelRegistry(connection: connection)
@@ -203,7 +197,7 @@ public struct Learner: Sendable {
             ModelRegistry.NewVersion(
                 kind: .finetune,
                 parent: active,
-                weights: trained.weights,
+                parameters: trained.weights.parameters,
                 watermark: snapshot.watermark,
                 trainingWindow: window(
                     split,
@@ -392,14 +386,15 @@ public struct Learner: Sendable {
                     activated = true
                 }
             }
-            try connection.execute(
-                """
-                INSERT INTO learner_runs (kind, parent, outcome, version, reason, training_window, metrics, worker,
-                                          started_at)
-                VALUES (\(candidate.kind.rawValue), \(candidate.parent), \(gate.passed ? "published" : "refused"),
-                        \(version), \(gate.reason), \(try RegistryJSON.encode(candidate.trainingWindow))::jsonb,
-                        \(try RegistryJSON.encode(candidate.metrics))::jsonb, \(worker), \(started))
-                """
+            try LearnerRunStore(connection: connection).record(
+                kind: candidate.kind,
+                parent: candidate.parent,
+                published: version,
+                gate: gate,
+                trainingWindow: candidate.trainingWindow,
+                metrics: candidate.metrics,
+                worker: worker,
+                started: started
             )
             if let version { return .published(version: version, activated: activated, gate: gate) }
             return .refused(gate: gate, watermark: candidate.watermark)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Postgres
+import Registry
 
 /// One leader among learners, through a session-level PostgreSQL advisory lock.
 ///
@@ -9,7 +10,7 @@ import Postgres
 /// checking it still holds the lock, so a learner that lost its session can never publish.
 public struct LearnerLeadership: Sendable {
     /// First key of every advisory lock amc-stream takes (`'AMC'` in ASCII); the second key says which lock.
-    public static let lockNamespace: Int32 = 0x41_4D43
+    public static let lockNamespace: Int32 = ModelRegistry.advisoryLockNamespace
     /// Second key of the learner's leadership lock.
     public static let leaderLockKey: Int32 = 1
 

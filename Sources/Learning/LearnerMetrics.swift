@@ -2,6 +2,7 @@ import CoreMetrics
 import Evaluation
 import Foundation
 import Metrics
+import Registry
 
 /// The learner's metrics (swift-metrics; `amc learn --metrics-port` exports them as `amc_learn_…`).
 struct LearnerMetrics: Sendable {

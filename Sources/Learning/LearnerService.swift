@@ -2,6 +2,7 @@ import CoreMetrics
 import Foundation
 import Logging
 import Postgres
+import Registry
 import ServiceLifecycle
 import Synchronization
 
@@ -112,7 +113,7 @@ public final class LearnerService: Service, Sendable {
                                     }
                                     if case .noNewPairs = outcome {} else { onOutcome(outcome) }
                                 }
-                            } catch let error as LearnerError {
+                            } catch let error where error is LearnerError || error is RegistryError {
                                 guard !isStopping else { return }
                                 logger.error("Learner cycle failed; retrying", metadata: ["error": "\(error)"])
                             }
@@ -135,7 +136,7 @@ public final class LearnerService: Service, Sendable {
     private func withLeaderSession(_ body: (Learner) throws -> Void) throws {
         let connection = try PostgresConnection.connect(databaseURL, retryingFor: .seconds(30), logger: logger)
         defer { connection.close() }
-        try connection.execute("SELECT set_config('application_name', \("amc learn " + worker), false)")
+        try connection.setApplicationName("amc learn " + worker)
         let leadership = LearnerLeadership(connection: connection)
         guard try leadership.waitForLeadership(interval: configuration.pollInterval, shouldStop: stop, logger: logger)
         else { return }

@@ -3,6 +3,7 @@ import Evaluation
 import Foundation
 import Model
 import Postgres
+import Registry
 
 /// One method's row in an evaluation table.
 public struct EvaluationRow: Sendable, Codable, Hashable {
@@ -70,7 +71,7 @@ public struct OfflineEvaluator: Sendable {
             throw LearnerError("no active model version to evaluate: pass --version N or run amc learn --bootstrap")
         }
         let model = AMCModel(weights: try registry.weights(of: version))
-        let baselines = try registry.baselines(of: version)
+        let baselines = try registry.baselineWeights(of: version)
         var keys = Set<String>()
         for query in labels { keys.formUnion(query.images) }
         let images = try CatalogStore(connection: connection).images(keys: keys.sorted())
@@ -114,19 +115,10 @@ struct ClickPrior {
     private var maxImageClicks: Int64 = 0
 
     init(connection: PostgresConnection, queries: [String], images: [String]) throws {
-        for row in try connection.query(
-            "SELECT query, image, clicks FROM relevance_pairs WHERE query = ANY(\(queries))"
-        ) {
-            pairClicks[try row.decode(String.self, column: 0), default: [:]][try row.decode(String.self, column: 1)] =
-                try row.decode(Int64.self, column: 2)
-        }
-        for row in try connection.query(
-            "SELECT image, sum(clicks)::bigint FROM relevance_pairs WHERE image = ANY(\(images)) GROUP BY image"
-        ) {
-            let clicks = try row.decode(Int64.self, column: 1)
-            imageClicks[try row.decode(String.self, column: 0)] = clicks
-            maxImageClicks = max(maxImageClicks, clicks)
-        }
+        let store = PairStore(connection: connection)
+        pairClicks = try store.clicks(queries: queries)
+        imageClicks = try store.clicks(images: images)
+        maxImageClicks = imageClicks.values.max() ?? 0
     }
 
     func score(_ query: String, _ image: String) -> Double {

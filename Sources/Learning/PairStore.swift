@@ -121,4 +121,42 @@ public struct PairStore: Sendable {
             return PairSnapshot(pairs: pairs, watermark: snapshot)
         }
     }
+
+    /// Whether any pair changed after `watermark` (a ``PairSnapshot/watermark``).
+    /// - Parameter watermark: A `pg_snapshot` in text form.
+    public func hasChanges(since watermark: String) throws -> Bool {
+        try connection.query(
+            """
+            SELECT EXISTS (SELECT 1 FROM relevance_pairs
+                           WHERE NOT pg_visible_in_snapshot(change_xid, \(watermark)::pg_snapshot))
+            """
+        )[0].decode(Bool.self, column: 0)
+    }
+
+    /// The clicks of every pair of these queries.
+    /// - Parameter queries: Normalised queries.
+    /// - Returns: Clicks by query, then by image.
+    public func clicks(queries: [String]) throws -> [String: [String: Int64]] {
+        var result: [String: [String: Int64]] = [:]
+        for row in try connection.query(
+            "SELECT query, image, clicks FROM relevance_pairs WHERE query = ANY(\(queries))"
+        ) {
+            result[try row.decode(String.self, column: 0), default: [:]][try row.decode(String.self, column: 1)] =
+                try row.decode(Int64.self, column: 2)
+        }
+        return result
+    }
+
+    /// The clicks of these images over all queries.
+    /// - Parameter images: Image keys.
+    /// - Returns: Clicks by image (images without pairs are missing).
+    public func clicks(images: [String]) throws -> [String: Int64] {
+        var result: [String: Int64] = [:]
+        for row in try connection.query(
+            "SELECT image, sum(clicks)::bigint FROM relevance_pairs WHERE image = ANY(\(images)) GROUP BY image"
+        ) {
+            result[try row.decode(String.self, column: 0)] = try row.decode(Int64.self, column: 1)
+        }
+        return result
+    }
 }

@@ -1,10 +1,10 @@
 import Catalog
 import Foundation
-import Learning
 import Logging
 import Model
 import Postgres
 import Prometheus
+import Registry
 import ServiceLifecycle
 import Synchronization
 
@@ -14,7 +14,8 @@ import Synchronization
 /// `LISTEN`s on ``ModelRegistry/activationChannel``, re-reads the latest activation every
 /// ``ServingConfiguration/recheckInterval`` in case a notification was missed, and checks the catalog's revision
 /// every ``ServingConfiguration/catalogRefreshInterval``. A new activation is loaded (sha256 and format checked by
-/// ``ModelRegistry/weights(of:)``), checked against the catalog's region dimension, encoded and warmed, then
+/// ``ModelRegistry/parameters(of:cached:)``; a fine-tune of the served or the retained model reads only its online
+/// part and applies it to that model), checked against the catalog's region dimension, encoded and warmed, then
 /// swapped in. A version that fails is refused once per activation: logged at error, counted, and the previous
 /// snapshot keeps serving. The model the last swap replaced stays in memory (its weights, not its encodings), so
 /// re-activating it — the usual rollback — reads no weights from the database, only its row's sha256, which must
@@ -82,6 +83,10 @@ private final class WatcherLoop: @unchecked Sendable {
     private var handledActivation: Int64?
     /// The model the last swap replaced, with the sha256 it was verified against: a rollback target ready to serve.
     private var retained: (version: Int64, sha256: String, model: AMCModel)?
+    /// The complete parameters the last fine-tune was applied to, by their blob's sha256: the next fine-tune of the
+    /// same parent (its siblings, or its parent re-trained) is applied to them too, even once neither the served
+    /// nor the retained model is that parent.
+    private var fineTuneBase: (sha256: String, parameters: ModelParameters)?
     private var nextRecheck: ContinuousClock.Instant
     private var nextCatalogCheck: ContinuousClock.Instant
     private var reconnectDelay = Duration.milliseconds(100)
@@ -159,7 +164,7 @@ private final class WatcherLoop: @unchecked Sendable {
         connection = nil
         let opened = try PostgresConnection.connect(databaseURL, logger: logger)
         do {
-            try opened.execute(script: "SET application_name = 'amc serve'")
+            try opened.setApplicationName("amc serve")
             try opened.listen(ModelRegistry.activationChannel)
         } catch {
             opened.close()
@@ -203,8 +208,7 @@ private final class WatcherLoop: @unchecked Sendable {
     private func refreshCatalog(_ connection: PostgresConnection) throws {
         let store = CatalogStore(connection: connection)
         if let catalog, try store.revision() == catalog.revision { return }
-        let (images, revision) = try connection.transaction { connection in
-            try connection.execute(script: "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        let (images, revision) = try connection.snapshotTransaction { connection in
             let store = CatalogStore(connection: connection)
             return (try store.allImages(), try store.revision())
         }
@@ -256,9 +260,7 @@ private final class WatcherLoop: @unchecked Sendable {
                 // Versions are immutable and this one was verified when it was first loaded.
                 model = retained.model
             } else {
-                let weights = try registry.weights(of: activation.version)
-                guard weights.isFinite else { throw ModelRefusal(description: "weights are not finite") }
-                model = AMCModel(weights: weights)
+                model = try load(activation.version, registry: registry, held: [current?.loaded, retained])
             }
             let images = catalog?.images ?? []
             guard compatible(model, images) else {
@@ -290,6 +292,30 @@ private final class WatcherLoop: @unchecked Sendable {
                 ]
             )
         }
+    }
+
+    /// Reads a version's parameters and builds its model. A fine-tune of parameters this worker holds (the served
+    /// model, the one the last swap replaced, or the last fine-tune's parent) reads only its own online part, tens
+    /// of kilobytes, and applies it to them: they were verified against the same sha256 the fine-tune records.
+    private func load(
+        _ version: Int64,
+        registry: ModelRegistry,
+        held: [(version: Int64, sha256: String, model: AMCModel)?]
+    ) throws -> AMCModel {
+        var base: (sha256: String, parameters: ModelParameters)?
+        let parameters = try registry.parameters(of: version) { sha256 in
+            if let fineTuneBase, fineTuneBase.sha256 == sha256 {
+                base = fineTuneBase
+            } else if let model = held.lazy.compactMap({ $0 }).first(where: { $0.sha256 == sha256 })?.model {
+                base = (sha256, model.weights.parameters)
+            }
+            return base?.parameters
+        }
+        if let base { fineTuneBase = base }
+        // The conversion from the registry's architecture-neutral parameters to the scoring model.
+        let weights = try AMCWeights(parameters: parameters)
+        guard weights.isFinite else { throw ModelRefusal(description: "weights are not finite") }
+        return AMCModel(weights: weights)
     }
 
     /// Encodes the catalog for `model` (or reuses the served encodings when its image encoders are identical),

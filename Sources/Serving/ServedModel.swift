@@ -28,6 +28,9 @@ public final class ServedModel: Sendable {
         self.catalog = catalog
     }
 
+    /// The version, its sha256 and its model: what the watcher keeps to apply a fine-tune of it.
+    var loaded: (version: Int64, sha256: String, model: AMCModel) { (version, sha256, model) }
+
     /// The number of images this snapshot can score.
     public var catalogImages: Int { catalog.count }
 

@@ -154,3 +154,21 @@ public func quickConfiguration() -> LearnerConfiguration {
     configuration.holdoutPercent = 20
     return configuration
 }
+
+/// A learner on its own session that holds leadership.
+/// - Throws: When the session cannot take leadership (another session of the test holds it).
+public func leadingLearner(
+    _ fixture: LearningFixture,
+    _ configuration: LearnerConfiguration
+) throws -> (
+    Learner, PostgresConnection
+) {
+    let connection = try fixture.connect()
+    guard try LearnerLeadership(connection: connection).tryAcquire() else {
+        connection.close()
+        throw LearnerError("the test learner could not take leadership")
+    }
+    return (
+        Learner(configuration: configuration, connection: connection, worker: "test", logger: testLogger), connection
+    )
+}

@@ -3,6 +3,7 @@ import Evaluation
 import LearningTestSupport
 import MetricsTestKit
 import Postgres
+import Registry
 import Simulation
 import TestSupport
 import Testing

@@ -1,6 +1,7 @@
 import Foundation
 import LearningTestSupport
 import Postgres
+import Registry
 import Simulation
 import TestSupport
 import Testing

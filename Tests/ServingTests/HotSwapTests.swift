@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Learning
 import LearningTestSupport
 import Logging
+import Model
 import Postgres
 import ServiceLifecycle
 @_spi(Testing) import Serving
@@ -107,6 +108,85 @@ import Testing
             try await blocking { try fixture.activate(first) }
             let third = try fixture.publish(seed: 3, activate: true)
             #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == third })
+        }
+    }
+
+    /// A fine-tune of the served version is built from the served model and the fine-tune's own online part: the
+    /// worker never reads the parent's weights again (here they have gone bad since, and the fine-tune still swaps
+    /// in; its activation is written unchecked, as the registry would refuse it), and it scores exactly like the
+    /// fine-tune read in full.
+    @Test func aFineTuneOfTheServedVersionLoadsOnlyItsOnlinePart() async throws {
+        let fixture = try LearningFixture.serving()
+        let first = try fixture.publish(seed: 1, activate: true)
+        var configuration = quickConfiguration()
+        configuration.activate = false
+        let (learner, connection) = try leadingLearner(fixture, configuration)
+        defer { connection.close() }
+        let queries = fixture.world.trainingQueries.map(\.text)
+            .filter { !TrainingData.isHeldOut($0, percent: configuration.holdoutPercent) }.prefix(3)
+        try fixture.addPairs(queries.map { ($0, fixture.world.images[0].key, 4) })
+        guard case .published(let child, false, _) = try learner.fineTune() else {
+            Issue.record("fine-tuning did not publish")
+            return
+        }
+        let expected = try fixture.model(child)
+        var serving = testConfiguration()
+        serving.recheckInterval = .milliseconds(100)
+        let (holder, metrics, app) = scoringWorker(fixture, serving)
+        try await app.test(.router) { _ in
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == first })
+            try fixture.corrupt(first)
+            try await blocking { try fixture.recordUncheckedActivation(child) }
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == child })
+            #expect(metrics.render().contains("amc_serve_model_load_refusals_total 0"))
+            let sameWeights = holder.current()?.model.weights == expected.weights
+            #expect(sameWeights, "the worker's fine-tune differs from the one read in full")
+        }
+    }
+
+    /// Fine-tunes of one parent (siblings, as when the learner's candidates are activated out of order) keep
+    /// loading only their parts after the parent is neither served nor the model the last swap replaced: the
+    /// worker keeps the parameters it applied the last part to (here the parent's stored weights have gone bad
+    /// before the third sibling, which still swaps in; its activation is written unchecked).
+    @Test func siblingFineTunesOfOneParentLoadOnlyTheirParts() async throws {
+        let fixture = try LearningFixture.serving()
+        let first = try fixture.publish(seed: 1, activate: true)
+        var configuration = quickConfiguration()
+        configuration.activate = false
+        let (learner, connection) = try leadingLearner(fixture, configuration)
+        defer { connection.close() }
+        let queries = Array(
+            fixture.world.trainingQueries.map(\.text)
+                .filter { !TrainingData.isHeldOut($0, percent: configuration.holdoutPercent) }.prefix(9)
+        )
+        var siblings: [Int64] = []
+        for round in 0..<3 {
+            try fixture.addPairs(
+                queries[(round * 3)..<(round * 3 + 3)].map { ($0, fixture.world.images[round].key, 4) }
+            )
+            guard case .published(let sibling, false, _) = try learner.fineTune() else {
+                Issue.record("fine-tuning did not publish")
+                return
+            }
+            siblings.append(sibling)
+        }
+        let published = siblings
+        let expected = try fixture.model(published[2])
+        var serving = testConfiguration()
+        serving.recheckInterval = .milliseconds(100)
+        let (holder, metrics, app) = scoringWorker(fixture, serving)
+        try await app.test(.router) { _ in
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == first })
+            for sibling in published.prefix(2) {
+                try await blocking { try fixture.activate(sibling) }
+                #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == sibling })
+            }
+            try fixture.corrupt(first)
+            try await blocking { try fixture.recordUncheckedActivation(published[2]) }
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == published[2] })
+            #expect(metrics.render().contains("amc_serve_model_load_refusals_total 0"))
+            let sameWeights = holder.current()?.model.weights == expected.weights
+            #expect(sameWeights, "the worker's fine-tune differs from the one read in full")
         }
     }
 

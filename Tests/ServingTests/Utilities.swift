@@ -6,6 +6,7 @@ import LearningTestSupport
 import Logging
 import Model
 import Postgres
+import Registry
 import Serving
 import Simulation
 import TestSupport

@@ -6,7 +6,8 @@ import Model
 public enum ModelVersionKind: String, Sendable, Codable, Hashable {
     /// Every parameter, from fresh weights, on all pairs so far (`amc learn --bootstrap`).
     case bootstrap
-    /// Only the MTN parameters, from the parent's weights, on the pairs changed since the parent's watermark.
+    /// Only the architecture's online part (AMC: the MTN), from the parent's weights, on the pairs changed since
+    /// the parent's watermark. Stored as that part alone plus the parent's blob checksum (format 2).
     case finetune
 }
 
@@ -31,6 +32,31 @@ public struct TrainingWindow: Sendable, Codable, Hashable {
     /// Earliest and latest click time among the trained pairs (RFC 3339), when any.
     public var firstSeen: String?
     public var lastSeen: String?
+
+    /// Creates a value from all of its fields.
+    public init(
+        incremental: Bool,
+        sinceWatermark: String?,
+        untilWatermark: String,
+        pairs: Int,
+        queries: Int,
+        clicks: Int64,
+        heldOutPairs: Int,
+        unknownImagePairs: Int,
+        firstSeen: String?,
+        lastSeen: String?
+    ) {
+        self.incremental = incremental
+        self.sinceWatermark = sinceWatermark
+        self.untilWatermark = untilWatermark
+        self.pairs = pairs
+        self.queries = queries
+        self.clicks = clicks
+        self.heldOutPairs = heldOutPairs
+        self.unknownImagePairs = unknownImagePairs
+        self.firstSeen = firstSeen
+        self.lastSeen = lastSeen
+    }
 }
 
 /// How a version was trained (the `hyperparameters` column).
@@ -54,6 +80,41 @@ public struct Hyperparameters: Sendable, Codable, Hashable {
     public var attentionDimension: Int
     public var modalityDimension: Int
     public var regionDimension: Int
+
+    /// Creates a value from all of its fields.
+    public init(
+        scope: String,
+        epochs: Int,
+        batchSize: Int,
+        negatives: Int,
+        heldOutPercent: Int?,
+        inQueryNegatives: Int,
+        auxiliaryModalityWeight: Float,
+        learningRate: Float,
+        margin: Float,
+        seed: UInt64,
+        hashBuckets: Int,
+        embeddingDimension: Int,
+        attentionDimension: Int,
+        modalityDimension: Int,
+        regionDimension: Int
+    ) {
+        self.scope = scope
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.negatives = negatives
+        self.heldOutPercent = heldOutPercent
+        self.inQueryNegatives = inQueryNegatives
+        self.auxiliaryModalityWeight = auxiliaryModalityWeight
+        self.learningRate = learningRate
+        self.margin = margin
+        self.seed = seed
+        self.hashBuckets = hashBuckets
+        self.embeddingDimension = embeddingDimension
+        self.attentionDimension = attentionDimension
+        self.modalityDimension = modalityDimension
+        self.regionDimension = regionDimension
+    }
 }
 
 /// The training run behind a version.
@@ -64,6 +125,19 @@ public struct TrainingReport: Sendable, Codable, Hashable {
     /// Examples (one positive with its negatives) processed, and how long training took.
     public var examples: Int
     public var seconds: Double
+
+    /// Creates a value from all of its fields.
+    public init(
+        firstEpochLoss: Double,
+        lastEpochLoss: Double,
+        examples: Int,
+        seconds: Double
+    ) {
+        self.firstEpochLoss = firstEpochLoss
+        self.lastEpochLoss = lastEpochLoss
+        self.examples = examples
+        self.seconds = seconds
+    }
 }
 
 /// The quality gate's verdict on a candidate.
@@ -82,12 +156,40 @@ public struct GateReport: Sendable, Codable, Hashable {
     public var tolerance: Double
     /// Whether every weight of the candidate is finite.
     public var finiteWeights: Bool
+
+    /// Creates a value from all of its fields.
+    public init(
+        passed: Bool,
+        reason: String,
+        candidate: RankingMetrics?,
+        parent: RankingMetrics?,
+        parentVersion: Int64?,
+        tolerance: Double,
+        finiteWeights: Bool
+    ) {
+        self.passed = passed
+        self.reason = reason
+        self.candidate = candidate
+        self.parent = parent
+        self.parentVersion = parentVersion
+        self.tolerance = tolerance
+        self.finiteWeights = finiteWeights
+    }
 }
 
 /// A version's `metrics` column: the gate and the training run.
 public struct VersionMetrics: Sendable, Codable, Hashable {
     public var gate: GateReport
     public var training: TrainingReport
+
+    /// Creates a value from all of its fields.
+    public init(
+        gate: GateReport,
+        training: TrainingReport
+    ) {
+        self.gate = gate
+        self.training = training
+    }
 }
 
 /// One immutable row of `model_versions`, without its weights.
@@ -106,6 +208,39 @@ public struct ModelVersion: Sendable, Hashable {
     public var baselines: [String: RankingMetrics]
     public var createdBy: String
     public var createdAt: Date
+    /// The architecture id of its parameters (`amc`).
+    public var architecture: String
+
+    /// Creates a value from all of its fields.
+    public init(
+        version: Int64,
+        kind: ModelVersionKind,
+        parent: Int64?,
+        formatVersion: Int,
+        sha256: String,
+        watermark: String,
+        trainingWindow: TrainingWindow,
+        hyperparameters: Hyperparameters,
+        metrics: VersionMetrics,
+        baselines: [String: RankingMetrics],
+        createdBy: String,
+        createdAt: Date,
+        architecture: String
+    ) {
+        self.version = version
+        self.kind = kind
+        self.parent = parent
+        self.formatVersion = formatVersion
+        self.sha256 = sha256
+        self.watermark = watermark
+        self.trainingWindow = trainingWindow
+        self.hyperparameters = hyperparameters
+        self.metrics = metrics
+        self.baselines = baselines
+        self.createdBy = createdBy
+        self.createdAt = createdAt
+        self.architecture = architecture
+    }
 }
 
 /// One row of `model_activations`.
@@ -116,11 +251,31 @@ public struct ModelActivation: Sendable, Hashable {
     public var actor: String
     public var reason: String
     public var activatedAt: Date
+
+    /// Creates a value from all of its fields.
+    public init(
+        id: Int64,
+        version: Int64,
+        previousVersion: Int64?,
+        actor: String,
+        reason: String,
+        activatedAt: Date
+    ) {
+        self.id = id
+        self.version = version
+        self.previousVersion = previousVersion
+        self.actor = actor
+        self.reason = reason
+        self.activatedAt = activatedAt
+    }
 }
 
 /// JSON for the registry's `jsonb` columns: snake_case keys, sorted, so stored documents are stable.
-enum RegistryJSON {
-    static func encode(_ value: some Encodable) throws -> String {
+public enum RegistryJSON {
+    /// The JSON text of `value`.
+    /// - Parameter value: What to encode.
+    /// - Returns: Compact JSON with snake_case keys, sorted; non-finite floats as strings.
+    public static func encode(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys]
@@ -132,7 +287,12 @@ enum RegistryJSON {
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, from text: String?) throws -> T {
+    /// Decodes a `jsonb` column's text (`null` when the column is NULL).
+    /// - Parameters:
+    ///   - type: The type to decode.
+    ///   - text: The column's text.
+    /// - Returns: The decoded value.
+    public static func decode<T: Decodable>(_ type: T.Type, from text: String?) throws -> T {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(

@@ -1,10 +1,12 @@
+import Learning
 import LearningTestSupport
 import Postgres
+import Registry
 import Simulation
 import TestSupport
 import Testing
 
-@testable import Learning
+@testable import Provenance
 
 @Suite struct ProvenanceTests {
     @Test func aPairIsTracedToItsEventsAndToExactlyTheVersionsWhoseWindowHeldThem() throws {

@@ -1,7 +1,9 @@
 import Catalog
 import Foundation
+import Learning
 import Model
 import Postgres
+import Registry
 
 /// One click event behind a pair, with the pair's label right after it.
 public struct PairEvent: Sendable, Hashable, Codable {

@@ -1,9 +1,11 @@
 import Foundation
+import Learning
 import Postgres
+import Registry
 import TestSupport
 import Testing
 
-@testable import Learning
+@testable import Provenance
 
 /// `amc retention`'s store on a real database: whole partitions only, the protected boundary of the active
 /// version (and of versions activated within the keep period), dry runs, the append-only run log, and what

@@ -1,11 +1,11 @@
 import Foundation
+import Learning
 import LearningTestSupport
 import Model
 import Postgres
+import Registry
 import TestSupport
 import Testing
-
-@testable import Learning
 
 @Suite struct RegistryTests {
     @Test func aVersionsWeightsRoundTripBitExactlyAndOneFlippedByteFailsItsSHA256Check() throws {
@@ -20,15 +20,15 @@ import Testing
         let stored = try connection.query("SELECT weights FROM model_versions WHERE version = \(version)")[0]
             .decode([UInt8].self, column: 0)
         let weights = try registry.weights(of: version)
-        #expect(weights.serialized() == stored)
-        #expect(try AMCWeights(blob: stored) == weights)
+        #expect(ModelBlob(parameters: weights.parameters).encoded() == stored)
+        #expect(try AMCWeights(parameters: ModelBlob(decoding: stored).parameters) == weights)
 
         // Corrupt one byte in storage.
         try fixture.corrupt(version)
-        #expect(throws: LearnerError.self) { try registry.weights(of: version) }
+        #expect(throws: RegistryError.self) { try registry.weights(of: version) }
         do {
             _ = try registry.weights(of: version)
-        } catch let error as LearnerError {
+        } catch let error as RegistryError {
             #expect(error.message.contains("sha256"))
         }
     }

@@ -1,11 +1,12 @@
 import Foundation
+import Learning
 import LearningTestSupport
 import Model
 import Postgres
 import TestSupport
 import Testing
 
-@testable import Learning
+@testable import Registry
 
 /// The sha256 of versions and baselines is the hex SHA-256 of the stored blob (what `sha256sum` prints for the file
 /// `amc model export` writes), activation refuses a version whose blob fails it, and migration 0006 rewrites the
@@ -37,9 +38,9 @@ import Testing
         // The form stored before migration 0006 still verifies (an upgrade may run workers or learners of either
         // release around the migration); any other value is refused.
         let earlierForm = SHA256.hexDigest(of: Array(stored.sha256.utf8))
-        _ = try ModelRegistry.verifiedWeights(blob: stored.blob, sha256: earlierForm, what: "earlier form")
-        #expect(throws: LearnerError.self) {
-            try ModelRegistry.verifiedWeights(
+        _ = try ModelRegistry.verifiedBlob(blob: stored.blob, sha256: earlierForm, what: "earlier form")
+        #expect(throws: RegistryError.self) {
+            try ModelRegistry.verifiedBlob(
                 blob: stored.blob,
                 sha256: SHA256.hexDigest(of: Array(earlierForm.utf8)),
                 what: "neither form"
@@ -61,7 +62,7 @@ import Testing
         }
         try fixture.corrupt(first)
         let registry = ModelRegistry(connection: connection)
-        let refused = try #require(throws: LearnerError.self) {
+        let refused = try #require(throws: RegistryError.self) {
             try connection.transaction { connection in
                 try ModelRegistry(connection: connection).activate(first, actor: "operator", reason: "rollback")
             }
@@ -83,6 +84,15 @@ import Testing
         let upTo0005 = FileManager.default.temporaryDirectory.appendingPathComponent("amc-0005-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: upTo0005, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: upTo0005) }
+        let upTo0006 = FileManager.default.temporaryDirectory.appendingPathComponent("amc-0006-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: upTo0006, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: upTo0006) }
+        for name in try FileManager.default.contentsOfDirectory(atPath: all.path) where name < "0007" {
+            try FileManager.default.copyItem(
+                at: all.appendingPathComponent(name),
+                to: upTo0006.appendingPathComponent(name)
+            )
+        }
         for name in try FileManager.default.contentsOfDirectory(atPath: all.path) where name < "0006" {
             try FileManager.default.copyItem(
                 at: all.appendingPathComponent(name),
@@ -94,7 +104,7 @@ import Testing
         // Versions as earlier releases stored them: sha256 = hex SHA-256 of the hex text of the blob's digest.
         func earlierChecksum(_ blob: [UInt8]) -> String { SHA256.hexDigest(of: SHA256.hexDigest(of: blob)) }
         let model = quickConfiguration().model
-        let blobs = (1...3).map { AMCWeights(configuration: model, seed: UInt64($0)).serialized() }
+        let blobs = (1...3).map { ModelBlob.format1(AMCWeights(configuration: model, seed: UInt64($0)).parameters) }
         let checksums = [earlierChecksum(blobs[0]), earlierChecksum(blobs[1]), earlierChecksum(blobs[0])]
         for (index, (blob, checksum)) in zip(blobs, checksums).enumerated() {
             let parent: Int64? = index == 1 ? 1 : nil
@@ -103,7 +113,7 @@ import Testing
                 INSERT INTO model_versions (kind, parent, format_version, weights, sha256, watermark, training_window,
                                             hyperparameters, metrics, created_by)
                 VALUES (CASE WHEN \(parent)::bigint IS NULL THEN 'bootstrap' ELSE 'finetune' END, \(parent),
-                        \(Int(AMCWeights.blobFormatVersion)), \(blob), \(checksum), pg_current_snapshot(), '{}', '{}',
+                        \(Int(ModelBlob.formatVersion1)), \(blob), \(checksum), pg_current_snapshot(), '{}', '{}',
                         '{}', 'test')
                 """
             )
@@ -111,21 +121,23 @@ import Testing
         try connection.execute(
             """
             INSERT INTO model_baselines (version, modality, format_version, weights, sha256)
-            VALUES (1, 'image_only', \(Int(AMCWeights.blobFormatVersion)), \(blobs[2]), \(earlierChecksum(blobs[2])))
+            VALUES (1, 'image_only', \(Int(ModelBlob.formatVersion1)), \(blobs[2]), \(earlierChecksum(blobs[2])))
             """
         )
 
-        let applied = try Migrator(directory: all).migrate(connection)
+        let applied = try Migrator(directory: upTo0006).migrate(connection)
         #expect(applied.map(\.version) == [6])
+        // Later migrations apply over these rows too (format 1 versions stay loadable, see RegistryFormatTests).
+        #expect(try Migrator(directory: all).migrate(connection).map(\.version).allSatisfy { $0 > 6 })
 
         let registry = ModelRegistry(connection: connection)
         let stored = try (1...3).map { try #require(try registry.storedWeights(of: Int64($0))) }
         #expect(stored[0].sha256 == SHA256.hexDigest(of: blobs[0]))
         #expect(stored[1].sha256 == SHA256.hexDigest(of: blobs[1]))
-        #expect(try registry.weights(of: 1) == AMCWeights(blob: blobs[0]))
+        #expect(try registry.weights(of: 1) == AMCWeights(parameters: ModelBlob(decoding: blobs[0]).parameters))
         // Version 3's blob never matched what was stored for it: its value is kept, and it stays refused.
         #expect(stored[2].sha256 == checksums[2])
-        #expect(throws: LearnerError.self) { try registry.weights(of: 3) }
+        #expect(throws: RegistryError.self) { try registry.weights(of: 3) }
         let baseline = try connection.query("SELECT sha256 FROM model_baselines WHERE version = 1")
         #expect(try baseline[0].decode(String.self, column: 0) == SHA256.hexDigest(of: blobs[2]))
 
