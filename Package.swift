@@ -138,6 +138,7 @@ let package = Package(
                 "ClickLog",
                 "Evaluation",
                 "Learning",
+                "Registry",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -5,6 +5,7 @@ import CommandSupport
 import Learning
 import Model
 import Postgres
+import Registry
 import Serving
 
 extension AMC {

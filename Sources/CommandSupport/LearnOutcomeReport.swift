@@ -1,4 +1,5 @@
 import Learning
+import Registry
 
 /// The one-line summary `amc learn` prints per cycle.
 public enum LearnOutcomeReport {

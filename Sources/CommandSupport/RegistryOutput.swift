@@ -1,5 +1,6 @@
 import Foundation
 import Learning
+import Registry
 
 /// How `amc` prints records for people (aligned tables) and machines (JSON); the registry's records themselves
 /// are added where the commands that print them live.
