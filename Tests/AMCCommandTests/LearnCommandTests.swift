@@ -63,7 +63,7 @@ struct LearnCommandTests {
         let rows = try #require(report["rows"] as? [[String: Any]])
         #expect(
             rows.compactMap { $0["method"] as? String } == [
-                "amc", "click_prior", "keyword_only", "image_only", "late_fusion",
+                "amc", "click_prior", "keyword_only", "image_only", "late_fusion_fixed",
             ]
         )
         let metrics = try #require(rows.first?["metrics"] as? [String: Any])
