@@ -55,6 +55,9 @@ extension AMC {
         @Option(help: "Seconds between --follow cycles (key learn.interval-seconds). Default: 30.")
         var intervalSeconds: Double?
 
+        @Option(help: "Architecture --bootstrap trains: amc or late_fusion (key learn.architecture). Default: amc.")
+        var architecture: String?
+
         @Option(help: "Seed of weights, sampling and order (key learn.seed). Default: 1.")
         var seed: Int?
 
@@ -77,6 +80,7 @@ extension AMC {
             flags.set("learn.gate.tolerance", gateTolerance, flag: "--gate-tolerance")
             flags.set("learn.interval-seconds", intervalSeconds, flag: "--interval-seconds")
             flags.set("learn.seed", seed, flag: "--seed")
+            flags.set("learn.architecture", architecture, flag: "--architecture")
             if noActivate { flags.set("learn.activate", false, flag: "--no-activate") }
             if noBaselines { flags.set("learn.baselines", false, flag: "--no-baselines") }
             metricsOptions.set(into: &flags)
@@ -189,6 +193,11 @@ extension Settings {
         c.minNewPairs = try reader.int(forKey: "learn.min-new-pairs", default: c.minNewPairs, bounds: .atLeast(0))
         c.activate = try reader.bool(forKey: "learn.activate", default: c.activate)
         c.trainBaselines = try reader.bool(forKey: "learn.baselines", default: c.trainBaselines)
+        c.architecture = try reader.string(
+            forKey: "learn.architecture",
+            default: c.architecture,
+            oneOf: ModelArchitectures.ids
+        )
         c.seed = UInt64(try reader.int(forKey: "learn.seed", default: Int(c.seed), bounds: .atLeast(0)))
         c.pollInterval = .seconds(
             try reader.double(forKey: "learn.interval-seconds", default: 30, bounds: .positiveSeconds)

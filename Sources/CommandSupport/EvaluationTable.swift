@@ -7,7 +7,8 @@ public enum EvaluationTable {
     /// Display names of the methods an evaluation reports, by their stored name.
     public static let names = [
         "amc": "AMC (attention)", "click_prior": "click prior", "keyword_only": "keyword only",
-        "image_only": "image only", "late_fusion": "late fusion 0.5/0.5",
+        "image_only": "image only", "late_fusion": "late fusion (learned gate)",
+        "late_fusion_fixed": "late fusion 0.5/0.5",
     ]
 
     /// The report as `amc eval` prints it: a summary line and the table.

@@ -77,11 +77,20 @@ public struct Learner: Sendable {
         }
         let gateQueries = gateSlice(split.heldOut, grade: \.grade, table: table)
         let scorer = CandidateScorer(table: table)
-        let initial = AMCWeights(configuration: modelConfiguration, seed: configuration.seed)
-        // The AMC model and each baseline: same initial weights, data, order and budget.
-        func trainFresh(_ mode: ModalityMode) throws -> (AMCModel, TrainingReport) {
+        let architecture = configuration.architecture
+        let initial = try ModelArchitectures.model(
+            from: ModelArchitectures.initialParameters(
+                architecture: architecture,
+                seed: configuration.seed,
+                hyperParameters: modelConfiguration.hyperParameters
+            )
+        )
+        // The baselines are AMC's single-modality modes, from AMC's initial weights for the same seed (for an AMC
+        // bootstrap, the model's own): same data, order and budget.
+        let baselineStart = AMCWeights(configuration: modelConfiguration, seed: configuration.seed)
+        func trainFresh(_ model: any ScoringModel, phase: String) throws -> (any ScoringModel, TrainingReport) {
             try train(
-                AMCModel(weights: initial, mode: mode),
+                model,
                 scope: .all,
                 epochs: configuration.bootstrapEpochs,
                 learningRate: configuration.bootstrapLearningRate,
@@ -89,17 +98,17 @@ public struct Learner: Sendable {
                 context: split.training,
                 grade: \.grade,
                 table: table,
-                phase: mode == .attention ? "amc" : mode.rawValue,
+                phase: phase,
                 progress: progress,
                 shouldStop: shouldStop
             )
         }
-        let (trained, report) = try trainFresh(.attention)
+        let (trained, report) = try trainFresh(initial, phase: architecture)
         var baselines: [ModalityMode: (parameters: ModelParameters, metrics: RankingMetrics)] = [:]
         if configuration.trainBaselines {
             for mode in [ModalityMode.imageOnly, .keywordOnly] {
-                let (baseline, _) = try trainFresh(mode)
-                baselines[mode] = (baseline.weights.parameters, scorer.evaluate(baseline, on: gateQueries))
+                let (baseline, _) = try trainFresh(AMCModel(weights: baselineStart, mode: mode), phase: mode.rawValue)
+                baselines[mode] = (baseline.parameters, scorer.evaluate(baseline, on: gateQueries))
             }
         }
         let registry = ModelRegistry(connection: connection)
@@ -108,7 +117,7 @@ public struct Learner: Sendable {
             ModelRegistry.NewVersion(
                 kind: .bootstrap,
                 parent: nil,
-                parameters: trained.weights.parameters,
+                parameters: trained.parameters,
                 watermark: snapshot.watermark,
                 trainingWindow: window(
                     split,
@@ -117,7 +126,7 @@ public struct Learner: Sendable {
                     since: nil,
                     until: snapshot.watermark
                 ),
-                hyperparameters: hyperparameters(.all, modelConfiguration),
+                hyperparameters: hyperparameters(.all, architecture: architecture, modelConfiguration),
                 metrics: VersionMetrics(gate: gate, training: report),
                 baselines: baselines,
                 createdBy: worker
@@ -151,11 +160,11 @@ public struct Learner: Sendable {
         guard let active = try registry.activeVersion(), let parent = try registry.version(active) else {
             throw LearnerError("no active model version: bootstrap one first (amc learn --bootstrap)")
         }
-        let parentWeights = try registry.weights(of: active)
+        let parentModel = try ModelArchitectures.model(from: registry.parameters(of: active))
         let (table, dimension) = try loadCatalog()
-        guard parentWeights.configuration.regionDimension == dimension else {
+        guard parentModel.regionDimension == dimension else {
             throw LearnerError(
-                "active version \(active) expects regions of dimension \(parentWeights.configuration.regionDimension) "
+                "active version \(active) expects regions of dimension \(parentModel.regionDimension) "
                     + "but the catalog's are \(dimension): bootstrap a new version (amc learn --bootstrap)"
             )
         }
@@ -174,8 +183,8 @@ public struct Learner: Sendable {
             gateQueries = gateSlice(split.heldOut, grade: \.grade, table: table)
         }
         let (trained, report) = try train(
-            AMCModel(weights: parentWeights),
-            scope: .modalityAttentionOnly,
+            parentModel,
+            scope: .onlinePart,
             epochs: configuration.fineTuneEpochs,
             learningRate: configuration.fineTuneLearningRate,
             pairs: changed,
@@ -189,7 +198,7 @@ public struct Learner: Sendable {
         let gate = try judge(
             trained,
             against: active,
-            loaded: parentWeights,
+            loaded: parentModel,
             queries: gateQueries,
             scorer: CandidateScorer(table: table)
         )
@@ -197,7 +206,7 @@ public struct Learner: Sendable {
             ModelRegistry.NewVersion(
                 kind: .finetune,
                 parent: active,
-                parameters: trained.weights.parameters,
+                parameters: trained.parameters,
                 watermark: snapshot.watermark,
                 trainingWindow: window(
                     split,
@@ -206,7 +215,11 @@ public struct Learner: Sendable {
                     since: parent.watermark,
                     until: snapshot.watermark
                 ),
-                hyperparameters: hyperparameters(.modalityAttentionOnly, parentWeights.configuration),
+                hyperparameters: hyperparameters(
+                    .onlinePart,
+                    architecture: parentModel.architecture,
+                    ModelConfiguration(hyperParameters: parentModel.parameters.hyperParameters)
+                ),
                 metrics: VersionMetrics(gate: gate, training: report),
                 createdBy: worker
             ),
@@ -241,8 +254,8 @@ public struct Learner: Sendable {
     }
 
     private func train(
-        _ model: AMCModel,
-        scope: AdamOptimizer.Scope,
+        _ model: any ScoringModel,
+        scope: ParameterScope,
         epochs: Int,
         learningRate: Float,
         pairs: [RelevancePair],
@@ -252,14 +265,19 @@ public struct Learner: Sendable {
         phase: String,
         progress: (LearnerProgress) -> Void,
         shouldStop: () -> Bool
-    ) throws -> (AMCModel, TrainingReport) {
+    ) throws -> (any ScoringModel, TrainingReport) {
         let clock = ContinuousClock()
         let started = clock.now
-        var trainer = ModelTrainer(model: model, optimizer: AdamOptimizer(learningRate: learningRate), scope: scope)
-        if scope == .all, model.mode == .attention {
-            trainer.auxiliaryModalityWeight = configuration.auxiliaryModalityWeight
-        }
-        var queryBags = QueryBags(buckets: model.configuration.hashBuckets)
+        // The auxiliary single-modality losses apply to an AMC attention model's bootstrap only (ModelTrainer
+        // skips them in the single-modality modes; other architectures have none).
+        var trainer = model.makeTrainer(
+            TrainerSettings(
+                learningRate: learningRate,
+                scope: scope,
+                auxiliaryModalityWeight: scope == .all ? configuration.auxiliaryModalityWeight : 0
+            )
+        )
+        var queryBags = QueryBags(buckets: model.hashBuckets)
         var firstLoss = 0.0
         var lastLoss = 0.0
         var examplesSeen = 0
@@ -305,7 +323,7 @@ public struct Learner: Sendable {
         }
         let seconds = (clock.now - started).secondsValue
         return (
-            trainer.model,
+            trainer.scoringModel,
             TrainingReport(firstEpochLoss: firstLoss, lastEpochLoss: lastLoss, examples: examplesSeen, seconds: seconds)
         )
     }
@@ -314,14 +332,14 @@ public struct Learner: Sendable {
     /// replace by more than the tolerance.
     /// - Parameter loaded: The parent's weights when the caller has them already (else they are loaded).
     private func judge(
-        _ candidate: AMCModel,
+        _ candidate: any ScoringModel,
         against parentVersion: Int64?,
-        loaded: AMCWeights? = nil,
+        loaded: (any ScoringModel)? = nil,
         queries: [JudgedQuery],
         scorer: CandidateScorer
     ) throws -> GateReport {
         let tolerance = configuration.gateTolerance
-        let finite = candidate.weights.isFinite
+        let finite = candidate.isFinite
         guard finite else {
             return GateReport(
                 passed: false,
@@ -336,9 +354,14 @@ public struct Learner: Sendable {
         let candidateMetrics = scorer.evaluate(candidate, on: queries)
         var parentMetrics: RankingMetrics?
         if let parentVersion {
-            let weights = try loaded ?? ModelRegistry(connection: connection).weights(of: parentVersion)
-            if weights.configuration == candidate.configuration {
-                parentMetrics = scorer.evaluate(AMCModel(weights: weights), on: queries)
+            let parent =
+                try loaded
+                ?? ModelArchitectures.model(
+                    from: ModelRegistry(connection: connection).parameters(of: parentVersion)
+                )
+            // Any architecture is comparable on the same held-out candidates, if it reads the same features.
+            if parent.hashBuckets == candidate.hashBuckets, parent.regionDimension == candidate.regionDimension {
+                parentMetrics = scorer.evaluate(parent, on: queries)
             }
         }
         let passed: Bool
@@ -450,10 +473,15 @@ public struct Learner: Sendable {
         )
     }
 
-    private func hyperparameters(_ scope: AdamOptimizer.Scope, _ model: ModelConfiguration) -> Hyperparameters {
+    private func hyperparameters(
+        _ scope: ParameterScope,
+        architecture: String,
+        _ model: ModelConfiguration
+    ) -> Hyperparameters {
         let bootstrap = scope == .all
         return Hyperparameters(
-            scope: bootstrap ? "all" : "modality_attention",
+            // AMC's online part keeps the name it was always recorded under.
+            scope: bootstrap ? "all" : architecture == AMCModel.architecture ? "modality_attention" : scope.rawValue,
             epochs: bootstrap ? configuration.bootstrapEpochs : configuration.fineTuneEpochs,
             batchSize: configuration.batchSize,
             negatives: configuration.negatives,

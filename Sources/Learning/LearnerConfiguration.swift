@@ -4,7 +4,11 @@ import Model
 ///
 /// Defaults are in `Docs/learning.md`; every field has a configuration key in `amc learn`.
 public struct LearnerConfiguration: Sendable, Hashable {
-    /// Model dimensions for `--bootstrap` (the region dimension is taken from the catalog).
+    /// The scoring architecture `--bootstrap` trains (``ModelArchitectures/ids``: `amc`, `late_fusion`); a fine-tune
+    /// keeps the active version's. Default: `amc`. Key: `learn.architecture`.
+    public var architecture = AMCModel.architecture
+    /// Model dimensions for `--bootstrap` (the region dimension is taken from the catalog); each architecture reads
+    /// the ones it uses.
     public var model = ModelConfiguration()
     /// Passes over the training pairs when bootstrapping.
     public var bootstrapEpochs = 6

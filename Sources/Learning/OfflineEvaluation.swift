@@ -7,7 +7,8 @@ import Registry
 
 /// One method's row in an evaluation table.
 public struct EvaluationRow: Sendable, Codable, Hashable {
-    /// `amc`, `click_prior`, `keyword_only`, `image_only` or `late_fusion`.
+    /// The version's architecture (`amc`, `late_fusion`), `click_prior`, `keyword_only`, `image_only` or
+    /// `late_fusion_fixed` (the fixed 0.5/0.5 mix of the two single-modality baselines).
     public var method: String
     /// Metrics over the labelled queries.
     public var metrics: RankingMetrics
@@ -29,7 +30,8 @@ public struct EvaluationReport: Sendable, Codable, Hashable {
 ///
 /// Baselines, all on the same candidates: the click prior (most clicked for the query, then most clicked overall —
 /// new uploads have no clicks, so their order is a deterministic shuffle), the keyword-only and image-only models
-/// trained beside the version's bootstrap ancestor, and their fixed 0.5/0.5 late fusion.
+/// trained beside the version's bootstrap ancestor, and their fixed 0.5/0.5 late fusion (`late_fusion_fixed`, so
+/// that `late_fusion` names only the learned architecture).
 public struct OfflineEvaluator: Sendable {
     private let connection: PostgresConnection
 
@@ -70,17 +72,18 @@ public struct OfflineEvaluator: Sendable {
         guard let version = try version ?? registry.activeVersion() else {
             throw LearnerError("no active model version to evaluate: pass --version N or run amc learn --bootstrap")
         }
-        let model = AMCModel(weights: try registry.weights(of: version))
+        let model = try ModelArchitectures.model(from: registry.parameters(of: version))
         let baselines = try registry.baselineWeights(of: version)
         var keys = Set<String>()
         for query in labels { keys.formUnion(query.images) }
         let images = try CatalogStore(connection: connection).images(keys: keys.sorted())
-        let table = ImageFeatureTable(images: images, hashBuckets: model.configuration.hashBuckets)
+        let table = ImageFeatureTable(images: images, hashBuckets: model.hashBuckets)
         let scorer = CandidateScorer(table: table)
         let prior = try ClickPrior(connection: connection, queries: labels.map(\.query), images: keys.sorted())
 
         var methods: [(method: String, scores: (JudgedQuery) -> [Double])] = [
-            ("amc", { scorer.scores(model, query: $0.query, images: $0.images) }),
+            // The version's row is named by its architecture (`amc`, `late_fusion`).
+            (model.architecture, { scorer.scores(model, query: $0.query, images: $0.images) }),
             ("click_prior", { query in query.images.map { prior.score(query.query, $0) } }),
         ]
         let keywordOnly = baselines[.keywordOnly].map { AMCModel(weights: $0, mode: .keywordOnly) }
@@ -94,7 +97,7 @@ public struct OfflineEvaluator: Sendable {
         if let keywordOnly, let imageOnly {
             methods.append(
                 (
-                    "late_fusion",
+                    "late_fusion_fixed",
                     { query in
                         let k = scorer.scores(keywordOnly, query: query.query, images: query.images)
                         let i = scorer.scores(imageOnly, query: query.query, images: query.images)

@@ -144,7 +144,7 @@ public struct CandidateScorer: Sendable {
     }
 
     /// Scores of `images` for `query` (input order); images not in the catalog score `-infinity` (ranked last).
-    public func scores(_ model: AMCModel, query: String, images: [String]) -> [Double] {
+    public func scores(_ model: any ScoringModel, query: String, images: [String]) -> [Double] {
         let encoded = model.encodeQuery(query)
         var known: [ImageFeatures] = []
         var slots: [Int?] = []
@@ -156,12 +156,13 @@ public struct CandidateScorer: Sendable {
                 slots.append(nil)
             }
         }
-        let scored = model.score(query: encoded, images: known)
+        // Encoded images score bit-identically to raw features (AMC's fast path), and every architecture has them.
+        let scored = model.score(query: encoded, encodedImages: model.encodeImages(known))
         return slots.map { slot in slot.map { Double(scored[$0].score) } ?? -.infinity }
     }
 
     /// Held-out metrics of a model on judged queries.
-    public func evaluate(_ model: AMCModel, on queries: [JudgedQuery]) -> RankingMetrics {
+    public func evaluate(_ model: any ScoringModel, on queries: [JudgedQuery]) -> RankingMetrics {
         Evaluator.evaluate(queries) { scores(model, query: $0.query, images: $0.images) }
     }
 }

@@ -49,8 +49,7 @@ extension AMCModel {
                     keywordCount: kc,
                     storage: storage,
                     offset: offset,
-                    embeddingDimension: d,
-                    attentionDimension: a
+                    count: (r + kc) * (a + d)
                 )
                 offset += (r + kc) * (a + d)
                 return encoded
@@ -75,19 +74,11 @@ extension AMCModel {
         let c = configuration
         var scratch = EngineScratch(c, gradientCount: 0, slots: 1, regions: regions, keywords: keywords)
         return scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
+            precondition(isOwnEncoding(query), "query encoded by another architecture or dimensions")
             engine.load(query)
             return [ScoredImage](unsafeUninitializedCapacity: encodedImages.count) { buffer, count in
                 for (i, image) in encodedImages.enumerated() {
-                    image.withViews { regionProjections, regions, keywordProjections, keywords in
-                        engine.forward(
-                            slot: 0,
-                            regions: regions,
-                            keywords: keywords,
-                            regionProjections: regionProjections,
-                            keywordProjections: keywordProjections,
-                            queryNorm: query.norm
-                        )
-                    }
+                    engine.forward(image, slot: 0, queryNorm: query.norm)
                     let info = engine.infos[0]
                     (buffer.baseAddress! + i).initialize(
                         to: ScoredImage(
@@ -109,6 +100,55 @@ extension AMCModel {
     public func sharesImageEncoders(with other: AMCModel) -> Bool {
         configuration == other.configuration
             && AMCTensor.imageEncoders.allSatisfy { weights[$0] == other.weights[$0] }
+    }
+}
+
+extension EncodedImage {
+    /// The parts of an AMC-encoded image's block as views, for the duration of `body`.
+    /// - Parameters:
+    ///   - d: The embedding dimension of the model that reads it.
+    ///   - a: Its attention dimension.
+    ///   - body: Receives `A_v v` (R × a), `v` (R × d), `B_k k` (K × a), `k` (K × d).
+    func withViews<Result>(
+        embeddingDimension d: Int,
+        attentionDimension a: Int,
+        _ body: (
+            _ regionProjections: MatrixView, _ regions: MatrixView, _ keywordProjections: MatrixView,
+            _ keywords: MatrixView
+        ) -> Result
+    ) -> Result {
+        let (r, kc) = (regionCount, keywordCount)
+        precondition(count == (r + kc) * (a + d), "image encoded by another architecture or dimensions")
+        return withValues { base in
+            let keywordsStart = base + r * (a + d)
+            return body(
+                MatrixView(base, rows: r, columns: a),
+                MatrixView(base + r * a, rows: r, columns: d),
+                MatrixView(keywordsStart, rows: kc, columns: a),
+                MatrixView(keywordsStart + kc * a, rows: kc, columns: d)
+            )
+        }
+    }
+}
+
+extension Engine {
+    /// The query-dependent forward pass of an AMC-encoded image into slot `index` (the query must be loaded): the
+    /// one reader of an encoded image's block, for scoring and explaining.
+    func forward(_ image: EncodedImage, slot index: Int, queryNorm: Float) {
+        image.withViews(embeddingDimension: d, attentionDimension: a) {
+            regionProjections,
+            regions,
+            keywordProjections,
+            keywords in
+            forward(
+                slot: index,
+                regions: regions,
+                keywords: keywords,
+                regionProjections: regionProjections,
+                keywordProjections: keywordProjections,
+                queryNorm: queryNorm
+            )
+        }
     }
 }
 

@@ -31,6 +31,7 @@ extension AMCModel {
         let c = configuration
         var scratch = EngineScratch(c, gradientCount: 0, slots: 1, regions: regions, keywords: keywords)
         return scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
+            precondition(isOwnEncoding(query), "query encoded by another architecture or dimensions")
             engine.load(query)
             return images.map { image in
                 engine.forward(image, slot: 0, queryNorm: query.norm)
@@ -63,6 +64,7 @@ extension AMCModel {
         let c = configuration
         var scratch = EngineScratch(c, gradientCount: 0, slots: 1, regions: regions, keywords: keywords)
         return scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
+            precondition(isOwnEncoding(query), "query encoded by another architecture or dimensions")
             engine.load(query)
             return encodedImages.map { image in
                 engine.forward(image, slot: 0, queryNorm: query.norm)
@@ -87,20 +89,5 @@ extension Engine {
             regionAttention: alpha.isEmpty ? nil : ScoreExplanation.GridAttention(weights: Array(alpha)),
             keywordAttention: ScoreExplanation.ItemWeight.ranked(lambda)
         )
-    }
-
-    /// The query-dependent forward pass of a pre-encoded image into slot `index` (the query must be loaded): the
-    /// same call ``AMCModel/score(query:encodedImages:)`` makes.
-    fileprivate func forward(_ image: EncodedImage, slot index: Int, queryNorm: Float) {
-        image.withViews { regionProjections, regions, keywordProjections, keywords in
-            forward(
-                slot: index,
-                regions: regions,
-                keywords: keywords,
-                regionProjections: regionProjections,
-                keywordProjections: keywordProjections,
-                queryNorm: queryNorm
-            )
-        }
     }
 }

@@ -67,11 +67,11 @@ public struct AMCModel: Sendable {
         }
     }
 
-    /// Hashes each keyword string into a trigram bag with this model's bucket count.
-    /// - Parameter keywords: Normalised keyword strings.
-    /// - Returns: One bag per keyword.
-    public func keywordInputs(_ keywords: [String]) -> [SparseVector] {
-        keywords.map { LetterTrigramHasher.encode($0, buckets: configuration.hashBuckets) }
+    /// Whether `query` has the shape of this model's query encodings (the engine reads it through raw pointers).
+    func isOwnEncoding(_ query: EncodedQuery) -> Bool {
+        let c = configuration
+        return query.vector.count == c.embeddingDimension
+            && query.terms.count == 2 * c.attentionDimension + 2 * c.modalityDimension
     }
 
     // MARK: - Scoring
@@ -102,6 +102,7 @@ public struct AMCModel: Sendable {
         var result: [ScoredImage] = []
         result.reserveCapacity(images.count)
         scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
+            precondition(isOwnEncoding(query), "query encoded by another architecture or dimensions")
             engine.load(query)
             for (i, image) in images.enumerated() {
                 engine.forward(image, slot: 0, queryNorm: query.norm)

@@ -1,14 +1,13 @@
-/// An image with its query-independent work done: the encoded region cells and keyword embeddings, and their
-/// attention projections (`A_v v_i`, `B_k k_j`).
+/// An image with its query-independent work done by one architecture: one contiguous block of floats whose layout
+/// belongs to the architecture that encoded it.
 ///
-/// It belongs to the model that encoded it, and stays valid for any model with the same image-side tensors
-/// (`W_v`, `b_v`, `W_k`, `b_k`, `A_v`, `B_k` and the hash bucket count) — for example after MTN-only fine-tuning.
-/// Scoring encoded images (``AMCModel/score(query:encodedImages:)``) gives bit-identical results to scoring the
-/// raw ``ImageFeatures``, and does only the query-dependent work (the attentions' query terms, tanh and softmax,
-/// the MTN, the cosine).
+/// AMC's block holds, in the order its scoring pass reads them, `A_v v_i` (R × a) | `v_i` (R × d) | `B_k k_j` (K × a)
+/// | `k_j` (K × d), each row-major; late fusion's holds the mean region and keyword vectors `v̄` | `k̄` (d each).
 ///
-/// Everything a request reads of the image is one contiguous block, in the order the scoring pass reads it:
-/// `A_v v_i` (R × a) | `v_i` (R × d) | `B_k k_j` (K × a) | `k_j` (K × d), each row-major.
+/// It belongs to the model that encoded it, and stays valid for any model of the same architecture whose
+/// ``ScoringModel/sharesImageEncodings(with:)`` says so — for example after a fine-tune of an online part that
+/// keeps image encodings (AMC's MTN, late fusion's gate). Scoring encoded images gives bit-identical results to
+/// scoring the raw ``ImageFeatures``, and does only the query-dependent work.
 public struct EncodedImage: Sendable {
     /// Number of region cells R.
     public let regionCount: Int
@@ -16,34 +15,18 @@ public struct EncodedImage: Sendable {
     public let keywordCount: Int
     /// The storage holding the block (shared with the other images encoded in the same batch).
     let storage: EncodedImageStorage
-    /// Where the block starts in ``storage``; it is `(R + K) · (a + d)` floats long.
+    /// Where the block starts in ``storage``.
     let offset: Int
-    /// `d` and `a` of the model that encoded it.
-    let embeddingDimension: Int
-    let attentionDimension: Int
+    /// The block's length in floats.
+    let count: Int
 
-    /// The block's parts as views, for the duration of `body`.
-    func withViews<Result>(
-        _ body: (
-            _ regionProjections: MatrixView, _ regions: MatrixView, _ keywordProjections: MatrixView,
-            _ keywords: MatrixView
-        ) -> Result
-    ) -> Result {
-        let (r, kc, d, a) = (regionCount, keywordCount, embeddingDimension, attentionDimension)
-        let base = storage.base + offset
-        let keywordsStart = base + r * (a + d)
-        let result = body(
-            MatrixView(base, rows: r, columns: a),
-            MatrixView(base + r * a, rows: r, columns: d),
-            MatrixView(keywordsStart, rows: kc, columns: a),
-            MatrixView(keywordsStart + kc * a, rows: kc, columns: d)
-        )
+    /// The block, for the duration of `body` (read only once encoded).
+    func withValues<Result>(_ body: (UnsafeMutablePointer<Float>) -> Result) -> Result {
+        let result = body(storage.base + offset)
         withExtendedLifetime(storage) {}
         return result
     }
 
     /// Bytes held by the encodings (for memory accounting).
-    public var byteCount: Int {
-        (regionCount + keywordCount) * (embeddingDimension + attentionDimension) * MemoryLayout<Float>.size
-    }
+    public var byteCount: Int { count * MemoryLayout<Float>.size }
 }

@@ -1,4 +1,4 @@
-/// Why a weights blob could not be decoded.
+/// Why a weights blob or a parameter set could not be decoded or built into a model.
 public struct ModelError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A stable, machine-readable code.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
@@ -18,6 +18,8 @@ public struct ModelError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let truncated = Code(rawValue: "truncated")
         /// A tensor name or shape does not match the header's configuration.
         public static let shapeMismatch = Code(rawValue: "shape_mismatch")
+        /// The parameters name an architecture this build does not know.
+        public static let unknownArchitecture = Code(rawValue: "unknown_architecture")
     }
 
     /// What went wrong.

@@ -56,6 +56,37 @@ public struct ModelParameters: Sendable, Equatable {
     }
 }
 
+extension ModelConfiguration {
+    /// The settings a parameter set was built with: each from its hyper-parameter (``AMCWeights/HyperParameter``)
+    /// when present and valid, else its default (an architecture without attention has no `a` or `h`).
+    /// - Parameter hyperParameters: Hyper-parameters by name.
+    public init(hyperParameters: [String: Double]) {
+        typealias P = AMCWeights.HyperParameter
+        self.init()
+        func read(_ name: String, _ value: inout Int) {
+            if let read = try? HyperParameters.dimension(name, in: hyperParameters, default: value) { value = read }
+        }
+        read(P.hashBuckets, &hashBuckets)
+        read(P.embeddingDimension, &embeddingDimension)
+        read(P.attentionDimension, &attentionDimension)
+        read(P.modalityDimension, &modalityDimension)
+        read(P.regionDimension, &regionDimension)
+        if let value = try? HyperParameters.margin(in: hyperParameters, default: margin) { margin = value }
+    }
+
+    /// These settings as hyper-parameters by name (``AMCWeights/HyperParameter``: `H`, `d`, `a`, `h`, `D`,
+    /// `margin`), the form ``ModelArchitectures/initialParameters(architecture:seed:hyperParameters:)`` reads (each
+    /// architecture takes the names it uses).
+    public var hyperParameters: [String: Double] {
+        typealias P = AMCWeights.HyperParameter
+        return [
+            P.hashBuckets: Double(hashBuckets), P.embeddingDimension: Double(embeddingDimension),
+            P.attentionDimension: Double(attentionDimension), P.modalityDimension: Double(modalityDimension),
+            P.regionDimension: Double(regionDimension), P.margin: Double(margin),
+        ]
+    }
+}
+
 extension AMCWeights {
     /// The architecture id of AMC in ``ModelParameters/architecture``.
     public static let architecture = "amc"
@@ -79,14 +110,9 @@ extension AMCWeights {
     /// These weights as architecture-neutral parameters (the 18 tensors in ``AMCTensor`` order).
     public var parameters: ModelParameters {
         let c = configuration
-        typealias P = HyperParameter
         return ModelParameters(
             architecture: Self.architecture,
-            hyperParameters: [
-                P.hashBuckets: Double(c.hashBuckets), P.embeddingDimension: Double(c.embeddingDimension),
-                P.attentionDimension: Double(c.attentionDimension), P.modalityDimension: Double(c.modalityDimension),
-                P.regionDimension: Double(c.regionDimension), P.margin: Double(c.margin),
-            ],
+            hyperParameters: c.hyperParameters,
             tensors: AMCTensor.allCases.map { tensor in
                 let shape = tensor.shape(c)
                 return NamedTensor(

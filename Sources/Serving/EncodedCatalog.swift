@@ -20,7 +20,7 @@ final class EncodedCatalog: Sendable {
 
     /// Encodes every image of `catalog` with `model` (the first of repeated keys wins).
     /// - Precondition: Every image has the model's region dimension.
-    init(catalog: [CatalogImage], revision: String, model: AMCModel) {
+    init(catalog: [CatalogImage], revision: String, model: any ScoringModel) {
         var keys: [String] = []
         var positions: [String: Int] = [:]
         var images: [EncodedImage] = []
@@ -52,7 +52,7 @@ final class EncodedCatalog: Sendable {
         self.revision = revision
     }
 
-    /// Images encoded per ``AMCModel/encodeImages(_:)`` call: the unit of allocation (~10 MB at the defaults).
+    /// Images encoded per ``ScoringModel/encodeImages(_:)`` call: the unit of allocation (~10 MB at the defaults).
     static let batchSize = 512
 
     /// The number of images.

@@ -82,7 +82,7 @@ private final class WatcherLoop: @unchecked Sendable {
     /// The latest activation acted on (loaded or refused): not retried until another activation appears.
     private var handledActivation: Int64?
     /// The model the last swap replaced, with the sha256 it was verified against: a rollback target ready to serve.
-    private var retained: (version: Int64, sha256: String, model: AMCModel)?
+    private var retained: (version: Int64, sha256: String, model: any ScoringModel)?
     /// The complete parameters the last fine-tune was applied to, by their blob's sha256: the next fine-tune of the
     /// same parent (its siblings, or its parent re-trained) is applied to them too, even once neither the served
     /// nor the retained model is that parent.
@@ -235,8 +235,8 @@ private final class WatcherLoop: @unchecked Sendable {
         )
     }
 
-    private func compatible(_ model: AMCModel, _ images: [CatalogImage]) -> Bool {
-        images.allSatisfy { $0.regionDimension == model.configuration.regionDimension }
+    private func compatible(_ model: any ScoringModel, _ images: [CatalogImage]) -> Bool {
+        images.allSatisfy { $0.regionDimension == model.regionDimension }
     }
 
     // MARK: - Versions
@@ -255,7 +255,7 @@ private final class WatcherLoop: @unchecked Sendable {
             guard let metadata = try registry.version(activation.version) else {
                 throw ModelRefusal(description: "model version \(activation.version) does not exist")
             }
-            let model: AMCModel
+            let model: any ScoringModel
             if let retained, retained.version == activation.version, retained.sha256 == metadata.sha256 {
                 // Versions are immutable and this one was verified when it was first loaded.
                 model = retained.model
@@ -265,7 +265,7 @@ private final class WatcherLoop: @unchecked Sendable {
             let images = catalog?.images ?? []
             guard compatible(model, images) else {
                 throw ModelRefusal(
-                    description: "model region dimension \(model.configuration.regionDimension) does not match "
+                    description: "model region dimension \(model.regionDimension) does not match "
                         + "the catalog's \(images.first?.regionDimension ?? 0)"
                 )
             }
@@ -300,22 +300,23 @@ private final class WatcherLoop: @unchecked Sendable {
     private func load(
         _ version: Int64,
         registry: ModelRegistry,
-        held: [(version: Int64, sha256: String, model: AMCModel)?]
-    ) throws -> AMCModel {
+        held: [(version: Int64, sha256: String, model: any ScoringModel)?]
+    ) throws -> any ScoringModel {
         var base: (sha256: String, parameters: ModelParameters)?
         let parameters = try registry.parameters(of: version) { sha256 in
             if let fineTuneBase, fineTuneBase.sha256 == sha256 {
                 base = fineTuneBase
             } else if let model = held.lazy.compactMap({ $0 }).first(where: { $0.sha256 == sha256 })?.model {
-                base = (sha256, model.weights.parameters)
+                base = (sha256, model.parameters)
             }
             return base?.parameters
         }
         if let base { fineTuneBase = base }
         // The conversion from the registry's architecture-neutral parameters to the scoring model.
-        let weights = try AMCWeights(parameters: parameters)
-        guard weights.isFinite else { throw ModelRefusal(description: "weights are not finite") }
-        return AMCModel(weights: weights)
+        // The architecture the parameters name builds the model (ModelArchitectures; an unknown one is refused).
+        let model = try ModelArchitectures.model(from: parameters)
+        guard model.isFinite else { throw ModelRefusal(description: "weights are not finite") }
+        return model
     }
 
     /// Encodes the catalog for `model` (or reuses the served encodings when its image encoders are identical),
@@ -324,7 +325,7 @@ private final class WatcherLoop: @unchecked Sendable {
         version: Int64,
         sha256: String,
         activatedAt: Date,
-        model: AMCModel,
+        model: any ScoringModel,
         started: ContinuousClock.Instant
     ) {
         let images = catalog?.images ?? []
@@ -332,7 +333,7 @@ private final class WatcherLoop: @unchecked Sendable {
         let previous = holder.current()
         let encoded: EncodedCatalog
         let reused: Bool
-        if let previous, previous.catalog.revision == revision, previous.model.sharesImageEncoders(with: model) {
+        if let previous, previous.catalog.revision == revision, previous.model.sharesImageEncodings(with: model) {
             encoded = previous.catalog
             reused = true
         } else {

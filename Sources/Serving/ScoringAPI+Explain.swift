@@ -7,7 +7,7 @@ extension ScoringAPI {
     /// body `POST /v1/score` with `{"query": query, "images": [image.key], "explain": true}` answers when `model` is
     /// served as `modelVersion`, byte for byte.
     ///
-    /// The image is encoded and scored like a worker does (``Model/AMCModel/encodeImage(_:)``, then the explanation
+    /// The image is encoded and scored like a worker does (``Model/ScoringModel/encodeImages(_:)``, then the explanation
     /// of the encoded image), the query normalised like ingest.
     /// - Parameters:
     ///   - model: The model.
@@ -16,12 +16,12 @@ extension ScoringAPI {
     ///   - image: The catalog image; its region dimension must be the model's.
     /// - Returns: The explained result and the response body.
     public static func explain(
-        model: AMCModel,
+        model: any ScoringModel,
         modelVersion: Int64,
         query: String,
         image: CatalogImage
     ) throws -> (result: ScoringResult.Item, body: [UInt8]) {
-        precondition(image.regionDimension == model.configuration.regionDimension, "region dimension mismatch")
+        precondition(image.regionDimension == model.regionDimension, "region dimension mismatch")
         let features = ImageFeatures(
             regions: image.regions,
             regionCount: image.regionCount,
@@ -29,8 +29,8 @@ extension ScoringAPI {
         )
         let explanation = model.explain(
             query: model.encodeQuery(QueryNormalizer.normalize(query)),
-            encodedImage: model.encodeImage(features)
-        )
+            encodedImages: model.encodeImages([features])
+        )[0]
         let item = ScoringResult.Item(image: image.key, explanation: explanation, keywords: image.keywords)
         let body = try scoreResponseBody(
             modelVersion: modelVersion,

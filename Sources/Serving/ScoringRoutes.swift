@@ -122,11 +122,12 @@ struct ScoringRoutes: Sendable {
             .ok,
             ModelBody(
                 version: served.version,
+                architecture: served.model.architecture,
                 sha256: served.sha256,
                 activatedAt: format.format(served.activatedAt),
                 loadedAt: format.format(served.loadedAt),
                 catalogImages: served.catalogImages,
-                regionDimension: served.model.configuration.regionDimension
+                regionDimension: served.model.regionDimension
             )
         )
         response.headers[ScoringAPI.versionHeader] = String(served.version)
@@ -318,6 +319,8 @@ struct ScoreResponse: Encodable {
 /// `GET /v1/model` response.
 struct ModelBody: Encodable {
     var version: Int64
+    /// The version's scoring architecture (`amc`, `late_fusion`).
+    var architecture: String
     var sha256: String
     var activatedAt: String
     var loadedAt: String
@@ -325,7 +328,7 @@ struct ModelBody: Encodable {
     var regionDimension: Int
 
     enum CodingKeys: String, CodingKey {
-        case version, sha256
+        case version, architecture, sha256
         case activatedAt = "activated_at"
         case loadedAt = "loaded_at"
         case catalogImages = "catalog_images"

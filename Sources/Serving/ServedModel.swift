@@ -15,11 +15,18 @@ public final class ServedModel: Sendable {
     public let activatedAt: Date
     /// When this worker finished loading it.
     public let loadedAt: Date
-    /// The model.
-    public let model: AMCModel
+    /// The model, of any architecture.
+    public let model: any ScoringModel
     let catalog: EncodedCatalog
 
-    init(version: Int64, sha256: String, activatedAt: Date, loadedAt: Date, model: AMCModel, catalog: EncodedCatalog) {
+    init(
+        version: Int64,
+        sha256: String,
+        activatedAt: Date,
+        loadedAt: Date,
+        model: any ScoringModel,
+        catalog: EncodedCatalog
+    ) {
         self.version = version
         self.sha256 = sha256
         self.activatedAt = activatedAt
@@ -29,7 +36,7 @@ public final class ServedModel: Sendable {
     }
 
     /// The version, its sha256 and its model: what the watcher keeps to apply a fine-tune of it.
-    var loaded: (version: Int64, sha256: String, model: AMCModel) { (version, sha256, model) }
+    var loaded: (version: Int64, sha256: String, model: any ScoringModel) { (version, sha256, model) }
 
     /// The number of images this snapshot can score.
     public var catalogImages: Int { catalog.count }

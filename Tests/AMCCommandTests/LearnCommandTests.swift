@@ -63,7 +63,7 @@ struct LearnCommandTests {
         let rows = try #require(report["rows"] as? [[String: Any]])
         #expect(
             rows.compactMap { $0["method"] as? String } == [
-                "amc", "click_prior", "keyword_only", "image_only", "late_fusion",
+                "amc", "click_prior", "keyword_only", "image_only", "late_fusion_fixed",
             ]
         )
         let metrics = try #require(rows.first?["metrics"] as? [String: Any])
@@ -96,6 +96,23 @@ struct LearnCommandTests {
         #expect(try eventually(timeout: .seconds(60)) { try versionCreators(url).count == 2 })
         #expect(try versionCreators(url).last == "\(LearnerProcess.host) pid \(second.pid)")
         #expect(second.terminate() == 0, "SIGTERM stops the follower cleanly")
+
+        // A second architecture through the same commands: bootstrapped, evaluated as its own row.
+        let lateFusion = try await amc(["learn", "--bootstrap", "--architecture", "late_fusion"] + common)
+        #expect(lateFusion.status == 0, "\(lateFusion.stderr)")
+        #expect(lateFusion.stdout.hasPrefix("published version 3 (active): "), "\(lateFusion.stdout)")
+        let unknown = try await amc(["learn", "--bootstrap", "--architecture", "casc"] + common)
+        #expect(unknown.status != 0 && unknown.stderr.contains("learn.architecture"), "\(unknown.stderr)")
+        let evaluatedLateFusion = try await amc(
+            ["eval"] + common + ["--labels", world.appendingPathComponent("dev-labels.tsv").path, "--json"]
+        )
+        #expect(evaluatedLateFusion.status == 0, "\(evaluatedLateFusion.stderr)")
+        let lateFusionReport = try #require(
+            try JSONSerialization.jsonObject(with: Data(evaluatedLateFusion.stdout.utf8)) as? [String: Any]
+        )
+        #expect(lateFusionReport["version"] as? Int == 3)
+        let lateFusionRows = try #require(lateFusionReport["rows"] as? [[String: Any]])
+        #expect(lateFusionRows.first?["method"] as? String == "late_fusion")
     }
 }
 

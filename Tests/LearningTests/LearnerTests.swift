@@ -30,7 +30,7 @@ import Testing
         let report = try OfflineEvaluator(connection: connection).evaluate(labels: fixture.labels)
         #expect(report.version == version)
         let rows = Dictionary(uniqueKeysWithValues: report.rows.map { ($0.method, $0.metrics) })
-        #expect(Set(rows.keys) == ["amc", "click_prior", "keyword_only", "image_only", "late_fusion"])
+        #expect(Set(rows.keys) == ["amc", "click_prior", "keyword_only", "image_only", "late_fusion_fixed"])
         let amc = try #require(rows["amc"])
         #expect(amc.queries == fixture.world.heldOutQueries.count)
         for (method, metrics) in rows where method != "amc" {

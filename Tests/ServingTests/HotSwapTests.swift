@@ -74,6 +74,97 @@ import Testing
         }
     }
 
+    /// A registry holding two architectures (AMC version 1, late fusion version 2): clients keep scoring while the
+    /// worker swaps from AMC to late fusion and back. Every response succeeds, each client's versions go 1 → 2 → 1
+    /// and never back, and every response's results are the ones its stated version computes (nothing is scored by
+    /// one architecture and labelled with the other).
+    @Test func swapsBetweenArchitecturesBothWaysUnderLoad() async throws {
+        let fixture = try LearningFixture.serving()
+        let first = try fixture.publish(seed: 1, activate: true)
+        let second = try fixture.publish(seed: 2, activate: false, architecture: LateFusionModel.architecture)
+        #expect(try fixture.scoringModel(first).architecture == "amc")
+        #expect(try fixture.scoringModel(second).architecture == "late_fusion")
+        let (holder, _, app) = scoringWorker(fixture, testConfiguration())
+        let keys = Array(fixture.world.images.prefix(60).map(\.key))
+        let query = fixture.world.trainingQueries[1].text
+        let body = try jsonBody(["query": query, "images": keys])
+        // What each version answers: its best image and score.
+        var expectations: [Int64: (image: String, score: Float)] = [:]
+        for version in [first, second] {
+            let model = try fixture.scoringModel(version)
+            let catalog = try fixture.catalogFeatures(hashBuckets: model.hashBuckets)
+            let scored = model.score(query: query, images: keys.map { catalog[$0]! })
+            let best = scored.max { $0.score < $1.score || ($0.score == $1.score && $0.index > $1.index) }!
+            expectations[version] = (keys[best.index], best.score)
+        }
+        let expected = expectations
+        #expect(expected[first]!.score != expected[second]!.score)
+        let clients = 4
+        let seen = [ClientSet(), ClientSet(), ClientSet()]  // answered in phase 0 (first), 1 (second), 2 (first again)
+        let phase = SwapPhase()
+        try await app.test(.router) { client in
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == first })
+            let histories = try await withThrowingTaskGroup(
+                of: [(status: Int, version: Int64?, best: String?, score: Double?)].self
+            ) { group in
+                for index in 0..<clients {
+                    group.addTask {
+                        var history: [(status: Int, version: Int64?, best: String?, score: Double?)] = []
+                        let deadline = ContinuousClock.now + .seconds(180)
+                        while ContinuousClock.now < deadline {
+                            let now = phase.current
+                            if now == 3 { break }
+                            let answer = try await client.execute(uri: "/v1/score", method: .post, body: body) {
+                                response in
+                                let decoded = try jsonObject(response.body)
+                                let results = decoded["results"] as? [[String: Any]]
+                                return (
+                                    status: Int(response.status.code),
+                                    version: (decoded["model_version"] as? Int).map(Int64.init),
+                                    best: results?.first?["image"] as? String,
+                                    score: results?.first?["score"] as? Double
+                                )
+                            }
+                            history.append(answer)
+                            let expectedVersion = now == 1 ? second : first
+                            if answer.version == expectedVersion { seen[min(now, 2)].insert(index) }
+                            await Task.yield()
+                        }
+                        return history
+                    }
+                }
+                for (step, target) in [(0, second), (1, first)] {
+                    let answered = try await eventually(within: .seconds(60)) { seen[step].count == clients }
+                    #expect(answered, "every client is answered by version \(step == 0 ? first : second)")
+                    phase.current = step + 1
+                    try await blocking { try fixture.activate(target) }
+                    let swapped = try await eventually(within: .seconds(60)) { holder.current()?.version == target }
+                    #expect(swapped, "version \(target) was never served")
+                }
+                let answeredAgain = try await eventually(within: .seconds(60)) { seen[2].count == clients }
+                #expect(answeredAgain, "every client is answered by version \(first) again")
+                phase.current = 3
+                var histories: [[(status: Int, version: Int64?, best: String?, score: Double?)]] = []
+                for try await history in group { histories.append(history) }
+                return histories
+            }
+            for history in histories {
+                #expect(history.allSatisfy { $0.status == 200 })
+                let versions = history.compactMap(\.version)
+                #expect(versions.count == history.count)
+                // 1 … 1, 2 … 2, 1 … 1: two changes at most, in that order.
+                var changes: [Int64] = []
+                for (a, b) in zip(versions, versions.dropFirst()) where a != b { changes.append(b) }
+                #expect(changes == [second, first], "versions seen: \(changes)")
+                for answer in history {
+                    guard let version = answer.version, let want = expected[version] else { continue }
+                    #expect(answer.best == want.image, "version \(version) answered with another model's ranking")
+                    #expect(answer.score.map { Float($0) } == want.score, "version \(version)")
+                }
+            }
+        }
+    }
+
     /// A version whose stored weights fail their sha256 check is refused once; the old one keeps serving. (The
     /// registry refuses to activate such a version; the activation is written unchecked, as by hand, to get past it.)
     @Test func corruptVersionIsRefusedAndTheOldOneKeepsServing() async throws {
@@ -139,7 +230,7 @@ import Testing
             try await blocking { try fixture.recordUncheckedActivation(child) }
             #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == child })
             #expect(metrics.render().contains("amc_serve_model_load_refusals_total 0"))
-            let sameWeights = holder.current()?.model.weights == expected.weights
+            let sameWeights = holder.current()?.model.parameters == expected.weights.parameters
             #expect(sameWeights, "the worker's fine-tune differs from the one read in full")
         }
     }
@@ -185,7 +276,7 @@ import Testing
             try await blocking { try fixture.recordUncheckedActivation(published[2]) }
             #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == published[2] })
             #expect(metrics.render().contains("amc_serve_model_load_refusals_total 0"))
-            let sameWeights = holder.current()?.model.weights == expected.weights
+            let sameWeights = holder.current()?.model.parameters == expected.weights.parameters
             #expect(sameWeights, "the worker's fine-tune differs from the one read in full")
         }
     }
@@ -308,5 +399,15 @@ final class RequestGate: Sendable {
             return state.waiting
         }
         for continuation in waiting { continuation.resume() }
+    }
+}
+
+/// Which phase of a swap sequence a test is in, shared with its clients.
+private final class SwapPhase: Sendable {
+    private let value = Mutex(0)
+
+    var current: Int {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }

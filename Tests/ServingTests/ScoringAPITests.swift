@@ -141,6 +141,7 @@ import Testing
                 #expect(response.status == .ok)
                 let json = try jsonObject(response.body)
                 #expect(json["version"] as? Int == Int(version))
+                #expect(json["architecture"] as? String == "amc")
                 #expect((json["sha256"] as? String)?.count == 64)
                 #expect(json["activated_at"] is String)
                 #expect(json["loaded_at"] is String)

@@ -20,10 +20,11 @@ extension LearningFixture {
 
     /// Trains and publishes a small bootstrap version (the gate accepts anything finite).
     /// - Returns: The version number.
-    func publish(seed: UInt64, activate: Bool) throws -> Int64 {
+    func publish(seed: UInt64, activate: Bool, architecture: String = AMCModel.architecture) throws -> Int64 {
         var configuration = quickConfiguration()
         configuration.gateTolerance = 10
         configuration.seed = seed
+        configuration.architecture = architecture
         configuration.activate = activate
         let connection = try connect()
         defer { connection.close() }
@@ -55,6 +56,20 @@ extension LearningFixture {
             SELECT \(version), (SELECT version FROM model_activations ORDER BY id DESC LIMIT 1), 'test', 'unchecked'
             """
         )
+    }
+
+    /// The model of a version of any architecture, straight from the registry.
+    func scoringModel(_ version: Int64) throws -> any ScoringModel {
+        let connection = try connect()
+        defer { connection.close() }
+        return try ModelArchitectures.model(from: ModelRegistry(connection: connection).parameters(of: version))
+    }
+
+    /// The catalog's images as model inputs, keywords hashed into `hashBuckets`.
+    func catalogFeatures(hashBuckets: Int) throws -> ImageFeatureTable {
+        let connection = try connect()
+        defer { connection.close() }
+        return ImageFeatureTable(images: try CatalogStore(connection: connection).allImages(), hashBuckets: hashBuckets)
     }
 
     /// The model of a version, straight from the registry.

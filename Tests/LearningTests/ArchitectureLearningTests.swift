@@ -1,0 +1,60 @@
+import Catalog
+import Evaluation
+import LearningTestSupport
+import Model
+import Postgres
+import Registry
+import Simulation
+import TestSupport
+import Testing
+
+@testable import Learning
+
+@Suite struct ArchitectureLearningTests {
+    /// `learn.architecture = late_fusion`: the bootstrap publishes a late-fusion version, a fine-tune changes only
+    /// its gate (and records the scope `online_part`), and `amc eval` reports the version as its own row beside
+    /// the baselines.
+    @Test func lateFusionBootstrapsFineTunesItsGateAndIsEvaluatedAsItsOwnRow() throws {
+        let fixture = try LearningFixture(world: tinyWorld())
+        var configuration = quickConfiguration()
+        configuration.architecture = LateFusionModel.architecture
+        configuration.trainBaselines = true
+        configuration.gateTolerance = 10
+        let (learner, connection) = try leadingLearner(fixture, configuration)
+        defer { connection.close() }
+        guard case .published(let version, true, let gate) = try learner.bootstrap() else {
+            Issue.record("the late-fusion bootstrap did not publish and activate")
+            return
+        }
+        #expect(gate.finiteWeights)
+        let registry = ModelRegistry(connection: connection)
+        #expect(try registry.version(version)?.architecture == "late_fusion")
+        let parent = try registry.parameters(of: version)
+        #expect(parent.architecture == "late_fusion")
+
+        let queries = fixture.world.trainingQueries.map(\.text)
+            .filter { !TrainingData.isHeldOut($0, percent: configuration.holdoutPercent) }.prefix(3)
+        try fixture.addPairs(queries.map { ($0, fixture.world.images[0].key, 4) })
+        guard case .published(let child, _, _) = try learner.fineTune() else {
+            Issue.record("fine-tuning the late-fusion version did not publish")
+            return
+        }
+        let record = try #require(try registry.version(child))
+        #expect(record.architecture == "late_fusion" && record.parent == version)
+        #expect(record.hyperparameters.scope == "online_part")
+        let tuned = try registry.parameters(of: child)
+        var changed: [String] = []
+        for (before, after) in zip(parent.tensors, tuned.tensors) where before.values != after.values {
+            changed.append(before.name)
+        }
+        #expect(changed == LateFusionModel.onlineTensorNames)
+
+        let report = try OfflineEvaluator(connection: connection).evaluate(labels: fixture.labels)
+        #expect(report.version == child)
+        #expect(
+            report.rows.map(\.method) == [
+                "late_fusion", "click_prior", "keyword_only", "image_only", "late_fusion_fixed",
+            ]
+        )
+    }
+}
