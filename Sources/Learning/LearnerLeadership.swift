@@ -29,6 +29,16 @@ public struct LearnerLeadership: Sendable {
         )[0].decode(Bool.self, column: 0)
     }
 
+    /// Gives leadership up at once (a waiting learner can take it on its next try), rather than when the session's
+    /// backend exits some time after the connection is closed.
+    /// - Returns: Whether this session held the lock.
+    @discardableResult
+    public func release() throws -> Bool {
+        try connection.query(
+            "SELECT pg_advisory_unlock(\(Self.lockNamespace), \(Self.leaderLockKey))"
+        )[0].decode(Bool.self, column: 0)
+    }
+
     /// Whether this session holds the leadership lock.
     public func isHeld() throws -> Bool {
         try connection.query(

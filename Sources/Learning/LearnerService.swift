@@ -140,6 +140,8 @@ public final class LearnerService: Service, Sendable {
         let leadership = LearnerLeadership(connection: connection)
         guard try leadership.waitForLeadership(interval: configuration.pollInterval, shouldStop: stop, logger: logger)
         else { return }
+        // A learner that stops hands over at once; one whose session broke loses the lock with it anyway.
+        defer { _ = try? leadership.release() }
         let metrics = LearnerMetrics()
         metrics.leader.record(1)
         defer { metrics.leader.record(0) }

@@ -8,6 +8,22 @@ import Testing
 @testable import Learning
 
 @Suite struct LeadershipTests {
+    @Test func aReleasedLeadershipCanBeTakenAtOnce() throws {
+        let url = try TestPostgres.freshDatabase()
+        let first = try PostgresConnection.connect(url, logger: testLogger)
+        defer { first.close() }
+        let second = try PostgresConnection.connect(url, logger: testLogger)
+        defer { second.close() }
+        let (a, b) = (LearnerLeadership(connection: first), LearnerLeadership(connection: second))
+        #expect(try a.tryAcquire())
+        #expect(try !b.tryAcquire())
+        #expect(try a.release())
+        #expect(try !a.isHeld())
+        #expect(try b.tryAcquire())
+        #expect(try !a.release(), "a session that does not hold the lock releases nothing")
+        #expect(try b.isHeld())
+    }
+
     @Test func twoLearnersHaveExactlyOneLeaderAndTheOtherTakesOverWhenItDies() throws {
         let url = try TestPostgres.freshDatabase()
         let first = try PostgresConnection.connect(url, logger: testLogger)

@@ -28,7 +28,10 @@ extension LearningFixture {
         configuration.activate = activate
         let connection = try connect()
         defer { connection.close() }
-        #expect(try LearnerLeadership(connection: connection).tryAcquire())
+        let leadership = LearnerLeadership(connection: connection)
+        #expect(try leadership.tryAcquire())
+        // Released before returning: closing the connection frees the lock only when its backend exits, later.
+        defer { _ = try? leadership.release() }
         let learner = Learner(configuration: configuration, connection: connection, worker: "test", logger: testLogger)
         guard case .published(let version, _, _) = try learner.bootstrap() else {
             throw TestFailure("the bootstrap was not published")
