@@ -1,5 +1,5 @@
 /// Nearest-rank percentiles of latencies in milliseconds.
-struct LatencySummary: Sendable {
+struct LatencySummary: Sendable, Equatable {
     var p50 = 0.0
     var p99 = 0.0
     var max = 0.0

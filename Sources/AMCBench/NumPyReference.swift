@@ -4,11 +4,11 @@ import Foundation
 /// What `amc bench learn` and `amc bench score` share about their NumPy references: finding NumPy, running a
 /// reference script, and the raw little-endian files the two sides exchange (readable with `numpy.fromfile`).
 enum NumPyReference {
-    /// Whether `python` (looked up in PATH unless it contains a '/') can import NumPy.
-    static func isAvailable(python: String) -> Bool {
+    /// Whether `python` (looked up in PATH unless it contains a '/') can import NumPy (and the other `modules`).
+    static func isAvailable(python: String, modules: [String] = ["numpy"]) -> Bool {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, "-c", "import numpy"]
+        process.arguments = [python, "-c", "import " + modules.joined(separator: ", ")]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         do {
@@ -27,13 +27,14 @@ enum NumPyReference {
         _ script: String,
         python: String,
         arguments: [String],
-        context: String? = nil
+        context: String? = nil,
+        name: String = "the NumPy reference"
     ) throws
         -> [Substring]
     {
         let output = Pipe()
         let reference = try ReferenceProcess(
-            name: "the NumPy reference (\(script)\(context.map { ", \($0)" } ?? ""))",
+            name: "\(name) (\(script)\(context.map { ", \($0)" } ?? ""))",
             executable: "/usr/bin/env",
             arguments: [python, script] + arguments,
             standardOutput: output
@@ -42,6 +43,29 @@ enum NumPyReference {
         let bytes = output.fileHandleForReading.readDataToEndOfFile()
         try reference.waitForSuccess()
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+    }
+
+    /// The figures a scoring reference prints: `VERSIONS <name>=<v>…` and `REFERENCE queries=<n> p50_ms=<x>
+    /// p99_ms=<x> max_ms=<x>` (nil when that line is missing or incomplete).
+    static func scoringFigures(_ lines: [Substring]) -> (latency: LatencySummary?, versions: String) {
+        var latency: LatencySummary?
+        var versions = ""
+        for line in lines {
+            let fields = line.split(separator: " ")
+            if fields.first == "VERSIONS" {
+                versions = fields.dropFirst().joined(separator: " ")
+            } else if fields.first == "REFERENCE" {
+                var values: [String: Double] = [:]
+                for field in fields.dropFirst() {
+                    let parts = field.split(separator: "=", maxSplits: 1)
+                    if parts.count == 2 { values[String(parts[0])] = Double(parts[1]) }
+                }
+                if let p50 = values["p50_ms"], let p99 = values["p99_ms"], let max = values["max_ms"] {
+                    latency = LatencySummary(p50: p50, p99: p99, max: max, count: Int(values["queries"] ?? 0))
+                }
+            }
+        }
+        return (latency, versions)
     }
 
     /// Writes little-endian `int32` values.

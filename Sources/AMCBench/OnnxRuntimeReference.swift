@@ -16,49 +16,19 @@ enum OnnxRuntimeReference {
 
     /// Whether `python` (looked up in PATH unless it contains a '/') can import onnx and onnxruntime.
     static func isAvailable(python: String) -> Bool {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, "-c", "import numpy, onnx, onnxruntime"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            return false
-        }
-        process.waitUntilExit()
-        return process.terminationStatus == 0
+        NumPyReference.isAvailable(python: python, modules: ["numpy", "onnx", "onnxruntime"])
     }
 
     /// Runs the reference on the folder ``ScoreWorkload/write(to:weights:model:)`` wrote and reads its scores.
     /// - Throws: ``CommandError`` when it fails (quoting its standard error) or prints no figures.
     static func run(_ script: String, python: String, directory: URL) throws -> Result {
-        let output = Pipe()
-        let reference = try ReferenceProcess(
-            name: "the ONNX Runtime reference (\(script))",
-            executable: "/usr/bin/env",
-            arguments: [python, script, directory.path],
-            standardOutput: output
+        let lines = try NumPyReference.run(
+            script,
+            python: python,
+            arguments: [directory.path],
+            name: "the ONNX Runtime reference"
         )
-        let bytes = output.fileHandleForReading.readDataToEndOfFile()
-        try reference.waitForSuccess()
-        var latency: LatencySummary?
-        var versions = ""
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            if fields.first == "VERSIONS" {
-                versions = fields.dropFirst().joined(separator: " ")
-            } else if fields.first == "REFERENCE" {
-                var values: [String: Double] = [:]
-                for field in fields.dropFirst() {
-                    let parts = field.split(separator: "=", maxSplits: 1)
-                    if parts.count == 2 { values[String(parts[0])] = Double(parts[1]) }
-                }
-                if let p50 = values["p50_ms"], let p99 = values["p99_ms"], let max = values["max_ms"] {
-                    latency = LatencySummary(p50: p50, p99: p99, max: max, count: Int(values["queries"] ?? 0))
-                }
-            }
-        }
+        let (latency, versions) = NumPyReference.scoringFigures(lines)
         guard let latency else { throw CommandError("the ONNX Runtime reference printed no REFERENCE line") }
         let scores = try NumPyReference.readFloats(directory.appendingPathComponent("onnx_scores.f32"))
         return Result(latency: latency, versions: versions, scores: scores)

@@ -76,4 +76,15 @@ import Testing
         report.onnxRuntime = LatencySummary(p50: 0.5, p99: 1.6, max: 2, count: 10)
         #expect(report.resultLine.hasSuffix(" swap_p99_ratio=1.25 ort_p99_ms=1.600"))
     }
+
+    @Test func referenceFiguresAreReadFromTheirLines() {
+        let lines: [Substring] = [
+            "VERSIONS onnxruntime=1.32.0 numpy=2.4.6", "FIRST 0.5",
+            "REFERENCE queries=100 p50_ms=0.4 p99_ms=0.62 max_ms=1",
+        ]
+        let (latency, versions) = NumPyReference.scoringFigures(lines)
+        #expect(versions == "onnxruntime=1.32.0 numpy=2.4.6")
+        #expect(latency == LatencySummary(p50: 0.4, p99: 0.62, max: 1, count: 100))
+        #expect(NumPyReference.scoringFigures(["REFERENCE queries=100 p50_ms=0.4"]).latency == nil)
+    }
 }
