@@ -6,9 +6,11 @@ import Registry
 
 /// The registry records `amc model` and `amc audit` print, as JSON for machines and as text for people.
 extension RegistryOutput {
-    /// A version in `amc model list --json` (design §4: version, sha256, parent, created_at, metrics, active).
+    /// A version in `amc model list --json` (design §4: version, sha256, parent, created_at, metrics, active; and its
+    /// architecture).
     struct VersionSummary: Encodable {
         var version: Int64
+        var architecture: String
         var kind: String
         var sha256: String
         var parent: Int64?
@@ -19,6 +21,7 @@ extension RegistryOutput {
 
         init(_ version: ModelVersion, active: Int64?) {
             self.version = version.version
+            architecture = version.architecture
             kind = version.kind.rawValue
             sha256 = version.sha256
             parent = version.parent
@@ -29,13 +32,14 @@ extension RegistryOutput {
         }
 
         private enum CodingKeys: String, CodingKey {
-            case version, kind, sha256, parent, createdAt, createdBy, metrics, active
+            case version, architecture, kind, sha256, parent, createdAt, createdBy, metrics, active
         }
 
         /// Like the synthesized encoding, but `parent` is always present (`null` for a bootstrap version).
         func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(version, forKey: .version)
+            try c.encode(architecture, forKey: .architecture)
             try c.encode(kind, forKey: .kind)
             try c.encode(sha256, forKey: .sha256)
             try c.encode(parent, forKey: .parent)
@@ -49,6 +53,7 @@ extension RegistryOutput {
     /// A version in `amc model show` and `amc audit version`: everything recorded about it.
     struct VersionDetail: Encodable {
         var version: Int64
+        var architecture: String
         var kind: String
         var sha256: String
         var formatVersion: Int
@@ -66,6 +71,7 @@ extension RegistryOutput {
 
         init(_ version: ModelVersion, active: Int64?, activations: [ModelActivation], lineage: [Int64] = []) {
             self.version = version.version
+            architecture = version.architecture
             kind = version.kind.rawValue
             sha256 = version.sha256
             formatVersion = version.formatVersion
@@ -83,7 +89,7 @@ extension RegistryOutput {
         }
 
         private enum CodingKeys: String, CodingKey {
-            case version, kind, sha256, formatVersion, parent, lineage, createdAt, createdBy, watermark
+            case version, architecture, kind, sha256, formatVersion, parent, lineage, createdAt, createdBy, watermark
             case trainingWindow, hyperparameters, metrics, baselines, active, activations
         }
 
@@ -91,6 +97,7 @@ extension RegistryOutput {
         func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(version, forKey: .version)
+            try c.encode(architecture, forKey: .architecture)
             try c.encode(kind, forKey: .kind)
             try c.encode(sha256, forKey: .sha256)
             try c.encode(formatVersion, forKey: .formatVersion)
@@ -143,10 +150,12 @@ extension RegistryOutput {
     }
 
     static func table(_ versions: [ModelVersion], active: Int64?) -> String {
-        var rows = [["version", "kind", "parent", "created", "pairs", "held-out NDCG@5", "gate", "active"]]
+        var rows = [
+            ["version", "architecture", "kind", "parent", "created", "pairs", "held-out NDCG@5", "gate", "active"]
+        ]
         for v in versions {
             rows.append([
-                "\(v.version)", v.kind.rawValue, v.parent.map { "\($0)" } ?? "-", format(v.createdAt),
+                "\(v.version)", v.architecture, v.kind.rawValue, v.parent.map { "\($0)" } ?? "-", format(v.createdAt),
                 "\(v.trainingWindow.pairs)", v.metrics.gate.candidate.map { String(format: "%.4f", $0.ndcg5) } ?? "-",
                 v.metrics.gate.passed ? "passed" : "refused", v.version == active ? "*" : "",
             ])
@@ -156,7 +165,7 @@ extension RegistryOutput {
 
     static func text(_ d: VersionDetail) -> String {
         var lines = [
-            "version \(d.version) (\(d.kind))\(d.active ? ", active" : "")",
+            "version \(d.version) (\(d.architecture), \(d.kind))\(d.active ? ", active" : "")",
             "  sha256           \(d.sha256) (format \(d.formatVersion))",
             "  parent           \(d.parent.map { "\($0)" } ?? "none")"
                 + (d.lineage.count > 1 ? "  lineage \(d.lineage.map { "\($0)" }.joined(separator: " ← "))" : ""),

@@ -21,7 +21,10 @@ struct ModelCommandTests {
                 #expect(version.keys.contains(key), "\(key) missing from \(version)")
             }
             #expect((version["sha256"] as? String)?.count == 64)
+            #expect(version["architecture"] as? String == "amc")
         }
+        let table = try await amc(["model", "list"] + common)
+        #expect(table.stdout.hasPrefix("version  architecture  kind"), "\(table.stdout)")
 
         // Rollback without --to returns to the version active before; activating the active one is refused.
         let rollback = try await amc(["model", "rollback", "--reason", "drill", "--actor", "alice"] + common)
@@ -47,6 +50,7 @@ struct ModelCommandTests {
         let show = try await amc(["audit", "version", "2", "--json"] + common)
         let detail = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
         #expect(detail["lineage"] as? [Int] == [2])
+        #expect(detail["architecture"] as? String == "amc")
         #expect((detail["activations"] as? [[String: Any]])?.count == 2)
         #expect((detail["training_window"] as? [String: Any])?["incremental"] as? Bool == false)
 
