@@ -61,6 +61,10 @@ final class EncodedCatalog: Sendable {
     /// An image's encoding, nil when it is not in the catalog.
     subscript(key: String) -> EncodedImage? { positions[key].map { images[$0] } }
 
+    /// An image's position in catalog order (an index into ``keys``, ``images`` and ``keywords``), nil when it is
+    /// not in the catalog.
+    func position(of key: String) -> Int? { positions[key] }
+
     /// An image's keywords in catalog order, nil when it is not in the catalog.
     func keywords(of key: String) -> [String]? { positions[key].map { keywords[$0] } }
 

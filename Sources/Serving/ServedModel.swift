@@ -51,17 +51,20 @@ public final class ServedModel: Sendable {
     ///   input order, each once).
     public func score(query: String, images: [String], top: Int?, explain: Bool = false) -> ScoringResult {
         let encodedQuery = model.encodeQuery(QueryNormalizer.normalize(query))
-        var seen = Set<String>()
+        // One hash of each key: a known image is recognised again by its catalog position.
+        var seenPositions = Set<Int>(minimumCapacity: images.count)
+        var seenUnknown = Set<String>()
         var knownKeys: [String] = []
         var known: [EncodedImage] = []
         var unknown: [String] = []
         knownKeys.reserveCapacity(images.count)
         known.reserveCapacity(images.count)
-        for key in images where seen.insert(key).inserted {
-            if let image = catalog[key] {
+        for key in images {
+            if let position = catalog.position(of: key) {
+                guard seenPositions.insert(position).inserted else { continue }
                 knownKeys.append(key)
-                known.append(image)
-            } else {
+                known.append(catalog.images[position])
+            } else if seenUnknown.insert(key).inserted {
                 unknown.append(key)
             }
         }

@@ -105,7 +105,7 @@ import Testing
             #expect(try await eventually(within: .seconds(30)) { holder.current() != nil })
             try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
 
-            let requested = ["no-such-image"] + keys + [keys[0], "also-missing"]
+            let requested = ["no-such-image"] + keys + [keys[0], "also-missing", "no-such-image"]
             let body = try jsonBody(["query": "  " + query.uppercased() + " ", "images": requested])
             try await client.execute(uri: "/v1/score", method: .post, body: body) { response in
                 #expect(response.status == .ok)
