@@ -16,19 +16,22 @@ struct IngestRecoveryTests {
         let fixture = ClickLogFixture(count: 20_000, badEvery: 97)
 
         let (first, progress) = startIngest(url: url, brokers: cluster.bootstrapServers, topic: "clicks", batch: 200)
-        let producer = try await streamOnceAssigned(
-            fixture,
-            partitions: 3,
-            url: url,
-            brokers: cluster.bootstrapServers,
-            perSecond: 5000
-        )
+        // The second half is produced only after the stop, so the stop always lands mid-stream.
+        try await waitForAssignment(url, partitions: 3)
+        let half = fixture.lines.count / 2
+        let firstHalf = produceLines(fixture, 0..<half, brokers: cluster.bootstrapServers, perSecond: 5000)
         #expect(try await blocking { try eventually { progress.current.events >= 2000 } })
         first.cancel()
         try await first.value
         let partial = try totals(url)
         #expect(partial.events + partial.deadLetters < fixture.lines.count, "stopped mid-stream")
-        try await producer.value
+        try await firstHalf.value
+        try await produceLines(
+            fixture,
+            half..<fixture.lines.count,
+            brokers: cluster.bootstrapServers,
+            perSecond: 5000
+        ).value
 
         let (second, _) = startIngest(
             url: url,
@@ -58,13 +61,11 @@ struct IngestRecoveryTests {
             "--batch-size", "300", "--batch-latency-ms", "20", "--log-level", "error",
         ]
         try child.run()
-        let producer = try await streamOnceAssigned(
-            fixture,
-            partitions: 2,
-            url: url,
-            brokers: cluster.bootstrapServers,
-            perSecond: 6000
-        )
+        // The first half streams while the child ingests; the second only after the kill, so the kill always
+        // lands mid-stream however slowly this test's own polling runs on a loaded machine.
+        try await waitForAssignment(url, partitions: 2)
+        let half = fixture.lines.count / 2
+        let firstHalf = produceLines(fixture, 0..<half, brokers: cluster.bootstrapServers, perSecond: 6000)
         let sawProgress = try await blocking { try eventually { try totals(url).events >= 3000 } }
         kill(child.processIdentifier, SIGKILL)
         child.waitUntilExit()
@@ -72,7 +73,13 @@ struct IngestRecoveryTests {
         #expect(child.terminationReason == .uncaughtSignal)
         let partial = try totals(url)
         #expect(partial.events + partial.deadLetters < fixture.lines.count, "killed mid-stream")
-        try await producer.value
+        try await firstHalf.value
+        try await produceLines(
+            fixture,
+            half..<fixture.lines.count,
+            brokers: cluster.bootstrapServers,
+            perSecond: 6000
+        ).value
 
         let (restart, _) = startIngest(
             url: url,

@@ -208,6 +208,23 @@ func streamOnceAssigned(
     return producePaced(fixture.lines, keys: fixture.keys, topic: "clicks", brokers: brokers, perSecond: perSecond)
 }
 
+/// Produces the fixture's lines in `range` (with their keys) into `clicks`, paced: a test that must stop or kill
+/// ingest mid-stream produces the first part, stops it, and only then the rest.
+func produceLines(
+    _ fixture: ClickLogFixture,
+    _ range: Range<Int>,
+    brokers: String,
+    perSecond: Int
+) -> Task<Void, any Error> {
+    producePaced(
+        Array(fixture.lines[range]),
+        keys: Array(fixture.keys[range]),
+        topic: "clicks",
+        brokers: brokers,
+        perSecond: perSecond
+    )
+}
+
 /// Waits until the ingest group has been assigned `partitions` partitions (it stores their offsets on assignment).
 func waitForAssignment(_ url: String, partitions: Int) async throws {
     let assigned = try await blocking {
