@@ -65,33 +65,7 @@ extension AMCModel {
     ///   - encodedImages: Images encoded by this model (or one with the same encoders).
     /// - Returns: One ``ScoredImage`` per image, in input order (`index` is the position).
     public func score(query: EncodedQuery, encodedImages: [EncodedImage]) -> [ScoredImage] {
-        var regions = 0
-        var keywords = 0
-        for image in encodedImages {
-            regions = max(regions, image.regionCount)
-            keywords = max(keywords, image.keywordCount)
-        }
-        let c = configuration
-        var scratch = EngineScratch(c, gradientCount: 0, slots: 1, regions: regions, keywords: keywords)
-        return scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
-            precondition(isOwnEncoding(query), "query encoded by another architecture or dimensions")
-            engine.load(query)
-            return [ScoredImage](unsafeUninitializedCapacity: encodedImages.count) { buffer, count in
-                for (i, image) in encodedImages.enumerated() {
-                    engine.forward(image, slot: 0, queryNorm: query.norm)
-                    let info = engine.infos[0]
-                    (buffer.baseAddress! + i).initialize(
-                        to: ScoredImage(
-                            index: i,
-                            score: info.score,
-                            visualWeight: info.betaV,
-                            languageWeight: info.betaK
-                        )
-                    )
-                    count = i + 1
-                }
-            }
-        }
+        forwardEach(query: query, encodedImages) { engine, index in engine.scoredImage(slot: 0, index: index) }
     }
 
     /// Whether images encoded by this model stay valid for `other`: same dimensions and identical image-side

@@ -22,22 +22,7 @@ extension AMCModel {
     ///   - images: The candidate images.
     /// - Returns: One explanation per image, in input order.
     public func explain(query: EncodedQuery, images: [ImageFeatures]) -> [ScoreExplanation] {
-        var regions = 0
-        var keywords = 0
-        for image in images {
-            regions = max(regions, image.regionCount)
-            keywords = max(keywords, image.keywords.count)
-        }
-        let c = configuration
-        var scratch = EngineScratch(c, gradientCount: 0, slots: 1, regions: regions, keywords: keywords)
-        return scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
-            precondition(isOwnEncoding(query), "query encoded by another architecture or dimensions")
-            engine.load(query)
-            return images.map { image in
-                engine.forward(image, slot: 0, queryNorm: query.norm)
-                return engine.explanation(slot: 0)
-            }
-        }
+        forwardEach(query: query, images) { engine, _ in engine.explanation(slot: 0) }
     }
 
     /// Scores one pre-encoded image and explains the score (see ``explain(query:image:)``).
@@ -55,22 +40,7 @@ extension AMCModel {
     ///   - encodedImages: Images encoded by this model (or one with the same image encoders).
     /// - Returns: One explanation per image, in input order.
     public func explain(query: EncodedQuery, encodedImages: [EncodedImage]) -> [ScoreExplanation] {
-        var regions = 0
-        var keywords = 0
-        for image in encodedImages {
-            regions = max(regions, image.regionCount)
-            keywords = max(keywords, image.keywordCount)
-        }
-        let c = configuration
-        var scratch = EngineScratch(c, gradientCount: 0, slots: 1, regions: regions, keywords: keywords)
-        return scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
-            precondition(isOwnEncoding(query), "query encoded by another architecture or dimensions")
-            engine.load(query)
-            return encodedImages.map { image in
-                engine.forward(image, slot: 0, queryNorm: query.norm)
-                return engine.explanation(slot: 0)
-            }
-        }
+        forwardEach(query: query, encodedImages) { engine, _ in engine.explanation(slot: 0) }
     }
 }
 

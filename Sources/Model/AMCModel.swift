@@ -91,28 +91,7 @@ public struct AMCModel: Sendable {
     ///   - images: The candidate images.
     /// - Returns: One ``ScoredImage`` per image, in input order (`index` is the position).
     public func score(query: EncodedQuery, images: [ImageFeatures]) -> [ScoredImage] {
-        var regions = 0
-        var keywords = 0
-        for image in images {
-            regions = max(regions, image.regionCount)
-            keywords = max(keywords, image.keywords.count)
-        }
-        let c = configuration
-        var scratch = EngineScratch(c, gradientCount: 0, slots: 1, regions: regions, keywords: keywords)
-        var result: [ScoredImage] = []
-        result.reserveCapacity(images.count)
-        scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
-            precondition(isOwnEncoding(query), "query encoded by another architecture or dimensions")
-            engine.load(query)
-            for (i, image) in images.enumerated() {
-                engine.forward(image, slot: 0, queryNorm: query.norm)
-                let info = engine.infos[0]
-                result.append(
-                    ScoredImage(index: i, score: info.score, visualWeight: info.betaV, languageWeight: info.betaK)
-                )
-            }
-        }
-        return result
+        forwardEach(query: query, images) { engine, index in engine.scoredImage(slot: 0, index: index) }
     }
 
     /// Scores many images for a normalised query string.
@@ -122,6 +101,63 @@ public struct AMCModel: Sendable {
     /// - Returns: One ``ScoredImage`` per image, in input order.
     public func score(query: String, images: [ImageFeatures]) -> [ScoredImage] {
         score(query: encodeQuery(query), images: images)
+    }
+}
+
+// MARK: - One forward pass per candidate
+
+/// What the query-dependent forward pass can run on: raw image features or an image this model encoded.
+protocol ForwardInput {
+    /// R.
+    var regionCount: Int { get }
+    /// K.
+    var keywordCount: Int { get }
+    /// Runs the forward pass of this image into slot 0 (the query must be loaded).
+    func forward(in engine: Engine, queryNorm: Float)
+}
+
+extension ImageFeatures: ForwardInput {
+    var keywordCount: Int { keywords.count }
+
+    func forward(in engine: Engine, queryNorm: Float) { engine.forward(self, slot: 0, queryNorm: queryNorm) }
+}
+
+extension EncodedImage: ForwardInput {
+    func forward(in engine: Engine, queryNorm: Float) { engine.forward(self, slot: 0, queryNorm: queryNorm) }
+}
+
+extension AMCModel {
+    /// Runs the forward pass of each image in turn for one encoded query, with one scratch buffer sized for the
+    /// largest, and returns what `read` takes from the engine after each (slot 0; `read` gets the image's position).
+    func forwardEach<Input: ForwardInput, Result>(
+        query: EncodedQuery,
+        _ images: [Input],
+        _ read: (Engine, Int) -> Result
+    ) -> [Result] {
+        var regions = 0
+        var keywords = 0
+        for image in images {
+            regions = max(regions, image.regionCount)
+            keywords = max(keywords, image.keywordCount)
+        }
+        let c = configuration
+        var scratch = EngineScratch(c, gradientCount: 0, slots: 1, regions: regions, keywords: keywords)
+        return scratch.withEngine(packed, mode: mode, margin: c.margin) { engine, _ in
+            precondition(isOwnEncoding(query), "query encoded by another architecture or dimensions")
+            engine.load(query)
+            return images.enumerated().map { index, image in
+                image.forward(in: engine, queryNorm: query.norm)
+                return read(engine, index)
+            }
+        }
+    }
+}
+
+extension Engine {
+    /// The score and modality weights of the image in slot `slot`, as its last forward pass left them.
+    func scoredImage(slot: Int, index: Int) -> ScoredImage {
+        let info = infos[slot]
+        return ScoredImage(index: index, score: info.score, visualWeight: info.betaV, languageWeight: info.betaK)
     }
 }
 
