@@ -24,9 +24,8 @@ public struct AdamOptimizer: Sendable {
     /// Denominator guard. Default: 1e-8.
     public var epsilon: Float
     /// Number of updates applied so far.
-    public private(set) var step: Int = 0
-    private var beta1Power: Float = 1
-    private var beta2Power: Float = 1
+    public var step: Int { schedule.step }
+    private var schedule = Kernels.AdamSchedule()
     /// The moments, allocated for the weights' configuration on first use. The `W_q` and `W_k` moments are stored
     /// transposed (`H × d`, one contiguous `d`-vector per bucket) so a sparse update touches contiguous memory.
     private var firstMoment: AMCWeights?
@@ -74,17 +73,7 @@ public struct AdamOptimizer: Sendable {
 
     /// Counts one step and returns its constants.
     private mutating func advance() -> Kernels.AdamStep {
-        step += 1
-        beta1Power *= beta1
-        beta2Power *= beta2
-        return Kernels.AdamStep(
-            beta1: beta1,
-            beta2: beta2,
-            learningRate: learningRate,
-            epsilon: epsilon,
-            correction1: 1 - beta1Power,
-            correction2: 1 - beta2Power
-        )
+        schedule.advance(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon)
     }
 
     /// Applies one dense Adam step: `m ← β1 m + (1−β1) g`, `v ← β2 v + (1−β2) g²`,

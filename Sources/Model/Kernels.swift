@@ -282,6 +282,30 @@ enum Kernels {
         var correction2: Float
     }
 
+    /// Adam's step count and running powers `β1^t`, `β2^t` (in `Float`), shared by both optimisers so their bias
+    /// corrections are the same bits.
+    struct AdamSchedule: Sendable {
+        /// Number of steps counted so far.
+        private(set) var step = 0
+        private var beta1Power: Float = 1
+        private var beta2Power: Float = 1
+
+        /// Counts one step and returns its constants.
+        mutating func advance(learningRate: Float, beta1: Float, beta2: Float, epsilon: Float) -> AdamStep {
+            step += 1
+            beta1Power *= beta1
+            beta2Power *= beta2
+            return AdamStep(
+                beta1: beta1,
+                beta2: beta2,
+                learningRate: learningRate,
+                epsilon: epsilon,
+                correction1: 1 - beta1Power,
+                correction2: 1 - beta2Power
+            )
+        }
+    }
+
     /// One Adam update per element: `m ← β1 m + (1−β1) g`, `v ← β2 v + (1−β2) g g`,
     /// `w ← w − lr (m / c1) / (sqrt(v / c2) + ε)`, exactly as written (each operation rounded in `Float`).
     static func adam(

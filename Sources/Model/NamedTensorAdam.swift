@@ -14,9 +14,8 @@ public struct NamedTensorAdam: Sendable {
     /// Denominator guard. Default: 1e-8.
     public var epsilon: Float
     /// Number of updates applied so far.
-    public private(set) var step: Int = 0
-    private var beta1Power: Float = 1
-    private var beta2Power: Float = 1
+    public var step: Int { schedule.step }
+    private var schedule = Kernels.AdamSchedule()
     /// First and second moments by tensor name, allocated (zero) on a tensor's first update.
     private var moments: [String: (first: [Float], second: [Float])] = [:]
 
@@ -40,17 +39,7 @@ public struct NamedTensorAdam: Sendable {
     ///   - parameters: The parameters to update in place.
     ///   - gradients: The gradients (names and shapes of `parameters`' tensors).
     public mutating func update(_ parameters: inout ModelParameters, gradients: ParameterGradients) {
-        step += 1
-        beta1Power *= beta1
-        beta2Power *= beta2
-        let k = Kernels.AdamStep(
-            beta1: beta1,
-            beta2: beta2,
-            learningRate: learningRate,
-            epsilon: epsilon,
-            correction1: 1 - beta1Power,
-            correction2: 1 - beta2Power
-        )
+        let k = schedule.advance(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon)
         for index in parameters.tensors.indices {
             let name = parameters.tensors[index].name
             let dense = gradients.dense[name]
