@@ -2,16 +2,7 @@ import Model
 import Testing
 
 @Suite struct ModelParametersTests {
-    private var small: ModelConfiguration {
-        var c = ModelConfiguration()
-        c.hashBuckets = 64
-        c.embeddingDimension = 8
-        c.attentionDimension = 4
-        c.modalityDimension = 4
-        c.regionDimension = 6
-        c.margin = 0.3
-        return c
-    }
+    private let small = smallConfiguration(margin: 0.3)
 
     @Test func amcWeightsRoundTripThroughParametersBitExactly() throws {
         let weights = AMCWeights(configuration: small, seed: 7)
