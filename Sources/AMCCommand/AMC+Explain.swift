@@ -2,7 +2,6 @@ import ArgumentParser
 import Catalog
 import ClickLog
 import CommandSupport
-import Learning
 import Model
 import Postgres
 import Registry
@@ -57,16 +56,16 @@ extension AMC {
                         "no model version is active: activate one (amc model activate N) or pass --version N"
                     )
                 }
-                let model = AMCModel(weights: try registry.weights(of: number))
+                let model = try registry.model(of: number)
                 guard let found = try CatalogStore(connection: connection).images(keys: [key]).first else {
                     throw CommandError("image \(TerminalText.escaped(key)) is not in the catalog")
                 }
                 return (number, model, found)
             }
-            guard found.regionDimension == model.configuration.regionDimension else {
+            guard found.regionDimension == model.regionDimension else {
                 throw CommandError(
                     "image \(TerminalText.escaped(key)) has region dimension \(found.regionDimension), "
-                        + "model version \(number) expects \(model.configuration.regionDimension)"
+                        + "model version \(number) expects \(model.regionDimension)"
                 )
             }
             let explained = try ScoringAPI.explain(model: model, modelVersion: number, query: query, image: found)

@@ -156,12 +156,10 @@ public struct ProvenanceStore: Sendable {
         }
         if let active {
             provenance.activeVersion = active
-            let model = AMCModel(weights: try registry.weights(of: active))
+            let model = try registry.model(of: active)
             let images = try CatalogStore(connection: connection).images(keys: [image])
-            let table = ImageFeatureTable(images: images, hashBuckets: model.configuration.hashBuckets)
-            if let features = table[image],
-                features.regions.count == features.regionCount * model.configuration.regionDimension
-            {
+            let table = ImageFeatureTable(images: images, hashBuckets: model.hashBuckets)
+            if let features = table[image], features.regions.count == features.regionCount * model.regionDimension {
                 let scored = model.score(query: query, images: [features])[0]
                 provenance.score = Double(scored.score)
                 provenance.visualWeight = Double(scored.visualWeight)

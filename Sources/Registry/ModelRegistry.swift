@@ -87,6 +87,14 @@ public struct ModelRegistry: Sendable {
         ).map(Self.decodeActivation)
     }
 
+    /// A version's scoring model, built by the architecture its parameters name (``ModelArchitectures``), from its
+    /// verified parameters (``parameters(of:cached:)``).
+    /// - Throws: As ``parameters(of:cached:)``; `ModelError` (`unknown_architecture`) for an architecture this build
+    ///   does not know.
+    public func model(of version: Int64) throws -> any ScoringModel {
+        try ModelArchitectures.model(from: parameters(of: version))
+    }
+
     /// A version's full parameters: its blob checked against its stored sha256 and decoded; for a fine-tune
     /// version that stores only its online part, applied to its parent's parameters, read the same way (each
     /// parent's blob must also hash to the checksum the child recorded).

@@ -113,6 +113,27 @@ struct LearnCommandTests {
         #expect(lateFusionReport["version"] as? Int == 3)
         let lateFusionRows = try #require(lateFusionReport["rows"] as? [[String: Any]])
         #expect(lateFusionRows.first?["method"] as? String == "late_fusion")
+
+        // Explaining and auditing with the late-fusion version active use its own architecture.
+        let click = try #require(
+            try String(contentsOf: world.appendingPathComponent("clicks.tsv"), encoding: .utf8)
+                .split(separator: "\n").first?.split(separator: "\t")
+        )
+        let (image, query) = (String(click[0]), String(click[1]))
+        let explained = try await amc(["explain", query, image, "--json"] + common)
+        #expect(explained.status == 0, "\(explained.stderr)")
+        let explainedBody = try #require(
+            try JSONSerialization.jsonObject(with: Data(explained.stdout.utf8)) as? [String: Any]
+        )
+        #expect(explainedBody["model_version"] as? Int == 3)
+        let explanation = (explainedBody["results"] as? [[String: Any]])?.first?["explanation"] as? [String: Any]
+        #expect(explanation?["architecture"] as? String == "late_fusion")
+        let audited = try await amc(["audit", "pair", query, image, "--json"] + common)
+        #expect(audited.status == 0, "\(audited.stderr)")
+        let pair = try #require(try JSONSerialization.jsonObject(with: Data(audited.stdout.utf8)) as? [String: Any])
+        #expect(pair["active_version"] as? Int == 3)
+        let weights = [pair["visual_weight"], pair["language_weight"]].compactMap { $0 as? Double }
+        #expect(weights.count == 2 && abs(weights.reduce(0, +) - 1) < 1e-5, "\(pair)")
     }
 }
 
