@@ -403,7 +403,7 @@ struct SyntheticTrainingSet: Sendable {
             }
             examples.append(
                 TrainingExample(
-                    query: LetterTrigramHasher.encode(query, buckets: buckets),
+                    query: QueryInput(query, buckets: buckets),
                     positive: imageFeatures[positive],
                     negatives: chosen.dropFirst().map { imageFeatures[$0] }
                 )

@@ -277,7 +277,7 @@ public struct Learner: Sendable {
                 auxiliaryModalityWeight: scope == .all ? configuration.auxiliaryModalityWeight : 0
             )
         )
-        var queryBags = QueryBags(buckets: model.hashBuckets)
+        var queryInputs = QueryInputs(buckets: model.hashBuckets)
         var firstLoss = 0.0
         var lastLoss = 0.0
         var examplesSeen = 0
@@ -288,7 +288,7 @@ public struct Learner: Sendable {
                 context: context,
                 grade: grade,
                 table: table,
-                queryBags: &queryBags,
+                queryInputs: &queryInputs,
                 negatives: configuration.negatives,
                 hardNegatives: configuration.inQueryNegatives,
                 seed: configuration.seed,

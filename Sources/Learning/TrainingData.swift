@@ -24,7 +24,7 @@ public enum TrainingData {
     ///   - context: Pairs the in-query negatives come from (all training pairs; `pairs` is a subset).
     ///   - grade: Which grade weighs a pair: its total (bootstrap) or its window's (fine-tuning).
     ///   - table: The catalog features.
-    ///   - queryBags: Trigram bags by query (filled on demand).
+    ///   - queryInputs: Hashed queries (filled on demand).
     ///   - negatives: Negatives per example.
     ///   - hardNegatives: Most of them taken from the same query's lower-graded images.
     ///   - seed: The run's seed; the epoch is mixed in.
@@ -34,7 +34,7 @@ public enum TrainingData {
         context: [RelevancePair],
         grade: KeyPath<RelevancePair, Int>,
         table: ImageFeatureTable,
-        queryBags: inout QueryBags,
+        queryInputs: inout QueryInputs,
         negatives: Int,
         hardNegatives: Int,
         seed: UInt64,
@@ -53,7 +53,7 @@ public enum TrainingData {
         for pair in pairs {
             let weight = pair[keyPath: grade]
             guard weight >= 1, let positive = table.position(of: pair.image) else { continue }
-            let bag = queryBags.bag(pair.query)
+            let query = queryInputs.input(pair.query)
             lower.removeAll(keepingCapacity: true)
             for other in byQuery[pair.query] ?? [] where other.grade < weight { lower.append(other.position) }
             for _ in 0..<weight {
@@ -66,7 +66,7 @@ public enum TrainingData {
                     let index = Int(rng.next() % UInt64(table.count))
                     if index != positive { sampled.append(table.features[index]) }
                 }
-                examples.append(TrainingExample(query: bag, positive: table.features[positive], negatives: sampled))
+                examples.append(TrainingExample(query: query, positive: table.features[positive], negatives: sampled))
             }
         }
         // Fisher–Yates with the same generator.
@@ -117,20 +117,20 @@ public enum TrainingData {
     }
 }
 
-/// Trigram bags of queries, hashed once each.
-struct QueryBags {
+/// The hashed form of each query (``QueryInput``), computed once per query.
+struct QueryInputs {
     let buckets: Int
-    private var cache: [String: SparseVector] = [:]
+    private var cache: [String: QueryInput] = [:]
 
     init(buckets: Int) {
         self.buckets = buckets
     }
 
-    mutating func bag(_ query: String) -> SparseVector {
-        if let bag = cache[query] { return bag }
-        let bag = LetterTrigramHasher.encode(query, buckets: buckets)
-        cache[query] = bag
-        return bag
+    mutating func input(_ query: String) -> QueryInput {
+        if let input = cache[query] { return input }
+        let input = QueryInput(query, buckets: buckets)
+        cache[query] = input
+        return input
     }
 }
 

@@ -2,22 +2,63 @@ import Dispatch
 
 /// One training pair: a query, its clicked image and the sampled negatives.
 public struct TrainingExample: Sendable {
-    /// The query trigram bag.
+    /// The query trigram bag (the whole query as one bag, as AMC and late fusion read it).
     public var query: SparseVector
+    /// One trigram bag per query word, in word order (word-level architectures attend over these).
+    public var queryWords: [SparseVector]
+    /// The normalised query text (empty when the example was built from a bag alone).
+    public var queryText: String
     /// The clicked image.
     public var positive: ImageFeatures
     /// The sampled negatives (T ≥ 0).
     public var negatives: [ImageFeatures]
 
-    /// Creates a training example.
+    /// Creates a training example from a query bag alone: the query counts as one word.
     /// - Parameters:
     ///   - query: The query trigram bag.
     ///   - positive: The clicked image.
     ///   - negatives: The sampled negatives.
     public init(query: SparseVector, positive: ImageFeatures, negatives: [ImageFeatures]) {
         self.query = query
+        self.queryWords = [query]
+        self.queryText = ""
         self.positive = positive
         self.negatives = negatives
+    }
+
+    /// Creates a training example from an encoded query.
+    /// - Parameters:
+    ///   - query: The query's text and bags (``QueryInput``).
+    ///   - positive: The clicked image.
+    ///   - negatives: The sampled negatives.
+    public init(query: QueryInput, positive: ImageFeatures, negatives: [ImageFeatures]) {
+        self.query = query.bag
+        self.queryWords = query.wordBags
+        self.queryText = query.text
+        self.positive = positive
+        self.negatives = negatives
+    }
+}
+
+/// A normalised query as the models read it: its text, its trigram bag, and one bag per word.
+public struct QueryInput: Sendable, Hashable {
+    /// The normalised query text.
+    public var text: String
+    /// The whole query's trigram bag.
+    public var bag: SparseVector
+    /// One trigram bag per whitespace-separated word, in word order (empty for an empty query).
+    public var wordBags: [SparseVector]
+
+    /// Hashes a normalised query.
+    /// - Parameters:
+    ///   - text: The normalised query.
+    ///   - buckets: The trigram bucket count `H`.
+    public init(_ text: String, buckets: Int) {
+        self.text = text
+        self.bag = LetterTrigramHasher.encode(text, buckets: buckets)
+        self.wordBags = text.split(whereSeparator: { $0.isWhitespace }).map {
+            LetterTrigramHasher.encode(String($0), buckets: buckets)
+        }
     }
 }
 

@@ -56,4 +56,18 @@ import Testing
         #expect(a.cosine(b) > 0.5)
         #expect(a.cosine(unrelated) < 0.2)
     }
+
+    @Test func queryInputHashesEachWordOnItsOwnAndTheWholeQueryAsOneBag() {
+        let input = QueryInput("red  sports car", buckets: 4096)
+        #expect(input.text == "red  sports car")
+        #expect(input.bag == LetterTrigramHasher.encode("red sports car", buckets: 4096))
+        #expect(input.wordBags == ["red", "sports", "car"].map { LetterTrigramHasher.encode($0, buckets: 4096) })
+        #expect(QueryInput("", buckets: 4096).wordBags.isEmpty)
+        let example = TrainingExample(
+            query: input,
+            positive: ImageFeatures(regions: [], regionCount: 0, keywords: []),
+            negatives: []
+        )
+        #expect(example.queryWords == input.wordBags && example.query == input.bag)
+    }
 }
