@@ -57,6 +57,22 @@ extension AMCModel: ScoringModel {
     /// Whether every weight is finite.
     public var isFinite: Bool { weights.isFinite }
 
+    /// This model with `part`'s tensors replaced, refreshing only their packed copies: every other buffer (the 2 MB
+    /// trigram tables among them) is shared with this model, not rebuilt, so a worker swaps in a fine-tune of the
+    /// model it serves in microseconds.
+    public func applyingPart(_ part: ModelParameters) throws -> any ScoringModel {
+        try parameters.checkPart(part)
+        var model = self
+        for tensor in part.tensors {
+            guard let amcTensor = AMCTensor(rawValue: tensor.name) else {
+                throw ModelError(.shapeMismatch, "AMC has no tensor \(tensor.name)")
+            }
+            model.storage.withTensor(amcTensor) { $0 = tensor.values }
+            model.packed.refresh(amcTensor, from: model.storage)
+        }
+        return model
+    }
+
     /// True when `other` is an AMC model with identical image encoders (``sharesImageEncoders(with:)``).
     public func sharesImageEncodings(with other: any ScoringModel) -> Bool {
         guard let other = other as? AMCModel else { return false }

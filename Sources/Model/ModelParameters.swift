@@ -56,6 +56,46 @@ public struct ModelParameters: Sendable, Equatable {
     }
 }
 
+extension ModelParameters {
+    /// These parameters with `part`'s tensors in place of their own (a fine-tune's stored online part applied to
+    /// its parent).
+    /// - Parameter part: Tensors of the same architecture and hyper-parameters, each named like one of these and of
+    ///   its shape.
+    /// - Returns: The full parameters.
+    /// - Throws: ``ModelError`` (`shape_mismatch`) when the architecture or hyper-parameters differ, or a tensor is
+    ///   not one of these or has another shape.
+    public func replacingTensors(with part: ModelParameters) throws -> ModelParameters {
+        try checkPart(part)
+        var full = self
+        var index: [String: Int] = [:]
+        for (position, tensor) in full.tensors.enumerated() { index[tensor.name] = position }
+        for tensor in part.tensors { full.tensors[index[tensor.name]!].values = tensor.values }
+        return full
+    }
+
+    /// Checks that `part` can replace some of these tensors (see ``replacingTensors(with:)``).
+    /// - Throws: ``ModelError`` (`shape_mismatch`) naming what does not fit.
+    public func checkPart(_ part: ModelParameters) throws {
+        guard architecture == part.architecture else {
+            throw ModelError(
+                .shapeMismatch,
+                "a part of architecture \(part.architecture) cannot apply to \(architecture)"
+            )
+        }
+        guard hyperParameters == part.hyperParameters else {
+            throw ModelError(.shapeMismatch, "the part's hyper-parameters differ from its parent's")
+        }
+        for tensor in part.tensors {
+            guard let own = self[tensor.name] else {
+                throw ModelError(.shapeMismatch, "the parent has no tensor \(tensor.name)")
+            }
+            guard own.rows == tensor.rows, own.columns == tensor.columns else {
+                throw ModelError(.shapeMismatch, "tensor \(tensor.name) has another shape than the parent's")
+            }
+        }
+    }
+}
+
 extension ModelConfiguration {
     /// The settings a parameter set was built with: each from its hyper-parameter (``AMCWeights/HyperParameter``)
     /// when present and valid, else its default (an architecture without attention has no `a` or `h`).

@@ -67,6 +67,14 @@ public protocol ScoringModel: Sendable {
     /// - Returns: One explanation per image, in input order.
     func explain(query: EncodedQuery, encodedImages: [EncodedImage]) -> [ScoreExplanation]
 
+    /// This model with `part`'s tensors in place of its own: the model of a fine-tune whose stored part applies to
+    /// this model's parameters. Equal to `Self(parameters: parameters.replacingTensors(with: part))`; an
+    /// architecture may build it without redoing the work that depends only on tensors the part leaves alone.
+    /// - Parameter part: Tensors of this architecture and hyper-parameters (a fine-tune's online part).
+    /// - Returns: The model.
+    /// - Throws: ``ModelError`` (`shape_mismatch`) when the part does not fit (``ModelParameters/checkPart(_:)``).
+    func applyingPart(_ part: ModelParameters) throws -> any ScoringModel
+
     /// Whether images encoded by this model stay valid for `other` (same architecture and identical image-side
     /// tensors; true after fine-tuning only the online part when ``onlinePartKeepsImageEncodings``).
     /// - Parameter other: Another model.
@@ -157,6 +165,11 @@ extension ScoringModel {
     /// - Returns: One ``ScoredImage`` per image, in input order.
     public func score(query: String, images: [ImageFeatures]) -> [ScoredImage] {
         score(query: encodeQuery(query), encodedImages: encodeImages(images))
+    }
+
+    /// Rebuilds the model from its parameters with the part's tensors replaced (see ``ScoringModel/applyingPart(_:)``).
+    public func applyingPart(_ part: ModelParameters) throws -> any ScoringModel {
+        try Self(parameters: parameters.replacingTensors(with: part))
     }
 
     /// The generic trainer over named tensors (see ``ScoringModel/makeTrainer(_:)``).

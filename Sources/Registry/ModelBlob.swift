@@ -45,28 +45,7 @@ public struct ModelBlob: Sendable, Equatable {
     /// - Throws: ``ModelError`` (`shape_mismatch`) when the architecture or hyper-parameters differ, or a tensor is
     ///   not the parent's or has another shape.
     public func applied(to parent: ModelParameters) throws -> ModelParameters {
-        guard parent.architecture == parameters.architecture else {
-            throw ModelError(
-                .shapeMismatch,
-                "a part of architecture \(parameters.architecture) cannot apply to \(parent.architecture)"
-            )
-        }
-        guard parent.hyperParameters == parameters.hyperParameters else {
-            throw ModelError(.shapeMismatch, "the part's hyper-parameters differ from its parent's")
-        }
-        var full = parent
-        var index: [String: Int] = [:]
-        for (position, tensor) in full.tensors.enumerated() { index[tensor.name] = position }
-        for tensor in parameters.tensors {
-            guard let position = index[tensor.name] else {
-                throw ModelError(.shapeMismatch, "the parent has no tensor \(tensor.name)")
-            }
-            guard full.tensors[position].rows == tensor.rows, full.tensors[position].columns == tensor.columns else {
-                throw ModelError(.shapeMismatch, "tensor \(tensor.name) has another shape than the parent's")
-            }
-            full.tensors[position].values = tensor.values
-        }
-        return full
+        try parent.replacingTensors(with: parameters)
     }
 
     // MARK: - Encoding

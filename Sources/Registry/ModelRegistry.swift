@@ -95,6 +95,43 @@ public struct ModelRegistry: Sendable {
         try ModelArchitectures.model(from: parameters(of: version))
     }
 
+    /// A version's scoring model, reusing a model the caller holds when the version's lineage reaches it: a
+    /// fine-tune whose parent is held is that model with the fine-tune's stored part applied
+    /// (``ScoringModel/applyingPart(_:)``: tens of kilobytes read, nothing else rebuilt); a deeper descendant is
+    /// built from its parts applied to the held model's parameters (``parameters(of:cached:)``); anything else from
+    /// its full parameters.
+    /// - Parameters:
+    ///   - version: The version.
+    ///   - held: Models the caller holds, by the hex SHA-256 of their version's blob (nil for an unknown checksum).
+    /// - Throws: As ``parameters(of:cached:)``; `ModelError` when the architecture is unknown or a part does not fit.
+    public func model(
+        of version: Int64,
+        held: (_ sha256: String) -> (any ScoringModel)?
+    ) throws -> LoadedModel {
+        guard let stored = try storedRow(of: version) else {
+            throw RegistryError("model version \(version) does not exist")
+        }
+        let (blob, _) = try Self.verifiedBlob(
+            blob: stored.blob,
+            sha256: stored.sha256,
+            what: "model version \(version)"
+        )
+        if let parentSHA256 = blob.parentSHA256, let parent = held(parentSHA256) {
+            return LoadedModel(
+                model: try parent.applyingPart(blob.parameters),
+                base: parentSHA256,
+                changedTensors: blob.parameters.tensors
+            )
+        }
+        var base: String?
+        let parameters = try self.parameters(of: version) { sha256 in
+            guard let model = held(sha256) else { return nil }
+            base = sha256
+            return model.parameters
+        }
+        return LoadedModel(model: try ModelArchitectures.model(from: parameters), base: base, changedTensors: nil)
+    }
+
     /// A version's full parameters: its blob checked against its stored sha256 and decoded; for a fine-tune
     /// version that stores only its online part, applied to its parent's parameters, read the same way (each
     /// parent's blob must also hash to the checksum the child recorded).

@@ -303,3 +303,20 @@ public enum RegistryJSON {
         return try decoder.decode(type, from: Data((text ?? "null").utf8))
     }
 }
+
+/// A version's model as ``ModelRegistry/model(of:held:)`` built it.
+public struct LoadedModel: Sendable {
+    /// The model.
+    public var model: any ScoringModel
+    /// The hex SHA-256 of the held model it was built on, if any.
+    public var base: String?
+    /// The tensors read from the registry that differ from the held model's, when the model is the held one with a
+    /// stored part applied; nil when it was built from full parameters (every tensor is new).
+    public var changedTensors: [NamedTensor]?
+
+    /// Whether every tensor that is not the held model's is finite (the held model was checked when it was loaded).
+    public var isFinite: Bool {
+        guard let changedTensors else { return model.isFinite }
+        return changedTensors.allSatisfy { $0.values.allSatisfy(\.isFinite) }
+    }
+}

@@ -83,10 +83,10 @@ private final class WatcherLoop: @unchecked Sendable {
     private var handledActivation: Int64?
     /// The model the last swap replaced, with the sha256 it was verified against: a rollback target ready to serve.
     private var retained: (version: Int64, sha256: String, model: any ScoringModel)?
-    /// The complete parameters the last fine-tune was applied to, by their blob's sha256: the next fine-tune of the
-    /// same parent (its siblings, or its parent re-trained) is applied to them too, even once neither the served
-    /// nor the retained model is that parent.
-    private var fineTuneBase: (sha256: String, parameters: ModelParameters)?
+    /// The model the last fine-tune was built on, by its blob's sha256: the next fine-tune of the same parent (its
+    /// siblings, or its parent re-trained) is built on it too, even once neither the served nor the retained model
+    /// is that parent.
+    private var fineTuneBase: (sha256: String, model: any ScoringModel)?
     private var nextRecheck: ContinuousClock.Instant
     private var nextCatalogCheck: ContinuousClock.Instant
     private var reconnectDelay = Duration.milliseconds(100)
@@ -294,29 +294,24 @@ private final class WatcherLoop: @unchecked Sendable {
         }
     }
 
-    /// Reads a version's parameters and builds its model. A fine-tune of parameters this worker holds (the served
-    /// model, the one the last swap replaced, or the last fine-tune's parent) reads only its own online part, tens
-    /// of kilobytes, and applies it to them: they were verified against the same sha256 the fine-tune records.
+    /// Reads a version and builds its model. A fine-tune of a model this worker holds (the served model, the one
+    /// the last swap replaced, or the last fine-tune's parent) reads only its own online part, tens of kilobytes,
+    /// and applies it to that model (``ScoringModel/applyingPart(_:)``), which was verified against the same sha256
+    /// the fine-tune records and checked finite when it was loaded: only the part's tensors are checked here.
     private func load(
         _ version: Int64,
         registry: ModelRegistry,
         held: [(version: Int64, sha256: String, model: any ScoringModel)?]
     ) throws -> any ScoringModel {
-        var base: (sha256: String, parameters: ModelParameters)?
-        let parameters = try registry.parameters(of: version) { sha256 in
-            if let fineTuneBase, fineTuneBase.sha256 == sha256 {
-                base = fineTuneBase
-            } else if let model = held.lazy.compactMap({ $0 }).first(where: { $0.sha256 == sha256 })?.model {
-                base = (sha256, model.parameters)
-            }
-            return base?.parameters
+        var candidates: [(sha256: String, model: any ScoringModel)] = held.compactMap {
+            $0.map { ($0.sha256, $0.model) }
         }
-        if let base { fineTuneBase = base }
-        // The conversion from the registry's architecture-neutral parameters to the scoring model.
-        // The architecture the parameters name builds the model (ModelArchitectures; an unknown one is refused).
-        let model = try ModelArchitectures.model(from: parameters)
-        guard model.isFinite else { throw ModelRefusal(description: "weights are not finite") }
-        return model
+        if let fineTuneBase { candidates.insert(fineTuneBase, at: 0) }
+        func heldModel(_ sha256: String) -> (any ScoringModel)? { candidates.first { $0.sha256 == sha256 }?.model }
+        let loaded = try registry.model(of: version, held: heldModel)
+        guard loaded.isFinite else { throw ModelRefusal(description: "weights are not finite") }
+        if let base = loaded.base, let model = heldModel(base) { fineTuneBase = (base, model) }
+        return loaded.model
     }
 
     /// Encodes the catalog for `model` (or reuses the served encodings when its image encoders are identical),

@@ -198,4 +198,41 @@ import Testing
             _ = amc.score(query: amc.encodeQuery("snooki"), encodedImages: lateFusion.encodeImages([image]))
         }
     }
+
+    /// A fine-tune's part applied to a held model builds the model its full parameters build: same tensors, same
+    /// packed copies (AMC), bit-identical scores; a part that does not fit is refused.
+    @Test(arguments: ModelArchitectures.ids)
+    func applyingAPartBuildsTheModelOfTheReplacedParameters(architecture: String) throws {
+        let small: [String: Double] = ["H": 64, "d": 8, "a": 4, "h": 4, "D": 6, "margin": 0.3]
+        let parent = try ModelArchitectures.model(
+            from: ModelArchitectures.initialParameters(architecture: architecture, seed: 11, hyperParameters: small)
+        )
+        var rng = SplitMix64(seed: 5)
+        let onlineNames = type(of: parent).onlineTensorNames
+        var part = parent.parameters
+        part.tensors = part.tensors.filter { onlineNames.contains($0.name) }
+        for index in part.tensors.indices {
+            for i in part.tensors[index].values.indices { part.tensors[index].values[i] = rng.nextSymmetric(0.5) }
+        }
+        let applied = try parent.applyingPart(part)
+        let rebuilt = try ModelArchitectures.model(from: parent.parameters.replacingTensors(with: part))
+        #expect(applied.parameters == rebuilt.parameters)
+        if let applied = applied as? AMCModel, let rebuilt = rebuilt as? AMCModel {
+            #expect(applied.packed.data == rebuilt.packed.data)
+        }
+        let c = smallConfiguration()
+        let images = (0..<4).map { _ in
+            makeImage(&rng, configuration: c, regionCount: 3, keywords: ["red car", "snow"])
+        }
+        let query = "red sports car"
+        #expect(applied.score(query: query, images: images) == rebuilt.score(query: query, images: images))
+        #expect(applied.score(query: query, images: images) != parent.score(query: query, images: images))
+
+        var misshapen = part
+        misshapen.tensors[0] = NamedTensor(name: part.tensors[0].name, rows: 1, columns: 1, values: [0])
+        #expect(throws: ModelError.self) { try parent.applyingPart(misshapen) }
+        var unknown = part
+        unknown.tensors[0].name = "no_such_tensor"
+        #expect(throws: ModelError.self) { try parent.applyingPart(unknown) }
+    }
 }

@@ -84,6 +84,26 @@ import Testing
         #expect(throws: RegistryError.self) { try registry.parameters(of: child) }
     }
 
+    @Test func aHolderOfTheParentModelGetsTheFineTuneBuiltOnItFromThePartAlone() throws {
+        let fixture = try LearningFixture(world: tinyWorld())
+        let (parent, child, connection) = try bootstrapAndFineTune(fixture)
+        defer { connection.close() }
+        let registry = ModelRegistry(connection: connection)
+        let parentModel = try registry.model(of: parent)
+        let parentSHA256 = try #require(try registry.version(parent)).sha256
+        let full = try registry.parameters(of: child)
+        let part = try ModelBlob(decoding: try #require(try registry.storedWeights(of: child)).blob).parameters
+
+        try fixture.corrupt(parent)
+        let loaded = try registry.model(of: child) { $0 == parentSHA256 ? parentModel : nil }
+        #expect(loaded.base == parentSHA256)
+        #expect(loaded.changedTensors == part.tensors)
+        #expect(loaded.model.parameters == full)
+        #expect(loaded.isFinite)
+        // Holding nothing, the chain is read in full and the damaged parent found.
+        #expect(throws: RegistryError.self) { try registry.model(of: child) { _ in nil } }
+    }
+
     @Test func aFineTuneWhoseParentRowWasReplacedIsRefused() throws {
         let fixture = try LearningFixture(world: tinyWorld())
         let (parent, child, connection) = try bootstrapAndFineTune(fixture)

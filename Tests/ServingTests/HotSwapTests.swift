@@ -6,6 +6,7 @@ import LearningTestSupport
 import Logging
 import Model
 import Postgres
+import Registry
 import ServiceLifecycle
 @_spi(Testing) import Serving
 import Simulation
@@ -278,6 +279,45 @@ import Testing
             #expect(metrics.render().contains("amc_serve_model_load_refusals_total 0"))
             let sameWeights = holder.current()?.model.parameters == expected.weights.parameters
             #expect(sameWeights, "the worker's fine-tune differs from the one read in full")
+        }
+    }
+
+    /// A fine-tune built on the served parent is checked where it differs from it: a part with a NaN is refused and
+    /// the parent keeps serving.
+    @Test func aFineTuneWhosePartIsNotFiniteIsRefusedOnTopOfItsServedParent() async throws {
+        let fixture = try LearningFixture.serving()
+        let first = try fixture.publish(seed: 1, activate: true)
+        let broken = try await blocking {
+            let connection = try fixture.connect()
+            defer { connection.close() }
+            let registry = ModelRegistry(connection: connection)
+            var weights = try AMCWeights(parameters: registry.parameters(of: first))
+            weights.withTensor(.modalityVisualBias) { $0[0] = .nan }
+            let record = try #require(try registry.version(first))
+            return try registry.insert(
+                ModelRegistry.NewVersion(
+                    kind: .finetune,
+                    parent: first,
+                    parameters: weights.parameters,
+                    watermark: record.watermark,
+                    trainingWindow: record.trainingWindow,
+                    hyperparameters: record.hyperparameters,
+                    metrics: record.metrics,
+                    createdBy: "test"
+                )
+            )
+        }
+        var configuration = testConfiguration()
+        configuration.recheckInterval = .milliseconds(100)
+        let (holder, metrics, app) = scoringWorker(fixture, configuration)
+        try await app.test(.router) { _ in
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == first })
+            try await blocking { try fixture.recordUncheckedActivation(broken) }
+            let refused = try await eventually(within: .seconds(30)) {
+                metrics.render().contains("amc_serve_model_load_refusals_total 1")
+            }
+            #expect(refused, "the non-finite fine-tune was not refused")
+            #expect(holder.current()?.version == first)
         }
     }
 
