@@ -45,6 +45,10 @@ public struct BenchLearn: Sendable {
     /// Keep the folder with the data and weights files.
     public var keep = false
 
+    /// The architectures measured beside AMC (AMC's own run, with its NumPy reference, always runs). Default: every
+    /// architecture of ``ModelArchitectures/all``.
+    public var architectures = ModelArchitectures.ids
+
     /// The defaults.
     public init() {}
 
@@ -58,6 +62,9 @@ public struct BenchLearn: Sendable {
         }
         guard skipReference || (regions >= 1 && keywords >= 5) else {
             return "the reference needs every image to have regions and keywords: regions ≥ 1, keywords ≥ 5"
+        }
+        if let unknown = architectures.first(where: { !ModelArchitectures.ids.contains($0) }) {
+            return "unknown architecture \(unknown); known: \(ModelArchitectures.ids.joined(separator: ", "))"
         }
         return nil
     }
@@ -133,6 +140,8 @@ public struct BenchLearn: Sendable {
             }
             rows.append(row)
         }
+        // Every other architecture, on the same examples, through its own trainer.
+        let architectureRows = try await measureArchitectures(data, learningRate: optimizer.learningRate)
 
         print("")
         if let versions = rows.first?.reference?.versions { print("reference: \(versions)") }
@@ -150,6 +159,14 @@ public struct BenchLearn: Sendable {
         }
         let finetune = rows[0]
         let bootstrap = rows[1]
+        let amcRow = ArchitectureRow(
+            architecture: AMCModel.architecture,
+            bootstrapPairsPerSecond: bootstrap.swift.pairsPerSecond,
+            finetunePairsPerSecond: finetune.swift.pairsPerSecond,
+            onlineTensors: AMCModel.onlineTensorNames,
+            note: skipReference ? "" : "ModelTrainer, beside its NumPy reference above"
+        )
+        Self.printArchitectures([amcRow] + architectureRows)
         print(Self.summaryLine("BOOTSTRAP bootstrap", bootstrap))
         print(Self.summaryLine("RESULT finetune", finetune))
     }

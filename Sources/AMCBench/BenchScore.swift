@@ -82,6 +82,13 @@ public struct BenchScore: Sendable {
     /// Keep the folder with the reference's data and weights files.
     public var keep = false
 
+    /// The architectures measured beside AMC, each in process and against its NumPy reference (AMC's own run
+    /// always runs). Default: every architecture of ``ModelArchitectures/all``.
+    public var architectures = ModelArchitectures.ids
+
+    /// The NumPy reference runner of the other architectures (it imports `reference_models/<id>.py` beside it).
+    public var modelReference = "Benchmarks/reference_score_model.py"
+
     /// The defaults.
     public init() {}
 
@@ -96,6 +103,9 @@ public struct BenchScore: Sendable {
         }
         guard candidates <= ServingConfiguration().maxImages else {
             return "candidates must be at most \(ServingConfiguration().maxImages) (serve.max-images)"
+        }
+        if let unknown = architectures.first(where: { !ModelArchitectures.ids.contains($0) }) {
+            return "unknown architecture \(unknown); known: \(ModelArchitectures.ids.joined(separator: ", "))"
         }
         return nil
     }
@@ -117,6 +127,7 @@ public struct BenchScore: Sendable {
                     "NumPy is missing for \(python): install python3-numpy (bash Deploy/local/install-deps.sh)"
                 )
             }
+            try ModelReference.checkModules(runner: modelReference, architectures: otherArchitectures)
         }
         if !skipOnnxReference {
             let python = python
@@ -208,7 +219,7 @@ public struct BenchScore: Sendable {
         )
         let group = ServiceGroup(configuration: .init(services: [.init(service: app)], logger: serverLogger))
         let server = Task { try await group.run() }
-        let report: Report
+        var report: Report
         do {
             var port = 0
             for await bound in ports {
@@ -230,6 +241,14 @@ public struct BenchScore: Sendable {
                 versions: versions,
                 databaseURL: databaseURL,
                 directory: root.appendingPathComponent("reference"),
+                logger: logger
+            )
+            // Every other architecture, after AMC's run, on the same worker, catalog, queries and candidates.
+            report.architectures = try await measureArchitectures(
+                workload: workload,
+                holder: holder,
+                databaseURL: databaseURL,
+                directory: root,
                 logger: logger
             )
         } catch {
@@ -482,14 +501,20 @@ public struct BenchScore: Sendable {
             let registry = ModelRegistry(connection: connection)
             let watermark = try PairStore(connection: connection).currentWatermark()
             let firstVersion = try registry.insert(
-                try benchVersion(kind: .bootstrap, parent: nil, weights: first, watermark: watermark, seed: seed)
+                try benchVersion(
+                    kind: .bootstrap,
+                    parent: nil,
+                    parameters: first.parameters,
+                    watermark: watermark,
+                    seed: seed
+                )
             )
             let swappedVersions = try swapped.enumerated().map { index, weights in
                 try registry.insert(
                     try benchVersion(
                         kind: fineTune ? .finetune : .bootstrap,
                         parent: fineTune ? firstVersion : nil,
-                        weights: weights,
+                        parameters: weights.parameters,
                         watermark: watermark,
                         seed: seed &+ 1 &+ UInt64(index)
                     )
@@ -500,16 +525,16 @@ public struct BenchScore: Sendable {
         }
     }
 
-    /// A registry entry for synthetic (untrained) weights; the metadata types have no public initialisers, so
-    /// they are decoded from JSON.
+    /// A registry entry for synthetic weights of any architecture; the metadata types have no public
+    /// initialisers, so they are decoded from JSON.
     static func benchVersion(
         kind: ModelVersionKind,
         parent: Int64?,
-        weights: AMCWeights,
+        parameters: ModelParameters,
         watermark: String,
         seed: UInt64
     ) throws -> ModelRegistry.NewVersion {
-        let c = weights.configuration
+        let c = ModelConfiguration(hyperParameters: parameters.hyperParameters)
         let window = """
             {"incremental": \(parent != nil), "untilWatermark": "\(watermark)", "pairs": 0, "queries": 0, \
             "clicks": 0, "heldOutPairs": 0, "unknownImagePairs": 0}
@@ -529,7 +554,7 @@ public struct BenchScore: Sendable {
         return ModelRegistry.NewVersion(
             kind: kind,
             parent: parent,
-            parameters: weights.parameters,
+            parameters: parameters,
             watermark: watermark,
             trainingWindow: try decoder.decode(TrainingWindow.self, from: Data(window.utf8)),
             hyperparameters: try decoder.decode(Hyperparameters.self, from: Data(hyperparameters.utf8)),
@@ -768,6 +793,18 @@ extension BenchScore {
         var versionLoad = LatencySummary()
         var swapTimeouts = 0
         var swapsDone = 0
+        /// The other architectures' rows (AMC's is built from the figures above).
+        var architectures: [ArchitectureRow] = []
+
+        /// AMC's row of the per-architecture table.
+        var amcRow: ArchitectureRow {
+            ArchitectureRow(
+                architecture: AMCModel.architecture,
+                inProcess: inProcess,
+                reference: reference,
+                scoreDifference: maxScoreDifference
+            )
+        }
 
         var swapRatio: Double { steady.p99 > 0 ? swapping.p99 / steady.p99 : 0 }
 
@@ -856,6 +893,7 @@ extension BenchScore {
                     OnnxRuntimeReference.target(inProcess, onnxRuntime, onnxRuntimeVersions, onnxScoreDifference)
                 )
             }
+            BenchScore.printArchitectures([amcRow] + architectures, candidates: candidates)
             Swift.print(resultLine)
         }
     }
@@ -872,6 +910,10 @@ struct ScoreWorkload: Sendable {
     let inProcess: [(query: Int, candidates: [Int])]
     /// Complete HTTP/1.1 requests (`POST /v1/score`), each with its own query and random candidates.
     let requests: [[UInt8]]
+    /// The number of topics; image `i` is of topic `i % topicCount`.
+    let topicCount: Int
+    /// The topic of each query of ``queries``.
+    let queryTopics: [Int]
 
     init(
         images count: Int,
@@ -921,8 +963,10 @@ struct ScoreWorkload: Sendable {
             )
         }
         var queries: [String] = []
+        var queryTopics: [Int] = []
         for _ in 0..<1000 {
             let topic = Int(rng.next() % UInt64(topicCount))
+            queryTopics.append(topic)
             queries.append(
                 (0..<(2 + Int(rng.next() % 3))).map { _ in topicWords[topic][Int(rng.next() % 30)] }
                     .joined(separator: " ")
@@ -952,6 +996,8 @@ struct ScoreWorkload: Sendable {
         self.queries = queries
         self.inProcess = inProcess
         self.requests = requests
+        self.topicCount = topicCount
+        self.queryTopics = queryTopics
     }
 
     /// Writes the weights, the catalog's features and the in-process queries as raw little-endian files (layout
@@ -961,29 +1007,52 @@ struct ScoreWorkload: Sendable {
             at: directory.appendingPathComponent("weights"),
             withIntermediateDirectories: true
         )
+        let c = weights.configuration
+        try NumPyReference.write(
+            [
+                1, c.hashBuckets, c.embeddingDimension, c.attentionDimension, c.modalityDimension, c.regionDimension,
+                regionCount, images.count, inProcess.count, candidatesPerQuery,
+            ].map { Int32($0) },
+            to: directory.appendingPathComponent("dims.i32")
+        )
+        for tensor in AMCTensor.allCases {
+            try NumPyReference.write(
+                weights[tensor],
+                to: directory.appendingPathComponent("weights/\(tensor.rawValue).f32")
+            )
+        }
+        try writeCatalog(to: directory, buckets: model.hashBuckets)
+    }
+
+    /// Region cells per image (R; every image has the same).
+    var regionCount: Int { images.first?.regionCount ?? 0 }
+
+    /// Candidates per in-process query.
+    var candidatesPerQuery: Int { inProcess.first?.candidates.count ?? 0 }
+
+    /// The in-process queries' text as the worker scores it (normalised like ingest).
+    var normalizedQueries: [String] { inProcess.map { QueryNormalizer.normalize(queries[$0.query]) } }
+
+    /// Writes what every scoring reference reads besides the weights: the catalog's regions and hashed keywords,
+    /// each in-process query's whole trigram bag and its candidates (layout in `Benchmarks/reference_score.py`).
+    /// - Parameters:
+    ///   - directory: An existing folder.
+    ///   - buckets: The trigram bucket count `H` of the model scored.
+    func writeCatalog(to directory: URL, buckets: Int) throws {
         func put(_ name: String, _ values: [Int32]) throws {
             try NumPyReference.write(values, to: directory.appendingPathComponent(name))
         }
         func put(_ name: String, _ values: [Float]) throws {
             try NumPyReference.write(values, to: directory.appendingPathComponent(name))
         }
-        let c = weights.configuration
-        let regions = images.first?.regionCount ?? 0
-        try put(
-            "dims.i32",
-            [
-                1, c.hashBuckets, c.embeddingDimension, c.attentionDimension, c.modalityDimension, c.regionDimension,
-                regions, images.count, inProcess.count, inProcess.first?.candidates.count ?? 0,
-            ].map { Int32($0) }
-        )
-        for tensor in AMCTensor.allCases { try put("weights/\(tensor.rawValue).f32", weights[tensor]) }
         try put("image_regions.f32", images.flatMap(\.regions))
         var imageKeywords: [Int32] = [0]
         var keywordEntries: [Int32] = [0]
         var keywordIndices: [Int32] = []
         var keywordCounts: [Float] = []
         for image in images {
-            for bag in model.keywordInputs(image.keywords) {
+            for keyword in image.keywords {
+                let bag = LetterTrigramHasher.encode(keyword, buckets: buckets)
                 keywordIndices += bag.indices
                 keywordCounts += bag.counts
                 keywordEntries.append(Int32(keywordIndices.count))
@@ -997,12 +1066,9 @@ struct ScoreWorkload: Sendable {
         var queryEntries: [Int32] = [0]
         var queryIndices: [Int32] = []
         var queryCounts: [Float] = []
-        for query in inProcess {
-            // What the worker does: normalise, then hash.
-            let bag = LetterTrigramHasher.encode(
-                QueryNormalizer.normalize(queries[query.query]),
-                buckets: c.hashBuckets
-            )
+        // What the worker does: normalise, then hash.
+        for query in normalizedQueries {
+            let bag = LetterTrigramHasher.encode(query, buckets: buckets)
             queryIndices += bag.indices
             queryCounts += bag.counts
             queryEntries.append(Int32(queryIndices.count))

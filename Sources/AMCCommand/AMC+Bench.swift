@@ -1,5 +1,6 @@
 import AMCBench
 import ArgumentParser
+import Foundation
 
 extension AMC {
     /// `amc bench`: the benchmarks; each prints its figures beside a reference measured in the same run.
@@ -155,6 +156,21 @@ extension AMC.Bench {
         @Flag(help: "Keep the folder with the reference's data and weights files.")
         var keep = false
 
+        @Option(
+            help: ArgumentHelp(
+                "The architectures measured beside AMC (comma-separated; AMC's run always runs).",
+                valueName: "ids"
+            ),
+            transform: Self.architectureList
+        )
+        var architectures = BenchScore().architectures
+
+        @Option(
+            help:
+                "The NumPy reference runner of the other architectures (it imports reference_models/<id>.py beside it)."
+        )
+        var modelReference = BenchScore().modelReference
+
         /// The benchmark these options describe.
         var benchmark: BenchScore {
             var benchmark = BenchScore()
@@ -178,6 +194,8 @@ extension AMC.Bench {
             benchmark.onnxReference = onnxReference
             benchmark.skipOnnxReference = skipOnnxReference
             benchmark.keep = keep
+            benchmark.architectures = architectures
+            benchmark.modelReference = modelReference
             return benchmark
         }
 
@@ -188,6 +206,11 @@ extension AMC.Bench {
         func run() async throws {
             let settings = try await options.resolve()
             try await benchmark.run(migrations: try settings.migrationsDirectory(), logLevel: settings.logLevel)
+        }
+
+        /// `a,b` → `["a", "b"]` (spaces around the ids ignored).
+        static func architectureList(_ value: String) -> [String] {
+            value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
     }
 
@@ -238,6 +261,15 @@ extension AMC.Bench {
         @Flag(help: "Keep the folder with the data and weights files.")
         var keep = false
 
+        @Option(
+            help: ArgumentHelp(
+                "The architectures measured beside AMC (comma-separated; AMC's run always runs).",
+                valueName: "ids"
+            ),
+            transform: AMC.Bench.Score.architectureList
+        )
+        var architectures = BenchLearn().architectures
+
         /// The benchmark these options describe.
         var benchmark: BenchLearn {
             var benchmark = BenchLearn()
@@ -254,6 +286,7 @@ extension AMC.Bench {
             benchmark.python = python
             benchmark.skipReference = skipReference
             benchmark.keep = keep
+            benchmark.architectures = architectures
             return benchmark
         }
 

@@ -197,23 +197,40 @@ public struct LateFusionModel: ScoringModel {
     // MARK: - Scoring
 
     /// Scores encoded images: `cos(q, β_v v̄ + β_k k̄)`, with the mix that produced it.
+    ///
+    /// The same arithmetic as ``fuse(visual:keyword:hasRegions:hasKeywords:beta:)``, ``norm(_:)`` and
+    /// ``cosine(_:_:_:_:)`` (each sum in index order, so the same bits as training's forward pass), read straight
+    /// from the encodings without a per-image allocation.
     public func score(query: EncodedQuery, encodedImages: [EncodedImage]) -> [ScoredImage] {
         let d = embeddingDimension
         precondition(query.vector.count == d && query.terms.count == 2, "query encoded by another architecture")
         let beta = (visual: query.terms[0], keyword: query.terms[1])
-        return encodedImages.enumerated().map { index, image in
-            precondition(image.count == 2 * d, "image encoded by another architecture or dimensions")
-            let values = image.withValues { [Float](UnsafeBufferPointer(start: $0, count: 2 * d)) }
-            let fused = fuse(
-                visual: values[0..<d],
-                keyword: values[d..<(2 * d)],
-                hasRegions: image.regionCount > 0,
-                hasKeywords: image.keywordCount > 0,
-                beta: beta
-            )
-            let score = Self.cosine(query.vector, query.norm, fused.u, fused.norm)
-            return ScoredImage(index: index, score: score, visualWeight: fused.betaV, languageWeight: fused.betaK)
+        var scored: [ScoredImage] = []
+        scored.reserveCapacity(encodedImages.count)
+        query.vector.withUnsafeBufferPointer { q in
+            for (index, image) in encodedImages.enumerated() {
+                precondition(image.count == 2 * d, "image encoded by another architecture or dimensions")
+                let (hasRegions, hasKeywords) = (image.regionCount > 0, image.keywordCount > 0)
+                let (betaV, betaK): (Float, Float) =
+                    hasRegions && hasKeywords ? (beta.visual, beta.keyword) : hasKeywords ? (0, 1) : (1, 0)
+                let (dot, squares) = image.withValues { values -> (Float, Float) in
+                    var dot: Float = 0
+                    var squares: Float = 0
+                    for j in 0..<d {
+                        let u: Float =
+                            hasRegions && hasKeywords
+                            ? betaV * values[j] + betaK * values[d + j]
+                            : hasKeywords ? values[d + j] : hasRegions ? values[j] : 0
+                        squares += u * u
+                        dot += q[j] * u
+                    }
+                    return (dot, squares)
+                }
+                let score = dot / (query.norm * (squares + AMCModel.normEpsilon).squareRoot())
+                scored.append(ScoredImage(index: index, score: score, visualWeight: betaV, languageWeight: betaK))
+            }
         }
+        return scored
     }
 
     /// Explains each score by the gate's mix alone: `visual` = `β_v`, `language` = `β_k` (the names AMC uses); late

@@ -87,4 +87,29 @@ import Testing
         #expect(latency == LatencySummary(p50: 0.4, p99: 0.62, max: 1, count: 100))
         #expect(NumPyReference.scoringFigures(["REFERENCE queries=100 p50_ms=0.4"]).latency == nil)
     }
+
+    @Test func architectureLines() {
+        var score = BenchScore.ArchitectureRow(
+            architecture: "late_fusion",
+            inProcess: LatencySummary(p50: 0.0504, p99: 0.0806, max: 1, count: 10)
+        )
+        #expect(score.line == "ARCH late_fusion p50_ms=0.050 p99_ms=0.081 numpy_p99_ms=nan")
+        #expect(score.meetsTargets)
+        score.reference = LatencySummary(p50: 0.05, p99: 0.09, max: 1, count: 10)
+        #expect(score.line == "ARCH late_fusion p50_ms=0.050 p99_ms=0.081 numpy_p99_ms=0.090")
+        // Faster than NumPy means at p50; p99 must stay under 2 ms.
+        #expect(!score.meetsTargets)
+        score.reference?.p50 = 0.06
+        #expect(score.meetsTargets)
+        score.inProcess.p99 = 2
+        #expect(!score.meetsTargets)
+
+        let learn = BenchLearn.ArchitectureRow(
+            architecture: "amc",
+            bootstrapPairsPerSecond: 14_131.4,
+            finetunePairsPerSecond: 30_450.5,
+            onlineTensors: ["M_v"]
+        )
+        #expect(learn.line == "ARCH amc bootstrap_pairs_per_s=14131 finetune_pairs_per_s=30450")
+    }
 }

@@ -313,6 +313,17 @@ import Testing
         #expect(set.queries == 100 && set.clients == 3 && set.seconds == 1.5 && set.rounds == 2 && set.warmup == 0)
         #expect(set.swaps == 4 && set.rollbacks == 0 && set.swapInterval == 20 && set.reencode && set.seed == 9)
         #expect(set.reference == "r.py" && set.python == "/usr/bin/python3" && set.skipReference && set.keep)
+        #expect(plain.architectures.first == "amc" && plain.architectures.contains("late_fusion"))
+        #expect(plain.modelReference == "Benchmarks/reference_score_model.py")
+        let picked = try parse(
+            ["bench", "score", "--architectures", "late_fusion, amc", "--model-reference", "m.py"],
+            as: AMC.Bench.Score.self
+        ).benchmark
+        #expect(picked.architectures == ["late_fusion", "amc"] && picked.modelReference == "m.py")
+        #expect(
+            failure(["bench", "score", "--architectures", "amc,nope"])
+                .contains("unknown architecture nope; known: amc, ")
+        )
         #expect(failure(["bench", "score", "--rounds", "9", "--swaps", "3"]).contains("1 ≤ rounds ≤ swaps"))
         #expect(
             failure(["bench", "score", "--images", "5000", "--candidates", "5000"])
@@ -337,6 +348,10 @@ import Testing
         #expect(set.examples == 100 && set.images == 20 && set.regions == 0 && set.keywords == 0)
         #expect(set.negatives == 2 && set.batch == 8 && set.seconds == 0.5 && set.checkSteps == 2 && set.seed == 3)
         #expect(set.reference == "r.py" && set.python == "py" && set.skipReference && set.keep)
+        #expect(plain.architectures == BenchScore().architectures)
+        let picked = try parse(["bench", "learn", "--architectures", "late_fusion"], as: AMC.Bench.Learn.self)
+        #expect(picked.benchmark.architectures == ["late_fusion"])
+        #expect(failure(["bench", "learn", "--architectures", "casc2"]).contains("unknown architecture casc2"))
         #expect(failure(["bench", "learn", "--check-steps", "200"]).contains("check-steps × batch ≤ examples"))
         #expect(failure(["bench", "learn", "--regions", "0"]).contains("the reference needs every image"))
     }
