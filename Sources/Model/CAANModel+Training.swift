@@ -226,30 +226,6 @@ extension CAANModel {
         }
     }
 
-    /// Runs `body` with pointer views of an encoded query and of the online part.
-    private func withViews<Result>(
-        _ query: EncodedQuery,
-        _ body: (CAANWorkspace.Query, CAANWorkspace.Online) -> Result
-    ) -> Result {
-        let d = embeddingDimension
-        return onlineVectors.withUnsafeBufferPointer { online in
-            query.terms.withUnsafeBufferPointer { terms in
-                query.vector.withUnsafeBufferPointer { y in
-                    body(
-                        CAANWorkspace.Query(
-                            terms: terms.baseAddress!,
-                            words: terms.count / (d + 3),
-                            d: d,
-                            vector: y.baseAddress!,
-                            norm: query.norm
-                        ),
-                        CAANWorkspace.Online(vectors: online.baseAddress!, d: d, constants: onlineConstants)
-                    )
-                }
-            }
-        }
-    }
-
     /// The backward pass of one image's pass given `∂L/∂s`: writes `∂L/∂f_i` (m × d) and adds into the online
     /// gradients (and, in full scope, `∂L/∂e_j` and `∂L/∂y`).
     private func backward(

@@ -449,29 +449,41 @@ public struct CAANModel: ScoringModel {
             largest = max(largest, m)
         }
         let workspace = CAANWorkspace(d: d, fragments: largest, words: words)
+        return withViews(query) { view, weights in
+            images.enumerated().map { index, image in
+                let pass = image.withValues { block in
+                    workspace.forward(
+                        fragments: block,
+                        regionCount: image.regionCount,
+                        fragmentCount: image.regionCount + image.keywordCount,
+                        query: view,
+                        online: weights
+                    )
+                }
+                return body(index, image, pass, workspace)
+            }
+        }
+    }
+
+    /// Runs `body` with pointer views of an encoded query and of the online part.
+    func withViews<Result>(
+        _ query: EncodedQuery,
+        _ body: (CAANWorkspace.Query, CAANWorkspace.Online) -> Result
+    ) -> Result {
+        let d = embeddingDimension
         return onlineVectors.withUnsafeBufferPointer { online in
             query.terms.withUnsafeBufferPointer { terms in
                 query.vector.withUnsafeBufferPointer { y in
-                    let view = CAANWorkspace.Query(
-                        terms: terms.baseAddress!,
-                        words: words,
-                        d: d,
-                        vector: y.baseAddress!,
-                        norm: query.norm
+                    body(
+                        CAANWorkspace.Query(
+                            terms: terms.baseAddress!,
+                            words: terms.count / (d + 3),
+                            d: d,
+                            vector: y.baseAddress!,
+                            norm: query.norm
+                        ),
+                        CAANWorkspace.Online(vectors: online.baseAddress!, d: d, constants: onlineConstants)
                     )
-                    let weights = CAANWorkspace.Online(vectors: online.baseAddress!, d: d, constants: onlineConstants)
-                    return images.enumerated().map { index, image in
-                        let pass = image.withValues { block in
-                            workspace.forward(
-                                fragments: block,
-                                regionCount: image.regionCount,
-                                fragmentCount: image.regionCount + image.keywordCount,
-                                query: view,
-                                online: weights
-                            )
-                        }
-                        return body(index, image, pass, workspace)
-                    }
                 }
             }
         }

@@ -70,8 +70,6 @@ final class CAANWorkspace {
         var languageWeight: Float
         /// `sqrt(z·z + ε)`.
         var imageNorm: Float
-        /// `Φ = Σ_i φ_i`.
-        var contextTotal: Float
     }
 
     let d: Int
@@ -128,8 +126,7 @@ final class CAANWorkspace {
                 keywordAttentionTotal: 0,
                 visualWeight: 1,
                 languageWeight: 0,
-                imageNorm: 0,
-                contextTotal: 0
+                imageNorm: 0
             )
         }
         let c = online.constants
@@ -208,8 +205,7 @@ final class CAANWorkspace {
             keywordAttentionTotal: keywordTotal,
             visualWeight: visual,
             languageWeight: 1 - visual,
-            imageNorm: imageNorm,
-            contextTotal: contextTotal
+            imageNorm: imageNorm
         )
     }
 }
