@@ -402,13 +402,12 @@ public struct CAANModel: ScoringModel {
         forwardEach(query: query, encodedImages) { _, image, pass, workspace in
             let r = image.regionCount
             let attention = workspace.attention
-            var regions: [Float] = []
-            var keywords: [Float] = []
-            if pass.fragmentCount > 0 {
-                let (regionTotal, keywordTotal) = (pass.regionAttentionTotal, pass.keywordAttentionTotal)
-                regions = (0..<r).map { attention[$0] / regionTotal }
-                keywords = (r..<pass.fragmentCount).map { attention[$0] / keywordTotal }
+            // Each modality's share renormalised; a share that underflowed to 0 is shown as an even spread.
+            func renormalized(_ range: Range<Int>, _ total: Float) -> [Float] {
+                total > 0 ? range.map { attention[$0] / total } : range.map { _ in 1 / Float(range.count) }
             }
+            let regions = renormalized(0..<r, pass.regionAttentionTotal)
+            let keywords = renormalized(r..<pass.fragmentCount, pass.keywordAttentionTotal)
             return ScoreExplanation(
                 architecture: Self.architecture,
                 score: pass.score,

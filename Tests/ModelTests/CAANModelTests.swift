@@ -214,6 +214,22 @@ import Testing
         #expect(touchedRows.isEmpty)
     }
 
+    /// A modality whose attention share underflows to 0 is explained as an even spread over its items, never NaN.
+    @Test func anUnderflowedShareIsExplainedEvenly() throws {
+        var parameters = try Self.model(seed: 12).parameters
+        parameters.tensors[CAANModel.Tensor.fragmentWeight.index].values = [Float](repeating: 1, count: 8)
+        parameters.tensors[CAANModel.Tensor.regionType.index].values = [Float](repeating: 100, count: 8)
+        let model = try CAANModel(parameters: parameters)
+        var rng = SplitMix64(seed: 13)
+        let image = makeImage(&rng, configuration: smallConfiguration(), regionCount: 4, keywords: ["snooki", "baby"])
+        let explained = model.explain(query: model.encodeQuery("snooki"), encodedImages: model.encodeImages([image]))
+        let explanation = try #require(explained.first)
+        #expect(abs(try #require(explanation.mixingWeight("visual")) - 1) < 1e-6)
+        #expect(explanation.keywordAttention.map(\.weight) == [0.5, 0.5])
+        let grid = try #require(explanation.regionAttention)
+        #expect(grid.weights.allSatisfy(\.isFinite) && abs(grid.weights.reduce(0, +) - 1) < 1e-5)
+    }
+
     /// Bootstrap training through the generic trainer lowers the loss and is deterministic; fine-tuning the online
     /// part changes only it, and images encoded before it score exactly like freshly encoded ones after it.
     @Test func trainsDeterministicallyAndKeepsEncodingsWhenFineTuned() throws {
