@@ -2,7 +2,8 @@
 /// belongs to the architecture that encoded it.
 ///
 /// AMC's block holds, in the order its scoring pass reads them, `A_v v_i` (R × a) | `v_i` (R × d) | `B_k k_j` (K × a)
-/// | `k_j` (K × d), each row-major; late fusion's holds the mean region and keyword vectors `v̄` | `k̄` (d each).
+/// | `k_j` (K × d), each row-major; late fusion's holds the mean region and keyword vectors `v̄` | `k̄` (d each);
+/// CAAN's the fragments `x_i`, regions then keywords ((R + K) × d).
 ///
 /// It belongs to the model that encoded it, and stays valid for any model of the same architecture whose
 /// ``ScoringModel/sharesImageEncodings(with:)`` says so — for example after a fine-tune of an online part that

@@ -8,7 +8,8 @@ public struct EncodedQuery: Sendable {
     /// `q`, the query in the shared embedding space (d).
     public let vector: [Float]
     /// The architecture's per-query terms shared by every image. AMC: `A_q q` (a) | `B_q q` (a) |
-    /// `c_v + M_v[:, :d] q` (h) | `c_k + M_k[:, :d] q` (h). Late fusion: `[β_v, β_k]`.
+    /// `c_v + M_v[:, :d] q` (h) | `c_k + M_k[:, :d] q` (h). Late fusion: `[β_v, β_k]`. CAAN: the words
+    /// `e_j` (Q × d) | `w_2·e_j` | `t_v·e_j` | `t_k·e_j` (Q each).
     let terms: [Float]
     /// `sqrt(q·q + ε)`.
     let norm: Float
