@@ -51,7 +51,7 @@ extension CASCModel {
         let (d, h) = (embeddingDimension, gateDimension)
         let words = example.queryWords
         let q = words.count
-        let labels = labels(of: example.queryText)
+        let labels = labels(of: words)
         let query = encodeQuery(words: words, labels: labels, bag: example.query)
         let images = [example.positive] + example.negatives
         let encodings = images.map { encode($0) }

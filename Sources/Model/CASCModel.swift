@@ -12,7 +12,7 @@
 /// S = α(β_v S^V + β_k S^K) + (1 − α) Σ_{l ∈ y_q} σ̂_l / sqrt(|y_q|)       (= cos(σ(p), y_q))
 /// ```
 ///
-/// A label is a query token hashed into one of `L` buckets (FNV-1a, ``labels(of:)``); `y_q` is the set of the
+/// A label is a query token hashed into one of `L` buckets (FNV-1a of its trigram bag, ``label(of:)``); `y_q` is the set of the
 /// query's token labels, and a training example's positive image learns `y_q` as its BCE target. The temperatures
 /// are stored as logarithms (`λ = exp(log_lambda)`) and `α = sigmoid(alpha_logit)`, so both stay in range under
 /// any update. The online part is the gate, the temperatures and `α`; image encodings never depend on it. See
@@ -306,19 +306,29 @@ public struct CASCModel: ScoringModel {
 
     // MARK: - Labels
 
-    /// The label set `y_q` of a normalised query: each whitespace-separated token's FNV-1a (UTF-8) modulo `L`,
-    /// distinct, ascending (empty for an empty query).
-    /// - Parameter text: The normalised query.
+    /// The label set `y_q` of a query: each word's label (``label(of:)``), distinct, ascending (empty for a query
+    /// without words).
+    /// - Parameter words: The query's word bags, in word order (``QueryInput/wordBags``).
     /// - Returns: The label buckets.
-    public func labels(of text: String) -> [Int32] {
-        Self.labels(of: text, buckets: labelBuckets)
+    public func labels(of words: [SparseVector]) -> [Int32] {
+        Array(Set(words.map(label(of:)))).sorted()
     }
 
-    static func labels(of text: String, buckets: Int) -> [Int32] {
-        let labels = text.split(whereSeparator: { $0.isWhitespace }).map {
-            Int32(LetterTrigramHasher.fnv1a($0.utf8) % UInt32(buckets))
+    /// The label of one query token: 32-bit FNV-1a (``LetterTrigramHasher/fnv1a(_:)``) over its trigram bag — each
+    /// entry's bucket index (`UInt32`) then its count's IEEE bit pattern (`UInt32`), little-endian, in bag order —
+    /// modulo `L`. A token is identified by its bag, which is what the model reads: serving, training and a
+    /// reference given only word bags all compute the same labels.
+    /// - Parameter word: A word's trigram bag.
+    /// - Returns: Its label bucket in `0..<L`.
+    public func label(of word: SparseVector) -> Int32 {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(8 * word.indices.count)
+        for (index, count) in zip(word.indices, word.counts) {
+            for value in [UInt32(bitPattern: index), count.bitPattern] {
+                for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> shift)) }
+            }
         }
-        return Array(Set(labels)).sorted()
+        return Int32(LetterTrigramHasher.fnv1a(bytes) % UInt32(labelBuckets))
     }
 
     // MARK: - Encoders
@@ -328,7 +338,7 @@ public struct CASCModel: ScoringModel {
     /// and the label buckets `y_q` (as floats); its norm is `sqrt(|y_q|)`.
     public func encodeQuery(_ text: String) -> EncodedQuery {
         let input = QueryInput(text, buckets: hashBuckets)
-        return encodeQuery(words: input.wordBags, labels: labels(of: text), bag: input.bag)
+        return encodeQuery(words: input.wordBags, labels: labels(of: input.wordBags), bag: input.bag)
     }
 
     /// Encodes a query from its word bags and labels (see ``encodeQuery(_:)``).

@@ -375,8 +375,17 @@ import Testing
         #expect(built.labelBuckets == 1024 && built.labelLossWeight == 1 && built.gateDimension == 32)
         #expect(abs(built.alpha - 0.8) < 1e-6 && abs(built.temperatures[1].textToImage - 9) < 1e-4)
         // Labels are hashed query tokens: stable, distinct, inside L.
-        #expect(model.labels(of: "red red car") == model.labels(of: "car red"))
-        #expect(model.labels(of: "").isEmpty && model.labels(of: "snooki baby bump").allSatisfy { $0 >= 0 && $0 < 16 })
+        func labels(_ text: String) -> [Int32] { model.labels(of: QueryInput(text, buckets: 64).wordBags) }
+        #expect(labels("red red car") == labels("car red") && labels("red red car").count == 2)
+        #expect(labels("").isEmpty && labels("snooki baby bump").allSatisfy { $0 >= 0 && $0 < 16 })
+        // One label against its definition: FNV-1a over (index, count bits) little-endian, modulo L.
+        let red = LetterTrigramHasher.encode("red", buckets: 64)
+        var bytes: [UInt8] = []
+        for (index, count) in zip(red.indices, red.counts) {
+            bytes += withUnsafeBytes(of: UInt32(index).littleEndian, Array.init)
+            bytes += withUnsafeBytes(of: count.bitPattern.littleEndian, Array.init)
+        }
+        #expect(model.label(of: red) == Int32(LetterTrigramHasher.fnv1a(bytes) % 16))
     }
 
     private func numericGradient(
