@@ -76,18 +76,24 @@ enum CrossAttention {
     static func similarities(fragments: MatrixView, words: MatrixView, workspace ws: CrossAttentionWorkspace) {
         precondition(fragments.columns == words.columns, "cross attention: fragments and words differ in dimension")
         ws.prepare(fragmentCount: fragments.rows, wordCount: words.rows, dimension: words.columns)
-        let (n, q) = (fragments.rows, words.rows)
-        let leaky = ws.leaky
+        let (n, q, d) = (fragments.rows, words.rows, words.columns)
+        // The hot loops index the workspace's contiguous buffers directly.
+        let (leaky, similarities, gram) = (ws.leaky.base, ws.similarities.base, ws.wordGram.base)
         for i in 0..<n {
-            let f = fragments[i]
-            let row = leaky[i]
+            let f = fragments.base + i * fragments.stride
             for j in 0..<q {
-                let s = f.dot(words[j])
-                row[j] = s > 0 ? s : leakySlope * s
+                let s = Kernels.dot(f, words.base + j * words.stride, d)
+                similarities[i * q + j] = s
+                leaky[i * q + j] = s > 0 ? s : leakySlope * s
             }
-            ws.fragmentNorms[i] = f.norm
+            ws.fragmentNorms[i] = fragments[i].norm
         }
-        for j in 0..<q { ws.wordNorms[j] = words[j].norm }
+        for j in 0..<q {
+            ws.wordNorms[j] = words[j].norm
+            for k in 0..<q {
+                gram[j * q + k] = Kernels.dot(words.base + j * words.stride, words.base + k * words.stride, d)
+            }
+        }
     }
 
     /// Text-to-image attention (``similarities(fragments:words:workspace:)`` first): each word attends over the
@@ -100,21 +106,23 @@ enum CrossAttention {
         _ ws: CrossAttentionWorkspace
     ) -> Float {
         let (n, q) = (ws.fragmentCount, ws.wordCount)
-        let (leaky, normalised, weights, attended) = (ws.leaky, ws.t2iNormalised, ws.t2iWeights, ws.t2iAttended)
+        let (weights, attended) = (ws.t2iWeights, ws.t2iAttended)
+        let (leaky, normalised, alpha, scales) = (ws.leaky.base, ws.t2iNormalised.base, weights.base, ws.t2iScales.base)
         // ū_ij = l_ij / sqrt(Σ_j l_ij² + ε)
         for i in 0..<n {
-            let row = leaky[i]
-            let scale = (row.dot(row) + AMCModel.normEpsilon).squareRoot()
-            ws.t2iScales[i] = scale
-            for j in 0..<q { normalised[i][j] = row[j] / scale }
+            let row = leaky + i * q
+            let scale = (Kernels.dot(row, row, q) + AMCModel.normEpsilon).squareRoot()
+            scales[i] = scale
+            for j in 0..<q { normalised[i * q + j] = row[j] / scale }
         }
+        // α_j = softmax_i(λ1 ū_ij), a_j = Σ_i α_ji f_i, R_j = cos(e_j, a_j)
+        for j in 0..<q {
+            for i in 0..<n { alpha[j * n + i] = lambda * normalised[i * q + j] }
+        }
+        weights.softmaxRows()
         var total: Float = 0
         for j in 0..<q {
-            // α_j = softmax_i(λ1 ū_ij), a_j = Σ_i α_ji f_i, R_j = cos(e_j, a_j)
-            let alpha = weights[j]
-            for i in 0..<n { alpha[i] = lambda * normalised[i][j] }
-            alpha.softmax()
-            fragments.combineRows(alpha, start: nil, into: attended[j])
+            fragments.combineRows(weights[j], start: nil, into: attended[j])
             let norm = attended[j].norm
             ws.t2iAttendedNorms[j] = norm
             let relevance = attended[j].dot(words[j]) / (norm * ws.wordNorms[j])
@@ -135,28 +143,44 @@ enum CrossAttention {
         _ ws: CrossAttentionWorkspace
     ) -> Float {
         let (n, q) = (ws.fragmentCount, ws.wordCount)
-        let (leaky, normalised, weights, attended) = (ws.leaky, ws.i2tNormalised, ws.i2tWeights, ws.i2tAttended)
+        let (leaky, normalised, weights) = (ws.leaky.base, ws.i2tNormalised.base, ws.i2tWeights)
+        let (similarities, gram, beta, scales) = (
+            ws.similarities.base, ws.wordGram.base, weights.base, ws.i2tScales.base
+        )
+        let (norms, relevances, fragmentNorms) = (
+            ws.i2tAttendedNorms.base, ws.i2tRelevances.base, ws.fragmentNorms.base
+        )
         // w_ij = l_ij / sqrt(Σ_i l_ij² + ε)
         for j in 0..<q {
             var sum: Float = 0
-            for i in 0..<n { sum += leaky[i][j] * leaky[i][j] }
-            ws.i2tScales[j] = (sum + AMCModel.normEpsilon).squareRoot()
+            for i in 0..<n { sum += leaky[i * q + j] * leaky[i * q + j] }
+            scales[j] = (sum + AMCModel.normEpsilon).squareRoot()
         }
+        // β_i = softmax_j(λ1' w_ij), a'_i = Σ_j β_ij e_j, R'_i = cos(f_i, a'_i) — without forming a'_i:
+        // a'_i·f_i = Σ_j β_ij s_ij and a'_i·a'_i = Σ_j β_ij (Σ_k G_jk β_ik) with the words' Gram matrix G = E Eᵀ.
+        for i in 0..<n {
+            for j in 0..<q {
+                let w = leaky[i * q + j] / scales[j]
+                normalised[i * q + j] = w
+                beta[i * q + j] = lambda * w
+            }
+        }
+        weights.softmaxRows()
         var top = -Float.infinity
         for i in 0..<n {
-            // β_i = softmax_j(λ1' w_ij), a'_i = Σ_j β_ij e_j, R'_i = cos(f_i, a'_i)
-            let beta = weights[i]
+            let row = beta + i * q
+            var dot: Float = 0
+            var square: Float = 0
             for j in 0..<q {
-                let w = leaky[i][j] / ws.i2tScales[j]
-                normalised[i][j] = w
-                beta[j] = lambda * w
+                dot += row[j] * similarities[i * q + j]
+                var product: Float = 0
+                for k in 0..<q { product += gram[j * q + k] * row[k] }
+                square += row[j] * product
             }
-            beta.softmax()
-            words.combineRows(beta, start: nil, into: attended[i])
-            let norm = attended[i].norm
-            ws.i2tAttendedNorms[i] = norm
-            let relevance = attended[i].dot(fragments[i]) / (norm * ws.fragmentNorms[i])
-            ws.i2tRelevances[i] = relevance
+            let norm = (square + AMCModel.normEpsilon).squareRoot()
+            norms[i] = norm
+            let relevance = dot / (norm * fragmentNorms[i])
+            relevances[i] = relevance
             top = max(top, pooling * relevance)
         }
         // LogSumExp: π = softmax(λ2 R'), S = (top + log Σ exp(λ2 R'_i − top)) / λ2
@@ -303,7 +327,7 @@ enum CrossAttention {
     ) -> (imageToText: Float, pooling: Float) {
         let (n, q) = (ws.fragmentCount, ws.wordCount)
         let inputs = dFragments != nil || dWords != nil
-        let (normalised, weights, attended, pool) = (ws.i2tNormalised, ws.i2tWeights, ws.i2tAttended, ws.poolWeights)
+        let (normalised, weights, pool) = (ws.i2tNormalised, ws.i2tWeights, ws.poolWeights)
         // S = (1/λ2) log Σ exp(λ2 R'_i): ∂S/∂R'_i = π_i, ∂S/∂λ2 = (Σ π_i R'_i − S) / λ2
         var pooled: Float = 0
         for i in 0..<n { pooled += pool[i] * ws.i2tRelevances[i] }
@@ -314,7 +338,9 @@ enum CrossAttention {
         var dLambda: Float = 0
         for i in 0..<n {
             let dR = dScore * pool[i]
-            let (f, a) = (fragments[i], attended[i])
+            // a'_i, formed here only (the forward pass needs just its products).
+            let (f, a) = (fragments[i], ws.i2tAttended)
+            words.combineRows(weights[i], start: nil, into: a)
             let (nf, na, r) = (ws.fragmentNorms[i], ws.i2tAttendedNorms[i], ws.i2tRelevances[i])
             if let dFragments {
                 dFragments[i].add(dR / (nf * na), times: a)
@@ -393,8 +419,9 @@ final class CrossAttentionWorkspace {
         dimension = d
         let sizes = [
             n * q, n * q, n, q * n, q * d, q, q, q,  // leaky, t2i ū, N_i, α, a, R, |a|, |e|
-            n * q, q, n * q, n * d, n, n, n, n,  // i2t w, M_j, β, a', R', |a'|, |f|, π
+            n * q, q, n * q, d, n, n, n, n,  // i2t w, M_j, β, a' (backward), R', |a'|, |f|, π
             n * q, n * q, max(n, q), d,  // dLeaky, dNormalised, dWeights, dVector
+            n * q, q * q,  // s, G
         ]
         var offsets: [Int] = []
         var total = 0
@@ -454,8 +481,8 @@ final class CrossAttentionWorkspace {
     var i2tScales: VectorView { vector(9, count: q) }
     /// `β_ij` (n × Q, one row per fragment).
     var i2tWeights: MatrixView { matrix(10, rows: n, columns: q) }
-    /// `a'_i` (n × d).
-    var i2tAttended: MatrixView { matrix(11, rows: n, columns: dimension) }
+    /// `a'_i` of the fragment the backward pass is at (d).
+    var i2tAttended: VectorView { vector(11, count: dimension) }
     /// `R'_i` (n).
     var i2tRelevances: VectorView { vector(12, count: n) }
     /// `|a'_i|` (n).
@@ -472,9 +499,36 @@ final class CrossAttentionWorkspace {
     var dWeights: VectorView { vector(18, count: max(n, q)) }
     /// `∂L/∂a_j` or `∂L/∂a'_i` (d).
     var dVector: VectorView { vector(19, count: dimension) }
+    /// `s_ij = f_i·e_j` (n × Q).
+    var similarities: MatrixView { matrix(20, rows: n, columns: q) }
+    /// `G_jk = e_j·e_k` (Q × Q).
+    var wordGram: MatrixView { matrix(21, rows: q, columns: q) }
 }
 
 extension MatrixView {
+    /// Each row `= softmax(row)`, exactly ``VectorView/softmax()`` per row (the same bits), with the exponentials of
+    /// the whole matrix in one vectorised pass when its rows are contiguous (rows as short as a query's words would
+    /// otherwise take the scalar path one row at a time).
+    func softmaxRows() {
+        guard stride == columns else {
+            for i in 0..<rows { self[i].softmax() }
+            return
+        }
+        for i in 0..<rows {
+            let row = base + i * columns
+            var top = -Float.infinity
+            for j in 0..<columns { top = max(top, row[j]) }
+            for j in 0..<columns { row[j] = row[j] - top }
+        }
+        Kernels.expOfDifference(base, minus: 0, rows * columns)
+        for i in 0..<rows {
+            let row = base + i * columns
+            var total: Float = 0
+            for j in 0..<columns { total += row[j] }
+            for j in 0..<columns { row[j] /= total }
+        }
+    }
+
     /// Every element of the view = 0.
     func zeroRows() {
         for i in 0..<rows { self[i].zero() }
