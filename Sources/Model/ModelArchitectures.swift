@@ -3,7 +3,9 @@
 /// Adding an architecture is one conforming type in `Model` and one entry in ``all``.
 public enum ModelArchitectures {
     /// Every architecture, AMC first.
-    public static let all: [any ScoringModel.Type] = [AMCModel.self, LateFusionModel.self, CAANModel.self]
+    public static let all: [any ScoringModel.Type] = [
+        AMCModel.self, LateFusionModel.self, CASCModel.self, CAANModel.self,
+    ]
 
     /// The ids of every architecture, in ``all`` order.
     public static var ids: [String] { all.map { $0.architecture } }

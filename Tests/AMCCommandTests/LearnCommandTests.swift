@@ -101,7 +101,7 @@ struct LearnCommandTests {
         let lateFusion = try await amc(["learn", "--bootstrap", "--architecture", "late_fusion"] + common)
         #expect(lateFusion.status == 0, "\(lateFusion.stderr)")
         #expect(lateFusion.stdout.hasPrefix("published version 3 (active): "), "\(lateFusion.stdout)")
-        let unknown = try await amc(["learn", "--bootstrap", "--architecture", "casc"] + common)
+        let unknown = try await amc(["learn", "--bootstrap", "--architecture", "no_such_architecture"] + common)
         #expect(unknown.status != 0 && unknown.stderr.contains("learn.architecture"), "\(unknown.stderr)")
         let evaluatedLateFusion = try await amc(
             ["eval"] + common + ["--labels", world.appendingPathComponent("dev-labels.tsv").path, "--json"]

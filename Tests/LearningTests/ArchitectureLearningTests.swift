@@ -57,4 +57,41 @@ import Testing
             ]
         )
     }
+
+    /// `learn.architecture = casc`: the bootstrap publishes a CASC version that reloads from the registry, and a
+    /// fine-tune changes only its online part (gate, temperatures, α) and records the scope `online_part`.
+    @Test func cascBootstrapsAndFineTunesOnlyItsOnlinePart() throws {
+        let fixture = try LearningFixture(world: tinyWorld())
+        var configuration = quickConfiguration()
+        configuration.architecture = CASCModel.architecture
+        configuration.gateTolerance = 10
+        let (learner, connection) = try leadingLearner(fixture, configuration)
+        defer { connection.close() }
+        guard case .published(let version, true, let gate) = try learner.bootstrap() else {
+            Issue.record("the CASC bootstrap did not publish and activate")
+            return
+        }
+        #expect(gate.finiteWeights)
+        let registry = ModelRegistry(connection: connection)
+        #expect(try registry.version(version)?.architecture == "casc")
+        let parent = try registry.parameters(of: version)
+        #expect(try ModelArchitectures.model(from: parent) is CASCModel)
+
+        let queries = fixture.world.trainingQueries.map(\.text)
+            .filter { !TrainingData.isHeldOut($0, percent: configuration.holdoutPercent) }.prefix(3)
+        try fixture.addPairs(queries.map { ($0, fixture.world.images[0].key, 4) })
+        guard case .published(let child, _, _) = try learner.fineTune() else {
+            Issue.record("fine-tuning the CASC version did not publish")
+            return
+        }
+        let record = try #require(try registry.version(child))
+        #expect(record.architecture == "casc" && record.parent == version)
+        #expect(record.hyperparameters.scope == "online_part")
+        let tuned = try registry.parameters(of: child)
+        var changed: [String] = []
+        for (before, after) in zip(parent.tensors, tuned.tensors) where before.values != after.values {
+            changed.append(before.name)
+        }
+        #expect(!changed.isEmpty && changed.allSatisfy(CASCModel.onlineTensorNames.contains), "\(changed)")
+    }
 }

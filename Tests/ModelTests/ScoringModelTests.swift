@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct ScoringModelTests {
     @Test func theTableBuildsEachArchitectureFromItsParameters() throws {
-        #expect(ModelArchitectures.ids == ["amc", "late_fusion", "caan"])
+        #expect(ModelArchitectures.ids == ["amc", "late_fusion", "casc", "caan"])
         let small: [String: Double] = ["H": 64, "d": 8, "a": 4, "h": 4, "D": 6, "margin": 0.3]
         for id in ModelArchitectures.ids {
             let parameters = try ModelArchitectures.initialParameters(architecture: id, seed: 7, hyperParameters: small)
@@ -51,10 +51,10 @@ import Testing
 
     @Test func unknownArchitecturesAndBadHyperParametersAreRefused() throws {
         var parameters = AMCWeights(configuration: smallConfiguration(), seed: 3).parameters
-        parameters.architecture = "casc"
+        parameters.architecture = "no_such_architecture"
         #expect(throws: ModelError.self) { try ModelArchitectures.model(from: parameters) }
         do {
-            _ = try ModelArchitectures.architecture("casc")
+            _ = try ModelArchitectures.architecture("no_such_architecture")
             Issue.record("an unknown architecture was accepted")
         } catch let error as ModelError {
             #expect(error.code == .unknownArchitecture)
