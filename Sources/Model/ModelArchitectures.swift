@@ -3,7 +3,7 @@
 /// Adding an architecture is one conforming type in `Model` and one entry in ``all``.
 public enum ModelArchitectures {
     /// Every architecture, AMC first.
-    public static let all: [any ScoringModel.Type] = [AMCModel.self, LateFusionModel.self]
+    public static let all: [any ScoringModel.Type] = [AMCModel.self, LateFusionModel.self, AMSModel.self]
 
     /// The ids of every architecture, in ``all`` order.
     public static var ids: [String] { all.map { $0.architecture } }
