@@ -368,6 +368,22 @@ import Testing
         }
     }
 
+    /// A query or image encoded by another architecture is refused (the scoring loop reads the block through raw
+    /// pointers, so a foreign encoding must stop the process rather than be read out of bounds).
+    @Test func foreignEncodingsAreRefused() async {
+        await #expect(processExitsWith: .failure) {
+            let ams = try AMSModelTests.model(seed: 1)
+            let lateFusion = try LateFusionModelTests.model(seed: 1)
+            _ = ams.score(query: lateFusion.encodeQuery("snooki baby"), encodedImages: [])
+        }
+        await #expect(processExitsWith: .failure) {
+            let ams = try AMSModelTests.model(seed: 1)
+            let lateFusion = try LateFusionModelTests.model(seed: 1)
+            let image = ImageFeatures(regions: [Float](repeating: 0.5, count: 12), regionCount: 2, keywords: [])
+            _ = ams.score(query: ams.encodeQuery("snooki"), encodedImages: lateFusion.encodeImages([image]))
+        }
+    }
+
     private func numericGradient(
         _ model: AMSModel,
         _ tensor: AMSModel.Tensor,
