@@ -98,7 +98,7 @@ def _scale_score(fragments, words, word_norms, t, lam):
     positive_weights = np.where(above, a * (s - t), np.float32(0))
     positive = np.zeros(words.shape[0], np.float32)
     for j in range(words.shape[0]):
-        if above[j].any():
+        if above[j].any() and positive_weights[j].sum() >= np.finfo(np.float32).tiny:
             c = (positive_weights[j] / positive_weights[j].sum()) @ fragments
             positive[j] = c @ words[j] / (np.sqrt(c @ c + EPSILON) * word_norms[j]) - t
     return np.float32((negative + positive + relevance).mean())

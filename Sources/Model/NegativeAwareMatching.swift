@@ -61,20 +61,24 @@ struct NegativeAwareMatching {
                 w[i] = s[i] > t ? a[i] * (s[i] - t) : 0
                 positiveSum += w[i]
             }
+            // P_j counts as empty when Σu underflows (m_j − t below ~1e-38: the positive part is 0 to that precision),
+            // so a_ij / Σu stays finite.
+            let hasPositive = top > t && positiveSum >= Float.leastNormalMagnitude
             var relevance: Float = 0
             for i in 0..<n {
-                if w[i] != 0 {
+                if hasPositive && w[i] != 0 {
                     scale[i] = a[i] / positiveSum
                     w[i] /= positiveSum
                 } else {
                     scale[i] = 0
+                    w[i] = 0
                 }
                 a[i] /= sum
                 relevance += a[i] * s[i]
             }
             var positive: Float = 0
             let c = VectorView(scratch.contexts + j * d, count: d)
-            if top > t {
+            if hasPositive {
                 fragments.combineRows(VectorView(w, count: n), start: nil, into: c)
                 let cNorm = c.norm
                 scratch.contextNorms[j] = cNorm
@@ -131,7 +135,7 @@ struct NegativeAwareMatching {
                 ds?[top] += g
                 dt -= g
             }
-            if s[top] > t {
+            if scratch.contextNorms[j] > 0 {
                 // f_j = cos(c_j, e_j) − t: ∂cos/∂c = e/(|c||e|) − cos c/|c|², ∂cos/∂e = c/(|c||e|) − cos e/|e|².
                 let c = VectorView(scratch.contexts + j * d, count: d)
                 let (cNorm, eNorm) = (scratch.contextNorms[j], wordNorms[j])
@@ -190,7 +194,7 @@ final class NegativeAwareScratch {
     let positiveScale: UnsafeMutablePointer<Float>
     /// `c_j` (Q × d).
     let contexts: UnsafeMutablePointer<Float>
-    /// `|c_j|` (Q; 0 when `P_j` is empty).
+    /// `|c_j|` (Q; 0 when `P_j` is empty: the positive part is 0).
     let contextNorms: UnsafeMutablePointer<Float>
     /// `n_j, f_j, p_j` per word (Q × 3).
     let parts: UnsafeMutablePointer<Float>

@@ -368,6 +368,43 @@ import Testing
         }
     }
 
+    /// A best match above the threshold by less than the smallest normal float (the positive weights' sum
+    /// underflows) counts as no positive match: the score and every gradient stay finite.
+    @Test func aVanishingPositiveSumGivesFiniteGradients() {
+        let matching = NegativeAwareMatching(lambda: 20)
+        let scratch = NegativeAwareScratch(words: 1, fragments: 1, dimension: 2)
+        // fragment (1.2e-39, 0), word (1, 0), |e| = 1, then ∂f (2), ∂e (2), ∂s (1).
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: 10)
+        defer { buffer.deallocate() }
+        buffer.initialize(repeating: 0, count: 10)
+        (buffer[0], buffer[2], buffer[4]) = (Float.leastNormalMagnitude / 10, 1, 1)
+        let fragments = MatrixView(buffer, rows: 1, columns: 2)
+        let words = MatrixView(buffer + 2, rows: 1, columns: 2)
+        let score = matching.forward(
+            fragments: fragments,
+            words: words,
+            wordNorms: buffer + 4,
+            threshold: 0,
+            scratch: scratch
+        )
+        #expect(score.isFinite && abs(score) < 1e-30)
+        let dt = matching.backward(
+            fragments: fragments,
+            words: words,
+            wordNorms: buffer + 4,
+            threshold: 0,
+            dS: 1,
+            scratch: scratch,
+            inputs: NegativeAwareMatching.InputGradients(
+                fragments: MatrixView(buffer + 5, rows: 1, columns: 2),
+                words: MatrixView(buffer + 7, rows: 1, columns: 2),
+                similarities: buffer + 9
+            )
+        )
+        #expect(dt.isFinite)
+        #expect((5..<9).allSatisfy { buffer[$0].isFinite })
+    }
+
     /// A query or image encoded by another architecture is refused (the scoring loop reads the block through raw
     /// pointers, so a foreign encoding must stop the process rather than be read out of bounds).
     @Test func foreignEncodingsAreRefused() async {
