@@ -105,14 +105,16 @@ def _scale_score(fragments, words, word_norms, t, lam):
 
 
 def score(w, hp, cache, query_words, candidates):
-    """S = sum_s b~_s S_s for each candidate, b~ the softmax of the scale logits over the scales it has."""
+    """S = sum_s b~_s S_s for each candidate, b~ the softmax of the query's scale logits over the scales it has."""
     lam = np.float32(hp.get("lambda_softmax", 20.0))
     if query_words:
         words = _normalise(np.stack([_embed(w["E_q"], w["b_q"], bag) for bag in query_words]))
     else:
         words = np.zeros((0, w["b_q"].shape[0]), np.float32)
     word_norms = np.sqrt((words * words).sum(axis=1) + EPSILON)
-    logits = w["scale_logits"].reshape(-1)
+    # The query's scale logits z = Z mean_j(e_j) + c (c alone without words).
+    mean = words.mean(axis=0) if len(words) else np.zeros(words.shape[1], np.float32)
+    logits = w["scale_gate"] @ mean + w["scale_logits"].reshape(-1)
     thresholds = w["t"].reshape(-1)
     scores = np.zeros(len(candidates), np.float32)
     for position, candidate in enumerate(candidates):

@@ -23,7 +23,7 @@ extension AMSModel {
         var results: [ScoreExplanation] = []
         var regionAttention: [Float]?
         var keywordAttention: [Float] = []
-        let wordCount = query.terms.count
+        let wordCount = query.terms.count - 4
         forEachScore(
             query: query,
             encodedImages: encodedImages,
@@ -65,10 +65,9 @@ extension AMSModel {
             && regionDimension == other.regionDimension && imageSide.allSatisfy { self[$0] == other[$0] }
     }
 
-    /// `b̃`: the softmax of the scale logits over the scales present (R and K given); the scale weights `b` when
+    /// `b̃`: the softmax of the query's scale logits over the scales present (R and K given); over all four when
     /// none is.
-    func scaleWeights(regionCount: Int, keywordCount: Int) -> SIMD4<Float> {
-        let logits = parameters.tensors[Tensor.scaleLogits.index].values
+    func scaleWeights(_ logits: SIMD4<Float>, regionCount: Int, keywordCount: Int) -> SIMD4<Float> {
         var present = SIMD4<Float>()
         for scale in Scale.allCases
         where scale.fragmentCount(regionCount: regionCount, keywordCount: keywordCount) > 0 {
@@ -104,8 +103,9 @@ extension AMSModel {
         body: (Int, Float, SIMD4<Float>) -> Void
     ) {
         let d = embeddingDimension
-        let wordCount = query.terms.count
-        precondition(query.vector.count == wordCount * d, "query encoded by another architecture")
+        let wordCount = query.terms.count - 4
+        precondition(wordCount >= 0 && query.vector.count == wordCount * d, "query encoded by another architecture")
+        let logits = SIMD4(query.terms[0], query.terms[1], query.terms[2], query.terms[3])
         var largest = 1
         for image in encodedImages {
             for scale in Scale.allCases {
@@ -125,13 +125,13 @@ extension AMSModel {
                     rows: wordCount,
                     columns: d
                 )
-                let wordNorms = norms.baseAddress ?? UnsafePointer(scratch.contextNorms)
+                let wordNorms = norms.baseAddress! + 4
                 for (index, image) in encodedImages.enumerated() {
                     let (r, k) = (image.regionCount, image.keywordCount)
                     var total = 0
                     for scale in Scale.allCases { total += scale.fragmentCount(regionCount: r, keywordCount: k) }
                     precondition(image.count == total * d, "image encoded by another architecture or dimensions")
-                    let weights = scaleWeights(regionCount: r, keywordCount: k)
+                    let weights = scaleWeights(logits, regionCount: r, keywordCount: k)
                     var scales = SIMD4<Float>()
                     image.withValues { block in
                         var offset = 0

@@ -7,9 +7,10 @@ extension AMSModel {
     }
 
     /// The hinge loss and its analytic gradient (hand-written backward pass; a hinge term exactly at zero gives no
-    /// gradient). With `.all`: dense `b_q`, `b_k`, `W_r`, `b_r`, `W_g`, `b_g`, `W_m`, `b_m`, `scale_logits`, `t` and
-    /// row-sparse `E_q`, `E_k` (the rows of the trigram buckets in the example); with `.onlinePart`: `scale_logits`
-    /// and `t` only, from the per-scale scores (nothing is propagated into the fragments or the words).
+    /// gradient). With `.all`: dense `b_q`, `b_k`, `W_r`, `b_r`, `W_g`, `b_g`, `W_m`, `b_m`, `scale_gate`,
+    /// `scale_logits`, `t` and row-sparse `E_q`, `E_k` (the rows of the trigram buckets in the example); with
+    /// `.onlinePart`: `scale_gate`, `scale_logits` and `t` only (nothing is propagated into the fragments or the
+    /// words).
     public func lossAndGradients(for example: TrainingExample, scope: ParameterScope) -> ExampleGradients {
         run(example, scope: scope)
     }
@@ -29,6 +30,7 @@ extension AMSModel {
         let (d, dim) = (embeddingDimension, regionDimension)
         let words = encodeWords(example.queryWords)
         let q = words.count
+        let logits = scaleLogits(words)
         let images = [example.positive] + example.negatives
         let matching = matching
         let thresholds = self[.thresholds]
@@ -56,7 +58,7 @@ extension AMSModel {
                 }
                 scratches[scale.rawValue] = scratch
             }
-            let weights = scaleWeights(regionCount: image.regionCount, keywordCount: image.keywords.count)
+            let weights = scaleWeights(logits, regionCount: image.regionCount, keywordCount: image.keywords.count)
             let score = Self.combine(weights, scales)
             slots.append(Slot(encoding: encoding, scratches: scratches, scales: scales, weights: weights, score: score))
         }
@@ -170,10 +172,23 @@ extension AMSModel {
                 }
             }
         }
+        // z = Z ē + c: ∂Z = ∂z ⊗ ē, ∂c = ∂z, ∂ē = Zᵀ ∂z (shared by the words: ∂e_j += ∂ē / Q).
+        let mean = meanWord(words)
+        let gate = self[.scaleGate]
+        var dGate = [Float](repeating: 0, count: Scale.allCases.count * d)
+        var dMean = [Float](repeating: 0, count: d)
+        for s in 0..<Scale.allCases.count {
+            for c in 0..<d {
+                dGate[s * d + c] = dLogits[s] * mean[c]
+                dMean[c] += dLogits[s] * gate[s * d + c]
+            }
+        }
         var gradients = ParameterGradients(dense: [
-            Tensor.scaleLogits.rawValue: dLogits, Tensor.thresholds.rawValue: dThresholds,
+            Tensor.scaleGate.rawValue: dGate, Tensor.scaleLogits.rawValue: dLogits,
+            Tensor.thresholds.rawValue: dThresholds,
         ])
         guard full else { return ExampleGradients(loss: loss, gradients: gradients) }
+        for j in 0..<q { for c in 0..<d { dWords[j * d + c] += dMean[c] / Float(q) } }
 
         // e_j = h_j / |h_j|, h_j = tanh(E_qᵀ x_j + b_q).
         var dQueryTable = SparseRows(columns: d)

@@ -6,18 +6,21 @@
 /// `norm(W_g r̄_q + b_g)` (`grid2x2`; only for a square grid of at least 2×2 cells), the mean region
 /// `norm(W_m r̄ + b_m)` (`global`) and the keywords `norm(tanh(E_kᵀ x_l + b_k))` (`keywords`). Each scale `s` scores
 /// `S_s` with ``NegativeAwareMatching`` (threshold `t_s`, temperature λ); the score is `S = Σ_s b̃_s S_s` with
-/// `b̃ = softmax` of the scale logits over the scales the image has (an image without keywords is scored by its
-/// visual scales alone). An empty query scores 0. The loss is AMC's ranking hinge.
+/// `b̃ = softmax` of the query's scale logits `z = Z ē + c` (`ē` the mean word) over the scales the image has (an
+/// image without keywords is scored by its visual scales alone). An empty query scores 0. The loss is AMC's ranking
+/// hinge.
 ///
-/// The online part is the scale logits and the thresholds: they act after the fragments, so fine-tuning them leaves
-/// every image encoding valid. See `Docs/model.md`.
+/// The online part is the scale gate (`Z`, `c`) and the thresholds: they act after the fragments, so fine-tuning them
+/// leaves every image encoding valid. See `Docs/model.md`.
 public struct AMSModel: ScoringModel {
     /// `"ams"`.
     public static let architecture = "ams"
     /// 1: the equations above.
     public static let architectureVersion = 1
-    /// The scale logits and the thresholds.
-    public static let onlineTensorNames = [Tensor.scaleLogits.rawValue, Tensor.thresholds.rawValue]
+    /// The scale gate and the thresholds.
+    public static let onlineTensorNames = [
+        Tensor.scaleGate.rawValue, Tensor.scaleLogits.rawValue, Tensor.thresholds.rawValue,
+    ]
     /// True: the online part acts after the query-independent fragments.
     public static let onlinePartKeepsImageEncodings = true
 
@@ -76,7 +79,9 @@ public struct AMSModel: ScoringModel {
         case globalWeight = "W_m"
         /// `b_m` (d).
         case globalBias = "b_m"
-        /// `z` (4): the scale logits, `b = softmax(z)` in ``Scale`` order.
+        /// `Z` (4 × d): the scale gate's weights, one row per ``Scale``.
+        case scaleGate = "scale_gate"
+        /// `c` (4): the scale logits' bias, `z = Z ē + c`, `b = softmax(z)` in ``Scale`` order.
         case scaleLogits = "scale_logits"
         /// `t` (4): the per-scale thresholds, in ``Scale`` order.
         case thresholds = "t"
@@ -92,6 +97,7 @@ public struct AMSModel: ScoringModel {
             case .queryEmbedding, .keywordEmbedding: (buckets, d)
             case .queryBias, .keywordBias, .regionBias, .gridBias, .globalBias: (d, 1)
             case .regionWeight, .gridWeight, .globalWeight: (d, regionDimension)
+            case .scaleGate: (Scale.allCases.count, d)
             case .scaleLogits, .thresholds: (Scale.allCases.count, 1)
             }
         }
@@ -131,8 +137,8 @@ public struct AMSModel: ScoringModel {
     public let lambda: Float
 
     /// Fresh parameters: Glorot-uniform `E_q`, `E_k`, `W_r`, `W_g`, `W_m` from a seeded SplitMix64 (in ``Tensor``
-    /// order, each row-major, limit `sqrt(6 / (rows + columns))`), zero biases, zero scale logits (equal scale
-    /// weights) and zero thresholds. Hyper-parameters: `H`, `d`, `D`, `margin` (defaults those of
+    /// order, each row-major, limit `sqrt(6 / (rows + columns))`), zero biases, a zero scale gate (equal scale
+    /// weights for every query until trained) and zero thresholds. Hyper-parameters: `H`, `d`, `D`, `margin` (defaults those of
     /// ``ModelConfiguration``) and `lambda_softmax` (default 20).
     public static func initialParameters(seed: UInt64, hyperParameters: [String: Double]) throws -> ModelParameters {
         typealias P = HyperParameter
@@ -258,11 +264,40 @@ extension AMSModel {
     }
 
     /// Hashes and encodes a normalised query: one `e_j` per whitespace-separated word (``QueryInput``). The
-    /// encoded query's `vector` is `e_1 … e_Q` (Q × d), its terms the norms `|e_j|`.
+    /// encoded query's `vector` is `e_1 … e_Q` (Q × d), its terms the scale logits `z` (4) then the norms `|e_j|`.
     public func encodeQuery(_ text: String) -> EncodedQuery {
         let input = QueryInput(text, buckets: hashBuckets)
         let words = encodeWords(input.wordBags)
-        return EncodedQuery(input: input.bag, vector: words.words, terms: words.norms, norm: 1)
+        let z = scaleLogits(words)
+        return EncodedQuery(
+            input: input.bag,
+            vector: words.words,
+            terms: [z[0], z[1], z[2], z[3]] + words.norms,
+            norm: 1
+        )
+    }
+
+    /// `ē`, the mean of the query's words (zero without words), summed in word order.
+    func meanWord(_ words: EncodedWords) -> [Float] {
+        let d = embeddingDimension
+        var mean = [Float](repeating: 0, count: d)
+        for j in 0..<words.count { for c in 0..<d { mean[c] += words.words[j * d + c] } }
+        if words.count > 0 { for c in 0..<d { mean[c] /= Float(words.count) } }
+        return mean
+    }
+
+    /// The query's scale logits `z = Z ē + c`.
+    func scaleLogits(_ words: EncodedWords) -> SIMD4<Float> {
+        let d = embeddingDimension
+        let mean = meanWord(words)
+        let (gate, bias) = (self[.scaleGate], self[.scaleLogits])
+        var z = SIMD4<Float>()
+        gate.withUnsafeBufferPointer { gate in
+            mean.withUnsafeBufferPointer { mean in
+                for s in 0..<4 { z[s] = bias[s] + Kernels.dot(gate.baseAddress! + s * d, mean.baseAddress!, d) }
+            }
+        }
+        return z
     }
 
     /// The query words' encodings.

@@ -9,7 +9,7 @@ import Testing
 @testable import Learning
 
 @Suite struct AMSLearningTests {
-    /// `learn.architecture = ams`: the bootstrap publishes an AMS version, a fine-tune changes only its scale logits
+    /// `learn.architecture = ams`: the bootstrap publishes an AMS version, a fine-tune changes only its scale gate
     /// and thresholds (scope `online_part`), and the evaluation reports the version as its own row.
     @Test func amsBootstrapsFineTunesItsScaleWeightsAndIsEvaluatedAsItsOwnRow() throws {
         let fixture = try LearningFixture(world: tinyWorld())

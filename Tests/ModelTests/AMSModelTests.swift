@@ -8,8 +8,8 @@ import Testing
         ["H": 64, "d": 8, "D": 6, "margin": margin]
     }
 
-    /// A small model; `online` moves the scale logits and thresholds away from their start (uneven weights, some
-    /// words' best match below `t`), so their gradients and the mix are not symmetric.
+    /// A small model; `online` moves the scale gate and thresholds away from their start (uneven weights that
+    /// depend on the query, some words' best match below `t`), so their gradients and the mix are not symmetric.
     static func model(seed: UInt64, margin: Double = 0.2, online: Bool = true) throws -> AMSModel {
         var parameters = try AMSModel.initialParameters(
             seed: seed,
@@ -19,8 +19,10 @@ import Testing
             var rng = SplitMix64(seed: seed &+ 99)
             for index in parameters.tensors.indices {
                 switch parameters.tensors[index].name {
-                case "scale_logits":
-                    for i in 0..<4 { parameters.tensors[index].values[i] = rng.nextSymmetric(0.8) }
+                case "scale_logits", "scale_gate":
+                    for i in parameters.tensors[index].values.indices {
+                        parameters.tensors[index].values[i] = rng.nextSymmetric(0.8)
+                    }
                 case "t":
                     for i in 0..<4 { parameters.tensors[index].values[i] = 0.3 + rng.nextSymmetric(0.2) }
                 default:
@@ -78,6 +80,8 @@ import Testing
                 }
             case .scaleLogits, .thresholds:
                 entries = [0, 1, 2, 3]
+            case .scaleGate:
+                entries = [0, 9, 18, 31]
             default:
                 let count = stored.values.count
                 entries = [0, count - 1] + (0..<4).map { _ in Int(rng.next() % UInt64(count)) }
@@ -101,7 +105,7 @@ import Testing
         }
     }
 
-    /// The online part's backward pass gives exactly the full pass's scale-logit and threshold gradients, and only
+    /// The online part's backward pass gives exactly the full pass's scale-gate and threshold gradients, and only
     /// those.
     @Test func onlineGradientIsTheFullGradientsOnlinePart() throws {
         let model = try Self.model(seed: 3, margin: 0.8)
@@ -163,10 +167,16 @@ import Testing
         let explained = model.explain(query: query, encodedImages: encoded)
         let scored = model.score(query: query, encodedImages: encoded)
         #expect(explained.map(\.score.bitPattern) == scored.map(\.score.bitPattern))
-        let logits = model[.scaleLogits]
-        let thresholds = model[.thresholds]
         let words = model.encodeWords(QueryInput("snooki baby bump", buckets: 64).wordBags)
         let d = 8
+        let (gate, bias) = (model[.scaleGate], model[.scaleLogits])
+        let logits = (0..<4).map { s in
+            bias[s]
+                + (0..<d).reduce(Float(0)) { sum, c in
+                    sum + gate[s * d + c] * (0..<3).reduce(Float(0)) { $0 + words.words[$1 * d + c] } / 3
+                }
+        }
+        let thresholds = model[.thresholds]
         for (image, explanation) in zip(images, explained) {
             #expect(explanation.architecture == "ams")
             #expect(explanation.mixingWeights.map(\.name) == ["regions", "grid2x2", "global", "keywords"])
@@ -298,7 +308,7 @@ import Testing
     }
 
     /// Bootstrap training through the generic trainer lowers the loss and is deterministic from a seed;
-    /// fine-tuning the online part changes only the scale logits and thresholds, and images encoded before it score
+    /// fine-tuning the online part changes only the scale gate and thresholds, and images encoded before it score
     /// exactly like freshly encoded ones after it.
     @Test func trainsDeterministicallyAndKeepsEncodingsWhenFineTuned() throws {
         let problem = Self.problem()
@@ -348,14 +358,15 @@ import Testing
         #expect(rebuilt is AMSModel && rebuilt.parameters == model.parameters)
         #expect(
             model.parameters.tensors.map(\.name) == [
-                "E_q", "b_q", "E_k", "b_k", "W_r", "b_r", "W_g", "b_g", "W_m", "b_m", "scale_logits", "t",
+                "E_q", "b_q", "E_k", "b_k", "W_r", "b_r", "W_g", "b_g", "W_m", "b_m", "scale_gate", "scale_logits",
+                "t",
             ]
         )
         #expect(model.parameters.hyperParameters["lambda_softmax"] == 20)
         #expect(model.parameters["W_g"]?.rows == 8 && model.parameters["W_g"]?.columns == 6)
         var wrongShape = model.parameters
-        wrongShape.tensors[10].rows = 3
-        wrongShape.tensors[10].values.removeLast()
+        wrongShape.tensors[11].rows = 3
+        wrongShape.tensors[11].values.removeLast()
         #expect(throws: ModelError.self) { try AMSModel(parameters: wrongShape) }
         var missing = model.parameters
         missing.hyperParameters["lambda_softmax"] = nil
