@@ -44,6 +44,14 @@ struct ExplanationText {
             "β          visual \(Self.number(result.visualWeight))   language \(Self.number(result.languageWeight))",
         ]
         guard let explanation = result.explanation else { return lines.joined(separator: "\n") }
+        if Set(explanation.mixingWeights.keys) != ["visual", "language"] {
+            // The architecture mixes other branches (AMS: its scales): heaviest first, ties by name.
+            let weights = explanation.mixingWeights.sorted {
+                $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key)
+            }
+            let named = weights.map { "\(TerminalText.escaped($0.key)) \(Self.number($0.value))" }
+            lines.append("mixing     " + named.joined(separator: "   "))
+        }
         let listed = explanation.keywordAttention.count
         if listed == 0 {
             lines.append("keywords   none attended")

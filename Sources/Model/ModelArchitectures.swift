@@ -4,7 +4,7 @@
 public enum ModelArchitectures {
     /// Every architecture, AMC first.
     public static let all: [any ScoringModel.Type] = [
-        AMCModel.self, LateFusionModel.self, CASCModel.self, CAANModel.self,
+        AMCModel.self, LateFusionModel.self, CASCModel.self, AMSModel.self, CAANModel.self,
     ]
 
     /// The ids of every architecture, in ``all`` order.

@@ -113,31 +113,19 @@ public struct ExplanationBody: Encodable, Sendable, Hashable {
 }
 
 extension ScoringResult.Item {
-    /// A result from a score's explanation (the score and `β` are the explanation's).
+    /// A result with its explanation.
     /// - Parameters:
     ///   - image: The image key.
-    ///   - explanation: The model's explanation of the image's score.
+    ///   - scored: The image's score and modality weights from the model's scoring.
+    ///   - explanation: The model's explanation of that score.
     ///   - keywords: The image's keywords in catalog order.
-    public init(image: String, explanation: ScoreExplanation, keywords: [String]) {
-        let scored = ScoredImage(index: 0, explanation: explanation)
+    public init(image: String, scored: ScoredImage, explanation: ScoreExplanation, keywords: [String]) {
         self.init(
             image: image,
             score: scored.score,
             visualWeight: scored.visualWeight,
             languageWeight: scored.languageWeight,
             explanation: ExplanationBody(explanation, keywords: keywords)
-        )
-    }
-}
-
-extension ScoredImage {
-    /// The score and modality weights an AMC explanation carries.
-    init(index: Int, explanation: ScoreExplanation) {
-        self.init(
-            index: index,
-            score: explanation.score,
-            visualWeight: explanation.mixingWeight(AMCModel.visualWeightName) ?? 1,
-            languageWeight: explanation.mixingWeight(AMCModel.languageWeightName) ?? 0
         )
     }
 }

@@ -27,11 +27,14 @@ extension ScoringAPI {
             regionCount: image.regionCount,
             keywords: model.keywordInputs(image.keywords)
         )
-        let explanation = model.explain(
-            query: model.encodeQuery(QueryNormalizer.normalize(query)),
-            encodedImages: model.encodeImages([features])
-        )[0]
-        let item = ScoringResult.Item(image: image.key, explanation: explanation, keywords: image.keywords)
+        let encodedQuery = model.encodeQuery(QueryNormalizer.normalize(query))
+        let encodedImages = model.encodeImages([features])
+        let item = ScoringResult.Item(
+            image: image.key,
+            scored: model.score(query: encodedQuery, encodedImages: encodedImages)[0],
+            explanation: model.explain(query: encodedQuery, encodedImages: encodedImages)[0],
+            keywords: image.keywords
+        )
         let body = try scoreResponseBody(
             modelVersion: modelVersion,
             result: ScoringResult(results: [item], unknownImages: [])

@@ -46,7 +46,7 @@ public final class ServedModel: Sendable {
     ///   - query: The query as given; it is normalised like ingest (``QueryNormalizer``).
     ///   - images: Image keys; a repeated key is scored once (its first position counts for ties).
     ///   - top: Keep only this many results (all when nil).
-    ///   - explain: Whether each result carries its explanation (computed by the same forward pass as its score).
+    ///   - explain: Whether each result carries its explanation (whose score is bit-identical to the result's).
     /// - Returns: Known images by score descending (ties in input order), and the keys not in the catalog (in
     ///   input order, each once).
     public func score(query: String, images: [String], top: Int?, explain: Bool = false) -> ScoringResult {
@@ -68,14 +68,10 @@ public final class ServedModel: Sendable {
                 unknown.append(key)
             }
         }
-        var explanations: [ScoreExplanation] = []
-        var scored: [ScoredImage]
-        if explain {
-            explanations = model.explain(query: encodedQuery, encodedImages: known)
-            scored = explanations.enumerated().map { ScoredImage(index: $0.offset, explanation: $0.element) }
-        } else {
-            scored = model.score(query: encodedQuery, encodedImages: known)
-        }
+        var scored = model.score(query: encodedQuery, encodedImages: known)
+        // The explanation's score is the score bit for bit, but its mixing weights are the architecture's own (AMS's
+        // scales, not a visual and a language weight), so the modality weights come from the scoring pass.
+        let explanations = explain ? model.explain(query: encodedQuery, encodedImages: known) : []
         // Index order breaks ties, so equal scores keep the input order.
         scored.sort { $0.score > $1.score || ($0.score == $1.score && $0.index < $1.index) }
         if let top, scored.count > top { scored.removeLast(scored.count - top) }
@@ -84,7 +80,12 @@ public final class ServedModel: Sendable {
                 let key = knownKeys[$0.index]
                 if explain {
                     let keywords = catalog.keywords(of: key) ?? []
-                    return ScoringResult.Item(image: key, explanation: explanations[$0.index], keywords: keywords)
+                    return ScoringResult.Item(
+                        image: key,
+                        scored: $0,
+                        explanation: explanations[$0.index],
+                        keywords: keywords
+                    )
                 }
                 return ScoringResult.Item(
                     image: key,

@@ -117,4 +117,33 @@ struct ExplainCommandTests {
         #expect(ExplanationText.level(0, top: 0) == 0 && ExplanationText.level(0.01, top: 1) == 0)
         #expect(ExplanationText.standardOutputStyle(environment: ["NO_COLOR": "1"]) == .plain)
     }
+
+    /// An architecture whose mixing weights are not a visual and a language weight (AMS's scales) gets them listed,
+    /// heaviest first.
+    @Test func otherMixingWeightsAreListedHeaviestFirst() {
+        let explained = ScoringResult.Item(
+            image: "img",
+            score: 0.5,
+            visualWeight: 0.75,
+            languageWeight: 0.25,
+            explanation: ExplanationBody(
+                architecture: "ams",
+                mixingWeights: ["regions": 0.375, "grid2x2": 0.125, "global": 0.25, "keywords": 0.25],
+                regionAttention: nil,
+                keywordAttention: [],
+                keywordCount: 0
+            )
+        )
+        let plain = ExplanationText(style: .plain, numbers: false).render(explained, query: "snooki", version: 4)
+        #expect(
+            plain == """
+                model version 4, query "snooki", image img
+                score      0.5000
+                β          visual 0.7500   language 0.2500
+                mixing     regions 0.3750   global 0.2500   keywords 0.2500   grid2x2 0.1250
+                keywords   none attended
+                regions    none attended
+                """
+        )
+    }
 }

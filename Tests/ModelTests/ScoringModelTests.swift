@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct ScoringModelTests {
     @Test func theTableBuildsEachArchitectureFromItsParameters() throws {
-        #expect(ModelArchitectures.ids == ["amc", "late_fusion", "casc", "caan"])
+        #expect(ModelArchitectures.ids == ["amc", "late_fusion", "casc", "ams", "caan"])
         let small: [String: Double] = ["H": 64, "d": 8, "a": 4, "h": 4, "D": 6, "margin": 0.3]
         for id in ModelArchitectures.ids {
             let parameters = try ModelArchitectures.initialParameters(architecture: id, seed: 7, hyperParameters: small)
