@@ -54,6 +54,14 @@ public struct EvaluationReport: Sendable, Codable, Hashable {
     public var unknownImages: Int
     /// One row per method; the baselines' rows are missing when the version's lineage has none.
     public var rows: [EvaluationRow]
+
+    /// Creates a report from all of its fields.
+    public init(version: Int64, labelledQueries: Int, unknownImages: Int, rows: [EvaluationRow]) {
+        self.version = version
+        self.labelledQueries = labelledQueries
+        self.unknownImages = unknownImages
+        self.rows = rows
+    }
 }
 
 /// Evaluates a registered version and the baselines against graded labels (`DevSetLabel.tsv` form).
