@@ -16,8 +16,10 @@ AMC=${AMC:-.build/release/amc}
 ADMIN=${AMC_ADMIN_URL:?set AMC_ADMIN_URL to a PostgreSQL URL that may CREATE DATABASE}
 SEED=${1:-42}
 LEARN=(${AMC_QUALITY_CONFIG:+--config "$AMC_QUALITY_CONFIG"})
-# Every architecture of the build: `amc learn --help` lists them ("One of: amc, late_fusion.").
-ARCHITECTURES=${AMC_QUALITY_ARCHITECTURES:-$($AMC learn --help | sed -n 's/.*One of: \(.*\)\./\1/p' | tr -d ',')}
+# Every architecture of the build: `amc learn --help` lists them ("--architecture … trains, one of: amc, late_fusion
+# (key learn.architecture)", possibly over several lines).
+ARCHITECTURES=${AMC_QUALITY_ARCHITECTURES:-$($AMC learn --help | tr -s ' \n' ' ' |
+    sed -n 's/.*trains, one of: \([^(]*\) (key learn.architecture).*/\1/p' | tr -d ',')}
 [ -n "$ARCHITECTURES" ] || { echo "cannot read the architectures from amc learn --help" >&2; exit 1; }
 WORLD=$(mktemp -d /tmp/amc-quality-XXXXXX)
 PORT=$((30000 + RANDOM % 20000))

@@ -57,8 +57,8 @@ extension AMC {
 
         @Option(
             help: ArgumentHelp(
-                "Architecture --bootstrap trains (key learn.architecture). Default: amc.",
-                discussion: "One of: \(ModelArchitectures.ids.joined(separator: ", "))."
+                "Architecture --bootstrap trains, one of: \(ModelArchitectures.ids.joined(separator: ", ")) "
+                    + "(key learn.architecture). Default: amc."
             )
         )
         var architecture: String?
