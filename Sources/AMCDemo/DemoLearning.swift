@@ -198,6 +198,9 @@ struct DemoLearning {
         guard let first = try await onBlockingThread({ try registry.activeVersion() }) else {
             throw CommandError("the demo's bootstrap published nothing")
         }
+        // The baselines were trained beside the first bootstrap: every version is compared with them.
+        let baselineVersion: Int64? =
+            if case .published(let version, _, _) = bootstrap { version } else { nil }
         var report = Report(
             world: "\(configuration.images) images, \(configuration.concepts) concepts, "
                 + "\(world.trainingQueries.count) training and \(world.heldOutQueries.count) held-out queries",
@@ -210,8 +213,8 @@ struct DemoLearning {
         report.best = best.flatMap { row in row.version.map { (row.method, $0) } }
         report.evaluations += try await onBlockingThread {
             [
-                try Self.evaluate(first, on: labels, named: "original", connection),
-                try Self.evaluate(first, on: shiftedLabels, named: "shifted", connection),
+                try Self.evaluate(first, on: labels, named: "original", baselinesOf: baselineVersion, connection),
+                try Self.evaluate(first, on: shiftedLabels, named: "shifted", baselinesOf: baselineVersion, connection),
             ]
         }
         report.weights.append(
@@ -242,8 +245,14 @@ struct DemoLearning {
             )
             report.evaluations += try await onBlockingThread {
                 [
-                    try Self.evaluate(second, on: labels, named: "original", connection),
-                    try Self.evaluate(second, on: shiftedLabels, named: "shifted", connection),
+                    try Self.evaluate(second, on: labels, named: "original", baselinesOf: baselineVersion, connection),
+                    try Self.evaluate(
+                        second,
+                        on: shiftedLabels,
+                        named: "shifted",
+                        baselinesOf: baselineVersion,
+                        connection
+                    ),
                 ]
             }
             report.weights.append(
@@ -321,14 +330,15 @@ struct DemoLearning {
         _ version: Int64,
         on labels: [JudgedQuery],
         named name: String,
+        baselinesOf: Int64?,
         _ connection: PostgresConnection
     ) throws -> Evaluation {
         let evaluator = OfflineEvaluator(connection: connection)
         return Evaluation(
             version: version,
             labels: name,
-            rows: try evaluator.evaluate(labels: labels, version: version).rows,
-            curves: try evaluator.rocCurves(labels: labels, version: version)
+            rows: try evaluator.evaluate(labels: labels, version: version, baselinesOf: baselinesOf).rows,
+            curves: try evaluator.rocCurves(labels: labels, version: version, baselinesOf: baselinesOf)
         )
     }
 

@@ -79,9 +79,16 @@ public struct OfflineEvaluator: Sendable {
     }
 
     /// Evaluates `version` (the active one when nil) and the baselines on `labels`.
+    /// - Parameter baselinesOf: The version whose lineage's baselines to compare with (default: `version`'s own), so
+    ///   that a version bootstrapped without baselines (another architecture on the same pairs) is compared with the
+    ///   baselines trained beside another.
     /// - Throws: ``LearnerError`` when there is no such (or no active) version.
-    public func evaluate(labels: [JudgedQuery], version: Int64? = nil) throws -> EvaluationReport {
-        let scorers = try methodScorers(labels: labels, version: version)
+    public func evaluate(
+        labels: [JudgedQuery],
+        version: Int64? = nil,
+        baselinesOf: Int64? = nil
+    ) throws -> EvaluationReport {
+        let scorers = try methodScorers(labels: labels, version: version, baselinesOf: baselinesOf)
         return EvaluationReport(
             version: scorers.version,
             labelledQueries: labels.count,
@@ -154,8 +161,12 @@ public struct OfflineEvaluator: Sendable {
     /// The ROC curve of `version` (the active one when nil) and of each baseline on `labels`, from the scores
     /// ``evaluate(labels:version:)`` computes AUC from; in the order of its rows.
     /// - Throws: ``LearnerError`` when there is no such (or no active) version.
-    public func rocCurves(labels: [JudgedQuery], version: Int64? = nil) throws -> [(method: String, curve: ROCCurve)] {
-        try methodScorers(labels: labels, version: version).methods.map {
+    public func rocCurves(
+        labels: [JudgedQuery],
+        version: Int64? = nil,
+        baselinesOf: Int64? = nil
+    ) throws -> [(method: String, curve: ROCCurve)] {
+        try methodScorers(labels: labels, version: version, baselinesOf: baselinesOf).methods.map {
             (method: $0.method, curve: Evaluator.rocCurve(labels, scores: $0.scores))
         }
     }
@@ -163,14 +174,15 @@ public struct OfflineEvaluator: Sendable {
     /// The model and every baseline as scoring functions over the labelled queries' images.
     private func methodScorers(
         labels: [JudgedQuery],
-        version: Int64?
+        version: Int64?,
+        baselinesOf: Int64? = nil
     ) throws -> (version: Int64, unknownImages: Int, methods: [(method: String, scores: (JudgedQuery) -> [Double])]) {
         let registry = ModelRegistry(connection: connection)
         guard let version = try version ?? registry.activeVersion() else {
             throw LearnerError("no active model version to evaluate: pass --version N or run amc learn --bootstrap")
         }
         let model = try ModelArchitectures.model(from: registry.parameters(of: version))
-        let baselines = try registry.baselineWeights(of: version)
+        let baselines = try registry.baselineWeights(of: baselinesOf ?? version)
         var keys = Set<String>()
         for query in labels { keys.formUnion(query.images) }
         let images = try CatalogStore(connection: connection).images(keys: keys.sorted())
