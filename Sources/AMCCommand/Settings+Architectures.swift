@@ -39,11 +39,19 @@ extension Settings {
         let ids = ModelArchitectures.ids
         var hyperParameterNames: [String: [String]] = [:]
         for id in ids {
-            let type = try ModelArchitectures.architecture(id)
-            let defaults = try type.initialParameters(seed: 1, hyperParameters: shared.model.hyperParameters)
-            hyperParameterNames[id] = defaults.hyperParameters.keys.filter {
-                $0 != AMCWeights.HyperParameter.hashBuckets && $0 != AMCWeights.HyperParameter.regionDimension
-            }.sorted()
+            // The names an architecture's parameters carry; one the shared settings do not fit names none here (its
+            // bootstrap says why).
+            let defaults = try? ModelArchitectures.initialParameters(
+                architecture: id,
+                seed: 1,
+                hyperParameters: shared.model.hyperParameters
+            )
+            hyperParameterNames[id] =
+                (defaults?.hyperParameters.keys).map { names in
+                    names.filter {
+                        $0 != AMCWeights.HyperParameter.hashBuckets && $0 != AMCWeights.HyperParameter.regionDimension
+                    }.sorted()
+                } ?? []
         }
         try checkArchitectureFile(ids: ids, hyperParameterNames: hyperParameterNames)
         try checkArchitectureEnvironment(ids: ids, hyperParameterNames: hyperParameterNames)
