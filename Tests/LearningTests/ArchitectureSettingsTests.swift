@@ -71,4 +71,37 @@ import Testing
         let shared = configuration.hyperParameters(of: "late_fusion", regionDimension: 5)
         #expect(shared["D"] == 5 && shared["d"] == Double(configuration.model.embeddingDimension))
     }
+
+    /// A fine-tune reads the catalog's keywords hashed as the version it tunes was trained (its `H`), whatever the
+    /// learner's current `learn.model.hash-buckets`: the same fine-tune from learners configured with different
+    /// buckets gives bit-identical parameters.
+    @Test func aFineTuneHashesKeywordsWithTheTunedVersionsBuckets() throws {
+        let fixture = try LearningFixture(world: tinyWorld())
+        var configuration = quickConfiguration()
+        configuration.gateTolerance = 10
+        let (learner, connection) = try leadingLearner(fixture, configuration)
+        defer { connection.close() }
+        guard case .published(let parent, true, _) = try learner.bootstrap() else {
+            Issue.record("the bootstrap did not publish")
+            return
+        }
+        let queries = fixture.world.trainingQueries.map(\.text)
+            .filter { !TrainingData.isHeldOut($0, percent: configuration.holdoutPercent) }.prefix(3)
+        try fixture.addPairs(queries.map { ($0, fixture.world.images[0].key, 4) })
+        configuration.activate = false
+        var children: [Int64] = []
+        for buckets in [configuration.model.hashBuckets, configuration.model.hashBuckets / 2] {
+            var settings = configuration
+            settings.model.hashBuckets = buckets
+            let tuner = Learner(configuration: settings, connection: connection, worker: "test", logger: testLogger)
+            guard case .published(let child, false, _) = try tuner.fineTune() else {
+                Issue.record("the fine-tune with \(buckets) configured buckets did not publish")
+                return
+            }
+            children.append(child)
+        }
+        let registry = ModelRegistry(connection: connection)
+        #expect(try registry.version(children[1])?.parent == parent)
+        #expect(try registry.parameters(of: children[0]) == registry.parameters(of: children[1]))
+    }
 }
