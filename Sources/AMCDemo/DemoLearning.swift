@@ -55,7 +55,8 @@ struct DemoLearning {
         /// β_v and β_k (they sum to 1).
         var visualWeight: Double
         var keywordWeight: Double
-        /// α over the region grid, row-major (`rows × columns` values); nil when the image has no regions.
+        /// α over the region grid, row-major (`rows × columns` values); nil when the image has no regions or the
+        /// architecture computes no region attention.
         var regionAttention: (rows: Int, columns: Int, weights: [Double])? = nil
         /// The keywords with the most attention λ, highest first; empty when the image has no keywords.
         var topKeywords: [(keyword: String, weight: Double)] = []

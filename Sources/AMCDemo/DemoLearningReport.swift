@@ -205,7 +205,8 @@ extension DemoLearning.Report {
     }
 
     /// Example queries of each intent: the grid's region attention as a heat map beside the top keywords and β, as
-    /// in the AMC authors' visualisation; a placeholder (not a chart) where an example has no region attention (no regions).
+    /// in the AMC authors' visualisation; a placeholder (not a chart) where an example has no region attention (no regions, or an
+    /// architecture without it).
     private func attentionSection() -> String {
         var html = "<section id=\"attention-maps\"><h2>Attention maps</h2>"
         html += "<p>For an example query of each intent, its best-scored relevant image: where the query attends on "
@@ -223,7 +224,8 @@ extension DemoLearning.Report {
                     name: "attention-\(index + 1)"
                 )
             } else {
-                html += "<div class=\"placeholder\">This image has no region grid to attend over.</div>"
+                html += "<div class=\"placeholder\">No region attention: the image has no region grid, or the served "
+                html += "architecture does not attend over regions.</div>"
             }
             if !example.topKeywords.isEmpty {
                 html += "<table><tr><th>keyword</th><th>λ</th></tr>"
