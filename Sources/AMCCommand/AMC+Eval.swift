@@ -23,11 +23,22 @@ extension AMC {
         @Option(help: "Model version to evaluate. Default: the active version.")
         var version: Int?
 
+        @Flag(
+            help: """
+                Also evaluate the latest version of every other architecture, beside the active one and the \
+                baselines, with each version's scoring cost (µs per candidate) and training speed (pairs/s).
+                """
+        )
+        var allArchitectures = false
+
         @Flag(help: "Print one JSON object instead of a table.")
         var json = false
 
         func validate() throws {
             if let version, version < 1 { throw ValidationError("--version must be at least 1, got \(version)") }
+            if version != nil && allArchitectures {
+                throw ValidationError("--all-architectures compares the active version with the others; drop --version")
+            }
         }
 
         func run() async throws {
@@ -50,20 +61,24 @@ extension AMC {
             guard !file.queries.isEmpty else { throw CommandError("\(labels) holds no usable labels") }
             let url = try settings.databaseURL()
             let requested = version.map(Int64.init)
+            let allArchitectures = allArchitectures
             let logger = Logger(label: "amc.eval")
             let report = try await onBlockingThread {
                 let connection = try PostgresConnection.connect(url, retryingFor: .seconds(10), logger: logger)
                 defer { connection.close() }
                 do {
-                    return try OfflineEvaluator(connection: connection).evaluate(
-                        labels: file.queries,
-                        version: requested
-                    )
+                    let evaluator = OfflineEvaluator(connection: connection)
+                    if allArchitectures { return try evaluator.compareArchitectures(labels: file.queries) }
+                    return try evaluator.evaluate(labels: file.queries, version: requested)
                 } catch let error where error is LearnerError || error is RegistryError {
                     throw CommandError("\(error)")
                 }
             }
-            print(json ? try EvaluationTable.json(report) : EvaluationTable.text(report))
+            if json {
+                print(try EvaluationTable.json(report))
+            } else {
+                print(allArchitectures ? EvaluationTable.comparison(report) : EvaluationTable.text(report))
+            }
         }
     }
 }

@@ -55,7 +55,12 @@ extension AMC {
         @Option(help: "Seconds between --follow cycles (key learn.interval-seconds). Default: 30.")
         var intervalSeconds: Double?
 
-        @Option(help: "Architecture --bootstrap trains: amc or late_fusion (key learn.architecture). Default: amc.")
+        @Option(
+            help: ArgumentHelp(
+                "Architecture --bootstrap trains, one of: \(ModelArchitectures.ids.joined(separator: ", ")) "
+                    + "(key learn.architecture). Default: amc."
+            )
+        )
         var architecture: String?
 
         @Option(help: "Seed of weights, sampling and order (key learn.seed). Default: 1.")
@@ -225,6 +230,7 @@ extension Settings {
         c.model.margin = Float(
             try reader.double(forKey: "learn.model.margin", default: Double(c.model.margin), bounds: .atLeast(0))
         )
+        c.architectures = try architectureTrainingSettings(over: c)
         return c
     }
 }

@@ -107,6 +107,17 @@ struct ConfigValues: Sendable {
         return value
     }
 
+    /// How high the layer that sets `key` ranks: 3 for the command line, 2 for the environment, 1 for the config
+    /// file, 0 when no layer sets it.
+    func layerRank(ofKey key: String) -> Int {
+        switch lookup(key)?.1 {
+        case .commandLine: 3
+        case .environment: 2
+        case .file: 1
+        case nil: 0
+        }
+    }
+
     /// The highest layer's raw value of `key`.
     private func lookup(_ key: String) -> (RawConfigValue, ConfigLayer)? {
         if let (value, flag) = flags.value(forKey: key) {

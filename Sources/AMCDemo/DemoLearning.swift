@@ -24,6 +24,8 @@ struct DemoLearning {
         /// Each method's ROC curve (in the rows' order), from the scores its AUC is computed from.
         var curves: [(method: String, curve: ROCCurve)] = []
         func ndcg5(_ method: String) -> Double { rows.first { $0.method == method }?.metrics.ndcg5 ?? 0 }
+        /// NDCG@5 of the version itself (its row is the first, named by its architecture).
+        var modelNDCG5: Double { rows.first?.metrics.ndcg5 ?? 0 }
     }
 
     /// Mean MTN visual weight β_v of a version's scores, by the intent of the held-out query's concept.
@@ -53,7 +55,8 @@ struct DemoLearning {
         /// β_v and β_k (they sum to 1).
         var visualWeight: Double
         var keywordWeight: Double
-        /// α over the region grid, row-major (`rows × columns` values); nil when the image has no regions.
+        /// α over the region grid, row-major (`rows × columns` values); nil when the image has no regions or the
+        /// architecture computes no region attention.
         var regionAttention: (rows: Int, columns: Int, weights: [Double])? = nil
         /// The keywords with the most attention λ, highest first; empty when the image has no keywords.
         var topKeywords: [(keyword: String, weight: Double)] = []
@@ -67,6 +70,10 @@ struct DemoLearning {
         var bootstrap: LearnerOutcome
         var fineTune: LearnerOutcome
         var evaluations: [Evaluation] = []
+        /// Every architecture's bootstrap on the original held-out labels (`amc eval --all-architectures`), and the
+        /// version activated as the best by NDCG@5.
+        var comparison: EvaluationReport? = nil
+        var best: (method: String, version: Int64)? = nil
         var weights: [ModalityWeights] = []
         /// Every version published, oldest first.
         var versions: [PublishedVersion] = []
@@ -136,20 +143,65 @@ struct DemoLearning {
             worker: "demo " + LearnerIdentity.current,
             logger: logger
         )
-        let bootstrap = try await timed("bootstrap (AMC and two baselines)") {
+        let bootstrap = try await timed("bootstrap \(learnerConfiguration.architecture) and two baselines") {
             guard try LearnerLeadership(connection: connection).tryAcquire() else {
                 throw CommandError("another learner leads the demo database")
             }
             return try learner.bootstrap()
         }
-        say(LearnOutcomeReport.line(bootstrap))
+        say("\(learnerConfiguration.architecture): " + LearnOutcomeReport.line(bootstrap))
+        // Every other architecture of the table, on the same pairs and budget, published as a candidate for the
+        // comparison (not activated; the gate's comparison with the active version does not hold it back).
+        for architecture in ModelArchitectures.ids where architecture != learnerConfiguration.architecture {
+            var candidate = learnerConfiguration
+            candidate.architecture = architecture
+            candidate.trainBaselines = false
+            candidate.activate = false
+            candidate.gateTolerance = .infinity
+            let learner = Learner(
+                configuration: candidate,
+                connection: connection,
+                worker: "demo " + LearnerIdentity.current,
+                logger: logger
+            )
+            let outcome = try await timed("bootstrap \(architecture)") { try learner.bootstrap() }
+            say("\(architecture): " + LearnOutcomeReport.line(outcome))
+        }
 
         let labels = Self.judged(world.devLabelsTSV())
         let shiftedLabels = Self.judged(world.devLabelsTSV(shifted: true))
         let registry = ModelRegistry(connection: connection)
+        let comparison = try await timed("compare the architectures") {
+            try OfflineEvaluator(connection: connection).compareArchitectures(labels: labels)
+        }
+        say(
+            "every architecture on the held-out labels (amc eval --all-architectures):\n"
+                + EvaluationTable.comparison(comparison)
+        )
+        // Serve the best: the version with the highest held-out NDCG@5 (the first of equals, the active one first).
+        let best = comparison.rows.filter { $0.version != nil }.reduce(nil) { (best: EvaluationRow?, row) in
+            guard let best else { return row }
+            return row.metrics.ndcg5 > best.metrics.ndcg5 ? row : best
+        }
+        if let best, let version = best.version, version != comparison.version {
+            try await onBlockingThread {
+                _ = try connection.transaction { connection in
+                    try ModelRegistry(connection: connection).activate(
+                        version,
+                        actor: "demo",
+                        reason: "the best held-out NDCG@5 of every architecture: \(best.method) "
+                            + String(format: "%.4f", best.metrics.ndcg5)
+                    )
+                }
+            }
+            say("activated version \(version) (\(best.method)): the best held-out NDCG@5 of every architecture")
+        }
         guard let first = try await onBlockingThread({ try registry.activeVersion() }) else {
             throw CommandError("the demo's bootstrap published nothing")
         }
+        // The baselines were trained beside the first bootstrap: every version is compared with them.
+        let baselineVersion: Int64? =
+            if case .published(let version, _, _) = bootstrap { version } else { nil }
         var report = Report(
             world: "\(configuration.images) images, \(configuration.concepts) concepts, "
                 + "\(world.trainingQueries.count) training and \(world.heldOutQueries.count) held-out queries",
@@ -158,10 +210,12 @@ struct DemoLearning {
             bootstrap: bootstrap,
             fineTune: bootstrap
         )
+        report.comparison = comparison
+        report.best = best.flatMap { row in row.version.map { (row.method, $0) } }
         report.evaluations += try await onBlockingThread {
             [
-                try Self.evaluate(first, on: labels, named: "original", connection),
-                try Self.evaluate(first, on: shiftedLabels, named: "shifted", connection),
+                try Self.evaluate(first, on: labels, named: "original", baselinesOf: baselineVersion, connection),
+                try Self.evaluate(first, on: shiftedLabels, named: "shifted", baselinesOf: baselineVersion, connection),
             ]
         }
         report.weights.append(
@@ -182,7 +236,7 @@ struct DemoLearning {
             "streamed and ingested the shifted stream (\(report.shiftedClicks) clicks): "
                 + "\(world.concepts.filter(\.shifts).count) visual concepts are now searched by their tags"
         )
-        let fineTune = try await timed("online MTN fine-tuning") { try learner.fineTune() }
+        let fineTune = try await timed("online fine-tuning") { try learner.fineTune() }
         let fineTuneActivated = ContinuousClock.now
         report.fineTune = fineTune
         say(LearnOutcomeReport.line(fineTune))
@@ -192,8 +246,14 @@ struct DemoLearning {
             )
             report.evaluations += try await onBlockingThread {
                 [
-                    try Self.evaluate(second, on: labels, named: "original", connection),
-                    try Self.evaluate(second, on: shiftedLabels, named: "shifted", connection),
+                    try Self.evaluate(second, on: labels, named: "original", baselinesOf: baselineVersion, connection),
+                    try Self.evaluate(
+                        second,
+                        on: shiftedLabels,
+                        named: "shifted",
+                        baselinesOf: baselineVersion,
+                        connection
+                    ),
                 ]
             }
             report.weights.append(
@@ -271,14 +331,15 @@ struct DemoLearning {
         _ version: Int64,
         on labels: [JudgedQuery],
         named name: String,
+        baselinesOf: Int64?,
         _ connection: PostgresConnection
     ) throws -> Evaluation {
         let evaluator = OfflineEvaluator(connection: connection)
         return Evaluation(
             version: version,
             labels: name,
-            rows: try evaluator.evaluate(labels: labels, version: version).rows,
-            curves: try evaluator.rocCurves(labels: labels, version: version)
+            rows: try evaluator.evaluate(labels: labels, version: version, baselinesOf: baselinesOf).rows,
+            curves: try evaluator.rocCurves(labels: labels, version: version, baselinesOf: baselinesOf)
         )
     }
 
@@ -289,7 +350,7 @@ struct DemoLearning {
         version: Int64,
         _ connection: PostgresConnection
     ) throws -> [AttentionExample] {
-        let model = AMCModel(weights: try ModelRegistry(connection: connection).weights(of: version))
+        let model = try ModelRegistry(connection: connection).model(of: version)
         var examples: [AttentionExample] = []
         for (name, matches) in [
             ("visual intent", { (c: Concept) in c.intent == .visual && !c.shifts }),
@@ -308,10 +369,12 @@ struct DemoLearning {
                 )
             }
             let encoded = model.encodeQuery(query.text)
-            guard let best = model.score(query: encoded, images: features).max(by: { $0.score < $1.score })
+            let encodedImages = model.encodeImages(features)
+            guard
+                let best = model.score(query: encoded, encodedImages: encodedImages).max(by: { $0.score < $1.score }),
+                let explanation = model.explain(query: encoded, encodedImages: [encodedImages[best.index]]).first
             else { continue }
             let image = candidates[best.index]
-            let explanation = model.explain(query: encoded, image: features[best.index])
             examples.append(
                 AttentionExample(
                     intent: name,
@@ -346,7 +409,7 @@ struct DemoLearning {
     ) throws
         -> ModalityWeights
     {
-        let model = AMCModel(weights: try ModelRegistry(connection: connection).weights(of: version))
+        let model = try ModelRegistry(connection: connection).model(of: version)
         var sums: [String: (Double, Int)] = [:]
         for query in world.heldOutQueries {
             let concept = world.concepts[query.concept]

@@ -9,6 +9,11 @@ extension DemoLearning.Report {
     func render() -> String {
         var out = "\n== learning ==\nworld                  \(world)\n"
         out += "clicks                 \(clicks) before the shift, \(shiftedClicks) in the shifted stream\n"
+        if let comparison {
+            out += "\n-- every architecture on the original labels (amc eval --all-architectures) --\n"
+            out += EvaluationTable.comparison(comparison) + "\n"
+            if let best { out += "served: version \(best.version) (\(best.method)), the best NDCG@5\n" }
+        }
         for evaluation in evaluations {
             out += "\n-- version \(evaluation.version) on the \(evaluation.labels) labels --\n"
             out += EvaluationTable.table(evaluation.rows).joined(separator: "\n") + "\n"
@@ -22,9 +27,9 @@ extension DemoLearning.Report {
         let shifted = evaluations.filter { $0.labels == "shifted" }
         if shifted.count == 2 {
             out += "\n-- after the intent shift (NDCG@5 on the shifted labels) --\n"
-            out += "  before, version \(shifted[0].version)      \(String(format: "%.4f", shifted[0].ndcg5("amc")))\n"
-            out += "  online, version \(shifted[1].version)      \(String(format: "%.4f", shifted[1].ndcg5("amc")))"
-            out += "   (MTN fine-tuning only, on \(shiftedClicks) new clicks)\n"
+            out += "  before, version \(shifted[0].version)      \(String(format: "%.4f", shifted[0].modelNDCG5))\n"
+            out += "  online, version \(shifted[1].version)      \(String(format: "%.4f", shifted[1].modelNDCG5))"
+            out += "   (fine-tuning the online part only, on \(shiftedClicks) new clicks)\n"
         }
         out += "\n-- live scoring traffic through the swaps (amc serve on loopback) --\n"
         out += "  requests \(requests), failed \(failedRequests); versions answered, in order: "
@@ -49,6 +54,7 @@ extension DemoLearning.Report {
     func html() -> String {
         var body = "<h1>amc-stream demo</h1><p>\(escape(world)); \(clicks) clicks, then \(shiftedClicks) "
         body += "after some visual concepts' queries turned to their tags.</p>"
+        body += architecturesSection()
         body += "<h2>NDCG@5 by method and model version</h2>"
         var bars: [(String, Double)] = []
         for evaluation in evaluations {
@@ -112,17 +118,60 @@ extension DemoLearning.Report {
             """
     }
 
-    /// NDCG@5 of the AMC model of each published version, oldest first, on each label set.
+    /// Every architecture's bootstrap beside the baselines on the original labels: a bar chart of NDCG@5 and the
+    /// comparison table (`amc eval --all-architectures`), with the version served.
+    private func architecturesSection() -> String {
+        guard let comparison else { return "" }
+        var html = "<h2>Every architecture on the held-out labels</h2><p>Each architecture bootstrapped on the same "
+        html += "clicks with the same budget, and the baselines, on the original labels"
+        if let best {
+            html += "; the demo serves the best by NDCG@5, version \(best.version) "
+            html += "(\(escape(EvaluationTable.names[best.method] ?? best.method)))"
+        }
+        html += ".</p>"
+        let bars = comparison.rows.map { row in
+            (
+                label: (EvaluationTable.names[row.method] ?? row.method) + (row.version.map { " v\($0)" } ?? ""),
+                value: row.metrics.ndcg5
+            )
+        }
+        html += DemoReportCharts.barChart(bars, maximum: 1, name: "ndcg5-by-architecture")
+        html += "<table><tr><th>method</th><th>version</th>"
+        html +=
+            [
+                "NDCG@5", "NDCG@10", "NDCG@15", "NDCG@20", "NDCG@25", "P@5", "MAP", "MRR", "AUC", "µs / candidate",
+                "bootstrap pairs/s", "fine-tune pairs/s",
+            ]
+            .map { "<th>\($0)</th>" }.joined() + "</tr>"
+        func cell(_ value: Double?, _ format: String) -> String {
+            "<td>\(value.map { String(format: format, $0) } ?? "–")</td>"
+        }
+        for row in comparison.rows {
+            let m = row.metrics
+            html += "<tr><td>\(escape(EvaluationTable.names[row.method] ?? row.method))</td>"
+            html += "<td>\(row.version.map { "v\($0)" } ?? "–")</td>"
+            html +=
+                [
+                    m.ndcg5, m.ndcg10, m.ndcg15, m.ndcg20, m.ndcg25, m.precision5, m.meanAveragePrecision,
+                    m.meanReciprocalRank, m.auc,
+                ].map { "<td>\(String(format: "%.4f", $0))</td>" }.joined()
+            html += cell(row.scoringMicrosecondsPerCandidate, "%.2f") + cell(row.bootstrapPairsPerSecond, "%.0f")
+            html += cell(row.fineTunePairsPerSecond, "%.0f") + "</tr>"
+        }
+        return html + "</table>"
+    }
+
+    /// NDCG@5 of the model of each published version, oldest first, on each label set.
     private func versionsSection() -> String {
         guard let first = versions.first else { return "" }
-        var html = "<h2>NDCG@5 of each version over time</h2><p>The AMC model of every version the demo published, "
+        var html = "<h2>NDCG@5 of each version over time</h2><p>The model of every version the demo published, "
         html += "in order, on the held-out queries' original and shifted labels.</p>"
         let labelSets = evaluations.reduce(into: [String]()) { if !$0.contains($1.labels) { $0.append($1.labels) } }
         let series = labelSets.map { labels in
             (
-                name: "AMC, \(labels) labels",
+                name: "the model, \(labels) labels",
                 values: versions.map { version in
-                    evaluations.first { $0.version == version.version && $0.labels == labels }?.ndcg5("amc")
+                    evaluations.first { $0.version == version.version && $0.labels == labels }?.modelNDCG5
                 }
             )
         }
@@ -156,7 +205,8 @@ extension DemoLearning.Report {
     }
 
     /// Example queries of each intent: the grid's region attention as a heat map beside the top keywords and β, as
-    /// in the AMC authors' visualisation; a placeholder (not a chart) where an example has no region attention (no regions).
+    /// in the AMC authors' visualisation; a placeholder (not a chart) where an example has no region attention (no regions, or an
+    /// architecture without it).
     private func attentionSection() -> String {
         var html = "<section id=\"attention-maps\"><h2>Attention maps</h2>"
         html += "<p>For an example query of each intent, its best-scored relevant image: where the query attends on "
@@ -174,7 +224,8 @@ extension DemoLearning.Report {
                     name: "attention-\(index + 1)"
                 )
             } else {
-                html += "<div class=\"placeholder\">This image has no region grid to attend over.</div>"
+                html += "<div class=\"placeholder\">No region attention: the image has no region grid, or the served "
+                html += "architecture does not attend over regions.</div>"
             }
             if !example.topKeywords.isEmpty {
                 html += "<table><tr><th>keyword</th><th>λ</th></tr>"

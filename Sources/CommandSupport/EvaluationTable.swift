@@ -26,6 +26,40 @@ public enum EvaluationTable {
         return lines.joined(separator: "\n")
     }
 
+    /// The comparison `amc eval --all-architectures` prints: a summary line, then one line per version (the active
+    /// one first) and per baseline, with the metrics, the version, its scoring cost and its lineage's training
+    /// speeds (`—` where a row has none).
+    public static func comparison(_ report: EvaluationReport) -> String {
+        let metricNames = ["NDCG@5", "NDCG@10", "NDCG@15", "NDCG@20", "NDCG@25", "P@5", "MAP", "MRR", "AUC"]
+        var lines = [
+            "model version \(report.version) (active) and the latest version of every other architecture on "
+                + "\(report.rows.first?.metrics.queries ?? 0) judged queries (\(report.labelledQueries) labelled, "
+                + "\(report.unknownImages) labelled images not in the catalog)",
+            pad("method", 28) + pad("version", 8, left: true) + metricNames.map { pad($0, 8, left: true) }.joined()
+                + pad("µs/cand", 9, left: true) + pad("boot pairs/s", 13, left: true)
+                + pad("tune pairs/s", 13, left: true),
+        ]
+        func number(_ value: Double?, _ format: String) -> String {
+            value.map { String(format: format, $0) } ?? "—"
+        }
+        for row in report.rows {
+            let m = row.metrics
+            let values = [
+                m.ndcg5, m.ndcg10, m.ndcg15, m.ndcg20, m.ndcg25, m.precision5, m.meanAveragePrecision,
+                m.meanReciprocalRank, m.auc,
+            ]
+            lines.append(
+                pad(names[row.method] ?? row.method, 28)
+                    + pad(row.version.map { "v\($0)" } ?? "—", 8, left: true)
+                    + values.map { pad(String(format: "%.4f", $0), 8, left: true) }.joined()
+                    + pad(number(row.scoringMicrosecondsPerCandidate, "%.2f"), 9, left: true)
+                    + pad(number(row.bootstrapPairsPerSecond, "%.0f"), 13, left: true)
+                    + pad(number(row.fineTunePairsPerSecond, "%.0f"), 13, left: true)
+            )
+        }
+        return lines.joined(separator: "\n")
+    }
+
     /// The header and one line per method.
     public static func table(_ rows: [EvaluationRow]) -> [String] {
         var lines = [

@@ -62,14 +62,32 @@ public struct Learner: Sendable {
     /// - Parameters:
     ///   - progress: Called between minibatches.
     ///   - shouldStop: Checked between minibatches; returning true abandons the run (nothing is published).
+    ///
+    /// The architecture trained is ``LearnerConfiguration/architecture``, with its own settings
+    /// (``LearnerConfiguration/architectures``) over the shared ones.
     public func bootstrap(
         progress: (LearnerProgress) -> Void = { _ in },
         shouldStop: () -> Bool = { false }
     ) throws -> LearnerOutcome {
+        try training(configuration.architecture).bootstrapArchitecture(progress: progress, shouldStop: shouldStop)
+    }
+
+    /// This learner with the settings of `architecture` applied (``LearnerConfiguration/applying(architecture:)``).
+    private func training(_ architecture: String) -> Learner {
+        Learner(
+            configuration: configuration.applying(architecture: architecture),
+            connection: connection,
+            worker: worker,
+            logger: logger
+        )
+    }
+
+    private func bootstrapArchitecture(
+        progress: (LearnerProgress) -> Void,
+        shouldStop: () -> Bool
+    ) throws -> LearnerOutcome {
         let started = Date()
         let (table, dimension) = try loadCatalog()
-        var modelConfiguration = configuration.model
-        modelConfiguration.regionDimension = dimension
         let snapshot = try PairStore(connection: connection).read(changedSince: nil)
         let split = Split(snapshot.pairs, configuration: configuration)
         guard !split.training.isEmpty else {
@@ -82,12 +100,17 @@ public struct Learner: Sendable {
             from: ModelArchitectures.initialParameters(
                 architecture: architecture,
                 seed: configuration.seed,
-                hyperParameters: modelConfiguration.hyperParameters
+                hyperParameters: configuration.hyperParameters(of: architecture, regionDimension: dimension)
             )
         )
         // The baselines are AMC's single-modality modes, from AMC's initial weights for the same seed (for an AMC
         // bootstrap, the model's own): same data, order and budget.
-        let baselineStart = AMCWeights(configuration: modelConfiguration, seed: configuration.seed)
+        let baselineStart = AMCWeights(
+            configuration: ModelConfiguration(
+                hyperParameters: configuration.hyperParameters(of: AMCModel.architecture, regionDimension: dimension)
+            ),
+            seed: configuration.seed
+        )
         func trainFresh(_ model: any ScoringModel, phase: String) throws -> (any ScoringModel, TrainingReport) {
             try train(
                 model,
@@ -126,7 +149,11 @@ public struct Learner: Sendable {
                     since: nil,
                     until: snapshot.watermark
                 ),
-                hyperparameters: hyperparameters(.all, architecture: architecture, modelConfiguration),
+                hyperparameters: hyperparameters(
+                    .all,
+                    architecture: architecture,
+                    ModelConfiguration(hyperParameters: trained.parameters.hyperParameters)
+                ),
                 metrics: VersionMetrics(gate: gate, training: report),
                 baselines: baselines,
                 createdBy: worker
@@ -140,8 +167,9 @@ public struct Learner: Sendable {
         try !ModelRegistry(connection: connection).hasVersions()
     }
 
-    /// Fine-tunes only the MTN parameters of the active version on the training pairs changed since its
-    /// watermark, then gates against it.
+    /// Fine-tunes only the online part of the active version (AMC: the MTN) on the training pairs changed since its
+    /// watermark, then gates against it. The active version's architecture's own settings
+    /// (``LearnerConfiguration/architectures``) apply over the shared ones.
     /// - Parameters:
     ///   - refusedWatermark: The watermark of a candidate the gate refused; when no pair changed after it, the
     ///     cycle returns ``LearnerOutcome/noNewPairs(changedPairs:)`` instead of training on the same data again.
@@ -160,8 +188,25 @@ public struct Learner: Sendable {
         guard let active = try registry.activeVersion(), let parent = try registry.version(active) else {
             throw LearnerError("no active model version: bootstrap one first (amc learn --bootstrap)")
         }
+        return try training(parent.architecture).fineTune(
+            parent,
+            started: started,
+            progress: progress,
+            shouldStop: shouldStop
+        )
+    }
+
+    private func fineTune(
+        _ parent: ModelVersion,
+        started: Date,
+        progress: (LearnerProgress) -> Void,
+        shouldStop: () -> Bool
+    ) throws -> LearnerOutcome {
+        let registry = ModelRegistry(connection: connection)
+        let active = parent.version
         let parentModel = try ModelArchitectures.model(from: registry.parameters(of: active))
-        let (table, dimension) = try loadCatalog()
+        // The catalog's keywords hashed as the version reads them.
+        let (table, dimension) = try loadCatalog(hashBuckets: parentModel.hashBuckets)
         guard parentModel.regionDimension == dimension else {
             throw LearnerError(
                 "active version \(active) expects regions of dimension \(parentModel.regionDimension) "
@@ -243,13 +288,17 @@ public struct Learner: Sendable {
         )
     }
 
-    private func loadCatalog() throws -> (ImageFeatureTable, Int) {
+    private func loadCatalog(hashBuckets: Int? = nil) throws -> (ImageFeatureTable, Int) {
         let catalog = CatalogStore(connection: connection)
         guard let dimension = try catalog.regionDimension() else {
             throw LearnerError("the image catalog is empty: import it first (amc catalog import FILE)")
         }
         return (
-            ImageFeatureTable(images: try catalog.allImages(), hashBuckets: configuration.model.hashBuckets), dimension
+            ImageFeatureTable(
+                images: try catalog.allImages(),
+                hashBuckets: hashBuckets ?? configuration.model.hashBuckets
+            ),
+            dimension
         )
     }
 

@@ -42,6 +42,9 @@ public struct LearnerConfiguration: Sendable, Hashable {
     public var activate = true
     /// Whether `--bootstrap` also trains the single-modality baselines `amc eval` compares against.
     public var trainBaselines = true
+    /// Each architecture's own training settings, by architecture id (``ModelArchitectures/ids``), over the shared
+    /// ones above (``applying(architecture:)``). Default: none. Keys: `learn.architectures.<id>.…`.
+    public var architectures: [String: ArchitectureTrainingSettings] = [:]
     /// Seed of the initial weights, the negative sampling and the example order.
     public var seed: UInt64 = 1
     /// How long `--follow` waits between cycles (and between attempts to become the leader).

@@ -12,6 +12,36 @@ public struct EvaluationRow: Sendable, Codable, Hashable {
     public var method: String
     /// Metrics over the labelled queries.
     public var metrics: RankingMetrics
+    /// The model version the row evaluates (``OfflineEvaluator/compareArchitectures(labels:)`` only; nil for a
+    /// baseline and in a plain evaluation).
+    public var version: Int64? = nil
+    /// Scoring cost in process: microseconds per candidate of encoding each labelled query and scoring its
+    /// pre-encoded candidates (``ScoringCost``; comparison only, nil for a baseline).
+    public var scoringMicrosecondsPerCandidate: Double? = nil
+    /// Training speed of the version's bootstrap ancestor (every tensor): examples (a clicked pair with its sampled
+    /// negatives) per second, from its training record (comparison only).
+    public var bootstrapPairsPerSecond: Double? = nil
+    /// Training speed of the nearest fine-tune in the version's lineage (the version itself or an ancestor; its
+    /// online part only), nil when it has none (comparison only).
+    public var fineTunePairsPerSecond: Double? = nil
+
+    private enum CodingKeys: String, CodingKey {
+        case method, metrics, version, scoringMicrosecondsPerCandidate, bootstrapPairsPerSecond,
+            fineTunePairsPerSecond
+    }
+
+    /// Encodes the method and its metrics; a version's row in a comparison also every cost column, `null` when
+    /// not measured, so machines find the same keys in every architecture's row.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(method, forKey: .method)
+        try container.encode(metrics, forKey: .metrics)
+        guard let version else { return }
+        try container.encode(version, forKey: .version)
+        try container.encode(scoringMicrosecondsPerCandidate, forKey: .scoringMicrosecondsPerCandidate)
+        try container.encode(bootstrapPairsPerSecond, forKey: .bootstrapPairsPerSecond)
+        try container.encode(fineTunePairsPerSecond, forKey: .fineTunePairsPerSecond)
+    }
 }
 
 /// The result of `amc eval`: the model and every baseline on the same labelled queries, like the AMC paper's
@@ -24,6 +54,14 @@ public struct EvaluationReport: Sendable, Codable, Hashable {
     public var unknownImages: Int
     /// One row per method; the baselines' rows are missing when the version's lineage has none.
     public var rows: [EvaluationRow]
+
+    /// Creates a report from all of its fields.
+    public init(version: Int64, labelledQueries: Int, unknownImages: Int, rows: [EvaluationRow]) {
+        self.version = version
+        self.labelledQueries = labelledQueries
+        self.unknownImages = unknownImages
+        self.rows = rows
+    }
 }
 
 /// Evaluates a registered version and the baselines against graded labels (`DevSetLabel.tsv` form).
@@ -41,9 +79,16 @@ public struct OfflineEvaluator: Sendable {
     }
 
     /// Evaluates `version` (the active one when nil) and the baselines on `labels`.
+    /// - Parameter baselinesOf: The version whose lineage's baselines to compare with (default: `version`'s own), so
+    ///   that a version bootstrapped without baselines (another architecture on the same pairs) is compared with the
+    ///   baselines trained beside another.
     /// - Throws: ``LearnerError`` when there is no such (or no active) version.
-    public func evaluate(labels: [JudgedQuery], version: Int64? = nil) throws -> EvaluationReport {
-        let scorers = try methodScorers(labels: labels, version: version)
+    public func evaluate(
+        labels: [JudgedQuery],
+        version: Int64? = nil,
+        baselinesOf: Int64? = nil
+    ) throws -> EvaluationReport {
+        let scorers = try methodScorers(labels: labels, version: version, baselinesOf: baselinesOf)
         return EvaluationReport(
             version: scorers.version,
             labelledQueries: labels.count,
@@ -54,11 +99,74 @@ public struct OfflineEvaluator: Sendable {
         )
     }
 
+    /// The active version, the latest version of every other architecture of ``ModelArchitectures/all`` that has one,
+    /// and the active version's baselines on `labels`, one row each (`amc eval --all-architectures`). Each version's
+    /// row carries its version, its in-process scoring cost (``ScoringCost``) and its lineage's training speeds.
+    /// - Parameter labels: Judged queries.
+    /// - Returns: The report of the active version, with the rows of the versions first (the active one, then the
+    ///   others in table order), then the baselines.
+    /// - Throws: ``LearnerError`` when no version is active.
+    public func compareArchitectures(labels: [JudgedQuery]) throws -> EvaluationReport {
+        let registry = ModelRegistry(connection: connection)
+        guard let active = try registry.activeVersion(), let activeRecord = try registry.version(active) else {
+            throw LearnerError("no active model version to evaluate: run amc learn --bootstrap")
+        }
+        let versions = try registry.versions()
+        var compared = [activeRecord]
+        for id in ModelArchitectures.ids where id != activeRecord.architecture {
+            if let latest = versions.last(where: { $0.architecture == id }) { compared.append(latest) }
+        }
+        let byVersion = Dictionary(uniqueKeysWithValues: versions.map { ($0.version, $0) })
+        var report = try evaluate(labels: labels, version: active)
+        let baselines = report.rows.dropFirst()
+        var rows: [EvaluationRow] = []
+        let images = try CatalogStore(connection: connection).images(keys: Set(labels.flatMap(\.images)).sorted())
+        for record in compared {
+            var row =
+                record.version == active
+                ? report.rows[0]
+                : try evaluate(labels: labels, version: record.version).rows[0]
+            let model = try registry.model(of: record.version)
+            row.version = record.version
+            row.scoringMicrosecondsPerCandidate = ScoringCost.microsecondsPerCandidate(
+                model,
+                labels: labels,
+                table: ImageFeatureTable(images: images, hashBuckets: model.hashBuckets)
+            )
+            let lineage = Self.lineage(of: record, in: byVersion)
+            row.bootstrapPairsPerSecond = lineage.first { $0.kind == .bootstrap }.flatMap(Self.pairsPerSecond)
+            row.fineTunePairsPerSecond = lineage.first { $0.kind == .finetune }.flatMap(Self.pairsPerSecond)
+            rows.append(row)
+        }
+        report.rows = rows + baselines
+        return report
+    }
+
+    /// A version and its ancestors, nearest first.
+    private static func lineage(of record: ModelVersion, in versions: [Int64: ModelVersion]) -> [ModelVersion] {
+        var chain = [record]
+        while let parent = chain.last?.parent, let next = versions[parent], chain.count <= versions.count {
+            chain.append(next)
+        }
+        return chain
+    }
+
+    /// Training examples per second of a version's own training run, nil when it recorded none.
+    private static func pairsPerSecond(_ record: ModelVersion) -> Double? {
+        let training = record.metrics.training
+        guard training.examples > 0, training.seconds > 0 else { return nil }
+        return Double(training.examples) / training.seconds
+    }
+
     /// The ROC curve of `version` (the active one when nil) and of each baseline on `labels`, from the scores
     /// ``evaluate(labels:version:)`` computes AUC from; in the order of its rows.
     /// - Throws: ``LearnerError`` when there is no such (or no active) version.
-    public func rocCurves(labels: [JudgedQuery], version: Int64? = nil) throws -> [(method: String, curve: ROCCurve)] {
-        try methodScorers(labels: labels, version: version).methods.map {
+    public func rocCurves(
+        labels: [JudgedQuery],
+        version: Int64? = nil,
+        baselinesOf: Int64? = nil
+    ) throws -> [(method: String, curve: ROCCurve)] {
+        try methodScorers(labels: labels, version: version, baselinesOf: baselinesOf).methods.map {
             (method: $0.method, curve: Evaluator.rocCurve(labels, scores: $0.scores))
         }
     }
@@ -66,14 +174,15 @@ public struct OfflineEvaluator: Sendable {
     /// The model and every baseline as scoring functions over the labelled queries' images.
     private func methodScorers(
         labels: [JudgedQuery],
-        version: Int64?
+        version: Int64?,
+        baselinesOf: Int64? = nil
     ) throws -> (version: Int64, unknownImages: Int, methods: [(method: String, scores: (JudgedQuery) -> [Double])]) {
         let registry = ModelRegistry(connection: connection)
         guard let version = try version ?? registry.activeVersion() else {
             throw LearnerError("no active model version to evaluate: pass --version N or run amc learn --bootstrap")
         }
         let model = try ModelArchitectures.model(from: registry.parameters(of: version))
-        let baselines = try registry.baselineWeights(of: version)
+        let baselines = try registry.baselineWeights(of: baselinesOf ?? version)
         var keys = Set<String>()
         for query in labels { keys.formUnion(query.images) }
         let images = try CatalogStore(connection: connection).images(keys: keys.sorted())

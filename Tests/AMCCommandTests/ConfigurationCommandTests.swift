@@ -109,10 +109,27 @@ struct ConfigurationCommandTests {
             Key(key: "demo.clicks", command: ["demo"], kind: .string),
             Key(key: "demo.directory", command: ["demo"], kind: .string, flag: ("--directory", "")),
         ]
+        // Each architecture's own settings, for every architecture the shipped file gives some.
+        for id in shippedArchitectures() {
+            keys += ["bootstrap.epochs", "finetune.epochs"].map {
+                Key(key: "learn.architectures.\(id).\($0)", command: learn, kind: .integer)
+            }
+            keys += ["bootstrap.learning-rate", "bootstrap.auxiliary-weight", "finetune.learning-rate"].map {
+                Key(key: "learn.architectures.\(id).\($0)", command: learn, kind: .number)
+            }
+        }
         keys += learnIntegers.map { Key(key: $0.0, command: learn, kind: .integer, flag: $0.1.map { ($0, "-1") }) }
         keys += learnNumbers.map { Key(key: $0.0, command: learn, kind: .number, flag: $0.1.map { ($0, "-0.5") }) }
         return keys
     }()
+
+    /// The architecture ids under `learn.architectures` in the shipped config file.
+    static func shippedArchitectures() -> [String] {
+        let data = try? Data(contentsOf: repositoryRoot.appendingPathComponent("Config/amc.json"))
+        let root = data.flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any]
+        let learn = root?["learn"] as? [String: Any]
+        return ((learn?["architectures"] as? [String: Any])?.keys).map { $0.sorted() } ?? []
+    }
 
     /// `{"a": {"b": VALUE}}` for the key `a.b`.
     static func json(_ key: String, _ value: String) -> String {
@@ -223,6 +240,56 @@ struct ConfigurationCommandTests {
                 "every \(command) key of the shipped file was read before metrics.port: \(result.stderr)"
             )
         }
+    }
+
+    /// `learn.architectures`: an unknown architecture id, an unknown setting or hyper-parameter, or a per-architecture
+    /// environment variable that names nothing known is refused in one line naming it (never silently ignored).
+    @Test func anUnknownArchitectureOrArchitectureSettingIsRefusedNamingIt() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("amc-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("amc.json")
+        let cases: [(json: String, names: [String])] = [
+            (
+                #"{"learn": {"architectures": {"amc": {}, "lenet": {"finetune": {"epochs": 2}}}}}"#,
+                ["learn.architectures.lenet (config file \(config.path)): unknown architecture lenet; known: amc, "]
+            ),
+            (
+                #"{"learn": {"architectures": {"late_fusion": {"finetune": {"epoch": 2}}}}}"#,
+                ["learn.architectures.late_fusion.finetune.epoch (config file", "unknown setting epoch"]
+            ),
+            (
+                #"{"learn": {"architectures": {"amc": {"online": {"epochs": 2}}}}}"#,
+                ["learn.architectures.amc.online (config file", "unknown setting online"]
+            ),
+            (
+                #"{"learn": {"architectures": {"amc": {"hyper-parameters": {"zeta": 2}}}}}"#,
+                ["learn.architectures.amc.hyper-parameters.zeta (config file", "unknown setting zeta"]
+            ),
+            (
+                #"{"learn": {"architectures": {"amc": {"hyper-parameters": {"H": 512}}}}}"#,
+                ["learn.architectures.amc.hyper-parameters.H (config file", "shared by every architecture"]
+            ),
+            (
+                #"{"learn": {"architectures": {"amc": {"hyper-parameters": {"d": 0}}}}}"#,
+                ["learn.architectures.amc.hyper-parameters do not fit amc"]
+            ),
+            (#"{"learn": {"architectures": ["amc"]}}"#, ["learn.architectures (config file"]),
+        ]
+        for (json, names) in cases {
+            try json.write(to: config, atomically: true, encoding: .utf8)
+            let result = try await amc(["learn", "--config", config.path], environment: ["AMC_DATABASE_URL": ""])
+            #expect(result.status != 0, "\(json) was accepted")
+            #expect(result.stderr.split(separator: "\n").count == 1, "one line: \(result.stderr)")
+            for name in names { #expect(result.stderr.contains(name), "\(json): \(result.stderr)") }
+        }
+        let variable = "AMC_LEARN_ARCHITECTURES_LENET_FINETUNE_EPOCHS"
+        let environment = try await amc(["learn"], environment: ["AMC_DATABASE_URL": "", variable: "2"])
+        #expect(environment.status != 0)
+        #expect(
+            environment.stderr.hasPrefix("Error: environment \(variable) names no setting"),
+            "\(environment.stderr)"
+        )
     }
 
     @Test func aMalformedConfigFileIsOneLineNamingTheFileAndThePlace() async throws {

@@ -37,6 +37,22 @@ import Testing
         #expect(page.components(separatedBy: "<div class=\"placeholder\">").count - 1 == 1)
     }
 
+    /// The architectures' comparison: a bar per architecture's version and per baseline, and the table with the
+    /// scoring cost and training speeds, naming the version served.
+    @Test func theComparisonOfEveryArchitectureIsABarChartAndATable() throws {
+        let page = try DemoReportFixture.report().html()
+        #expect(page.contains("<h2>Every architecture on the held-out labels</h2>"))
+        #expect(page.contains("the demo serves the best by NDCG@5, version 3 (late fusion (learned gate))"))
+        #expect(page.contains(">late fusion (learned gate) v3</text>") && page.contains(">0.720</text>"))
+        #expect(page.contains(">AMC (attention) v1</text>") && page.contains(">late fusion 0.5/0.5</text>"))
+        #expect(page.contains("<th>µs / candidate</th><th>bootstrap pairs/s</th><th>fine-tune pairs/s</th>"))
+        #expect(page.contains("<td>late fusion (learned gate)</td><td>v3</td><td>0.7200</td>"))
+        #expect(page.contains("<td>1.25</td><td>5200</td><td>–</td></tr>"))
+        #expect(page.contains("<td>click prior</td><td>–</td>"))
+        let text = try DemoReportFixture.report().render()
+        #expect(text.contains("served: version 3 (late_fusion), the best NDCG@5"), "\(text)")
+    }
+
     @Test func thePageHoldsEveryEvaluationAndEscapesText() throws {
         let page = try DemoReportFixture.report().html()
         #expect(page.hasPrefix("<!doctype html>"))
@@ -58,7 +74,8 @@ import Testing
 enum DemoReportFixture {
     /// The charts of the fixture's page.
     static let expectedCharts = [
-        "ndcg5-by-method", "ndcg5-over-versions", "roc-v1-original", "roc-v1-shifted", "roc-v2-original",
+        "ndcg5-by-architecture", "ndcg5-by-method", "ndcg5-over-versions", "roc-v1-original", "roc-v1-shifted",
+        "roc-v2-original",
         "roc-v2-shifted", "modality-attention", "attention-1", "attention-2",
     ]
 
@@ -87,6 +104,18 @@ enum DemoReportFixture {
             bootstrap: .noNewPairs(changedPairs: 0),
             fineTune: .noNewPairs(changedPairs: 0)
         )
+        var amc = try row("amc", ndcg5: 0.7)
+        (amc.version, amc.scoringMicrosecondsPerCandidate, amc.bootstrapPairsPerSecond) = (1, 3.5, 1800)
+        var lateFusion = try row("late_fusion", ndcg5: 0.72)
+        (lateFusion.version, lateFusion.scoringMicrosecondsPerCandidate) = (3, 1.25)
+        lateFusion.bootstrapPairsPerSecond = 5200
+        report.comparison = EvaluationReport(
+            version: 1,
+            labelledQueries: 20,
+            unknownImages: 0,
+            rows: [amc, lateFusion, try row("click_prior", ndcg5: 0.5), try row("late_fusion_fixed", ndcg5: 0.66)]
+        )
+        report.best = ("late_fusion", 3)
         report.evaluations = [
             .init(
                 version: 1,

@@ -94,4 +94,41 @@ import Testing
         }
         #expect(!changed.isEmpty && changed.allSatisfy(CASCModel.onlineTensorNames.contains), "\(changed)")
     }
+
+    /// A version bootstrapped without baselines (another architecture on the same pairs) is compared with the
+    /// baselines trained beside another version when asked (the demo's comparison of architectures).
+    @Test func aVersionWithoutBaselinesIsComparedWithAnotherVersionsBaselines() throws {
+        let fixture = try LearningFixture(world: tinyWorld())
+        var configuration = quickConfiguration()
+        configuration.trainBaselines = true
+        configuration.gateTolerance = 10
+        let (learner, connection) = try leadingLearner(fixture, configuration)
+        defer { connection.close() }
+        guard case .published(let withBaselines, _, _) = try learner.bootstrap() else {
+            Issue.record("the bootstrap did not publish")
+            return
+        }
+        configuration.architecture = LateFusionModel.architecture
+        configuration.trainBaselines = false
+        configuration.activate = false
+        let other = Learner(configuration: configuration, connection: connection, worker: "test", logger: testLogger)
+        guard case .published(let without, false, _) = try other.bootstrap() else {
+            Issue.record("the late-fusion bootstrap did not publish")
+            return
+        }
+        let evaluator = OfflineEvaluator(connection: connection)
+        let own = try evaluator.evaluate(labels: fixture.labels, version: without)
+        #expect(own.rows.map(\.method) == ["late_fusion", "click_prior"])
+        let compared = try evaluator.evaluate(labels: fixture.labels, version: without, baselinesOf: withBaselines)
+        #expect(
+            compared.rows.map(\.method) == [
+                "late_fusion", "click_prior", "keyword_only", "image_only", "late_fusion_fixed",
+            ]
+        )
+        #expect(compared.rows[0] == own.rows[0])
+        let active = try evaluator.evaluate(labels: fixture.labels, version: withBaselines)
+        #expect(Array(compared.rows.dropFirst(2)) == Array(active.rows.dropFirst(2)))
+        let curves = try evaluator.rocCurves(labels: fixture.labels, version: without, baselinesOf: withBaselines)
+        #expect(curves.map(\.method) == compared.rows.map(\.method))
+    }
 }
