@@ -20,10 +20,19 @@ public struct ModelRegistry: Sendable {
     public static let advisoryLockNamespace: Int32 = 0x41_4D43
 
     private let connection: PostgresConnection
+    private let verified: VerifiedParameters
 
     /// - Parameter connection: A connection to a migrated database.
     public init(connection: PostgresConnection) {
+        self.init(connection: connection, verified: .shared)
+    }
+
+    /// - Parameters:
+    ///   - connection: A connection to a migrated database.
+    ///   - verified: The parameters this registry's activations verified, and may check fine-tunes against.
+    init(connection: PostgresConnection, verified: VerifiedParameters) {
         self.connection = connection
+        self.verified = verified
     }
 
     // MARK: - Reading
@@ -369,14 +378,17 @@ public struct ModelRegistry: Sendable {
     ///
     /// The version's parameters are loaded first, as a scoring worker would load them (sha256 of every blob of its
     /// parent chain, blob format, the architecture's names and shapes, finite values): the registry never records
-    /// as active a version that no worker can serve.
+    /// as active a version that no worker can serve. A fine-tune of a version this process verified before is
+    /// checked against that version's verified parameters (``VerifiedParameters``): only its own part is read.
     /// - Returns: The activation written.
     /// - Throws: ``RegistryError`` when the version does not exist or its weights do not load.
     @discardableResult
     public func activate(_ version: Int64, actor: String, reason: String) throws -> ModelActivation {
         try connection.execute("SELECT pg_advisory_xact_lock(\(Self.advisoryLockNamespace), 2)")
-        guard try self.version(version) != nil else { throw RegistryError("model version \(version) does not exist") }
-        try verifyLoadable(version)
+        guard let record = try self.version(version) else {
+            throw RegistryError("model version \(version) does not exist")
+        }
+        try verifyLoadable(record)
         let previous = try activeVersion()
         let row = try connection.query(
             """
@@ -396,11 +408,21 @@ public struct ModelRegistry: Sendable {
     }
 
     /// Throws unless `version`'s weights (and its parents') match their sha256, decode, fit their architecture
-    /// and are finite.
-    private func verifyLoadable(_ version: Int64) throws {
+    /// and are finite. A parent this process verified before (``VerifiedParameters``) is not read again while its
+    /// row still records the checksum it was verified under and the fine-tune's blob names that checksum.
+    private func verifyLoadable(_ record: ModelVersion) throws {
+        let version = record.version
+        var verifiedParent: (sha256: String, parameters: ModelParameters)?
+        if let parent = record.parent, let parentRecord = try self.version(parent),
+            let parameters = verified.parameters(parentRecord.sha256)
+        {
+            verifiedParent = (parentRecord.sha256, parameters)
+        }
         let parameters: ModelParameters
         do {
-            parameters = try self.parameters(of: version)
+            parameters = try self.parameters(of: version) { sha256 in
+                sha256 == verifiedParent?.sha256 ? verifiedParent?.parameters : nil
+            }
             try Architectures.validate(parameters)
         } catch let error as PostgresError {
             throw error
@@ -412,6 +434,7 @@ public struct ModelRegistry: Sendable {
         guard parameters.tensors.allSatisfy({ $0.values.allSatisfy(\.isFinite) }) else {
             throw RegistryError("refusing to activate model version \(version): its weights are not finite")
         }
+        verified.insert(record.sha256, parameters)
     }
 
     // MARK: - Decoding

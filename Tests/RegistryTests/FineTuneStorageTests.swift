@@ -208,3 +208,82 @@ import Testing
         #expect(try registry.activations().map(\.version) == [current, versions[1], versions[0], versions[1]])
     }
 }
+
+/// Activations check a fine-tune against the parameters of the parent this process verified, reading only the
+/// fine-tune's own part, and still read the whole chain when the parent's row changed.
+@Suite struct VerifiedParentActivationTests {
+    /// Overwrites `version`'s stored weights with `weights` (and its sha256 column when given): damage the
+    /// registry's immutability trigger otherwise refuses.
+    private func overwrite(
+        _ version: Int64,
+        weights: [UInt8],
+        sha256: String?,
+        on connection: PostgresConnection
+    ) throws {
+        try connection.execute(script: "ALTER TABLE model_versions DISABLE TRIGGER model_versions_immutable")
+        if let sha256 {
+            try connection.execute(
+                "UPDATE model_versions SET weights = \(weights), sha256 = \(sha256) WHERE version = \(version)"
+            )
+        } else {
+            try connection.execute("UPDATE model_versions SET weights = \(weights) WHERE version = \(version)")
+        }
+        try connection.execute(script: "ALTER TABLE model_versions ENABLE TRIGGER model_versions_immutable")
+    }
+
+    private func activate(_ version: Int64, _ verified: VerifiedParameters, on connection: PostgresConnection) throws {
+        try connection.transaction { connection in
+            _ = try ModelRegistry(connection: connection, verified: verified)
+                .activate(version, actor: "operator", reason: "test")
+        }
+    }
+
+    @Test func aFineTuneIsCheckedAgainstItsVerifiedParentWithoutReadingTheParentAgain() throws {
+        let fixture = try LearningFixture(world: tinyWorld())
+        let (learner, connection) = try leadingLearner(fixture, quickConfiguration())
+        defer { connection.close() }
+        guard case .published(let parent, _, _) = try learner.bootstrap() else {
+            Issue.record("bootstrap did not publish")
+            return
+        }
+        let queries = fixture.world.trainingQueries.map(\.text)
+            .filter { !TrainingData.isHeldOut($0, percent: quickConfiguration().holdoutPercent) }.prefix(3)
+        try fixture.addPairs(queries.map { ($0, fixture.world.images[0].key, 4) })
+        guard case .published(let child, _, _) = try learner.fineTune() else {
+            Issue.record("fine-tuning did not publish")
+            return
+        }
+        let verified = VerifiedParameters()
+        try activate(parent, verified, on: connection)
+        let parentSHA256 = try #require(try ModelRegistry(connection: connection).version(parent)?.sha256)
+        #expect(verified.parameters(parentSHA256) != nil)
+
+        // The parent's bytes damaged under an unchanged checksum: a registry that verified the parent checks the
+        // fine-tune against what it verified and never reads them; one that did not reads the chain and refuses.
+        let stored = try #require(try ModelRegistry(connection: connection).storedWeights(of: parent))
+        var damaged = stored.blob
+        damaged[damaged.count - 1] ^= 0xFF
+        try overwrite(parent, weights: damaged, sha256: nil, on: connection)
+        try activate(child, verified, on: connection)
+        #expect(throws: RegistryError.self) { try activate(child, VerifiedParameters(), on: connection) }
+
+        // Other weights under the parent's number and a checksum that matches them: the row no longer records the
+        // checksum the parent was verified under, so the chain is read and the child's record of it refuses.
+        let other = ModelBlob(parameters: AMCWeights(configuration: quickConfiguration().model, seed: 99).parameters)
+            .encoded()
+        try overwrite(parent, weights: other, sha256: BlobChecksum.hexDigest(of: other), on: connection)
+        let refused = try #require(throws: RegistryError.self) { try activate(child, verified, on: connection) }
+        #expect(refused.message.contains("not the ones it was trained from"), "\(refused.message)")
+    }
+
+    @Test func theCacheKeepsTheMostRecentlyUsedVersions() {
+        let verified = VerifiedParameters(capacity: 2)
+        let parameters = ModelParameters(architecture: "amc", hyperParameters: [:], tensors: [])
+        verified.insert("a", parameters)
+        verified.insert("b", parameters)
+        #expect(verified.parameters("a") != nil)  // a is now the most recently used
+        verified.insert("c", parameters)
+        #expect(verified.parameters("b") == nil)
+        #expect(verified.parameters("a") != nil && verified.parameters("c") != nil)
+    }
+}
