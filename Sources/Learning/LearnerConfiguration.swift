@@ -4,8 +4,8 @@ import Model
 ///
 /// Defaults are in `Docs/learning.md`; every field has a configuration key in `amc learn`.
 public struct LearnerConfiguration: Sendable, Hashable {
-    /// The scoring architecture `--bootstrap` trains (``ModelArchitectures/ids``: `amc`, `late_fusion`); a fine-tune
-    /// keeps the active version's. Default: `amc`. Key: `learn.architecture`.
+    /// The scoring architecture `--bootstrap` trains (one of ``ModelArchitectures/ids``); a fine-tune keeps the
+    /// active version's. Default: `amc`. Key: `learn.architecture`.
     public var architecture = AMCModel.architecture
     /// Model dimensions for `--bootstrap` (the region dimension is taken from the catalog); each architecture reads
     /// the ones it uses.

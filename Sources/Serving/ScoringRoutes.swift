@@ -319,7 +319,7 @@ struct ScoreResponse: Encodable {
 /// `GET /v1/model` response.
 struct ModelBody: Encodable {
     var version: Int64
-    /// The version's scoring architecture (`amc`, `late_fusion`).
+    /// The version's scoring architecture (one of `ModelArchitectures.ids`).
     var architecture: String
     var sha256: String
     var activatedAt: String
