@@ -231,9 +231,14 @@ public struct RetentionStore: Sendable {
         _ connection: PostgresConnection
     ) throws -> Date {
         let droppedNames = dropped.map(\.name)
+        // A dry run has not moved the DEFAULT partition's rows into their months yet: its months that stay count too.
         let oldestKept = try connection.query(
             """
-            SELECT min(range_start) FROM amc_click_event_partitions() WHERE NOT (name = ANY(\(droppedNames)))
+            SELECT least(
+                (SELECT min(range_start) FROM amc_click_event_partitions() WHERE NOT (name = ANY(\(droppedNames)))),
+                (SELECT min(month) FROM (SELECT DISTINCT date_trunc('month', event_time, 'UTC') AS month
+                                         FROM click_events_default) AS d
+                 WHERE ((month AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC' > \(eventCutoff)))
             """
         )[0].decode(Date?.self, column: 0)
         return min(eventCutoff, oldestKept ?? eventCutoff).addingTimeInterval(-86_400)
