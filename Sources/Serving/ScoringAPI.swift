@@ -7,8 +7,8 @@ import NIOCore
 /// The scoring worker's HTTP application (design §5): routes, validation, the model watcher as a service.
 ///
 /// One ``buildApplication(configuration:databaseURL:holder:metrics:logger:onServerRunning:)`` is used by
-/// `amc serve` and by the tests. Every ranking returned is recorded off the request path (``RankingRecorder``). Routes: `POST /v1/score`, `GET /v1/model`, `GET /healthz`, `GET /readyz`,
-/// `GET /metrics`; limits and error statuses are documented in `Docs/serving.md`, and the whole contract in
+/// `amc serve` and by the tests. Routes: `POST /v1/score`, `GET /v1/model`, `GET /healthz`, `GET /readyz`,
+/// `GET /metrics`; every ranking returned is recorded off the request path (``RankingRecorder``); limits and error statuses are documented in `Docs/serving.md`, and the whole contract in
 /// `Docs/openapi.yaml`.
 public enum ScoringAPI {
     /// The response header naming the model version that produced a response.
@@ -19,8 +19,8 @@ public enum ScoringAPI {
     /// - Parameters:
     ///   - modelVersion: The version that computed `result`.
     ///   - result: The scored (and possibly explained) images.
-    /// - Returns: The JSON body, UTF-8.
     ///   - rankingID: The response's `ranking_id`; nil leaves the field out (`amc explain` serves no ranking).
+    /// - Returns: The JSON body, UTF-8.
     public static func scoreResponseBody(
         modelVersion: Int64,
         result: ScoringResult,

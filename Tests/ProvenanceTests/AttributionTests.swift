@@ -18,7 +18,8 @@ import Testing
 /// Attribution through the real pieces (`Docs/online.md`): a scoring worker answers and records its rankings, JSON
 /// click events naming those rankings go through librdkafka's mock cluster and `amc ingest`'s service into
 /// PostgreSQL, and every click resolves to the version and the position that served it — across a hot swap. Ids that
-/// match no recorded ranking are ingested as ordinary clicks and shown as unattributed.
+/// match no recorded ranking are ingested as ordinary clicks and shown as unattributed; a ranking that is not a string
+/// is dead-lettered.
 @Suite(.timeLimit(.minutes(8)))
 struct AttributionTests {
     /// One ranking a worker returned.
@@ -107,6 +108,8 @@ struct AttributionTests {
         let unknownID = RankingID.make()
         lines.append(event(query: queries[0], image: strangerImage, extra: ["ranking": unknownID]))
         lines.append(event(query: queries[0], image: strangerImage, extra: ["ranking": "other-system:42"]))
+        // A ranking that is not a string is bad input like any other wrong-typed field: a dead letter, with its reason.
+        let wrongType = event(query: queries[0], image: strangerImage, extra: ["ranking": 42])
 
         let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)
         try cluster.createTopic("clicks", partitions: 2)
@@ -114,7 +117,7 @@ struct AttributionTests {
             config: KafkaConfig(bootstrapServers: cluster.bootstrapServers),
             logger: testLogger
         )
-        for line in lines {
+        for line in lines + [wrongType] {
             let query = try #require(try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any])["query"]
             try producer.send(topic: "clicks", key: Array(((query as? String) ?? "").utf8), value: line)
         }
@@ -135,8 +138,13 @@ struct AttributionTests {
 
         let connection = try fixture.connect()
         defer { connection.close() }
-        // Nothing was dead-lettered: an unknown ranking id is not bad input.
-        #expect(try connection.query("SELECT count(*) FROM dead_letters")[0].decode(Int.self, column: 0) == 0)
+        // Only the wrong-typed ranking was dead-lettered: an unknown ranking id is not bad input.
+        let letters = try connection.query("SELECT raw, reason_code, reason FROM dead_letters")
+        #expect(letters.count == 1)
+        #expect(try letters.first?.decode([UInt8].self, column: 0) == wrongType)
+        #expect(try letters.first?.decode(String.self, column: 1) == "invalid_field")
+        let reason = try letters.first?.decode(String.self, column: 2) ?? ""
+        #expect(reason.contains(#"field 'ranking' must be a string, got "42""#), "\(reason)")
         #expect(
             try connection.query("SELECT count(*) FROM click_events WHERE ranking IS NOT NULL")[0]
                 .decode(Int.self, column: 0) == lines.count
