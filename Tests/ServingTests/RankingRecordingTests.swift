@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Learning
 import LearningTestSupport
 import Postgres
+import ServiceLifecycle
 import Serving
 import Simulation
 import TestSupport
@@ -109,6 +110,37 @@ import Testing
             )
             #expect(Self.counter("amc_serve_rankings_recorded_total", in: metrics.render()) == requests - dropped)
         }
+    }
+
+    @Test func gracefulShutdownWritesWhatIsQueuedAndRefusesWhatComesAfter() async throws {
+        let fixture = try LearningFixture.serving()
+        let version = try fixture.publish(seed: 1, activate: false)
+        let metrics = ServingMetrics()
+        let recorder = RankingRecorder(
+            databaseURL: fixture.url,
+            configuration: ServingConfiguration(),
+            metrics: metrics,
+            logger: testLogger
+        )
+        func record() -> RankingRecord {
+            RankingRecord(id: RankingID.make(), servedAt: Date(), modelVersion: version, query: "q", images: ["a"])
+        }
+        // Queued before the writer runs; the shutdown comes at once, so only the drain can write them.
+        for _ in 0..<2500 { #expect(recorder.submit(record())) }
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: recorder)], gracefulShutdownSignals: [], logger: testLogger)
+        )
+        let running = Task { try await group.run() }
+        await group.triggerGracefulShutdown()
+        try await running.value
+        #expect(!recorder.submit(record()))
+
+        let connection = try fixture.connect()
+        defer { connection.close() }
+        #expect(try connection.query("SELECT count(*) FROM rankings")[0].decode(Int.self, column: 0) == 2500)
+        #expect(Self.counter("amc_serve_rankings_recorded_total", in: metrics.render()) == 2500)
+        #expect(Self.counter("amc_serve_rankings_dropped_total", in: metrics.render()) == 1)
+        #expect(metrics.render().contains("amc_serve_ranking_queue_depth 0"))
     }
 
     @Test func submitNeverWaitsAndCountsWhatItDrops() {
