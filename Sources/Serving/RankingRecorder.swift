@@ -12,13 +12,17 @@ import ServiceLifecycle
 /// writer runs on a dedicated thread (libpq blocks) with its own PostgreSQL connection, takes whatever is queued (up
 /// to ``ServingConfiguration/rankingBatchSize`` records) and writes it with one `COPY` into `rankings`; while a write
 /// is in flight the next batch accumulates. A transient failure (connection lost, server restarting) keeps the
-/// batch and retries it with backoff while new records queue up to the capacity; a batch the database refuses is
-/// dropped and counted. On graceful shutdown the writer stops taking records once the server has stopped and flushes
-/// what is queued, giving up after ``ServingConfiguration/rankingDrainTimeout``.
+/// batch and retries it with backoff while new records queue up to the capacity; a batch the database refuses, or
+/// that takes longer than 10 s (`statement_timeout`), is dropped and counted. On graceful shutdown (which reaches it
+/// after the server has stopped) it refuses new records and flushes what is queued, giving up after
+/// ``ServingConfiguration/rankingDrainTimeout``.
 ///
 /// `@unchecked Sendable`: the queue and the stop flag are guarded by `condition`; the connection is used only on the
 /// writer thread.
 public final class RankingRecorder: Service, @unchecked Sendable {
+    /// Longest a batch's `COPY` may take before the server cancels it.
+    static let statementTimeoutSeconds = 10
+
     private let databaseURL: DatabaseURL
     private let configuration: ServingConfiguration
     private let metrics: ServingMetrics
@@ -182,6 +186,9 @@ public final class RankingRecorder: Service, @unchecked Sendable {
         let opened = try PostgresConnection.connect(databaseURL, logger: logger)
         do {
             try opened.setApplicationName("amc serve rankings")
+            // A write stuck behind a lock or an overloaded server is cancelled (its batch dropped, counted) rather
+            // than holding the writer, and a graceful shutdown, indefinitely.
+            try opened.execute(script: "SET statement_timeout = '\(Self.statementTimeoutSeconds)s'")
         } catch {
             opened.close()
             throw error
