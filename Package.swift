@@ -280,7 +280,10 @@ let package = Package(
             name: "ProvenanceTests",
             dependencies: [
                 "Provenance", "Registry", "Learning", "Model", "Simulation", "Postgres", "TestSupport",
-                "LearningTestSupport", .product(name: "Logging", package: "swift-log"),
+                "LearningTestSupport", "Serving", "Ingest", "Kafka", "ClickLog",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
         .testTarget(

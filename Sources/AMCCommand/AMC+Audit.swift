@@ -18,8 +18,8 @@ extension AMC {
 
         struct Pair: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
-                abstract: "The events behind a (query, image) pair, its label history, the versions that trained "
-                    + "on it and its score under the active version."
+                abstract: "The events behind a (query, image) pair, its label history, the rankings its clicks came "
+                    + "from, the versions that trained on it and its score under the active version."
             )
             @OptionGroup var options: GlobalOptions
             @Argument(help: "The query (normalised like ingest).") var query: String
@@ -87,7 +87,29 @@ extension AMC {
                 lines.append(
                     RegistryOutput.align(rows).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")
                 )
+                if !p.rankings.isEmpty { lines.append(contentsOf: rankingLines(p)) }
                 return lines.joined(separator: "\n")
+            }
+
+            /// The rankings the pair's clicks came from: one row per ranking id its events named.
+            static func rankingLines(_ p: PairProvenance) -> [String] {
+                let attributed = p.rankings.filter(\.attributed)
+                var summary =
+                    "  rankings   \(attributed.reduce(0) { $0 + $1.events }) events from \(attributed.count) "
+                    + "recorded ranking(s)"
+                if p.unattributedEvents > 0 {
+                    summary += "; \(p.unattributedEvents) unattributed (their ranking id matches no recorded ranking)"
+                }
+                var rows = [["ranking id", "version", "position", "team", "served at", "events", "clicks"]]
+                for r in p.rankings {
+                    rows.append([
+                        r.ranking, r.version.map { "\($0)" } ?? "unattributed",
+                        r.attributed ? (r.position.map { "\($0)" } ?? "not in it") : "-", r.team ?? "-",
+                        r.servedAt.map(RegistryOutput.format) ?? "-", "\(r.events)", "\(r.clicks)",
+                    ])
+                }
+                return [summary]
+                    + RegistryOutput.align(rows).split(separator: "\n").map { "  " + $0 }
             }
         }
 

@@ -94,6 +94,12 @@ extension AMC {
                     RegistryOutput.align(rows).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")
                 )
             }
+            if let before = r.rankingsCutoff {
+                lines.append(
+                    "\(r.dryRun ? "would remove" : "removed") \(r.rankingsRemoved) recorded ranking(s) served before "
+                        + RegistryOutput.format(before)
+                )
+            }
             if let run = r.run { lines.append("recorded as retention run \(run)") }
             return lines.joined(separator: "\n")
         }

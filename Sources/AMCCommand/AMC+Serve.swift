@@ -78,6 +78,16 @@ extension Settings {
             default: configuration.maxConnections,
             bounds: .atLeast(1)
         )
+        configuration.rankingQueueCapacity = try reader.int(
+            forKey: "serve.ranking-queue-capacity",
+            default: configuration.rankingQueueCapacity,
+            bounds: .atLeast(1)
+        )
+        configuration.rankingBatchSize = try reader.int(
+            forKey: "serve.ranking-batch-size",
+            default: configuration.rankingBatchSize,
+            bounds: .atLeast(1)
+        )
         if let seconds = try reader.double(forKey: "serve.header-timeout-seconds", bounds: .positiveSeconds) {
             configuration.headerTimeout = .seconds(seconds)
         }

@@ -23,6 +23,9 @@ public struct ClickEvent: Sendable, Hashable {
     public var impressions: [String]?
     /// Opaque session identifier, when given.
     public var session: String?
+    /// The `ranking_id` of the scoring response the click came from, when given (`"ranking"`): attributes the click
+    /// to the version that ranked it. Any non-empty string; one that names no recorded ranking is an ordinary click.
+    public var ranking: String?
     /// The form the event was parsed from.
     public var form: Form
 
@@ -34,6 +37,7 @@ public struct ClickEvent: Sendable, Hashable {
         timestampMicros: Int64? = nil,
         impressions: [String]? = nil,
         session: String? = nil,
+        ranking: String? = nil,
         form: Form
     ) {
         self.query = query
@@ -43,6 +47,7 @@ public struct ClickEvent: Sendable, Hashable {
         self.timestampMicros = timestampMicros
         self.impressions = impressions
         self.session = session
+        self.ranking = ranking
         self.form = form
     }
 

@@ -16,6 +16,8 @@ public struct ClickLogParser: Sendable {
         public var maxImageKeyBytes = 512
         /// Most impressions accepted in one JSON event. Default: 1000.
         public var maxImpressions = 1000
+        /// Longest accepted ranking id (`"ranking"`), in UTF-8 bytes. Default: 128 (amc's own ids have 36).
+        public var maxRankingBytes = 128
         /// Latest accepted event time, relative to when the message was received (clock skew, time zones).
         /// Default: 1 day. See ``ClickLogParser/eventTimeProblem(_:source:receivedAtMicros:)``.
         public var maxEventTimeAhead: Duration = .seconds(86_400)
@@ -309,6 +311,22 @@ public struct ClickLogParser: Sendable {
             session = text
         }
 
+        var ranking: String?
+        if let value = fields["ranking"], value != .null {
+            guard case .string(let text) = value else { throw Self.fieldError("ranking", "a string", value) }
+            guard !text.isEmpty else { throw ClickLogError(.invalidField, "field 'ranking' is empty") }
+            guard text.utf8.count <= limits.maxRankingBytes else {
+                throw ClickLogError(
+                    .invalidField,
+                    "field 'ranking' is \(text.utf8.count) bytes (limit \(limits.maxRankingBytes))"
+                )
+            }
+            guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw ClickLogError(.invalidField, "field 'ranking' contains control characters")
+            }
+            ranking = text
+        }
+
         return ClickEvent(
             query: query,
             image: image,
@@ -317,6 +335,7 @@ public struct ClickLogParser: Sendable {
             timestampMicros: timestamp,
             impressions: impressions,
             session: session,
+            ranking: ranking,
             form: .json
         )
     }

@@ -61,7 +61,7 @@ struct EventStore: Sendable {
             _ = try connection.copyIn(
                 """
                 COPY click_events (topic, partition, "offset", query, image, clicks, position, event_time,
-                                   session, impressions) FROM STDIN
+                                   session, impressions, ranking) FROM STDIN
                 """
             ) { writer in
                 for item in events {
@@ -75,6 +75,7 @@ struct EventStore: Sendable {
                     writer.append(RFC3339.postgresText(micros: item.timeMicros))
                     writer.append(item.event.session)
                     writer.append(item.event.impressions.map(Self.arrayLiteral))
+                    writer.append(item.event.ranking)
                     writer.endRow()
                 }
             }

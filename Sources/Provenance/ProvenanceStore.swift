@@ -22,6 +22,30 @@ public struct PairEvent: Sendable, Hashable, Codable {
     public var clicksSoFar: Int64
     public var relevanceSoFar: Double
     public var gradeSoFar: Int
+    /// The `ranking_id` the event named (`"ranking"`), when it named one.
+    public var ranking: String? = nil
+}
+
+/// A ranking some of a pair's events came from: what the worker that returned it recorded about the clicked image.
+public struct PairRanking: Sendable, Hashable, Codable {
+    /// The id the events named.
+    public var ranking: String
+    /// Whether a recorded ranking has that id. When false (never recorded, dropped, removed by retention, or another
+    /// system's id) the fields below are nil and the events are ordinary, unattributed clicks.
+    public var attributed: Bool
+    /// The version that produced the ranking.
+    public var version: Int64?
+    /// The zero-based position the image had in it (nil when the ranking did not contain it).
+    public var position: Int?
+    /// The team that put the image there, under interleaving.
+    public var team: String?
+    /// The online experiment the ranking belonged to.
+    public var experiment: Int64?
+    /// When it was served.
+    public var servedAt: Date?
+    /// The pair's events that named it, and their clicks.
+    public var events: Int64
+    public var clicks: Int64
 }
 
 /// Everything recorded about one (query, image) pair: design §7's provenance for `amc audit pair`.
@@ -42,6 +66,10 @@ public struct PairProvenance: Sendable, Hashable, Codable {
     public var removedClicks: Int64 = 0
     /// The end of the newest range retention removed: the removed events are all older. Nil when none was removed.
     public var removedBefore: Date?
+    /// The rankings the pair's events named, attributed ones first in the order they were served.
+    public var rankings: [PairRanking] = []
+    /// Events that named a ranking no recorded ranking matches.
+    public var unattributedEvents: Int64 = 0
     /// Versions whose training window included events of this pair (the query was not held out).
     public var trainedBy: [Int64]
     /// Whether the query is in the held-out slice of the active version's split (never trained on).
@@ -86,7 +114,7 @@ public struct ProvenanceStore: Sendable {
         let removedClicks = removedEvents == 0 ? 0 : max(0, pairClicks - storedClicks)
         let events = try connection.query(
             """
-            SELECT topic, partition, "offset", event_time, ingested_at, clicks, position,
+            SELECT topic, partition, "offset", event_time, ingested_at, clicks, position, ranking,
                    sum(clicks) OVER w + \(removedClicks),
                    amc_relevance(sum(clicks) OVER w + \(removedClicks), count(*) OVER w + \(removedEvents), 0),
                    amc_grade(amc_relevance(sum(clicks) OVER w + \(removedClicks), count(*) OVER w + \(removedEvents), 0))
@@ -103,11 +131,13 @@ public struct ProvenanceStore: Sendable {
                 ingestedAt: try row.decode(Date.self, column: 4),
                 clicks: try row.decode(Int64.self, column: 5),
                 position: try row.decode(Int?.self, column: 6),
-                clicksSoFar: try row.decode(Int64.self, column: 7),
-                relevanceSoFar: try row.decode(Double.self, column: 8),
-                gradeSoFar: try row.decode(Int.self, column: 9)
+                clicksSoFar: try row.decode(Int64.self, column: 8),
+                relevanceSoFar: try row.decode(Double.self, column: 9),
+                gradeSoFar: try row.decode(Int.self, column: 10),
+                ranking: try row.decode(String?.self, column: 7)
             )
         }
+        let rankings = try self.rankings(query: query, image: image)
         // A version trained on the pair when one of its events is inside the version's window: visible in its
         // watermark and, for a fine-tuned version, not visible in its parent's.
         let trained = try connection.query(
@@ -148,6 +178,8 @@ public struct ProvenanceStore: Sendable {
             trainedBy: trainedBy,
             heldOut: TrainingData.isHeldOut(query, percent: currentPercent)
         )
+        provenance.rankings = rankings
+        provenance.unattributedEvents = rankings.filter { !$0.attributed }.reduce(0) { $0 + $1.events }
         if removedEvents > 0 {
             provenance.removedEvents = removedEvents
             provenance.removedClicks = removedClicks
@@ -167,5 +199,30 @@ public struct ProvenanceStore: Sendable {
             }
         }
         return provenance
+    }
+
+    /// The rankings the pair's events named, resolved through `click_attributions`.
+    private func rankings(query: String, image: String) throws -> [PairRanking] {
+        try connection.query(
+            """
+            SELECT ranking, bool_or(attributed), max(model_version), min(ranked_position), min(team),
+                   max(experiment), min(served_at), count(*), sum(clicks)::bigint
+            FROM click_attributions WHERE query = \(query) AND image = \(image)
+            GROUP BY ranking
+            ORDER BY min(served_at) NULLS LAST, min(event_time), ranking
+            """
+        ).map { row in
+            PairRanking(
+                ranking: try row.decode(String.self, column: 0),
+                attributed: try row.decode(Bool.self, column: 1),
+                version: try row.decode(Int64?.self, column: 2),
+                position: try row.decode(Int?.self, column: 3),
+                team: try row.decode(String?.self, column: 4),
+                experiment: try row.decode(Int64?.self, column: 5),
+                servedAt: try row.decode(Date?.self, column: 6),
+                events: try row.decode(Int64.self, column: 7),
+                clicks: try row.decode(Int64.self, column: 8)
+            )
+        }
     }
 }

@@ -71,11 +71,18 @@ public struct RetentionReport: Sendable, Hashable, Codable {
     public var eventsRemoved: Int64
     /// The end of the newest removed range: no event before it is kept. Nil when nothing was removed.
     public var removedBefore: Date?
+    /// Recorded rankings (`rankings`) served before ``rankingsCutoff`` that were (or would be) removed.
+    public var rankingsRemoved: Int64 = 0
+    /// Rankings served before it are removed: a day before the earlier of ``cutoff`` and the start of the oldest
+    /// event partition kept, so every stored click keeps the ranking it names (clicks follow their ranking within
+    /// a day).
+    public var rankingsCutoff: Date? = nil
 }
 
 /// Retention of `click_events` (see `Docs/retention.md`): creates monthly partitions ahead of time, moves stray rows
 /// out of the DEFAULT partition, and removes whole monthly partitions older than the cutoff — never an event that
-/// the audit of a protected version needs. Every non-dry run is recorded in the append-only `retention_runs`.
+/// the audit of a protected version needs — and removes the recorded rankings (`rankings`) served before the oldest
+/// kept events. Every non-dry run is recorded in the append-only `retention_runs`.
 ///
 /// Protected versions are the active version and every version activated within the keep period (a rollback
 /// target keeps its audit). A version's window is the events changed after its parent's watermark and visible in
@@ -128,6 +135,11 @@ public struct RetentionStore: Sendable {
                 eventsRemoved: dropped.reduce(0) { $0 + $1.events },
                 removedBefore: dropped.map(\.to).max()
             )
+            report.rankingsCutoff = try rankingsCutoff(eventCutoff: cutoff, dropped: dropped, connection)
+            report.rankingsRemoved =
+                try dryRun
+                ? countRankings(servedBefore: report.rankingsCutoff!, connection)
+                : removeRankings(servedBefore: report.rankingsCutoff!, connection)
             if !dryRun { report.run = try record(report, actor: actor, connection) }
             return report
         }
@@ -210,6 +222,37 @@ public struct RetentionStore: Sendable {
         )
     }
 
+    // MARK: - Rankings
+
+    /// A day before the earlier of `eventCutoff` and the oldest event partition that stays.
+    private func rankingsCutoff(
+        eventCutoff: Date,
+        dropped: [RetentionDroppedPartition],
+        _ connection: PostgresConnection
+    ) throws -> Date {
+        let droppedNames = dropped.map(\.name)
+        // A dry run has not moved the DEFAULT partition's rows into their months yet: its months that stay count too.
+        let oldestKept = try connection.query(
+            """
+            SELECT least(
+                (SELECT min(range_start) FROM amc_click_event_partitions() WHERE NOT (name = ANY(\(droppedNames)))),
+                (SELECT min(month) FROM (SELECT DISTINCT date_trunc('month', event_time, 'UTC') AS month
+                                         FROM click_events_default) AS d
+                 WHERE ((month AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC' > \(eventCutoff)))
+            """
+        )[0].decode(Date?.self, column: 0)
+        return min(eventCutoff, oldestKept ?? eventCutoff).addingTimeInterval(-86_400)
+    }
+
+    private func countRankings(servedBefore cutoff: Date, _ connection: PostgresConnection) throws -> Int64 {
+        try connection.query("SELECT count(*) FROM rankings WHERE served_at < \(cutoff)")[0]
+            .decode(Int64.self, column: 0)
+    }
+
+    private func removeRankings(servedBefore cutoff: Date, _ connection: PostgresConnection) throws -> Int64 {
+        Int64(try connection.execute("DELETE FROM rankings WHERE served_at < \(cutoff)"))
+    }
+
     // MARK: - Protection
 
     /// The earliest event time a protected version's audit needs, with the version that needs it; nil when none
@@ -287,10 +330,11 @@ public struct RetentionStore: Sendable {
             """
             INSERT INTO retention_runs (actor, keep, requested_cutoff, cutoff, protected_from, protected_by_version,
                                         protected_reason, partitions_created, partitions_dropped, events_removed,
-                                        removed_before)
+                                        removed_before, rankings_removed)
             VALUES (\(actor), \(report.keep), \(report.requestedCutoff), \(report.cutoff), \(report.protected?.from),
                     \(report.protected?.version), \(report.protected?.reason), \(report.partitionsCreated),
-                    \(report.partitionsDropped.map(\.name)), \(report.eventsRemoved), \(report.removedBefore))
+                    \(report.partitionsDropped.map(\.name)), \(report.eventsRemoved), \(report.removedBefore),
+                    \(report.rankingsRemoved))
             RETURNING id
             """
         )[0].decode(Int64.self, column: 0)

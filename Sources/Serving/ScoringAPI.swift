@@ -8,7 +8,7 @@ import NIOCore
 ///
 /// One ``buildApplication(configuration:databaseURL:holder:metrics:logger:onServerRunning:)`` is used by
 /// `amc serve` and by the tests. Routes: `POST /v1/score`, `GET /v1/model`, `GET /healthz`, `GET /readyz`,
-/// `GET /metrics`; limits and error statuses are documented in `Docs/serving.md`, and the whole contract in
+/// `GET /metrics`; every ranking returned is recorded off the request path (``RankingRecorder``); limits and error statuses are documented in `Docs/serving.md`, and the whole contract in
 /// `Docs/openapi.yaml`.
 public enum ScoringAPI {
     /// The response header naming the model version that produced a response.
@@ -19,12 +19,18 @@ public enum ScoringAPI {
     /// - Parameters:
     ///   - modelVersion: The version that computed `result`.
     ///   - result: The scored (and possibly explained) images.
+    ///   - rankingID: The response's `ranking_id`; nil leaves the field out (`amc explain` serves no ranking).
     /// - Returns: The JSON body, UTF-8.
-    public static func scoreResponseBody(modelVersion: Int64, result: ScoringResult) throws -> [UInt8] {
-        Array(try jsonBytes(ScoreResponse(modelVersion: modelVersion, result)))
+    public static func scoreResponseBody(
+        modelVersion: Int64,
+        result: ScoringResult,
+        rankingID: String?
+    ) throws -> [UInt8] {
+        Array(try jsonBytes(ScoreResponse(modelVersion: modelVersion, rankingID: rankingID, result)))
     }
 
-    /// Builds the application: the HTTP server plus a ``ModelWatcher`` service feeding `holder`.
+    /// Builds the application: the HTTP server plus a ``ModelWatcher`` service feeding `holder` and a
+    /// ``RankingRecorder`` writing the rankings it returns.
     ///
     /// Run it as a `Service` inside a `ServiceGroup` (or with `runService()`); on graceful shutdown the server
     /// stops accepting connections and finishes the requests in flight, then the watcher stops.
@@ -94,10 +100,17 @@ public enum ScoringAPI {
             metrics: metrics,
             logger: logger
         )
+        let recorder = RankingRecorder(
+            databaseURL: databaseURL,
+            configuration: configuration,
+            metrics: metrics,
+            logger: logger
+        )
         let routes = ScoringRoutes(
             configuration: configuration,
             holder: holder,
             metrics: metrics,
+            recorder: recorder,
             beforeScoring: beforeScoring
         )
         let registry = ConnectionRegistry(
@@ -121,7 +134,9 @@ public enum ScoringAPI {
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "amc-serve"
             ),
-            services: [watcher],
+            // The application stops its services after the server (in reverse order), so the recorder flushes the
+            // rankings of the last requests.
+            services: [watcher, recorder],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger
         )

@@ -9,6 +9,7 @@ struct ScoringRoutes: Sendable {
     let configuration: ServingConfiguration
     let holder: ModelHolder
     let metrics: ServingMetrics
+    let recorder: RankingRecorder
     let beforeScoring: (@Sendable () async -> Void)?
 
     /// The `route` label of requests that match no route (answered 404).
@@ -89,7 +90,19 @@ struct ScoringRoutes: Sendable {
         guard let served = holder.current() else { throw APIError.noModel }
         if let beforeScoring { await beforeScoring() }
         let outcome = served.score(query: body.query, images: body.images, top: body.top, explain: body.explain)
-        var response = try json(.ok, ScoreResponse(modelVersion: served.version, outcome))
+        let servedAt = Date()
+        let rankingID = RankingID.make(at: servedAt)
+        var response = try json(.ok, ScoreResponse(modelVersion: served.version, rankingID: rankingID, outcome))
+        // Recorded only once the response exists; never waits (a full queue drops the record and counts it).
+        recorder.submit(
+            RankingRecord(
+                id: rankingID,
+                servedAt: servedAt,
+                modelVersion: served.version,
+                query: QueryNormalizer.normalize(body.query),
+                images: outcome.results.map(\.image)
+            )
+        )
         response.headers[ScoringAPI.versionHeader] = String(served.version)
         return response
     }
@@ -292,11 +305,15 @@ struct ScoreResponse: Encodable {
     }
 
     var modelVersion: Int64
+    /// The id under which the ranking is recorded; click events name it (`"ranking"`) to be attributed. Always set
+    /// by the route; nil only in `amc explain`'s copy of a body, which serves no ranking.
+    var rankingID: String?
     var results: [Item]
     var unknownImages: [String]
 
-    init(modelVersion: Int64, _ outcome: ScoringResult) {
+    init(modelVersion: Int64, rankingID: String?, _ outcome: ScoringResult) {
         self.modelVersion = modelVersion
+        self.rankingID = rankingID
         results = outcome.results.map {
             Item(
                 image: $0.image,
@@ -311,6 +328,7 @@ struct ScoreResponse: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case modelVersion = "model_version"
+        case rankingID = "ranking_id"
         case results
         case unknownImages = "unknown_images"
     }

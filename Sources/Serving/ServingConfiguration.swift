@@ -38,6 +38,16 @@ public struct ServingConfiguration: Sendable, Hashable {
     /// How often the catalog's revision is checked; a changed catalog is reloaded and re-encoded.
     /// Default: 60 s. Key: `serve.catalog-refresh-seconds`.
     public var catalogRefreshInterval: Duration = .seconds(60)
+    /// Most returned rankings waiting to be recorded; a ranking returned while the queue is full is not recorded
+    /// (counted in `amc_serve_rankings_dropped_total`), and its response is unaffected.
+    /// Default: 10000. Key: `serve.ranking-queue-capacity`.
+    public var rankingQueueCapacity = 10_000
+    /// Most rankings written in one `COPY`.
+    /// Default: 1000. Key: `serve.ranking-batch-size`.
+    public var rankingBatchSize = 1000
+    /// Longest wait on graceful shutdown for the queued rankings to be written; what is left then is dropped.
+    /// Default: 5 s.
+    public var rankingDrainTimeout: Duration = .seconds(5)
     /// Longest wait between reconnection attempts to PostgreSQL (the delay starts at 100 ms and doubles).
     /// Default: 5 s.
     public var maxReconnectDelay: Duration = .seconds(5)

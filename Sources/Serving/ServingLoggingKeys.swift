@@ -12,4 +12,5 @@ enum ServingLoggingKeys {
     static let configured: Logger.Metadata.Key = "amc.serve.max_connections_configured"
     static let connections: Logger.Metadata.Key = "amc.serve.max_connections"
     static let descriptors: Logger.Metadata.Key = "amc.serve.descriptor_limit"
+    static let rankings: Logger.Metadata.Key = "amc.serve.rankings"
 }

@@ -4,8 +4,9 @@ import Prometheus
 ///
 /// Names (all prefixed `amc_serve_`): `requests_total{route,status}`, `request_duration_seconds{route}`
 /// (histogram), `model_version`, `model_swaps_total`, `model_load_refusals_total`, `catalog_images`,
-/// `catalog_reloads_total`, `listener_reconnects_total`, `connections`, `connections_closed_total{reason}`. Routes are the registered patterns, never raw paths,
-/// so label cardinality stays bounded.
+/// `catalog_reloads_total`, `listener_reconnects_total`, `connections`, `connections_closed_total{reason}`,
+/// and attribution's `rankings_recorded_total`, `rankings_dropped_total`, `ranking_write_errors_total`,
+/// `ranking_queue_depth`. Routes are the registered patterns, never raw paths, so label cardinality stays bounded.
 public final class ServingMetrics: Sendable {
     /// The registry `GET /metrics` renders.
     public let registry: PrometheusCollectorRegistry
@@ -16,6 +17,10 @@ public final class ServingMetrics: Sendable {
     let catalogReloads: Counter
     let reconnects: Counter
     let connections: Gauge
+    let rankingsRecorded: Counter
+    let rankingsDropped: Counter
+    let rankingWriteErrors: Counter
+    let rankingQueueDepth: Gauge
 
     /// Latency buckets of `amc_serve_request_duration_seconds`.
     static let latencyBuckets: [Duration] = [
@@ -46,6 +51,22 @@ public final class ServingMetrics: Sendable {
             descriptor: Self.name("listener_reconnects", "total", "Reconnections of the activation listener.")
         )
         connections = registry.makeGauge(descriptor: Self.name("connections", "", "Open client connections."))
+        rankingsRecorded = registry.makeCounter(
+            descriptor: Self.name("rankings_recorded", "total", "Returned rankings written to the rankings table.")
+        )
+        rankingsDropped = registry.makeCounter(
+            descriptor: Self.name(
+                "rankings_dropped",
+                "total",
+                "Returned rankings not recorded: the queue was full, or the database refused their batch."
+            )
+        )
+        rankingWriteErrors = registry.makeCounter(
+            descriptor: Self.name("ranking_write_errors", "total", "Failed attempts to write a batch of rankings.")
+        )
+        rankingQueueDepth = registry.makeGauge(
+            descriptor: Self.name("ranking_queue_depth", "", "Rankings waiting to be written.")
+        )
         for reason in ConnectionCloseReason.allCases { connectionClosed(reason, count: 0) }
     }
 

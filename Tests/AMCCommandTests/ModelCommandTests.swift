@@ -70,6 +70,56 @@ struct ModelCommandTests {
         #expect(text.stdout.contains("cli-test/0/0"), "\(text.stdout)")
     }
 
+    /// `amc audit pair` shows the rankings a pair's clicks came from (id, version, position, time), in text and JSON,
+    /// and counts the clicks whose ranking id matches no recorded ranking as unattributed.
+    @Test func auditPairShowsTheRankingsItsClicksCameFrom() async throws {
+        let registry = try await RegistryDatabase(bootstraps: 1)
+        defer { registry.remove() }
+        let (common, query, image) = (registry.common, registry.query, registry.image)
+        let recorded = "01938a5c-7d2e-7b3a-9c1d-2e4f6a8b0c1d"
+        let connection = try PostgresConnection.connect(registry.url, logger: testLogger)
+        defer { connection.close() }
+        // What a worker records and what ingest lands for two clicks: one on a recorded ranking, one on another id.
+        try connection.execute(
+            """
+            INSERT INTO rankings (id, served_at, model_version, query, images)
+            VALUES (\(recorded)::uuid, '2026-12-01 10:00:00+00', 1, \(query), ARRAY['other', \(image)])
+            """
+        )
+        try connection.execute(
+            """
+            INSERT INTO click_events (topic, partition, "offset", query, image, clicks, position, event_time, ranking)
+            VALUES ('audit-test', 0, 0, \(query), \(image), 1, 1, now(), \(recorded)),
+                   ('audit-test', 0, 1, \(query), \(image), 2, 0, now(), 'elsewhere-7')
+            """
+        )
+
+        let json = try await amc(["audit", "pair", query, image, "--json"] + common)
+        #expect(json.status == 0, "\(json.stderr)")
+        let pair = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let rankings = try #require(pair["rankings"] as? [[String: Any]])
+        #expect(rankings.count == 2)
+        #expect(rankings.first?["ranking"] as? String == recorded)
+        #expect(rankings.first?["attributed"] as? Bool == true)
+        #expect(rankings.first?["version"] as? Int == 1)
+        #expect(rankings.first?["position"] as? Int == 1)
+        #expect(rankings.first?["served_at"] as? String == "2026-12-01T10:00:00Z")
+        #expect(rankings.last?["ranking"] as? String == "elsewhere-7")
+        #expect(rankings.last?["attributed"] as? Bool == false)
+        #expect(rankings.last?["version"] == nil)
+        #expect(pair["unattributed_events"] as? Int == 1)
+
+        let text = try await amc(["audit", "pair", query, image] + common)
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.contains("1 events from 1 recorded ranking(s); 1 unattributed"), "\(text.stdout)")
+        let row = try #require(text.stdout.split(separator: "\n").first { $0.contains(recorded) })
+        #expect(row.split(separator: " ").prefix(3) == [Substring(recorded), "1", "1"], "\(row)")
+        let other = try #require(text.stdout.split(separator: "\n").first { $0.contains("elsewhere-7") })
+        #expect(
+            other.split(separator: " ").map(String.init) == ["elsewhere-7", "unattributed", "-", "-", "-", "1", "2"]
+        )
+    }
+
     /// `sha256sum` of the exported blob is the sha256 that `model show` prints and a scoring worker serves.
     @Test func theExportedBlobsSHA256SumIsWhatModelShowAndTheWorkerReport() async throws {
         let registry = try await RegistryDatabase(bootstraps: 1)

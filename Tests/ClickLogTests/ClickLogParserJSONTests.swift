@@ -2,7 +2,7 @@ import Testing
 
 @testable import ClickLog
 
-/// The JSON event form: `{"query", "image", "clicks"?, "ts"?, "position"?, "impressions"?, "session"?}`.
+/// The JSON event form: `{"query", "image", "clicks"?, "ts"?, "position"?, "impressions"?, "session"?, "ranking"?}`.
 @Suite struct ClickLogParserJSONTests {
     let parser = ClickLogParser()
 
@@ -16,7 +16,7 @@ import Testing
     @Test func allFieldsAreParsed() throws {
         let message = """
             {"query": "  Snow\\tCAT ", "image": " img2 ", "clicks": 3, "ts": "2026-11-25T21:00:00Z",
-             "position": 1, "impressions": ["img1", " img2", "img3"], "session": " s-1 "}
+             "position": 1, "impressions": ["img1", " img2", "img3"], "session": " s-1 ", "ranking": "r-1"}
             """
         let event = try parser.parse(message).get()
         #expect(
@@ -29,6 +29,7 @@ import Testing
                     timestampMicros: 1_795_640_400_000_000,
                     impressions: ["img1", "img2", "img3"],
                     session: " s-1 ",
+                    ranking: "r-1",
                     form: .json
                 )
         )
@@ -131,6 +132,9 @@ import Testing
         (#"{"query":"q","image":"i","session":7}"#, #"field 'session' must be a string, got "7""#),
         (#"{"query":"q","image":"i","session":false}"#, "field 'session' must be a string, got a boolean"),
         (#"{"query":"q","image":"i","session":[]}"#, "field 'session' must be a string, got an array"),
+        (#"{"query":"q","image":"i","ranking":42}"#, #"field 'ranking' must be a string, got "42""#),
+        (#"{"query":"q","image":"i","ranking":["r"]}"#, "field 'ranking' must be a string, got an array"),
+        (#"{"query":"q","image":"i","ranking":true}"#, "field 'ranking' must be a string, got a boolean"),
     ])
     func wrongFieldTypeIsInvalidFieldNamingTheField(message: String, detail: String) throws {
         let error = try #require(rejection(message))
@@ -309,6 +313,31 @@ import Testing
         #expect(try parser.parse(#"{"query":"q","image":"i","session":""}"#).get().session == "")
         #expect(try parser.parse(#"{"query":"q","image":"i","session":"  A b  "}"#).get().session == "  A b  ")
         #expect(try parser.parse(#"{"query":"q","image":"i","session":"S-é😀"}"#).get().session == "S-é😀")
+    }
+
+    @Test func rankingIsKeptVerbatimAndNullIsAbsent() throws {
+        let id = "01938a5c-7d2e-7b3a-9c1d-2e4f6a8b0c1d"
+        #expect(try parser.parse(#"{"query":"q","image":"i","ranking":""# + id + #""}"#).get().ranking == id)
+        // Another system's ids are not amc's business to judge: any non-empty string is kept as it is.
+        #expect(try parser.parse(#"{"query":"q","image":"i","ranking":" Other-7 "}"#).get().ranking == " Other-7 ")
+        #expect(try parser.parse(#"{"query":"q","image":"i","ranking":null}"#).get().ranking == nil)
+        #expect(try parser.parse(#"{"query":"q","image":"i"}"#).get().ranking == nil)
+    }
+
+    @Test func emptyOverlongOrControlCharacterRankingIsInvalidField() throws {
+        let empty = try #require(rejection(#"{"query":"q","image":"i","ranking":""}"#))
+        #expect(empty.reason == .invalidField)
+        #expect(empty.detail == "field 'ranking' is empty")
+        let long = String(repeating: "r", count: 129)
+        #expect(
+            try parser.parse(#"{"query":"q","image":"i","ranking":""# + long.dropLast() + #""}"#).get().ranking != nil
+        )
+        let overlong = try #require(rejection(#"{"query":"q","image":"i","ranking":""# + long + #""}"#))
+        #expect(overlong.reason == .invalidField)
+        #expect(overlong.detail == "field 'ranking' is 129 bytes (limit 128)")
+        let control = try #require(rejection(#"{"query":"q","image":"i","ranking":"a\nb"}"#))
+        #expect(control.reason == .invalidField)
+        #expect(control.detail == "field 'ranking' contains control characters")
     }
 
     @Test(arguments: [#"\t"#, #"\n"#, #"\u0000"#, #"\u007f"#, #"\u0085"#, #"\u009F"#])

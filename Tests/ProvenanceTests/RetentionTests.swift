@@ -57,6 +57,44 @@ import Testing
         #expect(try db.count("SELECT count(*) FROM retention_runs") == 2)
     }
 
+    @Test func rankingsServedADayBeforeTheOldestKeptEventsAreRemovedAndCounted() throws {
+        let db = try RetentionDatabase()
+        defer { db.close() }
+        try db.events(["2025-03-10T12:00:00Z", "2025-09-10T00:00:00Z"])
+        let version = try db.version(parent: nil)
+        // Served around the start of September, the oldest month that stays (the cutoff is 2025-09-16).
+        let served = [
+            "2025-03-10T11:00:00Z", "2025-08-30T23:59:59Z", "2025-08-31T00:00:01Z", "2025-09-10T00:00:00Z",
+        ]
+        for (index, time) in served.enumerated() {
+            try db.connection.execute(
+                """
+                INSERT INTO rankings (id, served_at, model_version, query, images)
+                VALUES (('01938a5c-7d2e-7b3a-9c1d-2e4f6a8b0c1' || \(String(index)))::uuid, \(time)::timestamptz,
+                        \(version), 'q', ARRAY['a'])
+                """
+            )
+        }
+
+        let dry = try RetentionStore(connection: db.connection).run(Self.policy, dryRun: true, actor: "test")
+        #expect(dry.rankingsCutoff == date("2025-08-31T00:00:00Z"))
+        #expect(dry.rankingsRemoved == 2)
+        #expect(try db.count("SELECT count(*) FROM rankings") == 4)
+
+        let report = try RetentionStore(connection: db.connection).run(Self.policy, dryRun: false, actor: "test")
+        #expect(report.rankingsCutoff == date("2025-08-31T00:00:00Z"))
+        #expect(report.rankingsRemoved == 2)
+        #expect(
+            try db.connection.query("SELECT served_at FROM rankings ORDER BY served_at").map {
+                try $0.decode(Date.self, column: 0)
+            } == [date("2025-08-31T00:00:01Z"), date("2025-09-10T00:00:00Z")]
+        )
+        let recorded = try db.connection.query(
+            "SELECT rankings_removed FROM retention_runs WHERE id = \(try #require(report.run))"
+        )[0]
+        #expect(try recorded.decode(Int64.self, column: 0) == 2)
+    }
+
     @Test func aDryRunReportsExactlyWhatARunDoesAndChangesNothing() throws {
         let db = try RetentionDatabase()
         defer { db.close() }

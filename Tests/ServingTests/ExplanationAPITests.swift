@@ -96,12 +96,22 @@ import Testing
             #expect(top.map { $0["image"] as? String } == plain.prefix(2).map { $0["image"] as? String })
             #expect(top.allSatisfy { $0["explanation"] is [String: Any] })
 
-            // `amc explain`'s body is the worker's, byte for byte.
+            // `amc explain`'s body is the worker's, byte for byte, given the worker's ranking id (it has none itself).
             let image = try #require(catalog.first { $0.key == keys[0] })
-            let local = try ScoringAPI.explain(model: model, modelVersion: version, query: query, image: image)
             let body = try jsonBody(["query": query, "images": [keys[0]], "explain": true])
             try await client.execute(uri: "/v1/score", method: .post, body: body) { response in
+                let rankingID = try #require(try jsonObject(response.body)["ranking_id"] as? String)
+                let local = try ScoringAPI.explain(
+                    model: model,
+                    modelVersion: version,
+                    query: query,
+                    image: image,
+                    rankingID: rankingID
+                )
                 #expect(Array(response.body.readableBytesView) == local.body)
+                let plain = try ScoringAPI.explain(model: model, modelVersion: version, query: query, image: image)
+                #expect(try JSONSerialization.jsonObject(with: Data(plain.body)) as? [String: Any] != nil)
+                #expect(!String(decoding: plain.body, as: UTF8.self).contains("ranking_id"))
             }
         }
     }
@@ -118,7 +128,10 @@ import Testing
                 let body = try jsonBody(["query": "kitten", "images": keys].merging(extra) { $1 })
                 try await client.execute(uri: "/v1/score", method: .post, body: body) { response in
                     #expect(response.status == .ok)
-                    bodies.append(Array(response.body.readableBytesView))
+                    // Every response has its own ranking id; the rest is the same.
+                    var decoded = try jsonObject(response.body)
+                    #expect(decoded.removeValue(forKey: "ranking_id") is String)
+                    bodies.append(Array(try JSONSerialization.data(withJSONObject: decoded, options: [.sortedKeys])))
                     let results = try #require(try jsonObject(response.body)["results"] as? [[String: Any]])
                     for result in results {
                         #expect(Set(result.keys) == ["image", "score", "visual_weight", "language_weight"])

@@ -10,7 +10,8 @@ import TestSupport
 import Testing
 
 /// Least privilege for `amc serve` (`Migrations/0005_roles.sql`, Docs/security.md): as a login in `amc_serve` the
-/// scoring worker loads, serves and hot-swaps the active version, and it is refused everything else.
+/// scoring worker loads, serves and hot-swaps the active version and records the rankings it returns, and it is refused
+/// everything else.
 @Suite struct ServeRoleTests {
     @Test func serveRoleLoadsServesAndSwapsTheActiveVersionAndIsRefusedEverythingElse() async throws {
         let fixture = try LearningFixture.serving()
@@ -29,6 +30,17 @@ import Testing
                 // An activation (by the owner here; operators in AMCCommandTests) is heard and loaded.
                 try await blocking { try fixture.activate(second) }
                 #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == second })
+                // The worker records the rankings it returns as this login (it may append to `rankings`).
+                try await client.execute(uri: "/v1/score", method: .post, body: body) { response in
+                    #expect(response.status == .ok)
+                }
+                let owner = try fixture.connect()
+                defer { owner.close() }
+                #expect(
+                    try await eventually(within: .seconds(30)) {
+                        try owner.query("SELECT count(*) FROM rankings")[0].decode(Int.self, column: 0) == 2
+                    }
+                )
             }
 
             let connection = try login.connect()
@@ -45,6 +57,8 @@ import Testing
                 "INSERT INTO click_events (topic, partition, \"offset\", query, image, clicks, event_time) "
                     + "VALUES ('forged', 0, 0, 'q', 'i', 1, now())",
                 "TRUNCATE model_versions", "CREATE TABLE amc_intruder (a integer)",
+                "SELECT count(*) FROM rankings", "UPDATE rankings SET model_version = 1", "DELETE FROM rankings",
+                "SELECT count(*) FROM click_attributions",
                 "CREATE TEMP TABLE amc_intruder (a integer)",
             ]
             #expect(notRefused(refused, on: connection) == [])
