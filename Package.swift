@@ -302,7 +302,7 @@ let package = Package(
         .testTarget(
             name: "AMCCommandTests",
             dependencies: [
-                "AMCCommand", "AMCBench", "Kafka", "Postgres", "Serving", "TestSupport",
+                "AMCCommand", "AMCBench", "CommandSupport", "Kafka", "Model", "Postgres", "Serving", "TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

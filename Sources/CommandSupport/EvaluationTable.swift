@@ -8,7 +8,8 @@ public enum EvaluationTable {
     public static let names = [
         "amc": "AMC (attention)", "click_prior": "click prior", "keyword_only": "keyword only",
         "image_only": "image only", "late_fusion": "late fusion (learned gate)",
-        "late_fusion_fixed": "late fusion 0.5/0.5", "caan": "CAAN (context-aware attention)",
+        "late_fusion_fixed": "late fusion 0.5/0.5", "casc": "CASC (cross attention)",
+        "ams": "AMS (multiscale matching)", "caan": "CAAN (context-aware attention)",
     ]
 
     /// The report as `amc eval` prints it: a summary line and the table.
