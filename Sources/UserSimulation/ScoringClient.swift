@@ -54,10 +54,21 @@ public struct ScoringClient: Sendable {
         } catch {
             throw UserSimulationError("POST \(request.url?.absoluteString ?? ""): \(error.localizedDescription)")
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        return try Self.ranking(status: (response as? HTTPURLResponse)?.statusCode ?? 0, body: data)
+    }
+
+    /// The ranking a `POST /v1/score` response describes.
+    /// - Parameters:
+    ///   - status: The HTTP status.
+    ///   - body: The response body.
+    /// - Returns: The ranked image keys, the `ranking_id` (a string, or a number's decimal text) when the body has
+    ///   one, and the `model_version`.
+    /// - Throws: ``UserSimulationError`` when the status is not 200 (with the body's `error`) or the body has no
+    ///   `results` array of objects with an `image` key.
+    public static func ranking(status: Int, body: Data) throws -> Ranking {
+        let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any]
         guard status == 200 else {
-            let reason = object?["error"] as? String ?? String(decoding: data.prefix(200), as: UTF8.self)
+            let reason = object?["error"] as? String ?? String(decoding: body.prefix(200), as: UTF8.self)
             throw UserSimulationError("POST /v1/score answered \(status): \(reason)")
         }
         guard let object, let results = object["results"] as? [[String: Any]] else {
