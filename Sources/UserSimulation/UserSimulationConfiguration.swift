@@ -11,6 +11,8 @@ public struct UserSimulationConfiguration: Sendable {
     public var rate = 10.0
     /// How long the users search; nil runs until stopped (`simulate.users.duration`). Default: nil.
     public var duration: Duration?
+    /// How many visits to make at most; nil is no limit (the duration or a shutdown ends the run). Default: nil.
+    public var maxVisits: Int?
     /// When the intent of the shifting concepts shifts, after the start; nil never (`simulate.users.shift-at`).
     /// Default: nil.
     public var shiftAt: Duration?

@@ -13,8 +13,9 @@ import Synchronization
 ///
 /// Visits are made one after another, one every `1 / rate` seconds; when the scorer answers slower than that, the
 /// pace resumes from the moment it answered rather than catching up in a burst. On graceful shutdown (or
-/// cancellation, or at the end of ``UserSimulationConfiguration/duration``) the visit in flight is abandoned and
-/// every click event already produced is flushed before ``run()`` returns.
+/// cancellation, at the end of ``UserSimulationConfiguration/duration`` or after
+/// ``UserSimulationConfiguration/maxVisits``) the visit in flight is abandoned and every click event already produced
+/// is flushed before ``run()`` returns.
 public final class UserSimulationDriver: Service, Sendable {
     private let users: SimulatedUsers
     private let configuration: UserSimulationConfiguration
@@ -81,6 +82,7 @@ public final class UserSimulationDriver: Service, Sendable {
         while true {
             try Task.checkCancellation()
             if let end, due >= end || ContinuousClock.now >= end { return }
+            if let maxVisits = configuration.maxVisits, number >= maxVisits { return }
             let now = ContinuousClock.now
             if due > now {
                 try await Task.sleep(until: due, clock: .continuous)

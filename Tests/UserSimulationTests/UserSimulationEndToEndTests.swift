@@ -42,6 +42,7 @@ struct UserSimulationEndToEndTests {
             configuration.topic = "live-clicks"
             configuration.rate = 50
             configuration.duration = .seconds(4)
+            configuration.maxVisits = 150
             configuration.shiftAt = .seconds(2)
             let driver = UserSimulationDriver(
                 users: users,
@@ -54,7 +55,7 @@ struct UserSimulationEndToEndTests {
         }
         #expect(report.failedRequests == 0)
         #expect(report.visitsBeforeShift != nil)
-        #expect(report.tally.pages > 20)
+        #expect(report.tally.pages > 20 && report.visits <= 150)
         #expect(report.tally.clicks > 0 && report.produced == report.tally.clicks && report.notDelivered == 0)
 
         // What went to Kafka: every message a JSON click event of a page the users were shown.
