@@ -183,6 +183,7 @@ let package = Package(
                 "Evaluation",
                 "Learning",
                 "Serving",
+                "UserSimulation",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
