@@ -12,8 +12,8 @@ extension AMC {
                 click log (the shipped sample unless --clicks is given) and ingests it; then streams a simulated \
                 world, bootstraps every scoring architecture, compares them with the baselines and activates the \
                 best by held-out NDCG@5, shifts some queries' intent and lets simulated users search the served \
-                version (their clicks go through Kafka and ingest), fine-tunes online, rolls back and re-activates; prints a report, writes .amc/report/index.html \
-                and stops everything it started.
+                version (their clicks go through Kafka and ingest), fine-tunes online, rolls back and re-activates; \
+                prints a report, writes .amc/report/index.html and stops everything it started.
                 """
         )
 
