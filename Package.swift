@@ -129,6 +129,17 @@ let package = Package(
             ]
         ),
 
+        .target(
+            name: "UserSimulation",
+            dependencies: [
+                "Simulation",
+                "Kafka",
+                "ClickLog",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
         // MARK: - The `amc` executable and the libraries it wires
         .target(
             name: "CommandSupport",
@@ -172,6 +183,7 @@ let package = Package(
                 "Evaluation",
                 "Learning",
                 "Serving",
+                "UserSimulation",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -195,6 +207,7 @@ let package = Package(
                 "Learning",
                 "Provenance",
                 "Serving",
+                "UserSimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -295,6 +308,16 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "UserSimulationTests",
+            dependencies: [
+                "UserSimulation", "Simulation", "Kafka", "ClickLog", "Ingest", "Serving", "Registry", "Learning",
+                "Model", "Postgres", "TestSupport", "LearningTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

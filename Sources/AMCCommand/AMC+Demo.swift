@@ -11,9 +11,9 @@ extension AMC {
                 Starts a local PostgreSQL under .amc/postgres and the embedded Kafka, replays a Clickture-style \
                 click log (the shipped sample unless --clicks is given) and ingests it; then streams a simulated \
                 world, bootstraps every scoring architecture, compares them with the baselines and activates the \
-                best by held-out NDCG@5, shifts some queries' intent, \
-                fine-tunes online, rolls back and re-activates; prints a report, writes .amc/report/index.html \
-                and stops everything it started.
+                best by held-out NDCG@5, shifts some queries' intent and lets simulated users search the served \
+                version (their clicks go through Kafka and ingest), fine-tunes online, rolls back and re-activates; \
+                prints a report, writes .amc/report/index.html and stops everything it started.
                 """
         )
 

@@ -4,10 +4,30 @@ import Foundation
 import Simulation
 
 extension AMC {
-    /// `amc simulate`: writes a deterministic synthetic Clickture-style world (design §4).
+    /// `amc simulate`: writes a world (``WorldFiles``, the default) or runs its users against a scorer (``Users``).
+    ///
+    /// Options live on the subcommands only: the argument parser lets a parent's options appear after a
+    /// subcommand's name too, so options both declare (`--seed`, the global ones) would go to the parent.
     struct Simulate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write a synthetic Clickture-style world: catalog.jsonl, clicks.tsv, dev-labels.tsv.",
+            abstract: "Write a synthetic Clickture-style world, or run its simulated users against amc serve.",
+            usage: """
+                amc simulate --out <out> [--seed <seed>] [--shifted] [--json-events] [<options>]
+                amc simulate users --world <world> [--serve <serve>] [--topic <topic>] [<options>]
+                """,
+            subcommands: [WorldFiles.self, Users.self],
+            defaultSubcommand: WorldFiles.self
+        )
+    }
+}
+
+extension AMC.Simulate {
+    /// `amc simulate [world]`: writes a deterministic synthetic Clickture-style world (design §4).
+    struct WorldFiles: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "world",
+            abstract:
+                "Write a synthetic Clickture-style world: catalog.jsonl, clicks.tsv, dev-labels.tsv, world.json.",
             usage: "amc simulate --out <out> [--seed <seed>] [--shifted] [--json-events] [<options>]"
         )
 
@@ -128,6 +148,13 @@ extension AMC {
                 "catalog.jsonl",
                 world.catalogJSONL(),
                 "\(world.images.count) images, regions \(configuration.regions)×\(configuration.dimension)"
+            )
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try write(
+                WorldConfiguration.fileName,
+                String(decoding: try encoder.encode(configuration), as: UTF8.self) + "\n",
+                "the world's configuration (amc simulate users regenerates the world's truth from it)"
             )
             let clickTotal = clicks.triads.reduce(0) { $0 + $1.clicks }
             try write(

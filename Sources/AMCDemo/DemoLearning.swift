@@ -12,6 +12,7 @@ import Postgres
 import Registry
 import Simulation
 import Synchronization
+import UserSimulation
 
 /// The demo's learning stage: a simulated world is streamed, ingested, learned from; then the query intent of
 /// some concepts shifts, the learner fine-tunes online, and an operator rolls back and re-activates.
@@ -100,7 +101,6 @@ struct DemoLearning {
         let configuration = WorldConfiguration()
         let world = World(configuration: configuration)
         let clicks = world.clicks()
-        let shifted = world.clicks(shifted: true)
         let timings = Mutex<[(step: String, seconds: Double)]>([])
         func timed<T: Sendable>(_ step: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
             let started = ContinuousClock.now
@@ -206,7 +206,7 @@ struct DemoLearning {
             world: "\(configuration.images) images, \(configuration.concepts) concepts, "
                 + "\(world.trainingQueries.count) training and \(world.heldOutQueries.count) held-out queries",
             clicks: clickCount,
-            shiftedClicks: shifted.triads.reduce(0) { $0 + $1.clicks },
+            shiftedClicks: 0,
             bootstrap: bootstrap,
             fineTune: bootstrap
         )
@@ -230,10 +230,14 @@ struct DemoLearning {
                 (query.text, query.candidates.map { world.images[$0.image].key })
             }
         )
-        let streamedShift = try await stream(world.clicksTSV(shifted))
-        timings.withLock { $0.append(("stream + ingest shifted clicks", streamedShift)) }
+        // After the shift the clicks come from the loop itself: simulated users search the served version,
+        // click on its rankings by the shifted world's truth, and ingest lands their clicks as they come.
+        let live = try await simulatedUsers(world, visits: world.trainingQueries.count * 4, scorer: traffic.url)
+        timings.withLock { $0.append(("simulated users + ingest (shifted)", live.seconds)) }
+        report.shiftedClicks = live.report.tally.clicks
         say(
-            "streamed and ingested the shifted stream (\(report.shiftedClicks) clicks): "
+            "simulated users searched the served version after the intent shift (amc simulate users --shift-at 0): "
+                + "\(live.report.visits) queries, \(live.report.tally.clicks) clicks ingested; "
                 + "\(world.concepts.filter(\.shifts).count) visual concepts are now searched by their tags"
         )
         let fineTune = try await timed("online fine-tuning") { try learner.fineTune() }
@@ -301,6 +305,49 @@ struct DemoLearning {
         }
         report.seconds = timings.withLock { $0 }
         return report
+    }
+
+    /// Simulated users of `world`, with the intent already shifted, make `visits` searches on the scorer at `scorer`
+    /// as fast as it answers; ingest runs alongside (so the producer never runs far ahead of it) until idle.
+    private func simulatedUsers(
+        _ world: World,
+        visits: Int,
+        scorer: URL?
+    ) async throws -> (report: UserSimulationReport, seconds: Double) {
+        guard let scorer else { throw CommandError("the demo's scoring worker is not listening") }
+        let started = ContinuousClock.now
+        var configuration = UserSimulationConfiguration()
+        configuration.serveURL = scorer
+        configuration.topic = topic
+        configuration.rate = 10_000
+        configuration.maxVisits = visits
+        configuration.shiftAt = .zero
+        let driver = UserSimulationDriver(
+            users: SimulatedUsers(world: world, model: UserModel(), seed: 1),
+            configuration: configuration,
+            kafka: KafkaConfig(bootstrapServers: brokers),
+            logger: logger
+        )
+        var ingestConfiguration = IngestConfiguration()
+        ingestConfiguration.untilIdle = .seconds(2)
+        ingestConfiguration.topics = [topic]
+        let ingest = IngestService(
+            configuration: ingestConfiguration,
+            kafka: KafkaConfig(bootstrapServers: brokers),
+            databaseURL: databaseURL,
+            logger: logger
+        )
+        async let ingested: Void = ingest.run()
+        try await driver.run()
+        try await ingested
+        let report = driver.report
+        guard report.tally.pages > 0, report.notDelivered == 0 else {
+            throw CommandError(
+                "the demo's simulated users got \(report.tally.pages) answers and \(report.notDelivered) click "
+                    + "events were not delivered: \(report.lastFailure ?? "")"
+            )
+        }
+        return (report, (ContinuousClock.now - started).seconds)
     }
 
     /// Produces `tsv`'s lines into the demo topic and ingests until idle.

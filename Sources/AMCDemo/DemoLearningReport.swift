@@ -8,7 +8,7 @@ extension DemoLearning.Report {
     /// The readable text report.
     func render() -> String {
         var out = "\n== learning ==\nworld                  \(world)\n"
-        out += "clicks                 \(clicks) before the shift, \(shiftedClicks) in the shifted stream\n"
+        out += "clicks                 \(clicks) before the shift, \(shiftedClicks) from simulated users after it\n"
         if let comparison {
             out += "\n-- every architecture on the original labels (amc eval --all-architectures) --\n"
             out += EvaluationTable.comparison(comparison) + "\n"
@@ -53,7 +53,8 @@ extension DemoLearning.Report {
     /// Charts are inline SVG (``DemoReportCharts``): no scripts, nothing fetched.
     func html() -> String {
         var body = "<h1>amc-stream demo</h1><p>\(escape(world)); \(clicks) clicks, then \(shiftedClicks) "
-        body += "after some visual concepts' queries turned to their tags.</p>"
+        body += "from simulated users on the served rankings after some visual concepts' queries turned to their "
+        body += "tags.</p>"
         body += architecturesSection()
         body += "<h2>NDCG@5 by method and model version</h2>"
         var bars: [(String, Double)] = []

@@ -67,6 +67,11 @@ final class DemoTraffic: Sendable {
         throw CommandError("the demo's scoring worker did not become ready")
     }
 
+    /// The worker's base URL, once it listens.
+    var url: URL? {
+        state.port.withLock { $0 }.map { URL(string: "http://127.0.0.1:\($0)")! }
+    }
+
     /// Starts scoring `queries` (query, candidate keys) round-robin until ``stop()``.
     func start(queries: [(query: String, images: [String])]) {
         guard let port = state.port.withLock({ $0 }), !queries.isEmpty else { return }

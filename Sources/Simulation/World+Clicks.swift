@@ -37,6 +37,16 @@ extension World {
         return agreement >= 0.3 ? .excellent : agreement >= 0.1 ? .good : .bad
     }
 
+    /// The intent a training query's users have: the query's own, or textual when `shifted` and the query's concept
+    /// shifts (``SimulatedQuery/shifts``).
+    /// - Parameters:
+    ///   - query: Index into ``trainingQueries``.
+    ///   - shifted: Whether the intent shift has happened.
+    /// - Returns: The intent that decides what the query's users click.
+    public func intent(of query: Int, shifted: Bool) -> Intent {
+        shifted && trainingQueries[query].shifts ? .textual : trainingQueries[query].intent
+    }
+
     /// Simulates the position-biased user over every training query's page.
     ///
     /// Each query has its own random stream derived from the seed and its index, so the shifted stream differs
@@ -51,7 +61,7 @@ extension World {
         for (q, query) in trainingQueries.enumerated() {
             var seeder = SplitMix64(seed: configuration.seed ^ (UInt64(q + 1) &* 0xd1b5_4a32_d192_ed03))
             var rng = SplitMix64(seed: seeder.next())
-            let intent: Intent = shifted && query.shifts ? .textual : query.intent
+            let intent = self.intent(of: q, shifted: shifted)
             let attract = query.shown.map { attractiveness(image: $0, concept: query.concept, intent: intent) }
             var counts = [Int](repeating: 0, count: query.shown.count)
             for s in 0..<sessions {

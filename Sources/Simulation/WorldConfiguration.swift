@@ -1,6 +1,13 @@
 /// The sizes and mix of a simulated Clickture-style world. Every field has a default; the world is a pure function
 /// of this value (including ``seed``).
-public struct WorldConfiguration: Sendable, Hashable {
+///
+/// Codable: a world's configuration is written beside its files (``fileName``, every field by name), so tools that
+/// need the world's truth — which images are relevant to a query and how much — regenerate the same world from it
+/// (`amc simulate users`).
+public struct WorldConfiguration: Sendable, Hashable, Codable {
+    /// The name of the file, in a world's folder, that holds its configuration.
+    public static let fileName = "world.json"
+
     /// Number of latent concepts. Default: 50.
     public var concepts = 50
     /// Number of images in the catalog. Default: 5000.

@@ -126,7 +126,7 @@ import Testing
     // MARK: - Data
 
     @Test func simulate() throws {
-        let plain = try parse(["simulate"], as: AMC.Simulate.self)
+        let plain = try parse(["simulate"], as: AMC.Simulate.WorldFiles.self)
         #expect(plain.out == nil && plain.seed == nil && plain.images == nil && plain.concepts == nil)
         #expect(plain.queries == nil && plain.heldOut == nil && plain.visualShare == nil)
         #expect(!plain.shifted && !plain.jsonEvents)
@@ -135,11 +135,34 @@ import Testing
                 "simulate", "--out", "w", "--seed", "1", "--images", "10", "--concepts", "2", "--queries", "5",
                 "--held-out", "3", "--visual-share", "0.25", "--shifted", "--json-events",
             ],
-            as: AMC.Simulate.self
+            as: AMC.Simulate.WorldFiles.self
         )
         #expect(set.out == "w" && set.seed == 1 && set.images == 10 && set.concepts == 2 && set.queries == 5)
         #expect(set.heldOut == 3 && set.visualShare == 0.25 && set.shifted && set.jsonEvents)
         #expect(failure(["simulate", "--visual-share", "half"]).contains("--visual-share"))
+    }
+
+    @Test func simulateUsers() throws {
+        let plain = try parse(["simulate", "users"], as: AMC.Simulate.Users.self)
+        #expect(plain.world == nil && plain.serve == nil && plain.topic == nil && plain.rate == nil)
+        #expect(plain.duration == nil && plain.shiftAt == nil && plain.seed == nil && plain.examination == nil)
+        #expect(plain.positionBias == nil && plain.pageSize == nil)
+        let set = try parse(
+            [
+                "simulate", "users", "--world", "w", "--serve", "http://127.0.0.1:9000", "--topic", "t", "--rate",
+                "250.5", "--duration", "60", "--shift-at", "30", "--seed", "7", "--examination", "cascade",
+                "--position-bias", "1.2", "--page-size", "10", "--brokers", "k:1",
+            ],
+            as: AMC.Simulate.Users.self
+        )
+        #expect(set.world == "w" && set.serve == "http://127.0.0.1:9000" && set.topic == "t" && set.rate == 250.5)
+        #expect(set.duration == 60 && set.shiftAt == 30 && set.seed == 7 && set.examination == "cascade")
+        #expect(set.positionBias == 1.2 && set.pageSize == 10 && set.options.brokers == "k:1")
+        // The world command keeps its own options beside the subcommand.
+        let world = try parse(["simulate", "--out", "w", "--seed", "3"], as: AMC.Simulate.WorldFiles.self)
+        #expect(world.out == "w" && world.seed == 3)
+        #expect(failure(["simulate", "users", "--rate", "fast"]).contains("--rate"))
+        #expect(failure(["simulate", "users", "--out", "w"]).contains("--out"))
     }
 
     @Test func catalogImport() throws {

@@ -30,6 +30,7 @@ struct ConfigurationCommandTests {
         let broker = ["broker"]
         let produce = ["produce", "--brokers", "127.0.0.1:1", "/dev/null"]
         let simulate = ["simulate", "--out", FileManager.default.temporaryDirectory.path + "/amc-never-written"]
+        let users = ["simulate", "users", "--world", FileManager.default.temporaryDirectory.path + "/amc-no-world"]
         let learnIntegers: [(String, String?)] = [
             ("learn.bootstrap.epochs", "--bootstrap-epochs"), ("learn.finetune.epochs", "--finetune-epochs"),
             ("learn.batch-size", nil), ("learn.negatives", nil), ("learn.in-query-negatives", nil),
@@ -101,6 +102,16 @@ struct ConfigurationCommandTests {
             Key(key: "simulate.queries", command: simulate, kind: .integer, flag: ("--queries", "-3")),
             Key(key: "simulate.held-out", command: simulate, kind: .integer, flag: ("--held-out", "-1")),
             Key(key: "simulate.visual-share", command: simulate, kind: .number, flag: ("--visual-share", "-0.5")),
+            Key(key: "simulate.users.world", command: ["simulate", "users"], kind: .string),
+            Key(key: "simulate.users.serve", command: users, kind: .string),
+            Key(key: "simulate.users.topic", command: users, kind: .string, flag: ("--topic", "")),
+            Key(key: "simulate.users.rate", command: users, kind: .number, flag: ("--rate", "0")),
+            Key(key: "simulate.users.duration", command: users, kind: .number, flag: ("--duration", "-1")),
+            Key(key: "simulate.users.shift-at", command: users, kind: .number, flag: ("--shift-at", "-1")),
+            Key(key: "simulate.users.seed", command: users, kind: .integer, flag: ("--seed", "-1")),
+            Key(key: "simulate.users.examination", command: users, kind: .choice, flag: ("--examination", "dbn")),
+            Key(key: "simulate.users.position-bias", command: users, kind: .number, flag: ("--position-bias", "-0.5")),
+            Key(key: "simulate.users.page-size", command: users, kind: .integer, flag: ("--page-size", "0")),
             Key(
                 key: "retention.months-ahead",
                 command: ["retention", "--database-url", unreachableDatabase],

@@ -1,0 +1,160 @@
+import ClickLog
+import Dispatch
+import Foundation
+import Kafka
+import Logging
+import ServiceLifecycle
+import Simulation
+import Synchronization
+
+/// Simulated users on the real loop: at a steady rate a user of the world issues a query to the scorer, looks at
+/// the ranking it returns and clicks by the world's truth (``SimulatedUsers``); each click goes to Kafka as a JSON
+/// click event keyed by the normalised query, as `amc produce` sends them.
+///
+/// Visits are made one after another, one every `1 / rate` seconds; when the scorer answers slower than that, the
+/// pace resumes from the moment it answered rather than catching up in a burst. On graceful shutdown (or
+/// cancellation, at the end of ``UserSimulationConfiguration/duration`` or after
+/// ``UserSimulationConfiguration/maxVisits``) the visit in flight is abandoned and every click event already produced
+/// is flushed before ``run()`` returns.
+public final class UserSimulationDriver: Service, Sendable {
+    private let users: SimulatedUsers
+    private let configuration: UserSimulationConfiguration
+    private let kafka: KafkaConfig
+    private let logger: Logger
+    private let state = Mutex(UserSimulationReport())
+    /// The producer's calls can block (a full local queue, the flush); they run here, off the cooperative pool.
+    private let producerQueue = DispatchQueue(label: "amc.simulate-users.producer")
+
+    /// A driver of `users` against the scorer and topic of `configuration`.
+    /// - Parameters:
+    ///   - users: The simulated users (world, user model, seed).
+    ///   - configuration: Scorer, topic, pace, duration and shift.
+    ///   - kafka: The producer's settings.
+    ///   - logger: Where failed requests are logged.
+    public init(
+        users: SimulatedUsers,
+        configuration: UserSimulationConfiguration,
+        kafka: KafkaConfig,
+        logger: Logger
+    ) {
+        precondition(configuration.rate > 0 && configuration.rate.isFinite, "the rate must be positive")
+        self.users = users
+        self.configuration = configuration
+        self.kafka = kafka
+        self.logger = logger
+    }
+
+    /// What the run did so far (complete once ``run()`` returned).
+    public var report: UserSimulationReport { state.withLock { $0 } }
+
+    /// Runs the users until the duration ends, a graceful shutdown or cancellation, then flushes the producer.
+    /// - Throws: ``KafkaError`` when the producer cannot be created or refuses a message (the run stops; what was
+    ///   produced before is still flushed).
+    public func run() async throws {
+        let producer = try KafkaProducer(config: kafka, logger: logger)
+        let client = ScoringClient(baseURL: configuration.serveURL, timeout: configuration.requestTimeout)
+        var failure: (any Error)?
+        do {
+            try await cancelWhenGracefulShutdown { try await self.visitUntilStopped(client, producer) }
+        } catch is CancellationError {
+            // Stopped: flush below.
+        } catch {
+            failure = error
+        }
+        let flushed: Result<Void, any Error> = await withCheckedContinuation { continuation in
+            producerQueue.async {
+                continuation.resume(returning: Result { try producer.flush(timeout: .seconds(60)) })
+            }
+        }
+        state.withLock { $0.notDelivered = producer.failedCount }
+        if let failure { throw failure }
+        try flushed.get()
+    }
+
+    // MARK: - Visits
+
+    private func visitUntilStopped(_ client: ScoringClient, _ producer: KafkaProducer) async throws {
+        let interval = Duration.seconds(1 / configuration.rate)
+        let start = ContinuousClock.now
+        let end = configuration.duration.map { start + $0 }
+        var due = start
+        var number = 0
+        while true {
+            try Task.checkCancellation()
+            if let end, due >= end || ContinuousClock.now >= end { return }
+            if let maxVisits = configuration.maxVisits, number >= maxVisits { return }
+            let now = ContinuousClock.now
+            if due > now {
+                try await Task.sleep(until: due, clock: .continuous)
+            } else if now - due > interval {
+                due = now
+            }
+            due += interval
+            let shifted = configuration.shiftAt.map { ContinuousClock.now - start >= $0 } ?? false
+            if shifted {
+                state.withLock { report in
+                    if report.visitsBeforeShift == nil { report.visitsBeforeShift = number }
+                }
+            }
+            try await visit(number, shifted: shifted, client, producer)
+            number += 1
+        }
+    }
+
+    /// One page view: score the visit's candidates, click, produce the clicks.
+    private func visit(
+        _ number: Int,
+        shifted: Bool,
+        _ client: ScoringClient,
+        _ producer: KafkaProducer
+    ) async throws {
+        let visit = users.visit(number)
+        let ranking: ScoringClient.Ranking
+        do {
+            ranking = try await client.score(query: visit.text, images: visit.candidates, top: users.model.pageSize)
+        } catch {
+            try Task.checkCancellation()
+            logger.warning("scoring request failed", metadata: ["error": "\(error)", "visit": "\(number)"])
+            state.withLock { report in
+                report.failedRequests += 1
+                report.lastFailure = "\(error)"
+            }
+            return
+        }
+        let page = users.page(of: ranking.images)
+        let clicks = users.clicks(on: page, for: visit, shifted: shifted)
+        let micros = Int64((Date().timeIntervalSince1970 * 1_000_000).rounded())
+        let events = clicks.map {
+            Array(
+                SimulatedUsers.eventJSON(
+                    $0,
+                    visit: visit,
+                    page: page,
+                    ranking: ranking.rankingID,
+                    timestampMicros: micros
+                ).utf8
+            )
+        }
+        try await send(events, key: Array(QueryNormalizer.normalize(visit.text).utf8), producer)
+        state.withLock { report in
+            report.tally.record(pageLength: page.count, clicks: clicks)
+            report.produced += events.count
+        }
+    }
+
+    private func send(_ events: [[UInt8]], key: [UInt8], _ producer: KafkaProducer) async throws {
+        guard !events.isEmpty else { return }
+        let topic = configuration.topic
+        let sent: Result<Void, any Error> = await withCheckedContinuation { continuation in
+            producerQueue.async {
+                continuation.resume(
+                    returning: Result {
+                        for event in events { try producer.send(topic: topic, key: key, value: event) }
+                        producer.poll()
+                    }
+                )
+            }
+        }
+        try sent.get()
+    }
+}
