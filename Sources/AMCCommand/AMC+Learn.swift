@@ -52,8 +52,22 @@ extension AMC {
         @Option(help: "Largest held-out NDCG@5 drop the gate accepts (key learn.gate.tolerance). Default: 0.005.")
         var gateTolerance: Double?
 
-        @Option(help: "Seconds between --follow cycles (key learn.interval-seconds). Default: 30.")
+        @Option(
+            help: ArgumentHelp(
+                "Seconds after which --follow re-checks for new pairs without a notification from ingest "
+                    + "(key learn.interval-seconds). Default: 30."
+            )
+        )
         var intervalSeconds: Double?
+
+        @Option(
+            help: ArgumentHelp(
+                "Seconds --follow waits after ingest's first commit notification, and after the previous cycle, "
+                    + "before a cycle: commits within it fold into one (key learn.min-cycle-spacing-seconds). "
+                    + "Default: 1."
+            )
+        )
+        var minCycleSpacingSeconds: Double?
 
         @Option(
             help: ArgumentHelp(
@@ -84,6 +98,11 @@ extension AMC {
             flags.set("learn.finetune.learning-rate", finetuneLearningRate, flag: "--finetune-learning-rate")
             flags.set("learn.gate.tolerance", gateTolerance, flag: "--gate-tolerance")
             flags.set("learn.interval-seconds", intervalSeconds, flag: "--interval-seconds")
+            flags.set(
+                "learn.min-cycle-spacing-seconds",
+                minCycleSpacingSeconds,
+                flag: "--min-cycle-spacing-seconds"
+            )
             flags.set("learn.seed", seed, flag: "--seed")
             flags.set("learn.architecture", architecture, flag: "--architecture")
             if noActivate { flags.set("learn.activate", false, flag: "--no-activate") }
@@ -206,6 +225,9 @@ extension Settings {
         c.seed = UInt64(try reader.int(forKey: "learn.seed", default: Int(c.seed), bounds: .atLeast(0)))
         c.pollInterval = .seconds(
             try reader.double(forKey: "learn.interval-seconds", default: 30, bounds: .positiveSeconds)
+        )
+        c.minCycleSpacing = .seconds(
+            try reader.double(forKey: "learn.min-cycle-spacing-seconds", default: 1, bounds: .within(0...1e9))
         )
         c.model.embeddingDimension = try reader.int(
             forKey: "learn.model.embedding-dimension",

@@ -11,7 +11,7 @@ public struct CatalogStore: Sendable {
     private let connection: PostgresConnection
 
     /// Images read per statement by ``allImages()`` and keys per statement in ``images(keys:)``.
-    static let pageSize = 2000
+    public static let pageSize = 2000
 
     /// Second key of the transaction-level advisory lock that serialises catalog writes; the first key is
     /// amc-stream's namespace `'AMC'` (0x414D43), shared with the learner's locks (keys 1 and 2).
@@ -153,6 +153,12 @@ public struct CatalogStore: Sendable {
             after = last.key
         }
         return images
+    }
+
+    /// Every stored image's key, in key order (an index-only read of the primary key; no features).
+    /// - Throws: ``PostgresError``.
+    public func allKeys() throws -> [String] {
+        try connection.query("SELECT image FROM images ORDER BY image").map { try $0.decode(String.self, column: 0) }
     }
 
     /// The stored images with the given keys.

@@ -42,17 +42,27 @@ public struct Learner: Sendable {
     private let connection: PostgresConnection
     private let worker: String
     private let logger: Logger
+    private let cache: LearnerCache
 
     /// - Parameters:
     ///   - configuration: Training, held-out and gate settings.
     ///   - connection: The learner's session (the one holding leadership).
     ///   - worker: Who this learner is (host and pid), recorded as `created_by` and in `learner_runs`.
     ///   - logger: Receives progress and decisions.
-    public init(configuration: LearnerConfiguration, connection: PostgresConnection, worker: String, logger: Logger) {
+    ///   - cache: What fine-tuning cycles keep for the next (catalog features, gate encodings, Adam's moments);
+    ///     pass the same one to every learner of a process. Default: a new, empty one.
+    public init(
+        configuration: LearnerConfiguration,
+        connection: PostgresConnection,
+        worker: String,
+        logger: Logger,
+        cache: LearnerCache = LearnerCache()
+    ) {
         self.configuration = configuration
         self.connection = connection
         self.worker = worker
         self.logger = logger
+        self.cache = cache
     }
 
     // MARK: - Cycles
@@ -78,7 +88,8 @@ public struct Learner: Sendable {
             configuration: configuration.applying(architecture: architecture),
             connection: connection,
             worker: worker,
-            logger: logger
+            logger: logger,
+            cache: cache
         )
     }
 
@@ -112,7 +123,7 @@ public struct Learner: Sendable {
             seed: configuration.seed
         )
         func trainFresh(_ model: any ScoringModel, phase: String) throws -> (any ScoringModel, TrainingReport) {
-            try train(
+            let (trainer, report) = try train(
                 model,
                 scope: .all,
                 epochs: configuration.bootstrapEpochs,
@@ -125,6 +136,7 @@ public struct Learner: Sendable {
                 progress: progress,
                 shouldStop: shouldStop
             )
+            return (trainer.scoringModel, report)
         }
         let (trained, report) = try trainFresh(initial, phase: architecture)
         var baselines: [ModalityMode: (parameters: ModelParameters, metrics: RankingMetrics)] = [:]
@@ -182,6 +194,9 @@ public struct Learner: Sendable {
     ) throws -> LearnerOutcome {
         let started = Date()
         if let refusedWatermark, try !PairStore(connection: connection).hasChanges(since: refusedWatermark) {
+            var reads = CycleReads()
+            reads.statements = 1
+            cache.record(reads)
             return .noNewPairs(changedPairs: 0)
         }
         let registry = ModelRegistry(connection: connection)
@@ -202,18 +217,35 @@ public struct Learner: Sendable {
         progress: (LearnerProgress) -> Void,
         shouldStop: () -> Bool
     ) throws -> LearnerOutcome {
-        let registry = ModelRegistry(connection: connection)
+        var reads = CycleReads()
+        defer {
+            cache.record(reads)
+            logger.debug("Fine-tuning cycle read", metadata: ["reads": "\(reads)"])
+        }
         let active = parent.version
-        let parentModel = try ModelArchitectures.model(from: registry.parameters(of: active))
-        // The catalog's keywords hashed as the version reads them.
-        let (table, dimension) = try loadCatalog(hashBuckets: parentModel.hashBuckets)
+        // The trainer that produced the active version, when this learner published it: its model is that version's
+        // (no chain of parts to read back to the bootstrap), and its Adam moments carry on.
+        let settings = TrainerSettings(learningRate: configuration.fineTuneLearningRate, scope: .onlinePart)
+        let carried = cache.trainer(continuing: active, settings: settings)
+        let parentModel =
+            try carried?.scoringModel
+            ?? ModelArchitectures.model(from: ModelRegistry(connection: connection).parameters(of: active))
+        // The catalog's keys (features are read below, for the images this cycle uses), hashed as the version reads
+        // them.
+        let catalog = CatalogStore(connection: connection)
+        var (table, dimension) = try cache.catalog(hashBuckets: parentModel.hashBuckets, store: catalog, reads: &reads)
         guard parentModel.regionDimension == dimension else {
             throw LearnerError(
                 "active version \(active) expects regions of dimension \(parentModel.regionDimension) "
                     + "but the catalog's are \(dimension): bootstrap a new version (amc learn --bootstrap)"
             )
         }
-        let snapshot = try PairStore(connection: connection).read(changedSince: parent.watermark)
+        // Only the queries with new clicks since the watermark, and every pair of those queries.
+        let pairStore = PairStore(connection: connection)
+        let (snapshot, eventRows) = try pairStore.readWindow(changedSince: parent.watermark)
+        reads.statements += 3
+        reads.eventRows += eventRows
+        reads.pairRows += snapshot.pairs.count
         let split = Split(snapshot.pairs, configuration: configuration)
         // The window: training pairs with new clicks since the watermark, weighted by that new evidence alone.
         let changed = split.training.filter { $0.changed && $0.windowGrade >= 1 }
@@ -222,13 +254,47 @@ public struct Learner: Sendable {
             return .noNewPairs(changedPairs: changed.count)
         }
         // Judge on the freshest evidence: held-out queries graded by the clicks in the same window (what users
-        // do now, including images they stopped clicking), or by their totals while the window has none.
+        // do now, including images they stopped clicking), or, while the window has none, the fixed held-out
+        // reference sample by its totals.
         var gateQueries = gateSlice(split.heldOut, grade: \.windowGrade, table: table)
         if !gateQueries.contains(where: { $0.gains.contains { $0 > 0 } }) {
-            gateQueries = gateSlice(split.heldOut, grade: \.grade, table: table)
+            let reference = try cache.heldOutReference(
+                percent: configuration.holdoutPercent,
+                size: configuration.maxGateQueries,
+                store: pairStore,
+                reads: &reads
+            )
+            let referencePairs = try pairStore.pairs(ofQueries: reference)
+            reads.statements += 1
+            reads.pairRows += referencePairs.count
+            gateQueries = gateSlice(referencePairs, grade: \.grade, table: table)
         }
-        let (trained, report) = try train(
+        // The features this cycle uses: every epoch's positives and negatives, and the gate's candidates.
+        var needed = Set<Int>()
+        for epoch in 0..<max(1, configuration.fineTuneEpochs) {
+            for example in TrainingData.plan(
+                changed,
+                context: split.training,
+                grade: \.windowGrade,
+                table: table,
+                negatives: configuration.negatives,
+                hardNegatives: configuration.inQueryNegatives,
+                seed: configuration.seed,
+                epoch: epoch
+            ) {
+                needed.insert(example.positive)
+                needed.formUnion(example.negatives)
+            }
+        }
+        for query in gateQueries { needed.formUnion(query.images.compactMap(table.position(of:))) }
+        table = try cache.loading(needed, into: table, store: catalog, reads: &reads)
+
+        if carried != nil {
+            logger.debug("Continuing the previous fine-tune's Adam moments", metadata: ["version": "\(active)"])
+        }
+        let (trainer, report) = try train(
             parentModel,
+            continuing: carried,
             scope: .onlinePart,
             epochs: configuration.fineTuneEpochs,
             learningRate: configuration.fineTuneLearningRate,
@@ -240,14 +306,15 @@ public struct Learner: Sendable {
             progress: progress,
             shouldStop: shouldStop
         )
+        let trained = trainer.scoringModel
         let gate = try judge(
             trained,
             against: active,
             loaded: parentModel,
             queries: gateQueries,
-            scorer: CandidateScorer(table: table)
+            scorer: CandidateScorer(table: table, encodings: cache.encodings)
         )
-        return try conclude(
+        let outcome = try conclude(
             ModelRegistry.NewVersion(
                 kind: .finetune,
                 parent: active,
@@ -270,6 +337,10 @@ public struct Learner: Sendable {
             ),
             started: started
         )
+        if case .published(let version, _, _) = outcome {
+            cache.carry(trainer, settings: settings, as: version)
+        }
+        return outcome
     }
 
     // MARK: - Steps
@@ -302,8 +373,10 @@ public struct Learner: Sendable {
         )
     }
 
+    /// Trains `model` (or continues `carried`, a trainer of the same model whose Adam moments carry on).
     private func train(
         _ model: any ScoringModel,
+        continuing carried: (any ScoringModelTrainer)? = nil,
         scope: ParameterScope,
         epochs: Int,
         learningRate: Float,
@@ -314,18 +387,20 @@ public struct Learner: Sendable {
         phase: String,
         progress: (LearnerProgress) -> Void,
         shouldStop: () -> Bool
-    ) throws -> (any ScoringModel, TrainingReport) {
+    ) throws -> (any ScoringModelTrainer, TrainingReport) {
         let clock = ContinuousClock()
         let started = clock.now
         // The auxiliary single-modality losses apply to an AMC attention model's bootstrap only (ModelTrainer
         // skips them in the single-modality modes; other architectures have none).
-        var trainer = model.makeTrainer(
-            TrainerSettings(
-                learningRate: learningRate,
-                scope: scope,
-                auxiliaryModalityWeight: scope == .all ? configuration.auxiliaryModalityWeight : 0
+        var trainer =
+            carried
+            ?? model.makeTrainer(
+                TrainerSettings(
+                    learningRate: learningRate,
+                    scope: scope,
+                    auxiliaryModalityWeight: scope == .all ? configuration.auxiliaryModalityWeight : 0
+                )
             )
-        )
         var queryInputs = QueryInputs(buckets: model.hashBuckets)
         var firstLoss = 0.0
         var lastLoss = 0.0
@@ -372,7 +447,7 @@ public struct Learner: Sendable {
         }
         let seconds = (clock.now - started).secondsValue
         return (
-            trainer.scoringModel,
+            trainer,
             TrainingReport(firstEpochLoss: firstLoss, lastEpochLoss: lastLoss, examples: examplesSeen, seconds: seconds)
         )
     }

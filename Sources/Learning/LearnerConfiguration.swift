@@ -47,8 +47,13 @@ public struct LearnerConfiguration: Sendable, Hashable {
     public var architectures: [String: ArchitectureTrainingSettings] = [:]
     /// Seed of the initial weights, the negative sampling and the example order.
     public var seed: UInt64 = 1
-    /// How long `--follow` waits between cycles (and between attempts to become the leader).
+    /// How long `--follow` waits for a notification before it re-checks for changed pairs anyway (in case one was
+    /// lost), and between attempts to become the leader. Default: 30 s. Key: `learn.interval-seconds`.
     public var pollInterval: Duration = .seconds(30)
+    /// How long `--follow` waits after the first notification of ingest's commits (and, at least, after the end of
+    /// the previous cycle) before it starts a cycle: every commit within it folds into that one cycle. Default: 1 s.
+    /// Key: `learn.min-cycle-spacing-seconds`.
+    public var minCycleSpacing: Duration = .seconds(1)
 
     /// The defaults.
     public init() {}

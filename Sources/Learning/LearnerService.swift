@@ -12,8 +12,9 @@ public enum LearnerMode: Sendable, Hashable {
     case bootstrap
     /// One fine-tuning cycle, then return.
     case once
-    /// Fine-tuning cycles every poll interval until stopped; a bootstrap first when `bootstrapFirst`, and whenever
-    /// no version was ever published (a new deployment needs no separate bootstrap step).
+    /// Fine-tuning cycles until stopped, each woken by ingest's commits (or the poll interval's re-check); a
+    /// bootstrap first when `bootstrapFirst`, and whenever no version was ever published (a new deployment needs no
+    /// separate bootstrap step).
     case follow(bootstrapFirst: Bool)
 }
 
@@ -21,7 +22,9 @@ public enum LearnerMode: Sendable, Hashable {
 ///
 /// In `follow` mode a lost database session is not fatal: the service reconnects, waits for leadership again
 /// (another learner may have taken over) and carries on; a cycle that fails (say, the catalog is still empty) is
-/// logged and retried after the poll interval. In the one-shot modes errors are thrown.
+/// logged and retried after the poll interval (or at the next ingest commit). Cycles wake on ingest's commits
+/// (`LISTEN` on ``PairStore/changeChannel``, coalesced by ``LearnerConfiguration/minCycleSpacing``), with the poll
+/// interval as a fallback re-check. In the one-shot modes errors are thrown.
 public final class LearnerService: Service, Sendable {
     private let configuration: LearnerConfiguration
     private let databaseURL: DatabaseURL
@@ -31,6 +34,10 @@ public final class LearnerService: Service, Sendable {
     private let onProgress: @Sendable (LearnerProgress) -> Void
     private let onOutcome: @Sendable (LearnerOutcome) -> Void
     private let stopRequested = Mutex(false)
+    /// Cycles started (bootstrap or fine-tuning, whether or not they found anything to learn).
+    private let cycles = Mutex(0)
+    /// What the learner keeps from cycle to cycle (catalog features, encodings, Adam's moments), across sessions.
+    private let cache = LearnerCache()
 
     /// - Parameters:
     ///   - configuration: Training, held-out and gate settings.
@@ -65,6 +72,9 @@ public final class LearnerService: Service, Sendable {
 
     private var isStopping: Bool { stopRequested.withLock { $0 } }
 
+    /// How many cycles this service has started so far, including those that found nothing to learn.
+    public var cyclesStarted: Int { cycles.withLock { $0 } }
+
     public func run() async throws {
         try await withGracefulShutdownHandler {
             try await withTaskCancellationHandler {
@@ -85,17 +95,26 @@ public final class LearnerService: Service, Sendable {
     public func runBlocking() throws {
         switch mode {
         case .bootstrap:
-            try withLeaderSession { learner in onOutcome(try learner.bootstrap(progress: onProgress, shouldStop: stop))
+            try withLeaderSession { learner, _ in
+                cycles.withLock { $0 += 1 }
+                onOutcome(try learner.bootstrap(progress: onProgress, shouldStop: stop))
             }
         case .once:
-            try withLeaderSession { learner in onOutcome(try learner.fineTune(progress: onProgress, shouldStop: stop)) }
+            try withLeaderSession { learner, _ in
+                cycles.withLock { $0 += 1 }
+                onOutcome(try learner.fineTune(progress: onProgress, shouldStop: stop))
+            }
         case .follow(let bootstrapFirst):
             var needsBootstrap = bootstrapFirst
             var refusedWatermark: String?
             while !isStopping {
                 do {
-                    try withLeaderSession { learner in
+                    try withLeaderSession { learner, connection in
+                        // Ingest's commits announce themselves here (migration 0008); notifications sent while this
+                        // session did not exist are lost, so the first cycle runs at once.
+                        try connection.listen(PairStore.changeChannel)
                         while !isStopping {
+                            cycles.withLock { $0 += 1 }
                             do {
                                 if try needsBootstrap || learner.needsBootstrap() {
                                     onOutcome(try learner.bootstrap(progress: onProgress, shouldStop: stop))
@@ -117,7 +136,7 @@ public final class LearnerService: Service, Sendable {
                                 guard !isStopping else { return }
                                 logger.error("Learner cycle failed; retrying", metadata: ["error": "\(error)"])
                             }
-                            pause(configuration.pollInterval, unless: stop)
+                            try waitForNextCycle(connection, previousEnded: ContinuousClock.now)
                         }
                     }
                 } catch let error as PostgresError {
@@ -132,8 +151,40 @@ public final class LearnerService: Service, Sendable {
         }
     }
 
+    /// Waits until the next `--follow` cycle is due, or a stop is requested.
+    ///
+    /// A cycle is due `learn.min-cycle-spacing-seconds` after the first notification on ``PairStore/changeChannel``
+    /// that arrived since the previous cycle, and no sooner than that spacing after the previous cycle ended:
+    /// every notification of a burst of ingest commits within the spacing folds into one cycle. Without any
+    /// notification, a cycle is due `learn.interval-seconds` after the previous one ended (the fallback re-check,
+    /// should a notification be lost). Notifications still pending when the wait ends are consumed: the cycle that
+    /// follows reads everything committed before it starts.
+    /// - Parameters:
+    ///   - connection: The leader's session, listening on ``PairStore/changeChannel``.
+    ///   - previousEnded: When the previous cycle ended.
+    /// - Throws: ``PostgresError`` when the session is lost.
+    private func waitForNextCycle(_ connection: PostgresConnection, previousEnded: ContinuousClock.Instant) throws {
+        let clock = ContinuousClock()
+        let fallback = previousEnded + configuration.pollInterval
+        var due = fallback
+        var notified = false
+        while !isStopping {
+            let now = clock.now
+            if now >= due { break }
+            // Wake for a notification, the deadline, or at least every 200 ms to notice a stop request.
+            let received = try connection.waitForNotifications(
+                timeout: now.duration(to: min(due, now + .milliseconds(200)))
+            )
+            if !notified, received.contains(where: { $0.channel == PairStore.changeChannel }) {
+                notified = true
+                due = min(fallback, clock.now + configuration.minCycleSpacing)
+            }
+        }
+        _ = try connection.waitForNotifications(timeout: .zero)
+    }
+
     /// Connects, takes leadership (waiting while another learner holds it) and runs `body` as the leader.
-    private func withLeaderSession(_ body: (Learner) throws -> Void) throws {
+    private func withLeaderSession(_ body: (Learner, PostgresConnection) throws -> Void) throws {
         let connection = try PostgresConnection.connect(databaseURL, retryingFor: .seconds(30), logger: logger)
         defer { connection.close() }
         try connection.setApplicationName("amc learn " + worker)
@@ -145,7 +196,10 @@ public final class LearnerService: Service, Sendable {
         let metrics = LearnerMetrics()
         metrics.leader.record(1)
         defer { metrics.leader.record(0) }
-        try body(Learner(configuration: configuration, connection: connection, worker: worker, logger: logger))
+        try body(
+            Learner(configuration: configuration, connection: connection, worker: worker, logger: logger, cache: cache),
+            connection
+        )
     }
 
     private func stop() -> Bool { isStopping }

@@ -19,7 +19,7 @@ public enum ScoringCost {
         labels: [JudgedQuery],
         table: ImageFeatureTable
     ) -> Double? {
-        let encoded = model.encodeImages(table.features)
+        let encoded = model.encodeImages(table.allFeatures)
         let requests: [(query: String, images: [EncodedImage])] = labels.compactMap { query in
             let images = query.images.compactMap { table.position(of: $0).map { encoded[$0] } }
             return images.isEmpty ? nil : (query.query, images)

@@ -40,6 +40,45 @@ public enum TrainingData {
         seed: UInt64,
         epoch: Int
     ) -> [TrainingExample] {
+        plan(
+            pairs,
+            context: context,
+            grade: grade,
+            table: table,
+            negatives: negatives,
+            hardNegatives: hardNegatives,
+            seed: seed,
+            epoch: epoch
+        ).map { planned in
+            TrainingExample(
+                query: queryInputs.input(planned.query),
+                positive: table.features(at: planned.positive),
+                negatives: planned.negatives.map(table.features(at:))
+            )
+        }
+    }
+
+    /// One example of ``examples(_:context:grade:table:queryInputs:negatives:hardNegatives:seed:epoch:)`` as
+    /// catalog positions, before any image's features are read.
+    struct PlannedExample {
+        var query: String
+        var positive: Int
+        var negatives: [Int]
+    }
+
+    /// The examples of one epoch as catalog positions: the same draws, in the same order, as
+    /// ``examples(_:context:grade:table:queryInputs:negatives:hardNegatives:seed:epoch:)``, which turns them into
+    /// features. A fine-tuning cycle plans its epochs first, to load only the features they use.
+    static func plan(
+        _ pairs: [RelevancePair],
+        context: [RelevancePair],
+        grade: KeyPath<RelevancePair, Int>,
+        table: ImageFeatureTable,
+        negatives: Int,
+        hardNegatives: Int,
+        seed: UInt64,
+        epoch: Int
+    ) -> [PlannedExample] {
         var rng = SplitMix64(seed: seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(epoch + 1))
         var byQuery: [String: [(position: Int, grade: Int)]] = [:]
         if hardNegatives > 0 {
@@ -48,25 +87,24 @@ public enum TrainingData {
                 byQuery[pair.query, default: []].append((position, pair[keyPath: grade]))
             }
         }
-        var examples: [TrainingExample] = []
+        var examples: [PlannedExample] = []
         var lower: [Int] = []
         for pair in pairs {
             let weight = pair[keyPath: grade]
             guard weight >= 1, let positive = table.position(of: pair.image) else { continue }
-            let query = queryInputs.input(pair.query)
             lower.removeAll(keepingCapacity: true)
             for other in byQuery[pair.query] ?? [] where other.grade < weight { lower.append(other.position) }
             for _ in 0..<weight {
-                var sampled: [ImageFeatures] = []
+                var sampled: [Int] = []
                 sampled.reserveCapacity(negatives)
                 for _ in 0..<min(hardNegatives, negatives, lower.count) {
-                    sampled.append(table.features[lower[Int(rng.next() % UInt64(lower.count))]])
+                    sampled.append(lower[Int(rng.next() % UInt64(lower.count))])
                 }
                 while sampled.count < negatives, table.count > 1 {
                     let index = Int(rng.next() % UInt64(table.count))
-                    if index != positive { sampled.append(table.features[index]) }
+                    if index != positive { sampled.append(index) }
                 }
-                examples.append(TrainingExample(query: query, positive: table.features[positive], negatives: sampled))
+                examples.append(PlannedExample(query: pair.query, positive: positive, negatives: sampled))
             }
         }
         // Fisher–Yates with the same generator.
@@ -137,10 +175,20 @@ struct QueryInputs {
 /// Scores judged candidates with a model over the catalog features.
 public struct CandidateScorer: Sendable {
     private let table: ImageFeatureTable
+    private let encodings: ImageEncodingCache?
 
     /// - Parameter table: The catalog features.
     public init(table: ImageFeatureTable) {
+        self.init(table: table, encodings: nil)
+    }
+
+    /// - Parameters:
+    ///   - table: The catalog features (those of every judged image loaded).
+    ///   - encodings: Image encodings kept across evaluations: a model that shares image encodings with the one
+    ///     they were made by (a fine-tune of the same lineage) encodes only the images not encoded yet.
+    init(table: ImageFeatureTable, encodings: ImageEncodingCache?) {
         self.table = table
+        self.encodings = encodings
     }
 
     /// Scores of `images` for `query` (input order); images not in the catalog score `-infinity` (ranked last).
@@ -163,6 +211,27 @@ public struct CandidateScorer: Sendable {
 
     /// Held-out metrics of a model on judged queries.
     public func evaluate(_ model: any ScoringModel, on queries: [JudgedQuery]) -> RankingMetrics {
-        Evaluator.evaluate(queries) { scores(model, query: $0.query, images: $0.images) }
+        guard let encodings else {
+            return Evaluator.evaluate(queries) { scores(model, query: $0.query, images: $0.images) }
+        }
+        let byKey = encodings.encodings(
+            of: queries.flatMap(\.images).filter { table.position(of: $0) != nil },
+            by: model,
+            table: table
+        )
+        return Evaluator.evaluate(queries) { judged in
+            var known: [EncodedImage] = []
+            var slots: [Int?] = []
+            for key in judged.images {
+                if let image = byKey[key] {
+                    slots.append(known.count)
+                    known.append(image)
+                } else {
+                    slots.append(nil)
+                }
+            }
+            let scored = model.score(query: model.encodeQuery(judged.query), encodedImages: known)
+            return slots.map { slot in slot.map { Double(scored[$0].score) } ?? -.infinity }
+        }
     }
 }

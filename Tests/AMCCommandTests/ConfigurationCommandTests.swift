@@ -43,7 +43,8 @@ struct ConfigurationCommandTests {
             ("learn.bootstrap.learning-rate", "--bootstrap-learning-rate"),
             ("learn.finetune.learning-rate", "--finetune-learning-rate"),
             ("learn.bootstrap.auxiliary-weight", nil), ("learn.gate.tolerance", "--gate-tolerance"),
-            ("learn.interval-seconds", "--interval-seconds"), ("learn.model.margin", nil),
+            ("learn.interval-seconds", "--interval-seconds"),
+            ("learn.min-cycle-spacing-seconds", "--min-cycle-spacing-seconds"), ("learn.model.margin", nil),
         ]
         var keys: [Key] = [
             Key(key: "log.level", command: serve, kind: .choice),

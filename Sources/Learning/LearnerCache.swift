@@ -1,0 +1,250 @@
+import Catalog
+import Model
+import Postgres
+import Synchronization
+
+/// What a learner keeps from one fine-tuning cycle to the next, so that a cycle's cost follows its window rather
+/// than the history (`Docs/learning.md`, "Window-sized cycles"):
+///
+/// - the catalog's keys and the features of the images cycles used, for one catalog revision and bucket count
+///   (dropped when either changes);
+/// - the gate's image encodings, for as long as the versions judged share them (fine-tunes of one lineage);
+/// - the held-out reference sample the gate falls back to;
+/// - the trainer (weights and Adam's moments) of the last fine-tune it published, continued by the next cycle when
+///   that version is still the active one.
+///
+/// Memory only: a restarted learner starts empty. One learner thread uses it at a time; the state sits behind a
+/// `Mutex` so the type is `Sendable` without exceptions.
+public final class LearnerCache: Sendable {
+    private let state = Mutex(State())
+
+    private struct State: Sendable {
+        var catalog: CatalogFeatures?
+        var reference: HeldOutReference?
+        var carried: CarriedTrainer?
+        var lastCycleReads = CycleReads()
+    }
+
+    /// An empty cache.
+    public init() {}
+
+    /// What the latest fine-tuning cycle read from the database (a cycle that found nothing to learn included).
+    public var lastCycleReads: CycleReads { state.withLock { $0.lastCycleReads } }
+
+    func record(_ reads: CycleReads) {
+        state.withLock { $0.lastCycleReads = reads }
+    }
+
+    /// Encodings of catalog images for the gate.
+    let encodings = ImageEncodingCache()
+
+    // MARK: - Catalog
+
+    /// The catalog's keys and the features loaded so far.
+    private struct CatalogFeatures: Sendable {
+        var revision: String
+        var hashBuckets: Int
+        var dimension: Int
+        var keys: [String]
+        var positions: [String: Int]
+        var loaded: [ImageFeatures?]
+
+        var table: ImageFeatureTable { ImageFeatureTable(keys: keys, positions: positions, loaded: loaded) }
+    }
+
+    /// The catalog as of its current revision, keys only, with the features cycles loaded so far; reads the keys
+    /// again (and forgets every feature) when the revision or the bucket count changed.
+    /// - Returns: The table and the catalog's region dimension.
+    /// - Throws: ``LearnerError`` when the catalog is empty.
+    func catalog(
+        hashBuckets: Int,
+        store: CatalogStore,
+        reads: inout CycleReads
+    ) throws -> (ImageFeatureTable, Int) {
+        let revision = try store.revision()
+        reads.statements += 1
+        if let cached = state.withLock({ $0.catalog }), cached.revision == revision, cached.hashBuckets == hashBuckets {
+            return (cached.table, cached.dimension)
+        }
+        guard let dimension = try store.regionDimension() else {
+            throw LearnerError("the image catalog is empty: import it first (amc catalog import FILE)")
+        }
+        let keys = try store.allKeys()
+        reads.statements += 2
+        reads.catalogKeys += keys.count
+        var positions: [String: Int] = [:]
+        positions.reserveCapacity(keys.count)
+        for (position, key) in keys.enumerated() { positions[key] = position }
+        let fresh = CatalogFeatures(
+            revision: revision,
+            hashBuckets: hashBuckets,
+            dimension: dimension,
+            keys: keys,
+            positions: positions,
+            loaded: Array(repeating: nil, count: keys.count)
+        )
+        state.withLock { $0.catalog = fresh }
+        // An image replaced by the import that changed the revision has other features: encode everything anew.
+        encodings.removeAll()
+        return (fresh.table, dimension)
+    }
+
+    /// `table` with the features of `positions` loaded: those not loaded yet are read (one query per page of
+    /// images) and kept.
+    /// - Throws: ``LearnerError`` when an image disappeared from the catalog since its keys were read (the next
+    ///   cycle reads them again).
+    func loading(
+        _ positions: some Sequence<Int>,
+        into table: ImageFeatureTable,
+        store: CatalogStore,
+        reads: inout CycleReads
+    ) throws -> ImageFeatureTable {
+        let missing = Set(positions.filter { !table.isLoaded($0) }).sorted()
+        guard !missing.isEmpty else { return table }
+        let hashBuckets = state.withLock { $0.catalog?.hashBuckets } ?? 0
+        let images = try store.images(keys: missing.map { table.keys[$0] })
+        reads.statements += (missing.count + CatalogStore.pageSize - 1) / CatalogStore.pageSize
+        reads.catalogRows += images.count
+        guard images.count == missing.count else {
+            state.withLock { $0.catalog = nil }
+            throw LearnerError("the catalog changed during the cycle; its keys are read again next cycle")
+        }
+        return state.withLock { state -> ImageFeatureTable in
+            guard var catalog = state.catalog else { return table }
+            for image in images {
+                guard let position = catalog.positions[image.key] else { continue }
+                catalog.loaded[position] = ImageFeatureTable.features(of: image, hashBuckets: hashBuckets)
+            }
+            state.catalog = catalog
+            return catalog.table
+        }
+    }
+
+    // MARK: - Held-out reference
+
+    /// The fixed held-out sample the gate falls back to, for one held-out percentage and size.
+    private struct HeldOutReference: Sendable {
+        var percent: Int
+        var size: Int
+        var queries: [String]
+    }
+
+    /// The first `size` held-out queries in key order (read once, then kept): a bounded, fixed sample of the
+    /// held-out queries, whatever the number of pairs. Reading it walks the pairs' primary key from query to query
+    /// (one index probe per distinct query, about `size × 100 / percent` of them), never the whole table.
+    func heldOutReference(
+        percent: Int,
+        size: Int,
+        store: PairStore,
+        reads: inout CycleReads
+    ) throws -> [String] {
+        if let cached = state.withLock({ $0.reference }), cached.percent == percent, cached.size == size {
+            return cached.queries
+        }
+        var queries: [String] = []
+        if percent > 0, size > 0 {
+            // At most 4× the expected number of probes, so a skewed hash cannot make it walk the whole key range.
+            let budget = 4 * size * 100 / percent
+            var scanned = 0
+            var after = ""
+            while queries.count < size, scanned < budget {
+                let limit = min(1000, budget - scanned)
+                let page = try store.queries(after: after, limit: limit)
+                reads.statements += 1
+                reads.queryRows += page.count
+                scanned += page.count
+                for query in page where TrainingData.isHeldOut(query, percent: percent) && queries.count < size {
+                    queries.append(query)
+                }
+                guard page.count == limit, let last = page.last else { break }
+                after = last
+            }
+        }
+        let reference = HeldOutReference(percent: percent, size: size, queries: queries)
+        state.withLock { $0.reference = reference }
+        return queries
+    }
+
+    // MARK: - Adam's moments
+
+    /// A fine-tune's trainer after its last step, and the version it was published as.
+    private struct CarriedTrainer: Sendable {
+        var version: Int64
+        var settings: TrainerSettings
+        var trainer: any ScoringModelTrainer
+    }
+
+    /// The trainer that produced `version`, when this learner published it with the same settings: continuing it
+    /// continues that version's weights and Adam's moments and step count.
+    func trainer(continuing version: Int64, settings: TrainerSettings) -> (any ScoringModelTrainer)? {
+        state.withLock { state in
+            guard let carried = state.carried, carried.version == version, carried.settings == settings else {
+                return nil
+            }
+            return carried.trainer
+        }
+    }
+
+    /// Keeps the trainer that produced the published `version` (replacing any other lineage's).
+    func carry(_ trainer: any ScoringModelTrainer, settings: TrainerSettings, as version: Int64) {
+        state.withLock { $0.carried = CarriedTrainer(version: version, settings: settings, trainer: trainer) }
+    }
+}
+
+/// What one fine-tuning cycle read from the database: statements and rows by source. A cycle's reads depend on its
+/// window (and on the catalog's revision changes), not on how many pairs the table holds.
+public struct CycleReads: Sendable, Hashable, CustomStringConvertible {
+    /// Statements that read pairs, events, queries or the catalog (not the registry reads of the active version,
+    /// nor the publishing transaction).
+    public var statements = 0
+    /// Relevance pairs read (the window's queries' pairs, and the held-out reference's when the gate needs them).
+    public var pairRows = 0
+    /// Aggregated click-event rows of the window (one per pair with new clicks).
+    public var eventRows = 0
+    /// Catalog images whose features were read.
+    public var catalogRows = 0
+    /// Catalog keys read (only when the catalog's revision changed).
+    public var catalogKeys = 0
+    /// Distinct queries read to choose the held-out reference sample (once per process).
+    public var queryRows = 0
+
+    public init() {}
+
+    public var description: String {
+        "statements=\(statements) pairs=\(pairRows) events=\(eventRows) images=\(catalogRows) "
+            + "keys=\(catalogKeys) queries=\(queryRows)"
+    }
+}
+
+/// Image encodings by catalog key, made by one model and reused by every model that shares them
+/// (``ScoringModel/sharesImageEncodings(with:)``: fine-tunes of its online part).
+final class ImageEncodingCache: Sendable {
+    private let state = Mutex<(model: (any ScoringModel)?, byKey: [String: EncodedImage])>((nil, [:]))
+
+    /// Forgets every encoding (the catalog changed).
+    func removeAll() {
+        state.withLock { $0 = (nil, [:]) }
+    }
+
+    /// The encodings of `keys` for `model`: those kept, when `model` shares them with the model that made them,
+    /// and the others encoded now (and kept). A model that shares none starts over.
+    func encodings(of keys: [String], by model: any ScoringModel, table: ImageFeatureTable) -> [String: EncodedImage] {
+        var (owner, byKey) = state.withLock { $0 }
+        if let existing = owner, existing.sharesImageEncodings(with: model) {
+            // Kept.
+        } else {
+            owner = model
+            byKey = [:]
+        }
+        var seen = Set<String>()
+        let missing = keys.filter { byKey[$0] == nil && seen.insert($0).inserted }
+        let features = missing.compactMap { table[$0] }
+        if !features.isEmpty {
+            for (key, encoded) in zip(missing.filter { table[$0] != nil }, model.encodeImages(features)) {
+                byKey[key] = encoded
+            }
+        }
+        state.withLock { $0 = (owner, byKey) }
+        return byKey
+    }
+}

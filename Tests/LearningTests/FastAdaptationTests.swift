@@ -1,0 +1,251 @@
+import Catalog
+import Foundation
+import LearningTestSupport
+import Model
+import Postgres
+import Registry
+import Simulation
+import TestSupport
+import Testing
+
+@testable import Learning
+
+/// Fast adaptation: a following learner wakes on the commits that change pairs, a cycle reads only its window, and
+/// fine-tuning cycles of one lineage continue one Adam run.
+@Suite(.timeLimit(.minutes(6)))
+struct FastAdaptationTests {
+    @Test func aBurstOfCommitsWakesAFollowingLearnerForOneCycleLongBeforeTheInterval() async throws {
+        let fixture = try LearningFixture(world: tinyWorld())
+        var configuration = quickConfiguration()
+        configuration.gateTolerance = 1
+        configuration.pollInterval = .seconds(600)
+        // Long enough for five small commits on a loaded machine: every one of them falls inside the spacing.
+        configuration.minCycleSpacing = .seconds(15)
+        let service = LearnerService(
+            configuration: configuration,
+            databaseURL: fixture.url,
+            mode: .follow(bootstrapFirst: false),
+            worker: "test",
+            logger: testLogger
+        )
+        // On its own thread (run()), so the cooperative pool stays free for the test's polling.
+        let running = Task { try await service.run() }
+        defer { service.requestStop() }
+        let connection = try fixture.connect()
+        defer { connection.close() }
+        let registry = ModelRegistry(connection: connection)
+        // The first cycle bootstraps (no version yet); then the learner waits, listening.
+        #expect(try await eventually { try registry.activeVersion() != nil })
+        #expect(service.cyclesStarted == 1)
+
+        // Five commits in a row, each changing pairs, as five ingest batches would.
+        let triads = Array(fixture.world.clicks(shifted: true).triads.prefix(100))
+        for chunk in stride(from: 0, to: triads.count, by: 20) {
+            try fixture.addPairs(
+                triads[chunk..<min(chunk + 20, triads.count)].map {
+                    (
+                        fixture.world.trainingQueries[$0.query].text, fixture.world.images[$0.image].key,
+                        $0.clicks
+                    )
+                }
+            )
+        }
+        // The interval is ten minutes: only the notifications can start a cycle now.
+        #expect(try await eventually { try registry.versions().count == 2 })
+        let tuned = try #require(try registry.versions().last)
+        #expect(tuned.kind == .finetune)
+        // That one cycle saw all five commits, and no other cycle follows.
+        #expect(try !PairStore(connection: connection).hasChanges(since: tuned.watermark))
+        try await Task.sleep(for: .seconds(6))
+        #expect(service.cyclesStarted == 2)
+        service.requestStop()
+        try await running.value
+    }
+
+    @Test func aCycleReadsTheSameRowsWhateverTheNumberOfPairsInTheTable() throws {
+        var observed: [[CycleReads]] = []
+        for history in [2_000, 20_000] {
+            let fixture = try LearningFixture(world: tinyWorld())
+            try addHistory(history, to: fixture)
+            var configuration = quickConfiguration()
+            configuration.gateTolerance = 1
+            let (learner, connection) = try leadingLearner(fixture, configuration)
+            defer { connection.close() }
+            let registry = ModelRegistry(connection: connection)
+            let cache = LearnerCache()
+            let following = Learner(
+                configuration: configuration,
+                connection: connection,
+                worker: "test",
+                logger: testLogger,
+                cache: cache
+            )
+            guard case .published = try learner.bootstrap() else {
+                Issue.record("bootstrap did not publish")
+                return
+            }
+            var reads: [CycleReads] = []
+            for shifted in [true, false] {
+                // The same window each time: one commit of the world's clicks.
+                try fixture.addClicks(fixture.world.clicks(shifted: shifted))
+                guard case .published = try following.fineTune() else {
+                    Issue.record("the fine-tune did not publish")
+                    return
+                }
+                reads.append(cache.lastCycleReads)
+            }
+            #expect(try registry.versions().count == 3)
+            // The history is never read: a cycle reads at most the pairs of the world's queries, the window's.
+            let pairs = try connection.query("SELECT count(*) FROM relevance_pairs")[0].decode(Int.self, column: 0)
+            #expect(pairs > history)
+            for cycle in reads { #expect(cycle.pairRows > 0 && cycle.pairRows <= pairs - history, "\(cycle)") }
+            // The first cycle of a learner reads the catalog's keys; the next reads none, and only the features of
+            // images no earlier cycle used.
+            #expect(reads[0].catalogKeys == fixture.world.images.count && reads[1].catalogKeys == 0)
+            observed.append(reads)
+        }
+        #expect(observed[0] == observed[1], "\(observed)")
+    }
+
+    @Test func aSecondFineTuneContinuesTheFirstOnesAdamMomentsAsOneTrainingSessionWould() throws {
+        let fixture = try LearningFixture(world: tinyWorld())
+        var configuration = quickConfiguration()
+        configuration.gateTolerance = 1
+        configuration.fineTuneEpochs = 2
+        let (learner, connection) = try leadingLearner(fixture, configuration)
+        defer { connection.close() }
+        let registry = ModelRegistry(connection: connection)
+        guard case .published(let bootstrapped, _, _) = try learner.bootstrap() else {
+            Issue.record("bootstrap did not publish")
+            return
+        }
+        let table = ImageFeatureTable(
+            images: try CatalogStore(connection: connection).allImages(),
+            hashBuckets: configuration.model.hashBuckets
+        )
+        let cache = LearnerCache()
+        let following = Learner(
+            configuration: configuration,
+            connection: connection,
+            worker: "test",
+            logger: testLogger,
+            cache: cache
+        )
+        // Two windows, each fine-tuned in its own cycle; the windows' examples are read as the cycles read them.
+        var windows: [(pairs: [RelevancePair], context: [RelevancePair])] = []
+        var published: [Int64] = []
+        for shifted in [true, false] {
+            try fixture.addClicks(fixture.world.clicks(shifted: shifted))
+            let active = try #require(try registry.activeVersion())
+            let parent = try #require(try registry.version(active))
+            let split = Split(
+                try PairStore(connection: connection).readWindow(changedSince: parent.watermark).snapshot.pairs,
+                configuration: configuration
+            )
+            windows.append((split.training.filter { $0.changed && $0.windowGrade >= 1 }, split.training))
+            guard case .published(let version, _, _) = try following.fineTune() else {
+                Issue.record("the fine-tune did not publish")
+                return
+            }
+            published.append(version)
+        }
+
+        // One training session over both windows, from the bootstrap's weights.
+        let settings = TrainerSettings(learningRate: configuration.fineTuneLearningRate, scope: .onlinePart)
+        let start = try ModelArchitectures.model(from: registry.parameters(of: bootstrapped))
+        var session = start.makeTrainer(settings)
+        for window in windows { train(&session, on: window, table: table, configuration: configuration) }
+        let second = try registry.parameters(of: published[1])
+        #expect(second == session.scoringModel.parameters)
+
+        // Without the moments (a fresh optimiser on the first cycle's weights) the second cycle would differ.
+        var fresh = try ModelArchitectures.model(from: registry.parameters(of: published[0])).makeTrainer(settings)
+        train(&fresh, on: windows[1], table: table, configuration: configuration)
+        #expect(second != fresh.scoringModel.parameters)
+
+        // After another lineage was activated (here: back to the bootstrap), the next fine-tune starts from fresh
+        // moments on that version's weights.
+        try registry.activate(bootstrapped, actor: "test", reason: "rollback")
+        try fixture.addClicks(fixture.world.clicks(shifted: true))
+        let rolledBack = try #require(try registry.version(bootstrapped))
+        let split = Split(
+            try PairStore(connection: connection).readWindow(changedSince: rolledBack.watermark).snapshot.pairs,
+            configuration: configuration
+        )
+        guard case .published(let third, _, _) = try following.fineTune() else {
+            Issue.record("the fine-tune after the rollback did not publish")
+            return
+        }
+        var restarted = start.makeTrainer(settings)
+        train(
+            &restarted,
+            on: (split.training.filter { $0.changed && $0.windowGrade >= 1 }, split.training),
+            table: table,
+            configuration: configuration
+        )
+        #expect(try registry.parameters(of: third) == restarted.scoringModel.parameters)
+    }
+}
+
+/// Adds `count` pairs of queries nobody searches any more (images not in the catalog), with one click event each,
+/// committed before the tests' versions are trained: history every cycle's window leaves out.
+private func addHistory(_ count: Int, to fixture: LearningFixture) throws {
+    let connection = try fixture.connect()
+    defer { connection.close() }
+    try connection.transaction { connection in
+        try connection.execute(
+            """
+            INSERT INTO click_events (topic, partition, "offset", query, image, clicks, event_time)
+            SELECT 'history', 0, i, 'history query ' || lpad((i / 4)::text, 8, '0'), 'history-image-' || (i % 4),
+                   1, now()
+            FROM generate_series(1, \(count)) AS i
+            """
+        )
+        try connection.execute(
+            """
+            INSERT INTO relevance_pairs (query, image, clicks, click_events, first_seen, last_seen)
+            SELECT 'history query ' || lpad((i / 4)::text, 8, '0'), 'history-image-' || (i % 4), 1, 1, now(), now()
+            FROM generate_series(1, \(count)) AS i
+            """
+        )
+    }
+}
+
+/// Runs a fine-tune's epochs and minibatches over a window, exactly as a learner cycle does.
+private func train(
+    _ trainer: inout any ScoringModelTrainer,
+    on window: (pairs: [RelevancePair], context: [RelevancePair]),
+    table: ImageFeatureTable,
+    configuration: LearnerConfiguration
+) {
+    var queryInputs = QueryInputs(buckets: trainer.scoringModel.hashBuckets)
+    for epoch in 0..<max(1, configuration.fineTuneEpochs) {
+        let examples = TrainingData.examples(
+            window.pairs,
+            context: window.context,
+            grade: \.windowGrade,
+            table: table,
+            queryInputs: &queryInputs,
+            negatives: configuration.negatives,
+            hardNegatives: configuration.inQueryNegatives,
+            seed: configuration.seed,
+            epoch: epoch
+        )
+        var start = 0
+        while start < examples.count {
+            let end = min(start + max(1, configuration.batchSize), examples.count)
+            _ = trainer.step(examples[start..<end])
+            start = end
+        }
+    }
+}
+
+/// Polls `condition` every 100 ms for up to 60 s.
+private func eventually(_ condition: () throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + .seconds(60)
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    return false
+}
