@@ -85,11 +85,11 @@ struct ScoringRoutes: Sendable {
             throw APIError.clientClosed
         }
         let body = try ScoreRequest.decode(buffer)
-        try validate(body)
+        let query = try validate(body)
         // One snapshot for the whole request: a swap meanwhile does not change what this request uses.
         guard let served = holder.current() else { throw APIError.noModel }
         if let beforeScoring { await beforeScoring() }
-        let outcome = served.score(query: body.query, images: body.images, top: body.top, explain: body.explain)
+        let outcome = served.score(normalizedQuery: query, images: body.images, top: body.top, explain: body.explain)
         let servedAt = Date()
         let rankingID = RankingID.make(at: servedAt)
         var response = try json(.ok, ScoreResponse(modelVersion: served.version, rankingID: rankingID, outcome))
@@ -99,7 +99,7 @@ struct ScoringRoutes: Sendable {
                 id: rankingID,
                 servedAt: servedAt,
                 modelVersion: served.version,
-                query: QueryNormalizer.normalize(body.query),
+                query: query,
                 images: outcome.results.map(\.image)
             )
         )
@@ -109,13 +109,15 @@ struct ScoringRoutes: Sendable {
 
     /// Checks a request against the limits, and its query with the rule ingest applies to a click's query
     /// (``QueryNormalizer/validated(_:field:maxBytes:)``).
-    private func validate(_ body: ScoreRequest) throws {
+    /// - Returns: The normalised query, which the request is scored and recorded with.
+    private func validate(_ body: ScoreRequest) throws -> String {
         // The raw length first: it bounds the normalisation's work.
         guard body.query.utf8.count <= configuration.maxQueryBytes else {
             throw APIError.badRequest("query is longer than \(configuration.maxQueryBytes) bytes")
         }
+        let query: String
         do {
-            _ = try QueryNormalizer.validated(body.query, field: "query", maxBytes: configuration.maxQueryBytes)
+            query = try QueryNormalizer.validated(body.query, field: "query", maxBytes: configuration.maxQueryBytes)
         } catch {
             throw APIError.badRequest(error.detail)
         }
@@ -126,6 +128,7 @@ struct ScoringRoutes: Sendable {
         guard !body.images.contains(where: \.isEmpty) else {
             throw APIError.badRequest("image keys must not be empty")
         }
+        return query
     }
 
     private func model() throws -> Response {

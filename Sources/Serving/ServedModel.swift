@@ -50,7 +50,13 @@ public final class ServedModel: Sendable {
     /// - Returns: Known images by score descending (ties in input order), and the keys not in the catalog (in
     ///   input order, each once).
     public func score(query: String, images: [String], top: Int?, explain: Bool = false) -> ScoringResult {
-        let encodedQuery = model.encodeQuery(QueryNormalizer.normalize(query))
+        score(normalizedQuery: QueryNormalizer.normalize(query), images: images, top: top, explain: explain)
+    }
+
+    /// ``score(query:images:top:explain:)`` of a query already normalised (``QueryNormalizer/normalize(_:)``): the
+    /// scoring route normalises once, to validate, score and record the ranking with the same text.
+    func score(normalizedQuery: String, images: [String], top: Int?, explain: Bool = false) -> ScoringResult {
+        let encodedQuery = model.encodeQuery(normalizedQuery)
         // One hash of each key: a known image is recognised again by its catalog position.
         var seenPositions = Set<Int>(minimumCapacity: images.count)
         var seenUnknown = Set<String>()
