@@ -86,21 +86,14 @@ import Testing
                 let count = stored.values.count
                 entries = [0, count - 1] + (0..<4).map { _ in Int(rng.next() % UInt64(count)) }
             }
-            var magnitude: Float = 0
-            for entry in entries {
-                let numeric = try numericGradient(model, tensor, entry, example)
-                let exact: Float
-                if let sparse = analytic.gradients.sparse[tensor.rawValue] {
-                    exact = sparse[row: entry / stored.columns][entry % stored.columns]
-                } else {
-                    exact = try #require(analytic.gradients.dense[tensor.rawValue])[entry]
-                }
-                magnitude += abs(exact)
-                #expect(
-                    abs(exact - numeric) <= 1e-2 * max(abs(exact), abs(numeric)) + 3e-3,
-                    "\(tensor.rawValue)[\(entry)]: analytic \(exact), numeric \(numeric)"
-                )
-            }
+            let magnitude = try expectGradientMatchesCentralDifferences(
+                model,
+                tensor: tensor.index,
+                entries: entries,
+                example: example,
+                analytic: analytic.gradients,
+                slack: 3e-3
+            )
             #expect(magnitude > 0, "\(tensor.rawValue): sampled gradient entries are all zero")
         }
     }
@@ -430,21 +423,6 @@ import Testing
             let image = ImageFeatures(regions: [Float](repeating: 0.5, count: 12), regionCount: 2, keywords: [])
             _ = ams.score(query: ams.encodeQuery("snooki"), encodedImages: lateFusion.encodeImages([image]))
         }
-    }
-
-    private func numericGradient(
-        _ model: AMSModel,
-        _ tensor: AMSModel.Tensor,
-        _ entry: Int,
-        _ example: TrainingExample
-    ) throws -> Float {
-        let epsilon: Float = 1e-3
-        func loss(_ delta: Float) throws -> Float {
-            var parameters = model.parameters
-            parameters.tensors[tensor.index].values[entry] += delta
-            return try AMSModel(parameters: parameters).loss(for: example)
-        }
-        return (try loss(epsilon) - loss(-epsilon)) / (2 * epsilon)
     }
 }
 

@@ -84,21 +84,14 @@ import Testing
                 let count = stored.values.count
                 entries = [0, count - 1] + (0..<4).map { _ in Int(rng.next() % UInt64(count)) }
             }
-            var magnitude: Float = 0
-            for entry in entries {
-                let numeric = try numericGradient(model, tensor, entry, example)
-                let exact: Float
-                if let sparse = analytic.gradients.sparse[tensor.rawValue] {
-                    exact = sparse[row: entry / stored.columns][entry % stored.columns]
-                } else {
-                    exact = try #require(analytic.gradients.dense[tensor.rawValue])[entry]
-                }
-                magnitude += abs(exact)
-                #expect(
-                    abs(exact - numeric) <= 1e-2 * max(abs(exact), abs(numeric)) + 2e-3,
-                    "\(tensor.rawValue)[\(entry)]: analytic \(exact), numeric \(numeric)"
-                )
-            }
+            let magnitude = try expectGradientMatchesCentralDifferences(
+                model,
+                tensor: tensor.index,
+                entries: entries,
+                example: example,
+                analytic: analytic.gradients,
+                slack: 2e-3
+            )
             if tensor == .wordAttention && example.queryWords.count == 1 {
                 // The attention over a single word is 1 whatever u.
                 #expect(try #require(analytic.gradients.dense["u"]).allSatisfy { $0 == 0 })
@@ -403,20 +396,5 @@ import Testing
         for i in 0..<m { for c in 0..<d { z[c] += a[i] * fragments[i][c] } }
         let score = dot(y, z) / ((dot(y, y) + 1e-8).squareRoot() * (dot(z, z) + 1e-8).squareRoot())
         return (score, a)
-    }
-
-    private func numericGradient(
-        _ model: CAANModel,
-        _ tensor: CAANModel.Tensor,
-        _ entry: Int,
-        _ example: TrainingExample
-    ) throws -> Float {
-        let epsilon: Float = 1e-3
-        func loss(_ delta: Float) throws -> Float {
-            var parameters = model.parameters
-            parameters.tensors[tensor.index].values[entry] += delta
-            return try CAANModel(parameters: parameters).loss(for: example)
-        }
-        return (try loss(epsilon) - loss(-epsilon)) / (2 * epsilon)
     }
 }

@@ -115,21 +115,14 @@ import Testing
                 let count = stored.values.count
                 entries = [0, count - 1] + (0..<4).map { _ in Int(rng.next() % UInt64(count)) }
             }
-            var magnitude: Float = 0
-            for entry in entries {
-                let numeric = try numericGradient(model, tensor, entry, example)
-                let exact: Float
-                if let sparse = analytic.gradients.sparse[tensor.rawValue] {
-                    exact = sparse[row: entry / stored.columns][entry % stored.columns]
-                } else {
-                    exact = try #require(analytic.gradients.dense[tensor.rawValue])[entry]
-                }
-                magnitude += abs(exact)
-                #expect(
-                    abs(exact - numeric) <= 1e-2 * max(abs(exact), abs(numeric)) + 2e-3,
-                    "\(tensor.rawValue)[\(entry)]: analytic \(exact), numeric \(numeric)"
-                )
-            }
+            let magnitude = try expectGradientMatchesCentralDifferences(
+                model,
+                tensor: tensor.index,
+                entries: entries,
+                example: example,
+                analytic: analytic.gradients,
+                slack: 2e-3
+            )
             #expect(magnitude > 0, "\(tensor.rawValue): sampled gradient entries are all zero")
         }
     }
@@ -386,20 +379,5 @@ import Testing
             bytes += withUnsafeBytes(of: count.bitPattern.littleEndian, Array.init)
         }
         #expect(model.label(of: red) == Int32(LetterTrigramHasher.fnv1a(bytes) % 16))
-    }
-
-    private func numericGradient(
-        _ model: CASCModel,
-        _ tensor: CASCModel.Tensor,
-        _ entry: Int,
-        _ example: TrainingExample
-    ) throws -> Float {
-        let epsilon: Float = 1e-3
-        func loss(_ delta: Float) throws -> Float {
-            var parameters = model.parameters
-            parameters.tensors[tensor.index].values[entry] += delta
-            return try CASCModel(parameters: parameters).loss(for: example)
-        }
-        return (try loss(epsilon) - loss(-epsilon)) / (2 * epsilon)
     }
 }

@@ -1,4 +1,5 @@
 import Model
+import Testing
 
 /// The small configuration used by gradient checks and training tests.
 func smallConfiguration(margin: Float = 0.2) -> ModelConfiguration {
@@ -26,4 +27,40 @@ func makeImage(
         regionCount: regionCount,
         keywords: keywords.map { LetterTrigramHasher.encode($0, buckets: c.hashBuckets) }
     )
+}
+
+/// Checks the analytic gradient of one tensor against central differences of the loss (ε = 1e-3) at the given
+/// entries: each within 1e-2 of the larger magnitude plus `slack`. Records an issue per entry that differs.
+/// - Returns: `Σ |analytic|` over the entries (a caller checks that the sampled entries are not all zero).
+func expectGradientMatchesCentralDifferences<Architecture: ScoringModel>(
+    _ model: Architecture,
+    tensor index: Int,
+    entries: [Int],
+    example: TrainingExample,
+    analytic: ParameterGradients,
+    slack: Float
+) throws -> Float {
+    let stored = model.parameters.tensors[index]
+    let epsilon: Float = 1e-3
+    func loss(_ entry: Int, _ delta: Float) throws -> Float {
+        var parameters = model.parameters
+        parameters.tensors[index].values[entry] += delta
+        return try Architecture(parameters: parameters).loss(for: example)
+    }
+    var magnitude: Float = 0
+    for entry in entries {
+        let numeric = (try loss(entry, epsilon) - loss(entry, -epsilon)) / (2 * epsilon)
+        let exact: Float
+        if let sparse = analytic.sparse[stored.name] {
+            exact = sparse[row: entry / stored.columns][entry % stored.columns]
+        } else {
+            exact = try #require(analytic.dense[stored.name])[entry]
+        }
+        magnitude += abs(exact)
+        #expect(
+            abs(exact - numeric) <= 1e-2 * max(abs(exact), abs(numeric)) + slack,
+            "\(stored.name)[\(entry)]: analytic \(exact), numeric \(numeric)"
+        )
+    }
+    return magnitude
 }
