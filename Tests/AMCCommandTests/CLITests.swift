@@ -15,8 +15,8 @@ struct CLITests {
         #expect(first.status == 0)
         #expect(
             first.stdout.contains(
-                "applied 9 migration(s): 1_ingest, 2_learning, 3_dead_letter_actions, 4_click_events_partitioned, 5_roles, "
-                    + "6_weights_sha256, 7_model_architecture, 8_rankings, 9_pairs_changed_notification"
+                "applied 10 migration(s): 1_ingest, 2_learning, 3_dead_letter_actions, 4_click_events_partitioned, 5_roles, "
+                    + "6_weights_sha256, 7_model_architecture, 8_rankings, 9_pairs_changed_notification, 10_online_experiments"
             ),
             "\(first.stdout)"
         )
