@@ -86,6 +86,14 @@ extension AMC {
         @Flag(help: "With --bootstrap, skip the single-modality baselines (key learn.baselines = false).")
         var noBaselines = false
 
+        @Flag(
+            help: ArgumentHelp(
+                "With --follow, poll every --interval-seconds instead of waking on ingest's commits "
+                    + "(key learn.wake-on-commits = false)."
+            )
+        )
+        var noWakeOnCommits = false
+
         func validate() throws {
             if once && follow { throw ValidationError("--once and --follow exclude each other") }
         }
@@ -107,6 +115,7 @@ extension AMC {
             flags.set("learn.architecture", architecture, flag: "--architecture")
             if noActivate { flags.set("learn.activate", false, flag: "--no-activate") }
             if noBaselines { flags.set("learn.baselines", false, flag: "--no-baselines") }
+            if noWakeOnCommits { flags.set("learn.wake-on-commits", false, flag: "--no-wake-on-commits") }
             metricsOptions.set(into: &flags)
             let settings = try await options.resolve(extra: flags)
             let configuration = try settings.learnerConfiguration()
@@ -229,6 +238,7 @@ extension Settings {
         c.minCycleSpacing = .seconds(
             try reader.double(forKey: "learn.min-cycle-spacing-seconds", default: 1, bounds: .within(0...1e9))
         )
+        c.wakeOnCommits = try reader.bool(forKey: "learn.wake-on-commits", default: c.wakeOnCommits)
         c.model.embeddingDimension = try reader.int(
             forKey: "learn.model.embedding-dimension",
             default: c.model.embeddingDimension,

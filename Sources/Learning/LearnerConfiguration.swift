@@ -54,6 +54,10 @@ public struct LearnerConfiguration: Sendable, Hashable {
     /// the previous cycle) before it starts a cycle: every commit within it folds into that one cycle. Default: 1 s.
     /// Key: `learn.min-cycle-spacing-seconds`.
     public var minCycleSpacing: Duration = .seconds(1)
+    /// Whether `--follow` wakes on ingest's commit notifications; when false it polls, one cycle every
+    /// ``pollInterval`` after the previous one ended, as the learner did before it listened (the baseline
+    /// `amc bench adapt` compares with). Default: true. Key: `learn.wake-on-commits`.
+    public var wakeOnCommits = true
 
     /// The defaults.
     public init() {}

@@ -110,9 +110,10 @@ public final class LearnerService: Service, Sendable {
             while !isStopping {
                 do {
                     try withLeaderSession { learner, connection in
-                        // Ingest's commits announce themselves here (migration 0008); notifications sent while this
-                        // session did not exist are lost, so the first cycle runs at once.
-                        try connection.listen(PairStore.changeChannel)
+                        // Ingest's commits announce themselves here (migration 0009); notifications sent while this
+                        // session did not exist are lost, so the first cycle runs at once. Without waking on them
+                        // the learner polls: nothing is listened to, and each wait lasts the whole interval.
+                        if configuration.wakeOnCommits { try connection.listen(PairStore.changeChannel) }
                         while !isStopping {
                             cycles.withLock { $0 += 1 }
                             do {
@@ -158,7 +159,8 @@ public final class LearnerService: Service, Sendable {
     /// every notification of a burst of ingest commits within the spacing folds into one cycle. Without any
     /// notification, a cycle is due `learn.interval-seconds` after the previous one ended (the fallback re-check,
     /// should a notification be lost). Notifications still pending when the wait ends are consumed: the cycle that
-    /// follows reads everything committed before it starts.
+    /// follows reads everything committed before it starts. With ``LearnerConfiguration/wakeOnCommits`` off the
+    /// session listens to nothing, so every wait lasts the interval (polling).
     /// - Parameters:
     ///   - connection: The leader's session, listening on ``PairStore/changeChannel``.
     ///   - previousEnded: When the previous cycle ended.

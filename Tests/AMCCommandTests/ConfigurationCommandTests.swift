@@ -84,6 +84,7 @@ struct ConfigurationCommandTests {
             Key(key: "metrics.host", command: learn, kind: .string, flag: ("--metrics-host", "")),
             Key(key: "learn.activate", command: learn, kind: .boolean),
             Key(key: "learn.baselines", command: learn, kind: .boolean),
+            Key(key: "learn.wake-on-commits", command: learn, kind: .boolean),
             Key(key: "broker.partitions", command: broker, kind: .integer, flag: ("--partitions", "-1")),
             Key(key: "broker.topics", command: broker, kind: .strings),
             Key(key: "broker.count", command: broker, kind: .integer, flag: ("--broker-count", "-1")),

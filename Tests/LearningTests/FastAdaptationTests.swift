@@ -62,6 +62,43 @@ struct FastAdaptationTests {
         try await running.value
     }
 
+    @Test func aPollingLearnerIsNotWokenByCommits() async throws {
+        let fixture = try LearningFixture(world: tinyWorld())
+        var configuration = quickConfiguration()
+        configuration.gateTolerance = 1
+        configuration.pollInterval = .seconds(600)
+        configuration.minCycleSpacing = .zero
+        configuration.wakeOnCommits = false
+        let service = LearnerService(
+            configuration: configuration,
+            databaseURL: fixture.url,
+            mode: .follow(bootstrapFirst: false),
+            worker: "test",
+            logger: testLogger
+        )
+        let running = Task { try await service.run() }
+        defer { service.requestStop() }
+        let connection = try fixture.connect()
+        defer { connection.close() }
+        let registry = ModelRegistry(connection: connection)
+        #expect(try await eventually { try registry.activeVersion() != nil })
+        #expect(service.cyclesStarted == 1)
+
+        // Commits that would wake a listening learner at once (the spacing is zero): a polling one sleeps on until
+        // its ten-minute interval.
+        let triads = Array(fixture.world.clicks(shifted: true).triads.prefix(40))
+        try fixture.addPairs(
+            triads.map {
+                (fixture.world.trainingQueries[$0.query].text, fixture.world.images[$0.image].key, $0.clicks)
+            }
+        )
+        try await Task.sleep(for: .seconds(6))
+        #expect(service.cyclesStarted == 1)
+        #expect(try registry.versions().count == 1)
+        service.requestStop()
+        try await running.value
+    }
+
     @Test func aCycleReadsTheSameRowsWhateverTheNumberOfPairsInTheTable() throws {
         var observed: [[CycleReads]] = []
         for history in [2_000, 20_000] {
