@@ -19,7 +19,8 @@ extension AMC.Simulate {
                 """,
             discussion: """
                 Reads the world amc simulate --out DIR wrote (world.json, checked against catalog.jsonl), sends its \
-                training queries with their candidates to POST /v1/score at --rate queries per second, lets \
+                training queries with their candidates to POST /v1/score at --rate queries per second (at most \
+                --concurrency in flight), lets \
                 position-biased users click by the world's truth and produces one JSON click event per click \
                 (impressions, position, session, ranking) to --topic, keyed by the normalised query. At --shift-at \
                 the shifting concepts' users click by the tags, as amc simulate --shifted does offline. Runs for \
@@ -40,6 +41,14 @@ extension AMC.Simulate {
 
         @Option(help: "Queries per second, evenly paced (key simulate.users.rate). Default: 10.")
         var rate: Double?
+
+        @Option(
+            help: ArgumentHelp(
+                "Most queries in flight at once, each started at its paced time (key simulate.users.concurrency). "
+                    + "Default: 1."
+            )
+        )
+        var concurrency: Int?
 
         @Option(help: "Seconds to run (key simulate.users.duration). Default: until SIGTERM or SIGINT.")
         var duration: Double?
@@ -72,6 +81,7 @@ extension AMC.Simulate {
             flags.set("simulate.users.serve", serve, flag: "--serve")
             flags.set("simulate.users.topic", topic, flag: "--topic")
             flags.set("simulate.users.rate", rate, flag: "--rate")
+            flags.set("simulate.users.concurrency", concurrency, flag: "--concurrency")
             flags.set("simulate.users.duration", duration, flag: "--duration")
             flags.set("simulate.users.shift-at", shiftAt, flag: "--shift-at")
             flags.set("simulate.users.seed", seed, flag: "--seed")
@@ -138,6 +148,11 @@ extension Settings {
             forKey: "simulate.users.rate",
             default: configuration.rate,
             bounds: .within(0.001...1_000_000)
+        )
+        configuration.concurrency = try reader.int(
+            forKey: "simulate.users.concurrency",
+            default: configuration.concurrency,
+            bounds: .within(1...10_000)
         )
         if let seconds = try reader.double(forKey: "simulate.users.duration", bounds: .positiveSeconds) {
             configuration.duration = .seconds(seconds)

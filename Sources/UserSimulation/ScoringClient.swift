@@ -24,9 +24,12 @@ public struct ScoringClient: Sendable {
     /// - Parameters:
     ///   - baseURL: The scorer, e.g. `http://127.0.0.1:8080`.
     ///   - timeout: How long one request may take. Default: 10 s.
-    public init(baseURL: URL, timeout: Duration = .seconds(10)) {
+    ///   - connections: How many requests may be in flight at once, each on its own connection (at least the
+    ///     session's own default). Default: 1.
+    public init(baseURL: URL, timeout: Duration = .seconds(10), connections: Int = 1) {
         self.baseURL = baseURL
         let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpMaximumConnectionsPerHost = max(configuration.httpMaximumConnectionsPerHost, connections)
         configuration.timeoutIntervalForRequest =
             Double(timeout.components.seconds)
             + Double(timeout.components.attoseconds) / 1e18

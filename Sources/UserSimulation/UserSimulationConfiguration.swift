@@ -9,6 +9,10 @@ public struct UserSimulationConfiguration: Sendable {
     public var topic = "clicks"
     /// Visits (queries) per second, paced evenly (`simulate.users.rate`). Default: 10.
     public var rate = 10.0
+    /// Most visits in flight at once (`simulate.users.concurrency`): each visit starts at its paced time once one of
+    /// these slots is free, so a scorer slower than `1 / rate` per request can still be offered the rate. 1 makes
+    /// the visits one after another. Default: 1.
+    public var concurrency = 1
     /// How long the users search; nil runs until stopped (`simulate.users.duration`). Default: nil.
     public var duration: Duration?
     /// How many visits to make at most; nil is no limit (the duration or a shutdown ends the run). Default: nil.

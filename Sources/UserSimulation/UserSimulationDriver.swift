@@ -11,16 +11,18 @@ import Synchronization
 /// the ranking it returns and clicks by the world's truth (``SimulatedUsers``); each click goes to Kafka as a JSON
 /// click event keyed by the normalised query, as `amc produce` sends them.
 ///
-/// Visits are made one after another, one every `1 / rate` seconds; when the scorer answers slower than that, the
-/// pace resumes from the moment it answered rather than catching up in a burst. On graceful shutdown (or
-/// cancellation, at the end of ``UserSimulationConfiguration/duration`` or after
-/// ``UserSimulationConfiguration/maxVisits``) the visit in flight is abandoned and every click event already produced
-/// is flushed before ``run()`` returns.
+/// A visit starts every `1 / rate` seconds, as soon as one of ``UserSimulationConfiguration/concurrency`` slots is
+/// free (with one slot, visits are made one after another); when the scorer answers too slowly for that, the pace
+/// resumes from the moment a slot freed rather than catching up in a burst. On graceful shutdown or cancellation the
+/// visits in flight are abandoned; at the end of ``UserSimulationConfiguration/duration`` or after
+/// ``UserSimulationConfiguration/maxVisits`` no visit starts and those in flight finish. Either way every click event
+/// already produced is flushed before ``run()`` returns.
 public final class UserSimulationDriver: Service, Sendable {
     private let users: SimulatedUsers
     private let configuration: UserSimulationConfiguration
     private let kafka: KafkaConfig
     private let logger: Logger
+    private let onVisit: @Sendable (AnsweredVisit) -> Void
     private let state = Mutex(UserSimulationReport())
     /// The producer's calls can block (a full local queue, the flush); they run here, off the cooperative pool.
     private let producerQueue = DispatchQueue(label: "amc.simulate-users.producer")
@@ -31,17 +33,22 @@ public final class UserSimulationDriver: Service, Sendable {
     ///   - configuration: Scorer, topic, pace, duration and shift.
     ///   - kafka: The producer's settings.
     ///   - logger: Where failed requests are logged.
+    ///   - onVisit: Called with every answered visit once its click events went to the producer (from the visit's
+    ///     task; visits in flight together call it concurrently).
     public init(
         users: SimulatedUsers,
         configuration: UserSimulationConfiguration,
         kafka: KafkaConfig,
-        logger: Logger
+        logger: Logger,
+        onVisit: @escaping @Sendable (AnsweredVisit) -> Void = { _ in }
     ) {
         precondition(configuration.rate > 0 && configuration.rate.isFinite, "the rate must be positive")
+        precondition(configuration.concurrency >= 1, "at least one visit must be allowed in flight")
         self.users = users
         self.configuration = configuration
         self.kafka = kafka
         self.logger = logger
+        self.onVisit = onVisit
     }
 
     /// What the run did so far (complete once ``run()`` returned).
@@ -52,7 +59,11 @@ public final class UserSimulationDriver: Service, Sendable {
     ///   produced before is still flushed).
     public func run() async throws {
         let producer = try KafkaProducer(config: kafka, logger: logger)
-        let client = ScoringClient(baseURL: configuration.serveURL, timeout: configuration.requestTimeout)
+        let client = ScoringClient(
+            baseURL: configuration.serveURL,
+            timeout: configuration.requestTimeout,
+            connections: configuration.concurrency
+        )
         var failure: (any Error)?
         do {
             try await cancelWhenGracefulShutdown { try await self.visitUntilStopped(client, producer) }
@@ -77,27 +88,39 @@ public final class UserSimulationDriver: Service, Sendable {
         let interval = Duration.seconds(1 / configuration.rate)
         let start = ContinuousClock.now
         let end = configuration.duration.map { start + $0 }
-        var due = start
-        var number = 0
-        while true {
-            try Task.checkCancellation()
-            if let end, due >= end || ContinuousClock.now >= end { return }
-            if let maxVisits = configuration.maxVisits, number >= maxVisits { return }
-            let now = ContinuousClock.now
-            if due > now {
-                try await Task.sleep(until: due, clock: .continuous)
-            } else if now - due > interval {
-                due = now
-            }
-            due += interval
-            let shifted = configuration.shiftAt.map { ContinuousClock.now - start >= $0 } ?? false
-            if shifted {
-                state.withLock { report in
-                    if report.visitsBeforeShift == nil { report.visitsBeforeShift = number }
+        try await withThrowingTaskGroup(of: Void.self) { visits in
+            var due = start
+            var number = 0
+            var inFlight = 0
+            while true {
+                try Task.checkCancellation()
+                if let end, due >= end || ContinuousClock.now >= end { break }
+                if let maxVisits = configuration.maxVisits, number >= maxVisits { break }
+                // A free slot first (then the checks again: the run may have ended meanwhile), then the paced time:
+                // a slot that frees late resets the pace.
+                if inFlight >= configuration.concurrency {
+                    try await visits.next()
+                    inFlight -= 1
+                    continue
                 }
+                let now = ContinuousClock.now
+                if due > now {
+                    try await Task.sleep(until: due, clock: .continuous)
+                } else if now - due > interval {
+                    due = now
+                }
+                due += interval
+                let shifted = configuration.shiftAt.map { ContinuousClock.now - start >= $0 } ?? false
+                if shifted {
+                    state.withLock { report in
+                        if report.visitsBeforeShift == nil { report.visitsBeforeShift = number }
+                    }
+                }
+                visits.addTask { [number] in try await self.visit(number, shifted: shifted, client, producer) }
+                inFlight += 1
+                number += 1
             }
-            try await visit(number, shifted: shifted, client, producer)
-            number += 1
+            try await visits.waitForAll()
         }
     }
 
@@ -121,9 +144,10 @@ public final class UserSimulationDriver: Service, Sendable {
             }
             return
         }
+        let answeredAt = Date()
         let page = users.page(of: ranking.images)
         let clicks = users.clicks(on: page, for: visit, shifted: shifted)
-        let micros = Int64((Date().timeIntervalSince1970 * 1_000_000).rounded())
+        let micros = Int64((answeredAt.timeIntervalSince1970 * 1_000_000).rounded())
         let events = clicks.map {
             Array(
                 SimulatedUsers.eventJSON(
@@ -140,6 +164,17 @@ public final class UserSimulationDriver: Service, Sendable {
             report.tally.record(pageLength: page.count, clicks: clicks)
             report.produced += events.count
         }
+        onVisit(
+            AnsweredVisit(
+                number: number,
+                answeredAt: answeredAt,
+                modelVersion: ranking.modelVersion,
+                shifted: shifted,
+                page: page,
+                clicks: clicks,
+                events: events
+            )
+        )
     }
 
     private func send(_ events: [[UInt8]], key: [UInt8], _ producer: KafkaProducer) async throws {
