@@ -163,8 +163,12 @@ let package = Package(
                 "Ingest",
                 "Model",
                 "Catalog",
+                "Evaluation",
                 "Learning",
+                "Registry",
                 "Serving",
+                "Simulation",
+                "UserSimulation",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -7,7 +7,7 @@ extension AMC {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a benchmark and print its figures next to the reference measured in the same run.",
-            subcommands: [Ingest.self, Score.self, Learn.self]
+            subcommands: [Ingest.self, Score.self, Learn.self, Adapt.self]
         )
     }
 }
@@ -296,6 +296,108 @@ extension AMC.Bench {
 
         func run() async throws {
             try await benchmark.run()
+        }
+    }
+
+    /// `amc bench adapt`: the options of ``BenchAdapt``.
+    struct Adapt: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "adapt",
+            abstract:
+                "Click → served model latency and time to adapt after an intent shift, waking learner vs polling.",
+            usage: "amc bench adapt [<options>]"
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "Clicks per second the simulated users aim at.")
+        var rate = BenchAdapt().rate
+
+        @Option(help: "Seconds of simulated traffic in each run (waking, then polling).")
+        var duration = BenchAdapt().duration
+
+        @Option(help: "Seconds after the start of the traffic at which the intent shifts (t₀).")
+        var shiftAt = BenchAdapt().shiftAt
+
+        @Option(help: "Most scoring requests of the users in flight at once.")
+        var concurrency = BenchAdapt().concurrency
+
+        @Option(help: "Architecture bootstrapped before the runs and retrained after the shift.")
+        var architecture = BenchAdapt().architecture
+
+        @Option(help: "Seconds between the polling baseline's cycles (learn.interval-seconds).")
+        var baselineInterval = BenchAdapt().baselineInterval
+
+        @Option(help: "The waking learner's learn.min-cycle-spacing-seconds.")
+        var minCycleSpacing = BenchAdapt().minCycleSpacing
+
+        @Option(help: "How close to the retrain's NDCG@5 on the shifted labels counts as adapted.")
+        var tolerance = BenchAdapt().tolerance
+
+        @Option(help: "The runs' learn.gate.tolerance: largest held-out NDCG@5 drop a fine-tune may show.")
+        var gateTolerance = BenchAdapt().gateTolerance
+
+        @Option(help: "Longest wait after the traffic for a served version to include every click, in seconds.")
+        var settle = BenchAdapt().settle
+
+        @Option(help: "Images of the simulated world.")
+        var images = BenchAdapt().images
+
+        @Option(help: "Concepts of the simulated world.")
+        var concepts = BenchAdapt().concepts
+
+        @Option(help: "Training queries of the simulated world (the users search these).")
+        var queries = BenchAdapt().queries
+
+        @Option(help: "Held-out queries of the simulated world (the shifted labels judge these).")
+        var heldOut = BenchAdapt().heldOut
+
+        @Option(help: "Seed of the simulated world.")
+        var seed = Int(BenchAdapt().seed)
+
+        @Option(
+            help: ArgumentHelp(
+                "A PostgreSQL URL of a server that may CREATE DATABASE: the scratch databases go there (and are "
+                    + "dropped) instead of on a throwaway local server.",
+                valueName: "url"
+            )
+        )
+        var adminURL: String?
+
+        @Flag(help: "Skip the polling baseline's run.")
+        var skipBaseline = false
+
+        /// The benchmark these options describe.
+        var benchmark: BenchAdapt {
+            var benchmark = BenchAdapt()
+            benchmark.rate = rate
+            benchmark.duration = duration
+            benchmark.shiftAt = shiftAt
+            benchmark.concurrency = concurrency
+            benchmark.architecture = architecture
+            benchmark.baselineInterval = baselineInterval
+            benchmark.minCycleSpacing = minCycleSpacing
+            benchmark.tolerance = tolerance
+            benchmark.settle = settle
+            benchmark.gateTolerance = gateTolerance
+            benchmark.images = images
+            benchmark.concepts = concepts
+            benchmark.queries = queries
+            benchmark.heldOut = heldOut
+            benchmark.seed = UInt64(max(0, seed))
+            benchmark.adminURL = adminURL
+            benchmark.skipBaseline = skipBaseline
+            return benchmark
+        }
+
+        func validate() throws {
+            if seed < 0 { throw ValidationError("seed ≥ 0") }
+            if let problem = benchmark.invalidParameters { throw ValidationError(problem) }
+        }
+
+        func run() async throws {
+            let settings = try await options.resolve()
+            try await benchmark.run(migrations: try settings.migrationsDirectory(), logLevel: settings.logLevel)
         }
     }
 }
