@@ -59,6 +59,9 @@ public struct BenchAdapt: Sendable {
     public var queries = WorldConfiguration().trainingQueries
     public var heldOut = WorldConfiguration().heldOutQueries
 
+    /// Share of the world's visual-intent concepts whose users turn to the tags at t₀ (the world's default: 0.5).
+    public var shiftedShare = WorldConfiguration().shiftedShare
+
     /// Seed of the world (the users' seed is 1).
     public var seed = WorldConfiguration().seed
 
@@ -94,6 +97,7 @@ public struct BenchAdapt: Sendable {
         configuration.concepts = concepts
         configuration.trainingQueries = queries
         configuration.heldOutQueries = heldOut
+        configuration.shiftedShare = shiftedShare
         configuration.seed = seed
         return configuration
     }

@@ -352,6 +352,9 @@ extension AMC.Bench {
         @Option(help: "Held-out queries of the simulated world (the shifted labels judge these).")
         var heldOut = BenchAdapt().heldOut
 
+        @Option(help: "Share of the world's visual-intent concepts whose users turn to the tags at t₀.")
+        var shiftedShare = BenchAdapt().shiftedShare
+
         @Option(help: "Seed of the simulated world.")
         var seed = Int(BenchAdapt().seed)
 
@@ -384,6 +387,7 @@ extension AMC.Bench {
             benchmark.concepts = concepts
             benchmark.queries = queries
             benchmark.heldOut = heldOut
+            benchmark.shiftedShare = shiftedShare
             benchmark.seed = UInt64(max(0, seed))
             benchmark.adminURL = adminURL
             benchmark.skipBaseline = skipBaseline

@@ -361,14 +361,15 @@ import Testing
         #expect(plain.architecture == "amc" && plain.baselineInterval == 30 && plain.minCycleSpacing == 1)
         #expect(plain.tolerance == 0.01 && plain.settle == 60 && plain.adminURL == nil && !plain.skipBaseline)
         #expect(plain.images == 5000 && plain.concepts == 50 && plain.queries == 2000 && plain.heldOut == 500)
-        #expect(plain.seed == 42 && plain.gateTolerance == 0.005)
+        #expect(plain.seed == 42 && plain.gateTolerance == 0.005 && plain.shiftedShare == 0.5)
         let set = try parse(
             [
                 "bench", "adapt", "--rate", "500", "--duration", "40", "--shift-at", "10", "--concurrency", "8",
                 "--architecture", "late_fusion", "--baseline-interval", "20", "--min-cycle-spacing", "0.5",
                 "--tolerance", "0.02", "--gate-tolerance", "1", "--settle", "30", "--images", "600", "--concepts", "8",
                 "--queries", "200",
-                "--held-out", "50", "--seed", "7", "--admin-url", "postgresql://postgres@127.0.0.1:5432",
+                "--held-out", "50", "--shifted-share", "1", "--seed", "7", "--admin-url",
+                "postgresql://postgres@127.0.0.1:5432",
                 "--skip-baseline",
             ],
             as: AMC.Bench.Adapt.self
@@ -377,6 +378,7 @@ import Testing
         #expect(set.architecture == "late_fusion" && set.baselineInterval == 20 && set.minCycleSpacing == 0.5)
         #expect(set.tolerance == 0.02 && set.gateTolerance == 1 && set.settle == 30 && set.skipBaseline)
         #expect(set.images == 600 && set.concepts == 8 && set.queries == 200 && set.heldOut == 50 && set.seed == 7)
+        #expect(set.shiftedShare == 1)
         #expect(set.adminURL == "postgresql://postgres@127.0.0.1:5432")
         #expect(failure(["bench", "adapt", "--shift-at", "200"]).contains("0 ≤ shift-at < duration"))
         #expect(failure(["bench", "adapt", "--architecture", "nope"]).contains("unknown architecture nope"))
