@@ -43,8 +43,8 @@ struct AdaptLoop: Sendable {
             let clicks = report.tally.clicks
             return "\(name) run: \(report.visits) queries (\(report.failedRequests) failed), \(clicks) clicks in "
                 + "\(BenchAdapt.fixed(seconds, 1)) s = \(BenchAdapt.fixed(Double(report.visits) / seconds, 0)) queries/s, "
-                + "\(BenchAdapt.fixed(Double(clicks) / seconds, 0)) clicks/s; \(cycles) learner cycles, "
-                + "\(served.count - 1) versions served after the first; "
+                + "\(BenchAdapt.fixed(Double(clicks) / seconds, 0)) clicks/s; learner cycles: \(cycles), "
+                + "versions served after the first: \(served.count - 1); "
                 + (settled.map { "every click in a served version \(BenchAdapt.fixed($0, 1)) s after the traffic" }
                     ?? "some clicks still outside the served version when the settle time ended")
         }

@@ -242,7 +242,7 @@ public struct BenchAdapt: Sendable {
         }
         print("")
         for (run, latency, adaptation) in measured {
-            for line in Self.lines(run, latency, adaptation, shift: shiftAt) { print(line) }
+            for line in Self.lines(run, latency, adaptation) { print(line) }
         }
         if measured.contains(where: { $0.adaptation.seconds == 0 }) {
             print(
@@ -377,8 +377,7 @@ public struct BenchAdapt: Sendable {
     static func lines(
         _ run: AdaptLoop.Run,
         _ latency: ClickToModel.Outcome,
-        _ adaptation: AdaptationDetection.Outcome,
-        shift: Double
+        _ adaptation: AdaptationDetection.Outcome
     ) -> [String] {
         func seconds(_ p: Double) -> String { latency.percentile(p).map { fixed($0, 2) + " s" } ?? "not reached" }
         var lines = [
