@@ -29,8 +29,6 @@ struct AdaptLoop: Sendable {
         var end: Date
         /// Every version the worker served, when it first served it, in that order.
         var served: [AdaptationDetection.Served]
-        /// The click events of the visits after the shift (kept for the retrain when asked for).
-        var shiftedEvents: [[UInt8]]
         /// Seconds from the end of the traffic until a served version included every click (nil: not within the
         /// settle time).
         var settled: Double?
@@ -61,13 +59,11 @@ struct AdaptLoop: Sendable {
     var duration: Double
     var shiftAt: Double
     var settle: Double
-    var keepShiftedEvents: Bool
     var logger: Logger
 
     /// What the worker's watcher and the users' observer record.
     private final class Observed: Sendable {
         let served = Mutex<[AdaptationDetection.Served]>([])
-        let shiftedEvents = Mutex<[[UInt8]]>([])
         let port = Mutex<Int?>(nil)
     }
 
@@ -130,16 +126,11 @@ struct AdaptLoop: Sendable {
             configuration.concurrency = concurrency
             configuration.duration = .seconds(duration)
             configuration.shiftAt = .seconds(shiftAt)
-            let keep = keepShiftedEvents
             let driver = UserSimulationDriver(
                 users: users,
                 configuration: configuration,
                 kafka: KafkaConfig(bootstrapServers: brokers),
-                logger: logger,
-                onVisit: { visit in
-                    guard keep, visit.shifted, !visit.events.isEmpty else { return }
-                    observed.shiftedEvents.withLock { $0 += visit.events }
-                }
+                logger: logger
             )
             let start = Date()
             try await driver.run()
@@ -157,7 +148,6 @@ struct AdaptLoop: Sendable {
                 shift: start.addingTimeInterval(shiftAt),
                 end: end,
                 served: observed.served.withLock { $0 },
-                shiftedEvents: observed.shiftedEvents.withLock { $0 },
                 settled: settled,
                 cycles: learnerService.cyclesStarted
             )
