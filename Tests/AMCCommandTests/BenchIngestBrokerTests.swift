@@ -6,7 +6,12 @@ import Testing
 /// figures as on the embedded mock cluster.
 @Suite(.timeLimit(.minutes(5)))
 struct BenchIngestBrokerTests {
-    @Test(.enabled(if: BrokerKind.available.contains(.noida)))
+    @Test(
+        .enabled(
+            if: BrokerKind.available.contains(.noida),
+            "needs noida-db (AMC_TEST_NOIDA_DB, set by Deploy/local/test.sh)"
+        )
+    )
     func benchIngestRunsOnAnExternalBrokerAndVerifiesItsTotals() async throws {
         let broker = try TestBroker(.noida)
         let result = try await amcWithDeadline(

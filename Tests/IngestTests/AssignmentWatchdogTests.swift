@@ -94,7 +94,12 @@ struct AssignmentWatchdogTests {
     /// progress" over and over). Ingest does not hang silently there: the watchdog reports the group, and under
     /// `untilIdle` the run fails naming it. (Static membership, `ingest.instance-id`, avoids the stall:
     /// `IngestRecoveryTests`.)
-    @Test(.enabled(if: BrokerKind.available.contains(.noida)))
+    @Test(
+        .enabled(
+            if: BrokerKind.available.contains(.noida),
+            "needs noida-db (AMC_TEST_NOIDA_DB, set by Deploy/local/test.sh)"
+        )
+    )
     func onNoidaDBAKilledDynamicMembersStalledGroupIsReportedByTheWatchdog() async throws {
         let executable = repositoryRoot.appendingPathComponent(".build/debug/amc")
         try #require(

@@ -17,7 +17,7 @@ struct KafkaAdminTests {
 
     static var runsOnNoida: Bool { sharedNoida != nil || ProcessInfo.processInfo.environment["CI"] != nil }
 
-    @Test(.enabled(if: runsOnNoida))
+    @Test(.enabled(if: runsOnNoida, "needs noida-db (AMC_TEST_NOIDA_BROKERS, set by Deploy/local/test.sh)"))
     func onNoidaDBATopicIsCreatedWithItsPartitionsAndASecondCreateFindsItExisting() async throws {
         let brokers = try #require(Self.sharedNoida, "the test command sets AMC_TEST_NOIDA_BROKERS")
         let topic = "admin-\(UUID().uuidString.prefix(8))"
