@@ -11,8 +11,13 @@ pgdir=$(mktemp -d /tmp/amc-test-pg.XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$pgdir"; fi
-stop_pg() { as_pg "$bindir/pg_ctl" -D "$pgdir/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$pgdir"; }
-trap stop_pg EXIT
+noida_pid=
+stop_services() {
+    if [ -n "$noida_pid" ]; then kill -TERM "$noida_pid" 2>/dev/null || true; wait "$noida_pid" 2>/dev/null || true; fi
+    as_pg "$bindir/pg_ctl" -D "$pgdir/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$pgdir"
+}
+trap stop_services EXIT
 as_pg "$bindir/initdb" -D "$pgdir/data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
 as_pg "$bindir/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -o \
     "-p $port -k $pgdir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
@@ -38,7 +43,37 @@ install_fuzzer > "$pgdir/fuzzer-install.log" 2>&1 &
 fuzzer_install=$!
 export AMC_SCHEMATHESIS="$venv/bin/schemathesis"
 
+# noida-db, the independent Kafka broker the exactly-once tests run on besides the mock cluster (pinned, in a venv
+# cached the same way; installed while the build runs). The package's noida-db script only wraps a binary it ships
+# (and would not pass SIGTERM on), so the binary itself is run: one shared broker (AMC_TEST_NOIDA_BROKERS) and, for
+# tests that stop and restart a broker mid-stream, the binary (AMC_TEST_NOIDA_DB) to start private ones with.
+noida_requirements=Deploy/local/noida-requirements.txt
+noida_venv="$cache/noida-$(sha256sum "$noida_requirements" | cut -c1-12)"
+install_noida() {
+    [ -f "$noida_venv/.installed" ] && return 0
+    rm -rf "$noida_venv"
+    mkdir -p "$cache"
+    "$python" -m venv "$noida_venv"
+    "$noida_venv/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$noida_requirements"
+    touch "$noida_venv/.installed"
+}
+install_noida > "$pgdir/noida-install.log" 2>&1 &
+noida_install=$!
+
 swift format lint --strict --recursive Package.swift Sources Tests   # the style in .swift-format
 swift build --build-tests -Xswiftc -warnings-as-errors --explicit-target-dependency-import-check error
 wait "$fuzzer_install" || { cat "$pgdir/fuzzer-install.log"; exit 1; }
+wait "$noida_install" || { cat "$pgdir/noida-install.log"; exit 1; }
+noida=$("$noida_venv/bin/python" -c 'from importlib.resources import files; print(files("noida_db") / "noida-db")')
+chmod +x "$noida"
+noida_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$noida" start --only kafka --kafka-port "$noida_port" --data-dir "$pgdir/noida" > "$pgdir/noida.log" 2>&1 &
+noida_pid=$!
+for _ in $(seq 1 600); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$noida_port") 2>/dev/null && break
+    kill -0 "$noida_pid" 2>/dev/null || { cat "$pgdir/noida.log"; exit 1; }
+    sleep 0.1
+done
+(exec 3<>"/dev/tcp/127.0.0.1/$noida_port") 2>/dev/null || { echo "noida-db did not start"; cat "$pgdir/noida.log"; exit 1; }
+export AMC_TEST_NOIDA_DB="$noida" AMC_TEST_NOIDA_BROKERS="127.0.0.1:$noida_port"
 swift test --skip-build 2>&1 | tee "$pgdir/test.log"

@@ -9,8 +9,13 @@ import Postgres
 import Synchronization
 
 /// `amc bench ingest`: end-to-end ingest throughput against a plain COPY ceiling and a reference consumer, and
-/// click-to-visible latency at a steady rate — all in one run on the embedded default.
+/// click-to-visible latency at a steady rate — all in one run on the embedded default, or on an external broker.
 public struct BenchIngest: Sendable {
+    /// An external Kafka broker (bootstrap servers and librdkafka properties) to run on instead of the embedded mock
+    /// cluster: the run's topics get a suffix of their own and are created there through the admin API. Default:
+    /// nil (the embedded mock cluster).
+    public var kafka: KafkaConfig?
+
     /// Click events in the throughput run.
     public var events = 1_000_000
 
@@ -59,13 +64,16 @@ public struct BenchIngest: Sendable {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("amc-bench-\(getpid())")
         print("generating \(events) click events over \(queries) Zipf queries × \(imagesPerQuery) images …")
         let workload = BenchWorkload(events: events, queries: queries, imagesPerQuery: imagesPerQuery, seed: 42)
-        let topics = ["clicks", "clicks-reference", "clicks-steady"]
+        // On an external broker the topics are this run's own: a fresh database reads its topic from the start.
+        let suffix = kafka == nil ? "" : "-\(getpid())-\(Int(Date().timeIntervalSince1970))"
+        let topics = ["clicks", "clicks-reference", "clicks-steady"].map { $0 + suffix }
         let partitions = partitions
+        let external = kafka
         let stack = try await onBlockingThread {
             try EmbeddedStack(
                 directory: root,
                 migrations: migrations,
-                topics: topics,
+                topics: external == nil ? topics : [],
                 partitions: partitions,
                 fastUnsafe: false,
                 logger: logger
@@ -75,15 +83,22 @@ public struct BenchIngest: Sendable {
             stack.stop()
             try? FileManager.default.removeItem(at: root)
         }
-        let brokers = stack.cluster.bootstrapServers
+        let kafka = external.map(Self.consumerSettings) ?? KafkaConfig(bootstrapServers: stack.cluster.bootstrapServers)
+        if let external {
+            try await onBlockingThread {
+                let admin = try KafkaAdmin(config: external, logger: logger)
+                for topic in topics { try admin.createTopic(topic, partitions: partitions) }
+            }
+            print("on broker \(external.bootstrapServers), topics \(topics.joined(separator: ", "))")
+        }
 
         // 1. amc ingest, end to end.
         let ingestURL = try await onBlockingThread { try stack.freshDatabase("bench_ingest") }
         let ingest = try await runIngest(
             workload: workload,
-            topic: "clicks",
+            topic: topics[0],
             databaseURL: ingestURL,
-            brokers: brokers,
+            kafka: kafka,
             logger: logger
         )
         let ingestRate = Double(events) / ingest.seconds
@@ -114,9 +129,9 @@ public struct BenchIngest: Sendable {
             let referenceURL = try await onBlockingThread { try stack.freshDatabase("bench_reference") }
             let seconds = try await runReference(
                 workload: workload,
-                topic: "clicks-reference",
+                topic: topics[1],
                 databaseURL: referenceURL,
-                brokers: brokers,
+                kafka: kafka,
                 logger: logger
             )
             referenceRate = Double(events) / seconds
@@ -139,9 +154,9 @@ public struct BenchIngest: Sendable {
         )
         let latency = try await runIngest(
             workload: steady,
-            topic: "clicks-steady",
+            topic: topics[2],
             databaseURL: steadyURL,
-            brokers: brokers,
+            kafka: kafka,
             logger: logger,
             rate: steadyRate
         )
@@ -193,7 +208,7 @@ public struct BenchIngest: Sendable {
         workload: BenchWorkload,
         topic: String,
         databaseURL: String,
-        brokers: String,
+        kafka: KafkaConfig,
         logger: Logger,
         rate: Int? = nil
     ) async throws -> IngestRun {
@@ -204,7 +219,7 @@ public struct BenchIngest: Sendable {
         configuration.groupID = "bench-\(topic)"
         let service = IngestService(
             configuration: configuration,
-            kafka: KafkaConfig(bootstrapServers: brokers),
+            kafka: kafka,
             databaseURL: databaseURL,
             logger: logger,
             onProgress: { progress in
@@ -230,7 +245,7 @@ public struct BenchIngest: Sendable {
             try Self.produce(
                 workload,
                 topic: topic,
-                brokers: brokers,
+                kafka: kafka,
                 lead: lead,
                 rate: rate,
                 logger: logger,
@@ -250,7 +265,7 @@ public struct BenchIngest: Sendable {
         workload: BenchWorkload,
         topic: String,
         databaseURL: String,
-        brokers: String,
+        kafka: KafkaConfig,
         logger: Logger
     ) async throws -> Double {
         guard FileManager.default.fileExists(atPath: referenceScript) else {
@@ -262,8 +277,8 @@ public struct BenchIngest: Sendable {
             name: "the reference consumer (\(referenceScript): python3-confluent-kafka and python3-psycopg2)",
             executable: "/usr/bin/python3",
             arguments: [
-                referenceScript, "--brokers", brokers, "--topic", topic, "--group", "bench-reference", "--dsn",
-                databaseURL, "--count", "\(workload.count)",
+                referenceScript, "--brokers", kafka.bootstrapServers, "--topic", topic, "--group", "bench-reference",
+                "--dsn", databaseURL, "--count", "\(workload.count)",
             ],
             standardOutput: FileHandle.nullDevice
         )
@@ -287,7 +302,7 @@ public struct BenchIngest: Sendable {
             try Self.produce(
                 workload,
                 topic: topic,
-                brokers: brokers,
+                kafka: kafka,
                 lead: lead,
                 rate: nil,
                 logger: logger,
@@ -312,13 +327,13 @@ public struct BenchIngest: Sendable {
     private static func produce(
         _ workload: BenchWorkload,
         topic: String,
-        brokers: String,
+        kafka: KafkaConfig,
         lead: Int,
         rate: Int?,
         logger: Logger,
         committed: () throws -> Int
     ) throws {
-        let producer = try KafkaProducer(config: KafkaConfig(bootstrapServers: brokers), logger: logger)
+        let producer = try KafkaProducer(config: kafka, logger: logger)
         let started = ContinuousClock.now
         for index in 0..<workload.count {
             if index % 500 == 0 {
@@ -339,6 +354,14 @@ public struct BenchIngest: Sendable {
         guard producer.failedCount == 0 else {
             throw CommandError("\(producer.failedCount) benchmark messages were not delivered")
         }
+    }
+
+    /// An external broker's settings for the run: the largest fetch answer a client accepts is raised (noida-db
+    /// ignores `fetch.max.bytes` and answers with a partition's whole backlog) unless the properties set it.
+    static func consumerSettings(_ kafka: KafkaConfig) -> KafkaConfig {
+        var kafka = kafka
+        kafka.properties.merge(["receive.message.max.bytes": "1000000000"]) { chosen, _ in chosen }
+        return kafka
     }
 
     private static func waitForAssignment(databaseURL: String, partitions: Int, logger: Logger) throws {

@@ -18,7 +18,11 @@ extension AMC.Bench {
         static let configuration = CommandConfiguration(
             commandName: "ingest",
             abstract: "Ingest throughput vs a plain COPY and a reference consumer; click-to-visible latency.",
-            usage: "amc bench ingest [<options>]"
+            usage: "amc bench ingest [<options>]",
+            discussion: """
+                Runs on the embedded mock cluster, or with --brokers HOST:PORT (key kafka.brokers) on an external \
+                broker, where the run's topics get a suffix of their own and are created through the admin API.
+                """
         )
 
         @OptionGroup var options: GlobalOptions
@@ -73,6 +77,10 @@ extension AMC.Bench {
 
         func run() async throws {
             let settings = try await options.resolve()
+            var benchmark = benchmark
+            if let brokers = try settings.reader.string(forKey: "kafka.brokers"), !brokers.isEmpty {
+                benchmark.kafka = try settings.kafkaConfig()
+            }
             try await benchmark.run(migrations: try settings.migrationsDirectory())
         }
     }

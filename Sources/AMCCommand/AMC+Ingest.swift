@@ -10,7 +10,8 @@ extension AMC {
     /// `amc ingest`: the consumer-group service landing clicks in PostgreSQL exactly once.
     struct Ingest: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Consume clicks from Kafka into PostgreSQL, exactly once (runs until SIGTERM or idle)."
+            abstract: "Consume clicks from Kafka into PostgreSQL, exactly once (runs until SIGTERM or idle).",
+            usage: "amc ingest [<options>]"
         )
 
         @OptionGroup var options: GlobalOptions
@@ -19,6 +20,9 @@ extension AMC {
 
         @Option(help: "Consumer group (key ingest.group). Default: amc-ingest.")
         var group: String?
+
+        @Option(help: "Static group membership id, e.g. the pod's name (key ingest.instance-id). Default: none.")
+        var instanceID: String?
 
         @Option(name: .customLong("topic"), help: "Topic to consume, repeatable (key ingest.topic). Default: clicks.")
         var topics: [String] = []
@@ -35,6 +39,7 @@ extension AMC {
         func run() async throws {
             var flags = FlagValues()
             flags.set("ingest.group", group, flag: "--group")
+            flags.set("ingest.instance-id", instanceID, flag: "--instance-id")
             flags.set("ingest.topic", topics, flag: "--topic")
             flags.set("ingest.batch.maxRecords", batchSize, flag: "--batch-size")
             flags.set("ingest.batch.maxLatencyMs", batchLatencyMs, flag: "--batch-latency-ms")
@@ -68,6 +73,9 @@ extension Settings {
     func ingestConfiguration() throws -> IngestConfiguration {
         var configuration = IngestConfiguration()
         configuration.groupID = try reader.nonEmptyString(forKey: "ingest.group", default: configuration.groupID)
+        if let instanceID = try reader.string(forKey: "ingest.instance-id"), !instanceID.isEmpty {
+            configuration.instanceID = instanceID
+        }
         configuration.topics = try reader.stringArray(forKey: "ingest.topic", default: configuration.topics)
         configuration.batchMaxRecords = try reader.int(
             forKey: "ingest.batch.maxRecords",

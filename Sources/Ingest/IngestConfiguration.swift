@@ -5,6 +5,11 @@ public struct IngestConfiguration: Sendable {
     /// Kafka consumer group shared by every ingest process of one deployment.
     /// Default: `amc-ingest`. Key: `ingest.group`.
     public var groupID = "amc-ingest"
+    /// Static group membership: this process's `group.instance.id`, stable across its restarts (e.g. a pod's
+    /// stable name in a StatefulSet). A restarted static member takes back its partitions without a rebalance; one
+    /// that stops holds them until `session.timeout.ms` lapses. Unique within the group. Default: nil (dynamic
+    /// membership). Key: `ingest.instance-id`.
+    public var instanceID: String?
     /// Topics to consume. Default: `["clicks"]`. Key: `ingest.topic`.
     public var topics = ["clicks"]
     /// Most messages written in one PostgreSQL transaction. A batch closes at ``batchMaxLatency`` when the

@@ -161,6 +161,9 @@ final class IngestWorker: @unchecked Sendable {  // state confined to the consum
     private func makeConsumer() throws -> KafkaConsumer {
         var kafka = kafka
         kafka.properties.merge(Self.consumerDefaults) { chosen, _ in chosen }
+        if let instanceID = configuration.instanceID {
+            kafka.properties["group.instance.id"] = instanceID
+        }
         return try KafkaConsumer(
             config: kafka,
             groupID: configuration.groupID,

@@ -76,17 +76,18 @@ import Testing
 
     @Test func ingest() throws {
         let plain = try parse(["ingest"], as: AMC.Ingest.self)
-        #expect(plain.group == nil && plain.topics.isEmpty && plain.untilIdle == nil)
+        #expect(plain.group == nil && plain.topics.isEmpty && plain.untilIdle == nil && plain.instanceID == nil)
         #expect(plain.batchSize == nil && plain.batchLatencyMs == nil)
         #expect(plain.metricsOptions.metricsPort == nil && plain.metricsOptions.metricsHost == nil)
         let set = try parse(
             [
                 "ingest", "--group", "g", "--topic", "a", "--topic", "b", "--until-idle", "2.5", "--batch-size", "10",
-                "--batch-latency-ms", "50", "--metrics-port", "9100", "--metrics-host", "0.0.0.0",
+                "--batch-latency-ms", "50", "--metrics-port", "9100", "--metrics-host", "0.0.0.0", "--instance-id",
+                "ingest-0",
             ],
             as: AMC.Ingest.self
         )
-        #expect(set.group == "g" && set.topics == ["a", "b"] && set.untilIdle == 2.5)
+        #expect(set.group == "g" && set.topics == ["a", "b"] && set.untilIdle == 2.5 && set.instanceID == "ingest-0")
         #expect(set.batchSize == 10 && set.batchLatencyMs == 50)
         #expect(set.metricsOptions.metricsPort == 9100 && set.metricsOptions.metricsHost == "0.0.0.0")
         #expect(failure(["ingest", "--until-idle", "soon"]).contains("--until-idle"))

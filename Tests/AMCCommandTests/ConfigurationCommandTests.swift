@@ -74,6 +74,7 @@ struct ConfigurationCommandTests {
             Key(key: "serve.body-timeout-seconds", command: serve, kind: .number),
             Key(key: "serve.idle-timeout-seconds", command: serve, kind: .number),
             Key(key: "ingest.group", command: ingest, kind: .string, flag: ("--group", "")),
+            Key(key: "ingest.instance-id", command: ingest, kind: .string),
             Key(key: "ingest.topic", command: ingest, kind: .strings),
             Key(key: "ingest.batch.maxRecords", command: ingest, kind: .integer, flag: ("--batch-size", "-1")),
             Key(key: "ingest.batch.maxLatencyMs", command: ingest, kind: .integer, flag: ("--batch-latency-ms", "0")),

@@ -88,6 +88,59 @@ struct AssignmentWatchdogTests {
         #expect(error.metadata["ingest.group"] == "never-forms")
         #expect(error.metadata["ingest.topics"] == "clicks")
     }
+
+    /// noida-db's group coordinator never expires a dynamic member whose session lapsed: once such a member is
+    /// SIGKILLed, the next member's JoinGroup waits for it (up to its rebalance timeout, then "rebalance in
+    /// progress" over and over). Ingest does not hang silently there: the watchdog reports the group, and under
+    /// `untilIdle` the run fails naming it. (Static membership, `ingest.instance-id`, avoids the stall:
+    /// `IngestRecoveryTests`.)
+    @Test(
+        .enabled(
+            if: BrokerKind.available.contains(.noida),
+            "needs noida-db (AMC_TEST_NOIDA_DB, set by Deploy/local/test.sh)"
+        )
+    )
+    func onNoidaDBAKilledDynamicMembersStalledGroupIsReportedByTheWatchdog() async throws {
+        let executable = repositoryRoot.appendingPathComponent(".build/debug/amc")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: executable.path),
+            "build the amc executable first (swift build --build-tests)"
+        )
+        let url = try TestPostgres.freshDatabase()
+        let broker = try TestBroker(.noida)
+        try broker.createTopic("clicks", partitions: 1)
+        let child = Process()
+        child.executableURL = executable
+        child.arguments = [
+            "ingest", "--database-url", url, "--brokers", broker.bootstrapServers, "--group", "never-forms",
+            "--log-level", "error",
+        ]
+        try child.run()
+        try await waitForAssignment(url, partitions: 1)
+        kill(child.processIdentifier, SIGKILL)
+        child.waitUntilExit()
+
+        let logs = RecordedLogs()
+        let metrics = TestMetrics()
+        let error = await withMetricsFactory(metrics) {
+            await #expect(throws: IngestError.self) {
+                try await IngestService(
+                    configuration: configuration(untilIdle: .seconds(1)),
+                    kafka: KafkaConfig(
+                        bootstrapServers: broker.bootstrapServers,
+                        properties: broker.consumerProperties
+                    ),
+                    databaseURL: url,
+                    logger: logs.logger
+                ).run()
+            }
+        }
+        let message = try #require(error).message
+        #expect(message.hasPrefix("no partitions were assigned to consumer group never-forms (topics clicks) in 3 s"))
+        #expect(metrics.counterTotal(label: "ingest.assignment.warnings") == 1)
+        #expect(metrics.counterTotal(label: "ingest.assignment.timeouts") == 1)
+        #expect(logs.entries.contains { $0.level == .warning && $0.message.hasPrefix("no partitions assigned yet") })
+    }
 }
 
 /// Log entries kept in memory.

@@ -6,20 +6,22 @@ import Testing
 
 @testable import Ingest
 
-/// Exactly-once across stops, crashes, rebalances and faults: nothing lost, nothing doubled.
+/// Exactly-once across stops, crashes, rebalances and faults: nothing lost, nothing doubled — on librdkafka's mock
+/// cluster and on noida-db, an independent broker (``BrokerKind``), except where a test injects the mock's faults.
 @Suite(.timeLimit(.minutes(10)))
 struct IngestRecoveryTests {
-    @Test func gracefulStopMidStreamThenRestartLosesAndDoublesNothing() async throws {
+    @Test(arguments: BrokerKind.available)
+    func gracefulStopMidStreamThenRestartLosesAndDoublesNothing(kind: BrokerKind) async throws {
         let url = try TestPostgres.freshDatabase()
-        let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)
-        try cluster.createTopic("clicks", partitions: 3)
+        let broker = try TestBroker(kind)
+        try broker.createTopic("clicks", partitions: 3)
         let fixture = ClickLogFixture(count: 20_000, badEvery: 97)
 
-        let (first, progress) = startIngest(url: url, brokers: cluster.bootstrapServers, topic: "clicks", batch: 200)
+        let (first, progress) = startIngest(url: url, broker: broker, batch: 200)
         // The second half is produced only after the stop, so the stop always lands mid-stream.
         try await waitForAssignment(url, partitions: 3)
         let half = fixture.lines.count / 2
-        let firstHalf = produceLines(fixture, 0..<half, brokers: cluster.bootstrapServers, perSecond: 5000)
+        let firstHalf = produceLines(fixture, 0..<half, brokers: broker.bootstrapServers, perSecond: 5000)
         #expect(try await blocking { try eventually { progress.current.events >= 2000 } })
         first.cancel()
         try await first.value
@@ -29,43 +31,49 @@ struct IngestRecoveryTests {
         try await produceLines(
             fixture,
             half..<fixture.lines.count,
-            brokers: cluster.bootstrapServers,
+            brokers: broker.bootstrapServers,
             perSecond: 5000
         ).value
 
-        let (second, _) = startIngest(
-            url: url,
-            brokers: cluster.bootstrapServers,
-            topic: "clicks",
-            untilIdle: .seconds(2)
-        )
+        let (second, _) = startIngest(url: url, broker: broker, untilIdle: .seconds(2))
         try await second.value
         try expectExactlyOnce(fixture, in: url)
     }
 
-    @Test func killedProcessMidStreamThenRestartLosesAndDoublesNothing() async throws {
+    /// On noida-db the killed process and its restart share a static membership (`ingest.instance-id`): its group
+    /// coordinator never expires a dynamic member whose session lapsed, so with dynamic membership the restart
+    /// could not join (`AssignmentWatchdogTests` shows the watchdog reporting that).
+    @Test(arguments: BrokerKind.available)
+    func killedProcessMidStreamThenRestartLosesAndDoublesNothing(kind: BrokerKind) async throws {
         let executable = repositoryRoot.appendingPathComponent(".build/debug/amc")
         try #require(
             FileManager.default.isExecutableFile(atPath: executable.path),
             "build the amc executable first (swift build --build-tests)"
         )
         let url = try TestPostgres.freshDatabase()
-        let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)
-        try cluster.createTopic("clicks", partitions: 2)
+        let broker = try TestBroker(kind)
+        try broker.createTopic("clicks", partitions: 2)
         let fixture = ClickLogFixture(count: 30_000, badEvery: 101)
+        let instanceID = kind == .noida ? "ingest-0" : nil
 
         let child = Process()
         child.executableURL = executable
-        child.arguments = [
-            "ingest", "--database-url", url, "--brokers", cluster.bootstrapServers, "--group", "test",
-            "--batch-size", "300", "--batch-latency-ms", "20", "--log-level", "error",
-        ]
+        child.arguments =
+            [
+                "ingest", "--database-url", url, "--brokers", broker.bootstrapServers, "--group", "test",
+                "--batch-size", "300", "--batch-latency-ms", "20", "--log-level", "error",
+            ] + (instanceID.map { ["--instance-id", $0] } ?? [])
+        child.environment = ProcessInfo.processInfo.environment.merging(
+            broker.consumerProperties.map { key, value in
+                ("AMC_KAFKA_PROPERTY_" + key.uppercased().replacingOccurrences(of: ".", with: "_"), value)
+            }
+        ) { _, new in new }
         try child.run()
         // The first half streams while the child ingests; the second only after the kill, so the kill always
         // lands mid-stream however slowly this test's own polling runs on a loaded machine.
         try await waitForAssignment(url, partitions: 2)
         let half = fixture.lines.count / 2
-        let firstHalf = produceLines(fixture, 0..<half, brokers: cluster.bootstrapServers, perSecond: 6000)
+        let firstHalf = produceLines(fixture, 0..<half, brokers: broker.bootstrapServers, perSecond: 6000)
         let sawProgress = try await blocking { try eventually { try totals(url).events >= 3000 } }
         kill(child.processIdentifier, SIGKILL)
         child.waitUntilExit()
@@ -77,43 +85,29 @@ struct IngestRecoveryTests {
         try await produceLines(
             fixture,
             half..<fixture.lines.count,
-            brokers: cluster.bootstrapServers,
+            brokers: broker.bootstrapServers,
             perSecond: 6000
         ).value
 
-        let (restart, _) = startIngest(
-            url: url,
-            brokers: cluster.bootstrapServers,
-            topic: "clicks",
-            untilIdle: .seconds(2)
-        )
+        let (restart, _) = startIngest(url: url, broker: broker, untilIdle: .seconds(2), instanceID: instanceID)
         try await restart.value
         try expectExactlyOnce(fixture, in: url)
     }
 
-    @Test func twoConsumersShareTheGroupAndOneLeavingMidStreamChangesNoTotals() async throws {
+    @Test(arguments: BrokerKind.available)
+    func twoConsumersShareTheGroupAndOneLeavingMidStreamChangesNoTotals(kind: BrokerKind) async throws {
         let url = try TestPostgres.freshDatabase()
-        let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)
-        try cluster.createTopic("clicks", partitions: 4)
+        let broker = try TestBroker(kind)
+        try broker.createTopic("clicks", partitions: 4)
         let fixture = ClickLogFixture(count: 24_000, badEvery: 89)
 
-        let (stayer, stayerProgress) = startIngest(
-            url: url,
-            brokers: cluster.bootstrapServers,
-            topic: "clicks",
-            batch: 200
-        )
-        let (leaver, leaverProgress) = startIngest(
-            url: url,
-            brokers: cluster.bootstrapServers,
-            topic: "clicks",
-            batch: 200
-        )
+        let (stayer, stayerProgress) = startIngest(url: url, broker: broker, batch: 200)
+        let (leaver, leaverProgress) = startIngest(url: url, broker: broker, batch: 200)
         let producer = try await streamOnceAssigned(
             fixture,
             partitions: 4,
             url: url,
-            brokers: cluster.bootstrapServers,
+            brokers: broker.bootstrapServers,
             perSecond: 6000
         )
         #expect(try await blocking { try eventually { leaverProgress.current.events >= 1000 } })
@@ -127,38 +121,51 @@ struct IngestRecoveryTests {
         try expectExactlyOnce(fixture, in: url)
     }
 
-    @Test func brokerDownThenUpMidStreamResumesWithExactTotals() async throws {
+    /// The mock cluster's broker refuses connections for a while; the noida-db process is stopped (SIGTERM) and
+    /// started again on the same port and data directory. On the mock the producer streams across the outage; an
+    /// idempotent producer does not survive noida-db's restart (its next sequence numbers are refused as out of
+    /// order, a fatal producer error), so there the first half is produced before the outage and the rest after.
+    @Test(arguments: BrokerKind.available)
+    func brokerDownThenUpMidStreamResumesWithExactTotals(kind: BrokerKind) async throws {
         let url = try TestPostgres.freshDatabase()
-        let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)
-        try cluster.createTopic("clicks", partitions: 2)
+        let broker = try TestBroker(kind)
+        try broker.createTopic("clicks", partitions: 2)
         let fixture = ClickLogFixture(count: 20_000, badEvery: 113)
+        let acrossOutage = kind == .mock
 
-        let (task, progress) = startIngest(
-            url: url,
-            brokers: cluster.bootstrapServers,
-            topic: "clicks",
-            batch: 200
-        )
-        let producer = try await streamOnceAssigned(
+        let (task, progress) = startIngest(url: url, broker: broker, batch: 200)
+        try await waitForAssignment(url, partitions: 2)
+        let half = fixture.lines.count / 2
+        let firstPart = produceLines(
             fixture,
-            partitions: 2,
-            url: url,
-            brokers: cluster.bootstrapServers,
+            0..<(acrossOutage ? fixture.lines.count : half),
+            brokers: broker.bootstrapServers,
             perSecond: 5000
         )
         #expect(try await blocking { try eventually { progress.current.events >= 1000 } })
-        try cluster.setBrokerDown(1)
+        if !acrossOutage { try await firstPart.value }
+        try await blocking { try broker.stop() }
         try await Task.sleep(for: .seconds(3))
         let duringOutage = try totals(url)
-        try cluster.setBrokerUp(1)
-        try await producer.value
+        try await blocking { try broker.start() }
+        if acrossOutage {
+            try await firstPart.value
+        } else {
+            try await produceLines(
+                fixture,
+                half..<fixture.lines.count,
+                brokers: broker.bootstrapServers,
+                perSecond: 5000
+            ).value
+        }
         try await stopOnceAccountedFor(task, fixture, in: url)
 
         #expect(duringOutage.events < fixture.validCount, "the outage hit mid-stream")
         try expectExactlyOnce(fixture, in: url)
     }
 
-    @Test func postgresRestartMidStreamIsRetriedWithExactTotals() async throws {
+    @Test(arguments: BrokerKind.available)
+    func postgresRestartMidStreamIsRetriedWithExactTotals(kind: BrokerKind) async throws {
         let directory = URL(fileURLWithPath: "/tmp/amc-pgrestart-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         let server = LocalPostgresServer(directory: directory, fastUnsafe: true, logger: testLogger)
         try await blocking { try server.start() }
@@ -172,21 +179,16 @@ struct IngestRecoveryTests {
         try Migrator(directory: repositoryRoot.appendingPathComponent("Migrations")).migrate(setup)
         setup.close()
 
-        let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)
-        try cluster.createTopic("clicks", partitions: 2)
+        let broker = try TestBroker(kind)
+        try broker.createTopic("clicks", partitions: 2)
         let fixture = ClickLogFixture(count: 20_000, badEvery: 107)
 
-        let (task, progress) = startIngest(
-            url: url,
-            brokers: cluster.bootstrapServers,
-            topic: "clicks",
-            batch: 200
-        )
+        let (task, progress) = startIngest(url: url, broker: broker, batch: 200)
         let producer = try await streamOnceAssigned(
             fixture,
             partitions: 2,
             url: url,
-            brokers: cluster.bootstrapServers,
+            brokers: broker.bootstrapServers,
             perSecond: 5000
         )
         #expect(try await blocking { try eventually { progress.current.events >= 1000 } })

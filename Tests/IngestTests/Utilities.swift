@@ -122,11 +122,14 @@ func startIngest(
     group: String = "test",
     untilIdle: Duration? = nil,
     batch: Int = 500,
-    parserLimits: ClickLogParser.Limits = ClickLogParser.Limits()
+    parserLimits: ClickLogParser.Limits = ClickLogParser.Limits(),
+    instanceID: String? = nil,
+    properties: [String: String] = [:]
 ) -> (Task<Void, any Error>, ProgressBox) {
     var configuration = IngestConfiguration()
     configuration.topics = [topic]
     configuration.groupID = group
+    configuration.instanceID = instanceID
     configuration.batchMaxRecords = batch
     configuration.batchMaxLatency = .milliseconds(50)
     configuration.untilIdle = untilIdle
@@ -136,7 +139,7 @@ func startIngest(
     let progress = ProgressBox()
     let service = IngestService(
         configuration: configuration,
-        kafka: KafkaConfig(bootstrapServers: brokers),
+        kafka: KafkaConfig(bootstrapServers: brokers, properties: properties),
         databaseURL: url,
         logger: testLogger,
         onProgress: { latest in progress.value.withLock { $0 = latest } }
@@ -236,4 +239,23 @@ func waitForAssignment(_ url: String, partitions: Int) async throws {
         }
     }
     try #require(assigned, "the ingest joined the group")
+}
+
+/// Starts an `IngestService` on topic `clicks` of `broker`, with the consumer properties that broker needs.
+func startIngest(
+    url: String,
+    broker: TestBroker,
+    untilIdle: Duration? = nil,
+    batch: Int = 500,
+    instanceID: String? = nil
+) -> (Task<Void, any Error>, ProgressBox) {
+    startIngest(
+        url: url,
+        brokers: broker.bootstrapServers,
+        topic: "clicks",
+        untilIdle: untilIdle,
+        batch: batch,
+        instanceID: instanceID,
+        properties: broker.consumerProperties
+    )
 }

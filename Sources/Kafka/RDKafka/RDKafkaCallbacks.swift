@@ -31,7 +31,7 @@ enum RDKafkaCallbacks {
                 guard let context = RDKafkaCallbackContext.from(opaque) else { return }
                 RDKafkaCallbacks.commit(context: context, err: err, offsets: offsets)
             }
-        case .mockHost:
+        case .admin, .mockHost:
             break
         }
     }

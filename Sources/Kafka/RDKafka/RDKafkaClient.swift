@@ -13,6 +13,8 @@ final class RDKafkaClient: @unchecked Sendable {
     enum Role {
         case producer
         case consumer
+        /// A producer-type handle used only for admin requests (``KafkaAdmin``); only log/error callbacks.
+        case admin
         /// The hidden producer-type handle that hosts a mock cluster; only log/error callbacks.
         case mockHost
     }
