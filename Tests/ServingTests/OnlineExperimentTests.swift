@@ -232,6 +232,65 @@ struct OnlineExperimentTests {
             #expect(Set(teamCounts.keys) == ["active", "candidate"])
         }
     }
+
+    @Test func aCandidateThatFailsToLoadIsRefusedOnceAndRequestsAreServedAsBefore() async throws {
+        let fixture = try LearningFixture.serving()
+        let candidate = try fixture.publish(seed: 1, activate: false)
+        let active = try fixture.publish(seed: 2, activate: true)
+        try fixture.corrupt(candidate)
+        let (holder, metrics, app) = scoringWorker(fixture, testConfiguration())
+        let keys = Array(fixture.world.images.prefix(6).map(\.key))
+        try await app.test(.router) { client in
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == active })
+            let experiment = try fixture.startExperiment(.interleave, candidate: candidate, share: 1)
+            #expect(
+                try await eventually(within: .seconds(30)) {
+                    RankingRecordingTests.counter("amc_serve_experiment_load_refusals_total", in: metrics.render()) == 1
+                }
+            )
+            #expect(holder.experiment(.interleave) == nil)
+            let body = try jsonBody(["query": "kitten", "images": keys])
+            try await client.execute(uri: "/v1/score", method: .post, body: body) { response in
+                #expect(response.status == .ok)
+            }
+            // Re-checks (every 500 ms here) do not retry the refused experiment.
+            try await Task.sleep(for: .seconds(1.5))
+            let text = metrics.render()
+            #expect(RankingRecordingTests.counter("amc_serve_experiment_load_refusals_total", in: text) == 1)
+            #expect(RankingRecordingTests.counter("amc_serve_interleaved_total", in: text) == 0)
+            let connection = try fixture.connect()
+            defer { connection.close() }
+            #expect(
+                try await eventually(within: .seconds(30)) {
+                    try connection.query("SELECT count(*) FROM rankings WHERE experiment IS NULL AND teams IS NULL")[0]
+                        .decode(Int.self, column: 0) == 1
+                }
+            )
+            #expect(try fixture.runningExperimentIDs() == [experiment.id])
+        }
+    }
+
+    @Test func aCandidateActivatedMeanwhileIsNotComparedWithItself() async throws {
+        let fixture = try LearningFixture.serving()
+        let candidate = try fixture.publish(seed: 1, activate: false)
+        let active = try fixture.publish(seed: 2, activate: true)
+        let (holder, metrics, app) = scoringWorker(fixture, testConfiguration())
+        let keys = Array(fixture.world.images.prefix(6).map(\.key))
+        try await app.test(.router) { client in
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == active })
+            _ = try fixture.startExperiment(.interleave, candidate: candidate, share: 1)
+            #expect(try await eventually(within: .seconds(30)) { holder.experiment(.interleave) != nil })
+            try fixture.activate(candidate)
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == candidate })
+            let body = try jsonBody(["query": "kitten", "images": keys])
+            try await client.execute(uri: "/v1/score", method: .post, body: body) { response in
+                #expect(response.status == .ok)
+                let object = try jsonObject(response.body)
+                #expect(object["model_version"] as? Int == Int(candidate))
+            }
+            #expect(RankingRecordingTests.counter("amc_serve_interleaved_total", in: metrics.render()) == 0)
+        }
+    }
 }
 
 extension LearningFixture {
@@ -258,5 +317,12 @@ extension LearningFixture {
         _ = try connection.transaction {
             try ExperimentStore(connection: $0).stop(kind: kind, actor: "test", reason: "serving test")
         }
+    }
+
+    /// The ids of the running experiments.
+    func runningExperimentIDs() throws -> [Int64] {
+        let connection = try connect()
+        defer { connection.close() }
+        return try ExperimentStore(connection: connection).running().all.map(\.id)
     }
 }
