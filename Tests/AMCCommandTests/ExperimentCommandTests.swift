@@ -74,6 +74,19 @@ struct ExperimentCommandTests {
         )
         #expect(try registry.count("SELECT count(*) FROM online_experiments") == 3)
 
+        // `amc model show` lists a version's experiments, running or stopped.
+        let show = try await amc(["model", "show", "1", "--json"] + common)
+        #expect(show.status == 0, "\(show.stderr)")
+        let detail = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
+        let experiments = try #require(detail["experiments"] as? [[String: Any]])
+        #expect(experiments.compactMap { $0["id"] as? Int } == [1, 2, 3])
+        #expect(experiments.map { $0["stopped_by"] as? String } == ["carol", "dave", nil])
+        #expect(experiments.compactMap { $0["kind"] as? String } == ["shadow", "interleave", "shadow"])
+        let text = try await amc(["model", "show", "1"] + common)
+        #expect(text.stdout.contains("  experiment       shadow 3 on 0.1 of requests, started "), "\(text.stdout)")
+        #expect(text.stdout.contains("by carol: more; running\n"), "\(text.stdout)")
+        #expect(text.stdout.contains("by dave: enough\n"), "\(text.stdout)")
+
         // The executable prints the same line and exits 0; a refusal is one line on stderr and a non-zero status.
         let printed = try await amc(["model", "shadow", "--stop", "--actor", "erin"] + common)
         #expect(printed.status == 0, "\(printed.stderr)")
