@@ -1,3 +1,4 @@
+import Catalog
 import Dispatch
 import Foundation
 import Hummingbird
@@ -267,6 +268,38 @@ struct OnlineExperimentTests {
                 }
             )
             #expect(try fixture.runningExperimentIDs() == [experiment.id])
+        }
+    }
+
+    @Test func aFollowedCandidateIsReEncodedForANewCatalog() async throws {
+        let fixture = try LearningFixture.serving()
+        let candidate = try fixture.publish(seed: 1, activate: false)
+        let active = try fixture.publish(seed: 2, activate: true)
+        var configuration = testConfiguration()
+        configuration.catalogRefreshInterval = .milliseconds(500)
+        let (holder, _, app) = scoringWorker(fixture, configuration)
+        try await app.test(.router) { _ in
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == active })
+            let experiment = try fixture.startExperiment(.shadow, candidate: candidate, share: 1)
+            #expect(try await eventually(within: .seconds(30)) { holder.experiment(.shadow) != nil })
+            let before = try #require(holder.experiment(.shadow)).candidate.catalogImages
+            // A new image, a copy of the first one's features under a new key.
+            let connection = try fixture.connect()
+            defer { connection.close() }
+            let first = try #require(try CatalogStore(connection: connection).allImages().first)
+            var added = first
+            added.key = "added-image"
+            _ = try CatalogStore(connection: connection).upsert([added])
+            #expect(
+                try await eventually(within: .seconds(30)) {
+                    holder.experiment(.shadow)?.candidate.catalogImages == before + 1
+                        && holder.current()?.catalogImages == before + 1
+                }
+            )
+            let followed = try #require(holder.experiment(.shadow))
+            #expect(followed.experiment.id == experiment.id && followed.candidate.version == candidate)
+            let scored = followed.candidate.score(query: "kitten", images: ["added-image"], top: nil)
+            #expect(scored.results.map(\.image) == ["added-image"] && scored.unknownImages.isEmpty)
         }
     }
 
