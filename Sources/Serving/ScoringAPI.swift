@@ -136,7 +136,6 @@ public enum ScoringAPI {
             configuration: configuration,
             recorder: recorder,
             metrics: metrics,
-            logger: logger,
             beforeScoring: beforeShadowScoring
         )
         let routes = ScoringRoutes(

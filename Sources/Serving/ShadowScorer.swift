@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import Prometheus
 import Registry
 import ServiceLifecycle
@@ -35,7 +34,6 @@ final class ShadowScorer: Service, @unchecked Sendable {
     private let capacity: Int
     private let recorder: RankingRecorder
     private let metrics: ServingMetrics
-    private let logger: Logger
     private let beforeScoring: (@Sendable () -> Void)?
     private let condition = NSCondition()
     private var queue: [Job] = []
@@ -45,19 +43,16 @@ final class ShadowScorer: Service, @unchecked Sendable {
     ///   - configuration: The queue's capacity.
     ///   - recorder: Where shadow rankings are recorded.
     ///   - metrics: Scored, dropped and the queue depth.
-    ///   - logger: The scorer's logger.
     ///   - beforeScoring: Runs on the scorer's thread before each job (tests hold jobs with it).
     init(
         configuration: ServingConfiguration,
         recorder: RankingRecorder,
         metrics: ServingMetrics,
-        logger: Logger,
         beforeScoring: (@Sendable () -> Void)? = nil
     ) {
         capacity = configuration.shadowQueueCapacity
         self.recorder = recorder
         self.metrics = metrics
-        self.logger = logger
         self.beforeScoring = beforeScoring
     }
 
