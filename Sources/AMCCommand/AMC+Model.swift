@@ -11,8 +11,11 @@ extension AMC {
     struct ModelCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "model",
-            abstract: "List, inspect, export, activate and roll back model versions.",
-            subcommands: [List.self, Show.self, Export.self, Activate.self, Rollback.self]
+            abstract: "List, inspect, export, activate and roll back model versions; shadow-score and interleave "
+                + "candidates.",
+            subcommands: [
+                List.self, Show.self, Export.self, Activate.self, Rollback.self, Shadow.self, Interleave.self,
+            ]
         )
 
         struct List: AsyncParsableCommand {
@@ -42,15 +45,20 @@ extension AMC {
             func run() async throws {
                 let settings = try await options.resolve()
                 let number = version
-                let (found, active, activations) = try await withRegistry(settings) { registry in
-                    (try registry.version(number), try registry.activeVersion(), try registry.activations())
+                let (found, active, activations, experiments) = try await withConnection(settings) { connection in
+                    let registry = ModelRegistry(connection: connection)
+                    return (
+                        try registry.version(number), try registry.activeVersion(), try registry.activations(),
+                        try ExperimentStore(connection: connection).experiments(candidate: number)
+                    )
                 }
                 guard let found else { throw CommandError("model version \(number) does not exist") }
-                let detail = RegistryOutput.VersionDetail(
+                var detail = RegistryOutput.VersionDetail(
                     found,
                     active: active,
                     activations: activations.filter { $0.version == number }
                 )
+                detail.experiments = experiments.map(RegistryOutput.ExperimentRecord.init)
                 print(json ? try RegistryOutput.json(detail) : RegistryOutput.text(detail))
             }
         }

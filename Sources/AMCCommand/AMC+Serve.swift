@@ -83,6 +83,11 @@ extension Settings {
             default: configuration.rankingQueueCapacity,
             bounds: .atLeast(1)
         )
+        configuration.shadowQueueCapacity = try reader.int(
+            forKey: "serve.shadow-queue-capacity",
+            default: configuration.shadowQueueCapacity,
+            bounds: .atLeast(1)
+        )
         configuration.rankingBatchSize = try reader.int(
             forKey: "serve.ranking-batch-size",
             default: configuration.rankingBatchSize,

@@ -68,6 +68,8 @@ extension RegistryOutput {
         var baselines: [String: RankingMetrics]
         var active: Bool
         var activations: [ActivationRecord]
+        /// Its online experiments as a candidate (`amc model show` only; left out when nil).
+        var experiments: [ExperimentRecord]?
 
         init(_ version: ModelVersion, active: Int64?, activations: [ModelActivation], lineage: [Int64] = []) {
             self.version = version.version
@@ -90,7 +92,7 @@ extension RegistryOutput {
 
         private enum CodingKeys: String, CodingKey {
             case version, architecture, kind, sha256, formatVersion, parent, lineage, createdAt, createdBy, watermark
-            case trainingWindow, hyperparameters, metrics, baselines, active, activations
+            case trainingWindow, hyperparameters, metrics, baselines, active, activations, experiments
         }
 
         /// Like the synthesized encoding, but `parent` is always present (`null` for a bootstrap version).
@@ -112,6 +114,7 @@ extension RegistryOutput {
             try c.encode(baselines, forKey: .baselines)
             try c.encode(active, forKey: .active)
             try c.encode(activations, forKey: .activations)
+            try c.encodeIfPresent(experiments, forKey: .experiments)
         }
     }
 
@@ -195,6 +198,7 @@ extension RegistryOutput {
                 )
             }
         }
+        lines += (d.experiments ?? []).map(text)
         return lines.joined(separator: "\n")
     }
 }

@@ -21,6 +21,12 @@ import Synchronization
 /// re-activating it — the usual rollback — reads no weights from the database, only its row's sha256, which must
 /// match the one it was verified against. A lost connection is reopened with backoff (100 ms doubling to
 /// ``ServingConfiguration/maxReconnectDelay``); serving continues meanwhile.
+///
+/// It follows the running online experiments the same way (`LISTEN` on ``ExperimentStore/changeChannel``, re-read
+/// with the activation): each running experiment's candidate version is loaded, checked and encoded like a hot swap
+/// (reusing the served version's encodings when its image encoders are identical, as a fine-tune's are) and
+/// published in the holder (``ModelHolder/experiment(_:)``); a stopped experiment's candidate is dropped. A candidate
+/// that fails to load is refused once per experiment (logged, counted) and the experiment is not followed.
 public struct ModelWatcher: Service {
     private let loop: WatcherLoop
 
@@ -92,6 +98,10 @@ private final class WatcherLoop: @unchecked Sendable {
     private var reconnectDelay = Duration.milliseconds(100)
     /// Whether a connection was ever opened: a failure before that is "could not connect", not "lost".
     private var everConnected = false
+    /// Experiments whose candidate was refused: not retried (an experiment's candidate never changes).
+    private var refusedExperiments: Set<Int64> = []
+    /// When the running experiments are next read (at once after a notification, a swap or a catalog change).
+    private var nextExperimentCheck: ContinuousClock.Instant
 
     init(
         databaseURL: String,
@@ -107,6 +117,7 @@ private final class WatcherLoop: @unchecked Sendable {
         self.logger = logger
         nextRecheck = clock.now
         nextCatalogCheck = clock.now
+        nextExperimentCheck = clock.now
     }
 
     func requestStop() {
@@ -142,13 +153,20 @@ private final class WatcherLoop: @unchecked Sendable {
                     try checkActivation(connection)
                     nextRecheck = clock.now + configuration.recheckInterval
                 }
+                if clock.now >= nextExperimentCheck {
+                    try checkExperiments(connection)
+                    nextExperimentCheck = clock.now + configuration.recheckInterval
+                }
                 // Wake for a notification, the next deadline, or at least every 200 ms to notice a stop request.
-                let wake = min(nextRecheck, nextCatalogCheck, clock.now + .milliseconds(200))
+                let wake = min(nextRecheck, nextCatalogCheck, nextExperimentCheck, clock.now + .milliseconds(200))
                 let notifications = try connection.waitForNotifications(
                     timeout: max(.zero, clock.now.duration(to: wake))
                 )
                 if notifications.contains(where: { $0.channel == ModelRegistry.activationChannel }) {
                     nextRecheck = clock.now
+                }
+                if notifications.contains(where: { $0.channel == ExperimentStore.changeChannel }) {
+                    nextExperimentCheck = clock.now
                 }
                 reconnectDelay = .milliseconds(100)
             } catch {
@@ -166,6 +184,7 @@ private final class WatcherLoop: @unchecked Sendable {
         do {
             try opened.setApplicationName("amc serve")
             try opened.listen(ModelRegistry.activationChannel)
+            try opened.listen(ExperimentStore.changeChannel)
         } catch {
             opened.close()
             throw error
@@ -174,6 +193,7 @@ private final class WatcherLoop: @unchecked Sendable {
         everConnected = true
         // Notifications sent while disconnected are lost: look at once.
         nextRecheck = clock.now
+        nextExperimentCheck = clock.now
         return opened
     }
 
@@ -217,6 +237,8 @@ private final class WatcherLoop: @unchecked Sendable {
         metrics.catalogImages.set(Double(images.count))
         if !first { metrics.catalogReloads.increment() }
         logger.info("Catalog loaded", metadata: [ServingLoggingKeys.images: "\(images.count)"])
+        // The experiments' candidates are re-encoded for it too.
+        nextExperimentCheck = clock.now
         // Re-encode the served version for the new catalog.
         guard let current = holder.current() else { return }
         guard compatible(current.model, images) else {
@@ -260,7 +282,11 @@ private final class WatcherLoop: @unchecked Sendable {
                 // Versions are immutable and this one was verified when it was first loaded.
                 model = retained.model
             } else {
-                model = try load(activation.version, registry: registry, held: [current?.loaded, retained])
+                model = try load(
+                    activation.version,
+                    registry: registry,
+                    held: [current?.loaded, retained] + holder.experiments().map { Optional($0.candidate.loaded) }
+                )
             }
             let images = catalog?.images ?? []
             guard compatible(model, images) else {
@@ -350,6 +376,8 @@ private final class WatcherLoop: @unchecked Sendable {
         }
         metrics.swaps.increment()
         metrics.modelVersion.set(Double(version))
+        // An experiment's candidate may share the new version's encodings, or be the new version.
+        nextExperimentCheck = clock.now
         logger.info(
             "Model version swapped in",
             metadata: [
@@ -358,6 +386,114 @@ private final class WatcherLoop: @unchecked Sendable {
                 ServingLoggingKeys.images: "\(encoded.count)",
                 ServingLoggingKeys.reused: "\(reused)",
                 ServingLoggingKeys.duration: "\(started.duration(to: clock.now))",
+            ]
+        )
+    }
+
+    // MARK: - Experiments
+
+    /// Follows the running experiments: loads the candidate of each new one, re-encodes a followed candidate for a
+    /// new catalog, and drops the candidate of each one that stopped.
+    private func checkExperiments(_ connection: PostgresConnection) throws {
+        let running = try ExperimentStore(connection: connection).running()
+        for kind in ExperimentKind.allCases {
+            let followed = holder.experiment(kind)
+            guard let experiment = running[kind] else {
+                if let followed { unfollow(followed) }
+                continue
+            }
+            let revision = catalog?.revision ?? ""
+            if let followed, followed.experiment.id == experiment.id, followed.candidate.catalog.revision == revision {
+                continue
+            }
+            if refusedExperiments.contains(experiment.id) {
+                if let followed { unfollow(followed) }
+                continue
+            }
+            do {
+                try follow(experiment, registry: ModelRegistry(connection: connection))
+            } catch let error as PostgresError {
+                throw error
+            } catch {
+                refusedExperiments.insert(experiment.id)
+                metrics.experimentRefusals.increment()
+                logger.error(
+                    "Refused to load an experiment's candidate version; the experiment is not followed",
+                    metadata: [
+                        ServingLoggingKeys.experiment: "\(experiment.id)",
+                        ServingLoggingKeys.version: "\(experiment.candidateVersion)",
+                        ServingLoggingKeys.reason: "\(error)",
+                    ]
+                )
+                if let followed { unfollow(followed) }
+            }
+        }
+    }
+
+    /// Loads (or reuses) `experiment`'s candidate, encodes the catalog for it (or shares the served encodings),
+    /// warms it and publishes it in the holder.
+    private func follow(_ experiment: OnlineExperiment, registry: ModelRegistry) throws {
+        let started = clock.now
+        let version = experiment.candidateVersion
+        guard let metadata = try registry.version(version) else {
+            throw ModelRefusal(description: "model version \(version) does not exist")
+        }
+        let current = holder.current()
+        let held: [(version: Int64, sha256: String, model: any ScoringModel)?] =
+            [current?.loaded, retained] + holder.experiments().map { Optional($0.candidate.loaded) }
+        let model: any ScoringModel
+        if let same = held.compactMap({ $0 }).first(where: { $0.version == version && $0.sha256 == metadata.sha256 }) {
+            // Versions are immutable and this one was verified when it was loaded.
+            model = same.model
+        } else {
+            model = try load(version, registry: registry, held: held)
+        }
+        let images = catalog?.images ?? []
+        let revision = catalog?.revision ?? ""
+        guard compatible(model, images) else {
+            throw ModelRefusal(
+                description: "model region dimension \(model.regionDimension) does not match "
+                    + "the catalog's \(images.first?.regionDimension ?? 0)"
+            )
+        }
+        // Memory: a candidate whose image encoders differ from every held snapshot's is a second encoded catalog.
+        let snapshots = [current].compactMap { $0 } + holder.experiments().map(\.candidate)
+        let shared = snapshots.first {
+            $0.catalog.revision == revision && $0.model.sharesImageEncodings(with: model)
+        }
+        let encoded = shared?.catalog ?? EncodedCatalog(catalog: images, revision: revision, model: model)
+        let candidate = ServedModel(
+            version: version,
+            sha256: metadata.sha256,
+            activatedAt: experiment.startedAt,
+            loadedAt: Date(),
+            model: model,
+            catalog: encoded
+        )
+        _ = candidate.score(query: "warm up", images: Array(encoded.keys.prefix(16)), top: nil)
+        holder.setExperiment(experiment.kind, ServedExperiment(experiment: experiment, candidate: candidate))
+        metrics.experimentCandidate(experiment.kind, version: version)
+        logger.info(
+            "Following an online experiment",
+            metadata: [
+                ServingLoggingKeys.experiment: "\(experiment.id)",
+                ServingLoggingKeys.kind: "\(experiment.kind.rawValue)",
+                ServingLoggingKeys.version: "\(version)",
+                ServingLoggingKeys.images: "\(encoded.count)",
+                ServingLoggingKeys.reused: "\(shared != nil)",
+                ServingLoggingKeys.duration: "\(started.duration(to: clock.now))",
+            ]
+        )
+    }
+
+    private func unfollow(_ followed: ServedExperiment) {
+        holder.setExperiment(followed.experiment.kind, nil)
+        metrics.experimentCandidate(followed.experiment.kind, version: nil)
+        logger.info(
+            "Stopped following an online experiment",
+            metadata: [
+                ServingLoggingKeys.experiment: "\(followed.experiment.id)",
+                ServingLoggingKeys.kind: "\(followed.experiment.kind.rawValue)",
             ]
         )
     }

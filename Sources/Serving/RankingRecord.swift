@@ -16,6 +16,8 @@ public struct RankingRecord: Sendable, Hashable {
     public var teams: [String]?
     /// The online experiment the ranking belongs to; nil for ordinary traffic.
     public var experiment: Int64?
+    /// For a shadow ranking: the id of the served ranking of the same request; nil otherwise.
+    public var shadowOf: String?
 
     public init(
         id: String,
@@ -24,7 +26,8 @@ public struct RankingRecord: Sendable, Hashable {
         query: String,
         images: [String],
         teams: [String]? = nil,
-        experiment: Int64? = nil
+        experiment: Int64? = nil,
+        shadowOf: String? = nil
     ) {
         precondition(teams == nil || teams?.count == images.count, "one team per position")
         self.id = id
@@ -34,5 +37,6 @@ public struct RankingRecord: Sendable, Hashable {
         self.images = images
         self.teams = teams
         self.experiment = experiment
+        self.shadowOf = shadowOf
     }
 }

@@ -14,7 +14,7 @@ public struct RankingStore: Sendable {
     public func insert(_ records: [RankingRecord]) throws {
         guard !records.isEmpty else { return }
         _ = try connection.copyIn(
-            "COPY rankings (id, served_at, model_version, query, images, teams, experiment) FROM STDIN"
+            "COPY rankings (id, served_at, model_version, query, images, teams, experiment, shadow_of) FROM STDIN"
         ) { writer in
             for record in records {
                 writer.append(record.id)
@@ -24,6 +24,7 @@ public struct RankingStore: Sendable {
                 writer.append(Self.text(record.images.postgresValue))
                 writer.append(record.teams.flatMap { Self.text($0.postgresValue) })
                 writer.append(record.experiment.map(String.init))
+                writer.append(record.shadowOf)
                 writer.endRow()
             }
         }

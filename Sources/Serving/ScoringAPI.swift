@@ -8,7 +8,9 @@ import NIOCore
 ///
 /// One ``buildApplication(configuration:databaseURL:holder:metrics:logger:onServerRunning:)`` is used by
 /// `amc serve` and by the tests. Routes: `POST /v1/score`, `GET /v1/model`, `GET /healthz`, `GET /readyz`,
-/// `GET /metrics`; every ranking returned is recorded off the request path (``RankingRecorder``); limits and error statuses are documented in `Docs/serving.md`, and the whole contract in
+/// `GET /metrics`; every ranking returned is recorded off the request path (``RankingRecorder``); running online
+/// experiments are followed (shadow scoring off the request path, ``ShadowScorer``; team-draft interleaving,
+/// ``TeamDraft``); limits and error statuses are documented in `Docs/serving.md`, and the whole contract in
 /// `Docs/openapi.yaml`.
 public enum ScoringAPI {
     /// The response header naming the model version that produced a response.
@@ -84,6 +86,29 @@ public enum ScoringAPI {
         )
     }
 
+    /// ``buildApplication(configuration:databaseURL:holder:metrics:logger:onServerRunning:)`` with a hook that runs
+    /// on the shadow scorer's thread before each shadow job (tests hold shadow jobs pending with it).
+    @_spi(Testing)
+    public static func buildApplication(
+        configuration: ServingConfiguration,
+        databaseURL: String,
+        holder: ModelHolder = ModelHolder(),
+        metrics: ServingMetrics = ServingMetrics(),
+        logger: Logger,
+        beforeShadowScoring: @escaping @Sendable () -> Void
+    ) -> some ApplicationProtocol {
+        build(
+            configuration: configuration,
+            databaseURL: databaseURL,
+            holder: holder,
+            metrics: metrics,
+            logger: logger,
+            onServerRunning: { _ in },
+            beforeScoring: nil,
+            beforeShadowScoring: beforeShadowScoring
+        )
+    }
+
     private static func build(
         configuration: ServingConfiguration,
         databaseURL: String,
@@ -91,7 +116,8 @@ public enum ScoringAPI {
         metrics: ServingMetrics,
         logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void,
-        beforeScoring: (@Sendable () async -> Void)?
+        beforeScoring: (@Sendable () async -> Void)?,
+        beforeShadowScoring: (@Sendable () -> Void)? = nil
     ) -> some ApplicationProtocol {
         let watcher = ModelWatcher(
             databaseURL: databaseURL,
@@ -106,11 +132,18 @@ public enum ScoringAPI {
             metrics: metrics,
             logger: logger
         )
+        let shadowScorer = ShadowScorer(
+            configuration: configuration,
+            recorder: recorder,
+            metrics: metrics,
+            beforeScoring: beforeShadowScoring
+        )
         let routes = ScoringRoutes(
             configuration: configuration,
             holder: holder,
             metrics: metrics,
             recorder: recorder,
+            shadowScorer: shadowScorer,
             beforeScoring: beforeScoring
         )
         let registry = ConnectionRegistry(
@@ -134,9 +167,9 @@ public enum ScoringAPI {
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: "amc-serve"
             ),
-            // The application stops its services after the server (in reverse order), so the recorder flushes the
-            // rankings of the last requests.
-            services: [watcher, recorder],
+            // The application stops its services after the server (in reverse order): the shadow scorer first (it
+            // drops what is queued), then the recorder, which flushes the rankings of the last requests.
+            services: [watcher, recorder, shadowScorer],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger
         )

@@ -3,6 +3,8 @@ import Foundation
 import Hummingbird
 import Model
 import NIOHTTP1
+import Prometheus
+import Registry
 
 /// The routes of the scoring API and their request and response bodies.
 struct ScoringRoutes: Sendable {
@@ -10,6 +12,7 @@ struct ScoringRoutes: Sendable {
     let holder: ModelHolder
     let metrics: ServingMetrics
     let recorder: RankingRecorder
+    let shadowScorer: ShadowScorer
     let beforeScoring: (@Sendable () async -> Void)?
 
     /// The `route` label of requests that match no route (answered 404).
@@ -89,10 +92,45 @@ struct ScoringRoutes: Sendable {
         // One snapshot for the whole request: a swap meanwhile does not change what this request uses.
         guard let served = holder.current() else { throw APIError.noModel }
         if let beforeScoring { await beforeScoring() }
-        let outcome = served.score(normalizedQuery: query, images: body.images, top: body.top, explain: body.explain)
+        var generator = SystemRandomNumberGenerator()
+        // An explained request is never in an experiment: its explanations are the active version's.
+        let interleaving = body.explain ? nil : participating(.interleave, served: served, using: &generator)
+        let shadow =
+            body.explain || interleaving != nil ? nil : participating(.shadow, served: served, using: &generator)
+        let outcome: ScoringResult
+        let teams: [String]?
+        if let interleaving {
+            let merged = interleaved(
+                query: query,
+                body: body,
+                active: served,
+                candidate: interleaving.candidate,
+                using: &generator
+            )
+            outcome = merged.result
+            teams = merged.teams
+            metrics.interleaved.increment()
+        } else {
+            outcome = served.score(normalizedQuery: query, images: body.images, top: body.top, explain: body.explain)
+            teams = nil
+        }
         let servedAt = Date()
         let rankingID = RankingID.make(at: servedAt)
         var response = try json(.ok, ScoreResponse(modelVersion: served.version, rankingID: rankingID, outcome))
+        // Shadow scoring is queued only once the response exists, and never waits (a full queue drops the job).
+        let shadowQueued =
+            shadow.map { shadow in
+                shadowScorer.submit(
+                    ShadowScorer.Job(
+                        experiment: shadow,
+                        query: query,
+                        images: body.images,
+                        top: body.top,
+                        servedRankingID: rankingID,
+                        servedAt: servedAt
+                    )
+                )
+            } ?? false
         // Recorded only once the response exists; never waits (a full queue drops the record and counts it).
         recorder.submit(
             RankingRecord(
@@ -100,11 +138,53 @@ struct ScoringRoutes: Sendable {
                 servedAt: servedAt,
                 modelVersion: served.version,
                 query: query,
-                images: outcome.results.map(\.image)
+                images: outcome.results.map(\.image),
+                teams: teams,
+                experiment: interleaving?.experiment.id ?? (shadowQueued ? shadow?.experiment.id : nil)
             )
         )
         response.headers[ScoringAPI.versionHeader] = String(served.version)
         return response
+    }
+
+    /// The followed experiment of `kind` when this request takes part in it: drawn with the experiment's share, and
+    /// never when its candidate is the version serving the request (activated meanwhile: nothing to compare).
+    private func participating(
+        _ kind: ExperimentKind,
+        served: ServedModel,
+        using generator: inout some RandomNumberGenerator
+    ) -> ServedExperiment? {
+        guard let experiment = holder.experiment(kind), experiment.candidate.version != served.version,
+            experiment.includes(using: &generator)
+        else { return nil }
+        return experiment
+    }
+
+    /// Ranks with both versions and merges the rankings by team draft (``TeamDraft``), up to the request's `top`.
+    /// Each merged item carries the score and modality weights its team's version gave it.
+    /// - Returns: The merged result (the active version's unknown keys) and each position's team.
+    private func interleaved(
+        query: String,
+        body: ScoreRequest,
+        active: ServedModel,
+        candidate: ServedModel,
+        using generator: inout some RandomNumberGenerator
+    ) -> (result: ScoringResult, teams: [String]) {
+        let activeRanking = active.score(normalizedQuery: query, images: body.images, top: nil)
+        let candidateRanking = candidate.score(normalizedQuery: query, images: body.images, top: nil)
+        let picks = TeamDraft.merge(
+            active: activeRanking.results.map(\.image),
+            candidate: candidateRanking.results.map(\.image),
+            length: min(body.top ?? Int.max, activeRanking.results.count),
+            using: &generator
+        )
+        let results = picks.map { pick in
+            pick.team == .active ? activeRanking.results[pick.rankInTeam] : candidateRanking.results[pick.rankInTeam]
+        }
+        return (
+            ScoringResult(results: results, unknownImages: activeRanking.unknownImages),
+            picks.map(\.team.rawValue)
+        )
     }
 
     /// Checks a request against the limits, and its query with the rule ingest applies to a click's query

@@ -45,6 +45,10 @@ public struct ServingConfiguration: Sendable, Hashable {
     /// Most rankings written in one `COPY`.
     /// Default: 1000. Key: `serve.ranking-batch-size`.
     public var rankingBatchSize = 1000
+    /// Most sampled requests waiting for shadow scoring; a request sampled while the queue is full is not
+    /// shadow-scored (counted in `amc_serve_shadow_dropped_total`), and its response is unaffected.
+    /// Default: 1000. Key: `serve.shadow-queue-capacity`.
+    public var shadowQueueCapacity = 1000
     /// Longest wait on graceful shutdown for the queued rankings to be written; what is left then is dropped.
     /// Default: 5 s.
     public var rankingDrainTimeout: Duration = .seconds(5)

@@ -13,4 +13,6 @@ enum ServingLoggingKeys {
     static let connections: Logger.Metadata.Key = "amc.serve.max_connections"
     static let descriptors: Logger.Metadata.Key = "amc.serve.descriptor_limit"
     static let rankings: Logger.Metadata.Key = "amc.serve.rankings"
+    static let experiment: Logger.Metadata.Key = "amc.serve.experiment"
+    static let kind: Logger.Metadata.Key = "amc.serve.experiment_kind"
 }

@@ -1,4 +1,5 @@
 import Prometheus
+import Registry
 
 /// The scoring worker's metrics, in its own Prometheus registry (served by `GET /metrics`).
 ///
@@ -6,7 +7,8 @@ import Prometheus
 /// (histogram), `model_version`, `model_swaps_total`, `model_load_refusals_total`, `catalog_images`,
 /// `catalog_reloads_total`, `listener_reconnects_total`, `connections`, `connections_closed_total{reason}`,
 /// and attribution's `rankings_recorded_total`, `rankings_dropped_total`, `ranking_write_errors_total`,
-/// `ranking_queue_depth`. Routes are the registered patterns, never raw paths, so label cardinality stays bounded.
+/// `ranking_queue_depth`, and online experiments' `shadow_scored_total`, `shadow_dropped_total`, `shadow_queue_depth`,
+/// `interleaved_total`, `experiment_load_refusals_total` and `experiment_candidate_version{kind}`. Routes are the registered patterns, never raw paths, so label cardinality stays bounded.
 public final class ServingMetrics: Sendable {
     /// The registry `GET /metrics` renders.
     public let registry: PrometheusCollectorRegistry
@@ -21,6 +23,11 @@ public final class ServingMetrics: Sendable {
     let rankingsDropped: Counter
     let rankingWriteErrors: Counter
     let rankingQueueDepth: Gauge
+    let shadowScored: Counter
+    let shadowDropped: Counter
+    let shadowQueueDepth: Gauge
+    let interleaved: Counter
+    let experimentRefusals: Counter
 
     /// Latency buckets of `amc_serve_request_duration_seconds`.
     static let latencyBuckets: [Duration] = [
@@ -67,7 +74,39 @@ public final class ServingMetrics: Sendable {
         rankingQueueDepth = registry.makeGauge(
             descriptor: Self.name("ranking_queue_depth", "", "Rankings waiting to be written.")
         )
+        shadowScored = registry.makeCounter(
+            descriptor: Self.name(
+                "shadow_scored",
+                "total",
+                "Requests scored with the shadow experiment's candidate (a shadow ranking recorded)."
+            )
+        )
+        shadowDropped = registry.makeCounter(
+            descriptor: Self.name(
+                "shadow_dropped",
+                "total",
+                "Requests sampled for shadow scoring but not scored: the queue was full, or the worker stopped."
+            )
+        )
+        shadowQueueDepth = registry.makeGauge(
+            descriptor: Self.name("shadow_queue_depth", "", "Sampled requests waiting for shadow scoring.")
+        )
+        interleaved = registry.makeCounter(
+            descriptor: Self.name(
+                "interleaved",
+                "total",
+                "Requests answered with the active and candidate versions' rankings merged by team draft."
+            )
+        )
+        experimentRefusals = registry.makeCounter(
+            descriptor: Self.name(
+                "experiment_load_refusals",
+                "total",
+                "Experiment candidates refused (sha256, format, shape): the experiment is not followed."
+            )
+        )
         for reason in ConnectionCloseReason.allCases { connectionClosed(reason, count: 0) }
+        for kind in ExperimentKind.allCases { experimentCandidate(kind, version: nil) }
     }
 
     /// Counts a connection the server closed: a timeout, or the connection limit.
@@ -80,6 +119,18 @@ public final class ServingMetrics: Sendable {
             ),
             labels: [("reason", reason.rawValue)]
         ).increment(by: Int64(count))
+    }
+
+    /// Sets the candidate version of the followed experiment of `kind` (0 when none is followed).
+    func experimentCandidate(_ kind: ExperimentKind, version: Int64?) {
+        registry.makeGauge(
+            descriptor: Self.name(
+                "experiment_candidate",
+                "version",
+                "The candidate version of the running experiment this worker follows, by kind (0: none)."
+            ),
+            labels: [("kind", kind.rawValue)]
+        ).set(Double(version ?? 0))
     }
 
     /// Counts one request and records its latency (when it has one: a request the client abandoned has none).

@@ -70,6 +70,7 @@ struct ConfigurationCommandTests {
             Key(key: "serve.max-connections", command: serve, kind: .integer),
             Key(key: "serve.ranking-queue-capacity", command: serve, kind: .integer),
             Key(key: "serve.ranking-batch-size", command: serve, kind: .integer),
+            Key(key: "serve.shadow-queue-capacity", command: serve, kind: .integer),
             Key(key: "serve.header-timeout-seconds", command: serve, kind: .number),
             Key(key: "serve.body-timeout-seconds", command: serve, kind: .number),
             Key(key: "serve.idle-timeout-seconds", command: serve, kind: .number),

@@ -67,7 +67,7 @@ struct LeastPrivilegeCommandTests {
                         #expect(learned.stdout.hasPrefix("published version \(expected) (active)"), "\(learned.stdout)")
                     }
 
-                    // Operator: rollback, activate, export, audit, eval, dead-letter replay and purge.
+                    // Operator: rollback, activate, export, audit, eval, experiments, dead-letter replay and purge.
                     let rolledBack = try await amc(["model", "rollback", "--actor", "alice"] + common(op))
                     #expect(rolledBack.status == 0, "\(rolledBack.stderr)")
                     let activated = try await amc(["model", "activate", "2", "--actor", "alice"] + common(op))
@@ -87,6 +87,14 @@ struct LeastPrivilegeCommandTests {
                         ["eval"] + common(op) + ["--labels", world.appendingPathComponent("dev-labels.tsv").path]
                     )
                     #expect(evaluated.status == 0, "\(evaluated.stderr)")
+                    // Online experiments of the inactive version: started, replaced and stopped.
+                    for command in [
+                        ["model", "shadow", "1", "--actor", "alice"], ["model", "interleave", "1", "--share", "0.5"],
+                        ["model", "shadow", "1", "--sample", "0.2"], ["model", "interleave", "--stop"],
+                    ] {
+                        let run = try await amc(command + common(op))
+                        #expect(run.status == 0, "\(command): \(run.stderr)")
+                    }
                     try await expectOperatorReplaysAndPurges(op, owner: url, config: config)
 
                     try await expectRefusals(ingest: ingest, learner: learner, operator: op)

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Learning
 import LearningTestSupport
 import Postgres
+import Registry
 import Serving
 import Simulation
 import TestSupport
@@ -60,6 +61,47 @@ import Testing
                 "SELECT count(*) FROM rankings", "UPDATE rankings SET model_version = 1", "DELETE FROM rankings",
                 "SELECT count(*) FROM click_attributions",
                 "CREATE TEMP TABLE amc_intruder (a integer)",
+            ]
+            #expect(notRefused(refused, on: connection) == [])
+        }
+    }
+
+    @Test func serveRoleFollowsExperimentsAndRecordsShadowRankingsButMayNotStartThem() async throws {
+        let fixture = try LearningFixture.serving()
+        let candidate = try fixture.publish(seed: 1, activate: false)
+        let active = try fixture.publish(seed: 2, activate: true)
+        let experiment = try fixture.startExperiment(.shadow, candidate: candidate, share: 1)
+        try await TestLogin.with(role: "amc_serve", database: fixture.url) { login in
+            let (holder, _, app) = scoringWorker(fixture, testConfiguration(), databaseURL: login.url)
+            try await app.test(.router) { client in
+                #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == active })
+                #expect(try await eventually(within: .seconds(30)) { holder.experiment(.shadow) != nil })
+                let body = try jsonBody(["query": "kitten", "images": [fixture.world.images[0].key]])
+                try await client.execute(uri: "/v1/score", method: .post, body: body) { response in
+                    #expect(response.status == .ok)
+                }
+                let owner = try fixture.connect()
+                defer { owner.close() }
+                // The served ranking and its shadow, both written as this login.
+                #expect(
+                    try await eventually(within: .seconds(30)) {
+                        try owner.query(
+                            """
+                            SELECT count(*) FROM rankings s JOIN rankings r ON r.id = s.shadow_of
+                            WHERE s.model_version = \(candidate) AND s.experiment = \(experiment.id)
+                              AND r.experiment = \(experiment.id)
+                            """
+                        )[0].decode(Int.self, column: 0) == 1
+                    }
+                )
+            }
+            let connection = try login.connect()
+            defer { connection.close() }
+            #expect(try connection.query("SELECT count(*) FROM online_experiments")[0].decode(Int.self, column: 0) == 1)
+            let refused = [
+                "INSERT INTO online_experiments (kind, candidate_version, share, started_by) "
+                    + "VALUES ('interleave', \(candidate), 1, 'serve')",
+                "UPDATE online_experiments SET stopped_at = now(), stopped_by = 'serve'",
             ]
             #expect(notRefused(refused, on: connection) == [])
         }
