@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import Model
 import ServiceLifecycle
 import Serving
 import UnixSignals
@@ -103,6 +104,13 @@ extension Settings {
         if let seconds = try reader.double(forKey: "serve.catalog-refresh-seconds", bounds: .positiveSeconds) {
             configuration.catalogRefreshInterval = .seconds(seconds)
         }
+        configuration.catalogEncoding = EncodingPrecision(
+            rawValue: try reader.string(
+                forKey: "serve.encoding",
+                default: configuration.catalogEncoding.rawValue,
+                oneOf: EncodingPrecision.allCases.map(\.rawValue)
+            )
+        )!
         return configuration
     }
 }

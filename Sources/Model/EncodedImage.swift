@@ -21,13 +21,50 @@ public struct EncodedImage: Sendable {
     /// The block's length in floats.
     let count: Int
 
-    /// The block, for the duration of `body` (read only once encoded).
+    /// The block as float32, for the duration of `body` (read only once encoded). A compact block
+    /// (``EncodingPrecision/float16``, ``EncodingPrecision/int8``) is decoded into a scratch block first.
     func withValues<Result>(_ body: (UnsafeMutablePointer<Float>) -> Result) -> Result {
-        let result = body(storage.base + offset)
-        withExtendedLifetime(storage) {}
-        return result
+        if storage.precision == .float32 {
+            let result = body(storage.base + offset)
+            withExtendedLifetime(storage) {}
+            return result
+        }
+        return withUnsafeTemporaryAllocation(of: Float.self, capacity: max(count, 1)) { scratch in
+            let values = scratch.baseAddress!
+            storage.decode(at: offset, count: count, into: values)
+            return body(values)
+        }
     }
 
-    /// Bytes held by the encodings (for memory accounting).
-    public var byteCount: Int { count * MemoryLayout<Float>.size }
+    /// How the block is stored.
+    public var precision: EncodingPrecision { storage.precision }
+
+    /// Bytes held by the encodings (for memory accounting; an int8 block's padding and scales included).
+    public var byteCount: Int { precision.byteCount(storedCount: precision.storedCount(count)) }
+
+    /// The same encodings stored at `precision`, the batch in one new allocation (each block decodes to float32 as
+    /// ``EncodingPrecision`` describes; ``EncodingPrecision/float32`` returns `images` unchanged).
+    /// - Parameters:
+    ///   - images: Images as an encoder returned them (float32).
+    ///   - precision: The storage precision.
+    /// - Returns: One image per input, in order.
+    public static func stored(_ images: [EncodedImage], at precision: EncodingPrecision) -> [EncodedImage] {
+        guard precision != .float32 else { return images }
+        let total = images.reduce(0) { $0 + precision.storedCount($1.count) }
+        let storage = EncodedImageStorage(count: total, precision: precision)
+        var offset = 0
+        return images.map { image in
+            precondition(image.precision == .float32, "only float32 encodings are converted")
+            image.withValues { storage.store($0, count: image.count, at: offset) }
+            let stored = EncodedImage(
+                regionCount: image.regionCount,
+                keywordCount: image.keywordCount,
+                storage: storage,
+                offset: offset,
+                count: image.count
+            )
+            offset += precision.storedCount(image.count)
+            return stored
+        }
+    }
 }

@@ -18,9 +18,13 @@ final class EncodedCatalog: Sendable {
     let revision: String
     private let positions: [String: Int]
 
-    /// Encodes every image of `catalog` with `model` (the first of repeated keys wins).
+    /// How the encodings are stored.
+    let precision: EncodingPrecision
+
+    /// Encodes every image of `catalog` with `model` (the first of repeated keys wins) and stores the encodings at
+    /// `precision`.
     /// - Precondition: Every image has the model's region dimension.
-    init(catalog: [CatalogImage], revision: String, model: any ScoringModel) {
+    init(catalog: [CatalogImage], revision: String, model: any ScoringModel, precision: EncodingPrecision = .float32) {
         var keys: [String] = []
         var positions: [String: Int] = [:]
         var images: [EncodedImage] = []
@@ -40,19 +44,20 @@ final class EncodedCatalog: Sendable {
                 )
             )
             if pending.count == Self.batchSize {
-                images.append(contentsOf: model.encodeImages(pending))
+                images.append(contentsOf: EncodedImage.stored(model.encodeImages(pending), at: precision))
                 pending.removeAll(keepingCapacity: true)
             }
         }
-        images.append(contentsOf: model.encodeImages(pending))
+        images.append(contentsOf: EncodedImage.stored(model.encodeImages(pending), at: precision))
         self.keys = keys
         self.images = images
         self.keywords = keywords
         self.positions = positions
         self.revision = revision
+        self.precision = precision
     }
 
-    /// Images encoded per ``ScoringModel/encodeImages(_:)`` call: the unit of allocation (~10 MB at the defaults).
+    /// Images encoded per ``ScoringModel/encodeImages(_:)`` call: the unit of allocation (~5 MB in float32 at the defaults).
     static let batchSize = 512
 
     /// The number of images.

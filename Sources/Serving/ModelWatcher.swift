@@ -328,11 +328,19 @@ private final class WatcherLoop: @unchecked Sendable {
         let previous = holder.current()
         let encoded: EncodedCatalog
         let reused: Bool
-        if let previous, previous.catalog.revision == revision, previous.model.sharesImageEncodings(with: model) {
+        if let previous, previous.catalog.revision == revision,
+            previous.catalog.precision == configuration.catalogEncoding,
+            previous.model.sharesImageEncodings(with: model)
+        {
             encoded = previous.catalog
             reused = true
         } else {
-            encoded = EncodedCatalog(catalog: images, revision: revision, model: model)
+            encoded = EncodedCatalog(
+                catalog: images,
+                revision: revision,
+                model: model,
+                precision: configuration.catalogEncoding
+            )
             reused = false
         }
         let served = ServedModel(
