@@ -42,19 +42,28 @@ public struct EncodedImage: Sendable {
     /// Bytes held by the encodings (for memory accounting; an int8 block's padding and scales included).
     public var byteCount: Int { precision.byteCount(storedCount: precision.storedCount(count)) }
 
-    /// The same encodings stored at `precision`, the batch in one new allocation (each block decodes to float32 as
-    /// ``EncodingPrecision`` describes; ``EncodingPrecision/float32`` returns `images` unchanged).
+    /// The same encodings stored at `precision`, the batch in one new allocation, or each image in its own
+    /// (each block decodes to float32 as ``EncodingPrecision`` describes; float32 in one allocation returns `images`
+    /// unchanged).
     /// - Parameters:
     ///   - images: Images as an encoder returned them (float32).
     ///   - precision: The storage precision.
+    ///   - separately: Whether each image gets its own allocation, freed with it (a cache that evicts images one by
+    ///     one), rather than one for the batch.
     /// - Returns: One image per input, in order.
-    public static func stored(_ images: [EncodedImage], at precision: EncodingPrecision) -> [EncodedImage] {
-        guard precision != .float32 else { return images }
-        let total = images.reduce(0) { $0 + precision.storedCount($1.count) }
-        let storage = EncodedImageStorage(count: total, precision: precision)
+    public static func stored(
+        _ images: [EncodedImage],
+        at precision: EncodingPrecision,
+        separately: Bool = false
+    ) -> [EncodedImage] {
+        guard precision != .float32 || separately else { return images }
+        let total = separately ? 0 : images.reduce(0) { $0 + precision.storedCount($1.count) }
+        let shared = separately ? nil : EncodedImageStorage(count: total, precision: precision)
         var offset = 0
         return images.map { image in
             precondition(image.precision == .float32, "only float32 encodings are converted")
+            let storage = shared ?? EncodedImageStorage(count: precision.storedCount(image.count), precision: precision)
+            if shared == nil { offset = 0 }
             image.withValues { storage.store($0, count: image.count, at: offset) }
             let stored = EncodedImage(
                 regionCount: image.regionCount,

@@ -78,7 +78,9 @@ private final class WatcherLoop: @unchecked Sendable {
 
     private let clock = ContinuousClock()
     private var connection: PostgresConnection?
-    private var catalog: (images: [CatalogImage], revision: String)?
+    /// The catalog revision last acted on (loaded for the served version, or noted before any version): the raw
+    /// features are not kept; an encoding streams them from the database page by page.
+    private var catalogRevision: String?
     /// The latest activation acted on (loaded or refused): not retried until another activation appears.
     private var handledActivation: Int64?
     /// The model the last swap replaced, with the sha256 it was verified against: a rollback target ready to serve.
@@ -134,7 +136,7 @@ private final class WatcherLoop: @unchecked Sendable {
         while !isStopping {
             do {
                 let connection = try connected()
-                if catalog == nil || clock.now >= nextCatalogCheck {
+                if catalogRevision == nil || clock.now >= nextCatalogCheck {
                     try refreshCatalog(connection)
                     nextCatalogCheck = clock.now + configuration.catalogRefreshInterval
                 }
@@ -207,36 +209,37 @@ private final class WatcherLoop: @unchecked Sendable {
 
     private func refreshCatalog(_ connection: PostgresConnection) throws {
         let store = CatalogStore(connection: connection)
-        if let catalog, try store.revision() == catalog.revision { return }
-        let (images, revision) = try connection.snapshotTransaction { connection in
-            let store = CatalogStore(connection: connection)
-            return (try store.allImages(), try store.revision())
-        }
-        let first = catalog == nil
-        catalog = (images, revision)
-        metrics.catalogImages.set(Double(images.count))
+        let revision = try store.revision()
+        if revision == catalogRevision { return }
+        let first = catalogRevision == nil
         if !first { metrics.catalogReloads.increment() }
-        logger.info("Catalog loaded", metadata: [ServingLoggingKeys.images: "\(images.count)"])
         // Re-encode the served version for the new catalog.
-        guard let current = holder.current() else { return }
-        guard compatible(current.model, images) else {
+        guard let current = holder.current() else {
+            catalogRevision = revision
+            metrics.catalogImages.set(Double(try store.count()))
+            return
+        }
+        guard try compatible(current.model, connection) else {
+            catalogRevision = revision
             logger.error(
                 "Catalog region dimension no longer matches the served model; keeping the previous catalog",
                 metadata: [ServingLoggingKeys.version: "\(current.version)"]
             )
             return
         }
-        swapIn(
+        try swapIn(
             version: current.version,
             sha256: current.sha256,
             activatedAt: current.activatedAt,
             model: current.model,
-            started: clock.now
+            started: clock.now,
+            connection: connection
         )
     }
 
-    private func compatible(_ model: any ScoringModel, _ images: [CatalogImage]) -> Bool {
-        images.allSatisfy { $0.regionDimension == model.regionDimension }
+    /// Whether the stored catalog's region dimension is the model's (an empty catalog fits any model).
+    private func compatible(_ model: any ScoringModel, _ connection: PostgresConnection) throws -> Bool {
+        try CatalogStore(connection: connection).regionDimension().map { $0 == model.regionDimension } ?? true
     }
 
     // MARK: - Versions
@@ -262,21 +265,22 @@ private final class WatcherLoop: @unchecked Sendable {
             } else {
                 model = try load(activation.version, registry: registry, held: [current?.loaded, retained])
             }
-            let images = catalog?.images ?? []
-            guard compatible(model, images) else {
+            guard try compatible(model, connection) else {
+                let dimension = try CatalogStore(connection: connection).regionDimension() ?? 0
                 throw ModelRefusal(
                     description: "model region dimension \(model.regionDimension) does not match "
-                        + "the catalog's \(images.first?.regionDimension ?? 0)"
+                        + "the catalog's \(dimension)"
                 )
             }
-            handledActivation = activation.id
-            swapIn(
+            try swapIn(
                 version: activation.version,
                 sha256: metadata.sha256,
                 activatedAt: activation.activatedAt,
                 model: model,
-                started: started
+                started: started,
+                connection: connection
             )
+            handledActivation = activation.id
         } catch let error as PostgresError {
             // The database, not the version, failed: try again after reconnecting.
             throw error
@@ -314,35 +318,39 @@ private final class WatcherLoop: @unchecked Sendable {
         return loaded.model
     }
 
-    /// Encodes the catalog for `model` (or reuses the served encodings when its image encoders are identical),
-    /// warms it, and swaps it in.
+    /// Encodes the catalog for `model`, streaming it from the database (or reuses the served encodings when the
+    /// catalog has not changed and its image encoders are identical), warms it, and swaps it in.
+    /// - Throws: ``PostgresError``, ``CatalogStoreError`` while reading the catalog (nothing is swapped).
     private func swapIn(
         version: Int64,
         sha256: String,
         activatedAt: Date,
         model: any ScoringModel,
-        started: ContinuousClock.Instant
-    ) {
-        let images = catalog?.images ?? []
-        let revision = catalog?.revision ?? ""
+        started: ContinuousClock.Instant,
+        connection: PostgresConnection
+    ) throws {
         let previous = holder.current()
         let encoded: EncodedCatalog
         let reused: Bool
-        if let previous, previous.catalog.revision == revision,
+        if let previous, previous.catalog.revision == (try CatalogStore(connection: connection).revision()),
             previous.catalog.precision == configuration.catalogEncoding,
             previous.model.sharesImageEncodings(with: model)
         {
             encoded = previous.catalog
             reused = true
         } else {
-            encoded = EncodedCatalog(
-                catalog: images,
-                revision: revision,
+            encoded = try EncodedCatalog.load(
+                from: connection,
                 model: model,
-                precision: configuration.catalogEncoding
+                precision: configuration.catalogEncoding,
+                budget: nil,
+                reader: nil,
+                metrics: metrics
             )
             reused = false
         }
+        catalogRevision = encoded.revision
+        metrics.catalogImages.set(Double(encoded.count))
         let served = ServedModel(
             version: version,
             sha256: sha256,
@@ -352,7 +360,7 @@ private final class WatcherLoop: @unchecked Sendable {
             catalog: encoded
         )
         // Warm up: one request's worth of work, so the first real request pays no first-use costs.
-        _ = served.score(query: "warm up", images: Array(encoded.keys.prefix(16)), top: nil)
+        served.warmUp(images: encoded.someKeys(16))
         if let replaced = holder.swap(served), replaced.version != version {
             retained = (replaced.version, replaced.sha256, replaced.model)
         }

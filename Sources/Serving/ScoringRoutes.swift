@@ -89,7 +89,12 @@ struct ScoringRoutes: Sendable {
         // One snapshot for the whole request: a swap meanwhile does not change what this request uses.
         guard let served = holder.current() else { throw APIError.noModel }
         if let beforeScoring { await beforeScoring() }
-        let outcome = served.score(normalizedQuery: query, images: body.images, top: body.top, explain: body.explain)
+        let outcome = try await served.score(
+            normalizedQuery: query,
+            images: body.images,
+            top: body.top,
+            explain: body.explain
+        )
         let servedAt = Date()
         let rankingID = RankingID.make(at: servedAt)
         var response = try json(.ok, ScoreResponse(modelVersion: served.version, rankingID: rankingID, outcome))
