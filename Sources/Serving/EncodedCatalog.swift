@@ -115,15 +115,19 @@ final class EncodedCatalog: Sendable {
     /// - Throws: ``PostgresError`` when a miss cannot be read.
     func entries(_ keys: [String]) async throws -> [Entry?] {
         var missing: [String] = []
+        var hits = 0
         var entries: [Entry?] = resident.withLock { resident in
             keys.map { key in
                 guard self.keys.contains(key) else { return nil }
-                if let entry = resident.use(key) { return entry }
+                if let entry = resident.use(key) {
+                    hits += 1
+                    return entry
+                }
                 missing.append(key)
                 return nil
             }
         }
-        metrics?.catalogCacheHits.increment(by: Int64(keys.count - missing.count))
+        metrics?.catalogCacheHits.increment(by: Int64(hits))
         guard !missing.isEmpty, let reader else { return entries }
         metrics?.catalogCacheMisses.increment(by: Int64(missing.count))
         let fetched = try await reader.images(keys: missing).filter { $0.regionDimension == encoder.regionDimension }

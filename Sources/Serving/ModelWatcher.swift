@@ -15,7 +15,9 @@ import Synchronization
 /// ``ServingConfiguration/recheckInterval`` in case a notification was missed, and checks the catalog's revision
 /// every ``ServingConfiguration/catalogRefreshInterval``. A new activation is loaded (sha256 and format checked by
 /// ``ModelRegistry/parameters(of:cached:)``; a fine-tune of the served or the retained model reads only its online
-/// part and applies it to that model), checked against the catalog's region dimension, encoded and warmed, then
+/// part and applies it to that model), checked against the catalog's region dimension, encoded (the catalog streamed
+/// from the database page by page: no raw features are kept between encodings; under
+/// ``ServingConfiguration/catalogMemory`` only what fits, the rest read on a request's miss) and warmed, then
 /// swapped in. A version that fails is refused once per activation: logged at error, counted, and the previous
 /// snapshot keeps serving. The model the last swap replaced stays in memory (its weights, not its encodings), so
 /// re-activating it — the usual rollback — reads no weights from the database, only its row's sha256, which must
@@ -75,6 +77,9 @@ private final class WatcherLoop: @unchecked Sendable {
     let metrics: ServingMetrics
     let logger: Logger
     private let stopRequested = Mutex(false)
+    /// Reads the images a request misses when the catalog is under a memory budget
+    /// (``ServingConfiguration/catalogMemory``).
+    private let catalogReader: CatalogReader?
 
     private let clock = ContinuousClock()
     private var connection: PostgresConnection?
@@ -107,6 +112,9 @@ private final class WatcherLoop: @unchecked Sendable {
         self.holder = holder
         self.metrics = metrics
         self.logger = logger
+        let url = DatabaseURL(databaseURL)
+        catalogReader = configuration.catalogMemory.map { _ in CatalogReader(url: url, logger: logger) }
+        metrics.catalogMemoryBudget.set(Double(configuration.catalogMemory ?? 0))
         nextRecheck = clock.now
         nextCatalogCheck = clock.now
     }
@@ -343,8 +351,8 @@ private final class WatcherLoop: @unchecked Sendable {
                 from: connection,
                 model: model,
                 precision: configuration.catalogEncoding,
-                budget: nil,
-                reader: nil,
+                budget: configuration.catalogMemory,
+                reader: catalogReader,
                 metrics: metrics
             )
             reused = false

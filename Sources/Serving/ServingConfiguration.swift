@@ -45,6 +45,12 @@ public struct ServingConfiguration: Sendable, Hashable {
     /// values: 28% of the memory, a larger error); measurements in `Docs/serving.md`.
     /// Default: float16. Key: `serve.encoding`.
     public var catalogEncoding: EncodingPrecision = .float16
+    /// Most bytes of image encodings one encoded catalog holds; beyond it the catalog is a cache: the least recently
+    /// scored images are evicted, and a request's images that are not resident are read from PostgreSQL (one query
+    /// per request) and encoded. During a swap to a version with other image encoders two catalogs exist, each
+    /// within the budget. nil: every image resident, nothing evicted.
+    /// Default: nil (unlimited). Key: `serve.catalog-memory` (`unlimited`, or bytes with an optional unit: `4GiB`).
+    public var catalogMemory: Int?
     /// Most returned rankings waiting to be recorded; a ranking returned while the queue is full is not recorded
     /// (counted in `amc_serve_rankings_dropped_total`), and its response is unaffected.
     /// Default: 10000. Key: `serve.ranking-queue-capacity`.
