@@ -12,11 +12,11 @@ import Synchronization
 ///
 /// Without a ``budget`` every image is encoded when the catalog is loaded and stays resident; every page of images
 /// read (``CatalogStore/pageSize``, 2000) shares one allocation (huge pages where the OS offers them), so a
-/// request's gather of ~100 scattered blocks touches few pages. With a budget the catalog is a cache: loading encodes pages of the
-/// catalog until the budget is full, each image in its own allocation (so an eviction frees exactly its bytes);
-/// a request's keys that are not resident are read from PostgreSQL in one query, encoded and made resident,
-/// evicting the least recently scored images beyond the budget. The lock guarding the resident images is held
-/// only for lookups and insertions, never for a database round trip or an encoding.
+/// request's gather of ~100 scattered blocks touches few pages. With a budget the catalog is a cache: loading
+/// encodes pages of the catalog until the budget is full, each image in its own allocation (so an eviction frees
+/// exactly its bytes); a request's keys that are not resident are read from PostgreSQL in one query, encoded and
+/// made resident, evicting the least recently scored images beyond the budget. The lock guarding the resident
+/// images is held only for lookups and insertions, never for a database round trip or an encoding.
 final class EncodedCatalog: Sendable {
     /// One image a request scores: its encodings and keywords.
     typealias Entry = ResidentImages.Entry
@@ -84,9 +84,9 @@ final class EncodedCatalog: Sendable {
                 reader: reader,
                 metrics: metrics
             )
+            // Keys are the table's primary key: a page never repeats one.
             try store.forEachPage { page in
-                var seen = Set<String>()
-                catalog.makeResident(page.filter { seen.insert($0.key).inserted })
+                catalog.makeResident(page)
                 return budget.map { catalog.residentBytes < $0 } ?? true
             }
             return catalog
