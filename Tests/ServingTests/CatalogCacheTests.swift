@@ -111,6 +111,59 @@ import Testing
         #expect(cache.residentBytes <= budget)
     }
 
+    /// Twelve concurrent requests, each missing images of its own, share at most two connections (the others wait
+    /// for one) and each gets the scores of the catalog with every image resident.
+    @Test func concurrentMissesShareTheReadersBoundedConnections() async throws {
+        let fixture = try LearningFixture.serving()
+        let version = try fixture.publish(seed: 1, activate: false)
+        let model = try fixture.scoringModel(version)
+        let connection = try fixture.connect()
+        defer { connection.close() }
+        let complete = try EncodedCatalog.load(
+            from: connection,
+            model: model,
+            precision: .float16,
+            budget: nil,
+            reader: nil,
+            metrics: nil
+        )
+        let reader = CatalogReader(url: DatabaseURL(fixture.url), maxConnections: 2, logger: testLogger)
+        let cache = try EncodedCatalog.load(
+            from: connection,
+            model: model,
+            precision: .float16,
+            budget: 1,
+            reader: reader,
+            metrics: nil
+        )
+        let served = Self.served(model, cache)
+        let everything = Self.served(model, complete)
+        let query = fixture.world.trainingQueries[3].text
+        let keys = fixture.world.images.map(\.key)
+        let groups = (0..<12).map { group in Array(keys[(group * 8)..<(group * 8 + 8)]) }
+        let answers = try await withThrowingTaskGroup(of: (Int, [String]).self) { tasks in
+            for (index, group) in groups.enumerated() {
+                tasks.addTask { (index, Self.bits(try await served.score(query: query, images: group, top: nil))) }
+            }
+            var answers: [Int: [String]] = [:]
+            for try await (index, bits) in tasks { answers[index] = bits }
+            return answers
+        }
+        for (index, group) in groups.enumerated() {
+            let expected = try await everything.score(query: query, images: group, top: nil)
+            #expect(answers[index] == Self.bits(expected), "request \(index)")
+            #expect(answers[index]?.count == 8)
+        }
+        #expect(reader.openConnections <= 2 && reader.openConnections >= 1)
+        let sessions = try connection.query(
+            """
+            SELECT count(*)::int FROM pg_stat_activity
+            WHERE application_name = 'amc serve catalog' AND datname = current_database()
+            """
+        )
+        #expect(try sessions[0].decode(Int.self, column: 0) <= 2)
+    }
+
     /// A worker configured with `serve.catalog-memory` serves images beyond its budget over HTTP, shows the budget and
     /// its misses in `/metrics`, and answers as a worker with every image resident.
     @Test func aWorkerUnderABudgetScoresImagesBeyondItAsOneWithoutABudget() async throws {
