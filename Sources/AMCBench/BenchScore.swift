@@ -457,8 +457,10 @@ public struct BenchScore: Sendable {
         return report
     }
 
-    /// Scores every in-process query on one thread and times each; returns the timings (ms) and the scores in
-    /// candidate order (queries × candidates), for the cross-check.
+    /// Scores every in-process query one after another on the calling task and times each; returns the timings (ms)
+    /// and the scores in candidate order (queries × candidates), for the cross-check. (Scoring is async since a
+    /// catalog under a memory budget may read a request's misses from the database; a resident catalog never
+    /// suspends.)
     static func scoreInProcess(
         _ served: ServedModel,
         workload: ScoreWorkload

@@ -17,7 +17,7 @@ import Darwin
 /// followed by one float32 scale per group of ``EncodingPrecision/int8GroupSize``.
 final class EncodedImageStorage: @unchecked Sendable {
     // @unchecked Sendable: the values are written only while the encoder fills them, before the storage is shared
-    // (inside `encodeImages` or ``EncodedImage/stored(_:at:)``); afterwards they are only read.
+    // (inside `encodeImages` or `EncodedImage.stored`); afterwards they are only read.
 
     let raw: UnsafeMutableRawPointer
     /// Stored elements (values, not bytes).
