@@ -116,10 +116,12 @@ final class EncodedCatalog: Sendable {
     func entries(_ keys: [String]) async throws -> [Entry?] {
         var missing: [String] = []
         var hits = 0
+        // Without a budget nothing is ever evicted: no recency to keep.
+        let evicts = budget != nil
         var entries: [Entry?] = resident.withLock { resident in
             keys.map { key in
                 guard self.keys.contains(key) else { return nil }
-                if let entry = resident.use(key) {
+                if let entry = evicts ? resident.use(key) : resident.peek(key) {
                     hits += 1
                     return entry
                 }
