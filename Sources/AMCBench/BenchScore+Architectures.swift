@@ -119,7 +119,7 @@ extension BenchScore {
                     "the scoring worker stopped serving version \(version) (architecture \(architecture))"
                 )
             }
-            let (timings, ours) = try await onBlockingThread { Self.scoreInProcess(served, workload: workload) }
+            let (timings, ours) = try await Self.scoreInProcess(served, workload: workload)
             var row = ArchitectureRow(architecture: architecture, inProcess: LatencySummary(timings))
             var summary = String(
                 format: "%@ in-process: %d queries × %d candidates, p50 %.3f ms, p99 %.3f ms",

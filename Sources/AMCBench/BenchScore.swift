@@ -277,7 +277,7 @@ public struct BenchScore: Sendable {
         var report = Report()
 
         // 1. In-process: ServedModel.score on the loaded snapshot, one query after another, the server idle.
-        let (timings, ourScores) = try await onBlockingThread { Self.scoreInProcess(served, workload: workload) }
+        let (timings, ourScores) = try await Self.scoreInProcess(served, workload: workload)
         report.inProcess = LatencySummary(timings)
         print(
             String(
@@ -457,21 +457,28 @@ public struct BenchScore: Sendable {
         return report
     }
 
-    /// Scores every in-process query on one thread and times each; returns the timings (ms) and the scores in
-    /// candidate order (queries × candidates), for the cross-check.
-    static func scoreInProcess(_ served: ServedModel, workload: ScoreWorkload) -> ([Double], [Float]) {
+    /// Scores every in-process query one after another on the calling task and times each; returns the timings (ms)
+    /// and the scores in candidate order (queries × candidates), for the cross-check. (Scoring is async since a
+    /// catalog under a memory budget may read a request's misses from the database; a resident catalog never
+    /// suspends.)
+    static func scoreInProcess(
+        _ served: ServedModel,
+        workload: ScoreWorkload
+    ) async throws -> ([Double], [Float]) {
         let keys = workload.images.map(\.key)
         let requests = workload.inProcess.map {
             (query: workload.queries[$0.query], keys: $0.candidates.map { keys[$0] })
         }
-        for request in requests.prefix(50) { _ = served.score(query: request.query, images: request.keys, top: nil) }
+        for request in requests.prefix(50) {
+            _ = try await served.score(query: request.query, images: request.keys, top: nil)
+        }
         var timings: [Double] = []
         var results: [ScoringResult] = []
         timings.reserveCapacity(requests.count)
         results.reserveCapacity(requests.count)
         for request in requests {
             let started = ContinuousClock.now
-            let result = served.score(query: request.query, images: request.keys, top: nil)
+            let result = try await served.score(query: request.query, images: request.keys, top: nil)
             timings.append((ContinuousClock.now - started).inMilliseconds)
             results.append(result)
         }

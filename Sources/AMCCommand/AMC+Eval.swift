@@ -5,6 +5,7 @@ import Evaluation
 import Foundation
 import Learning
 import Logging
+import Model
 import Postgres
 import Registry
 
@@ -31,11 +32,22 @@ extension AMC {
         )
         var allArchitectures = false
 
+        @Option(
+            help: """
+                How the candidates' encodings are stored before scoring, as a scoring worker's serve.encoding \
+                stores them: float32 (exact), float16 or int8.
+                """
+        )
+        var encoding: EncodingPrecision = .float32
+
         @Flag(help: "Print one JSON object instead of a table.")
         var json = false
 
         func validate() throws {
             if let version, version < 1 { throw ValidationError("--version must be at least 1, got \(version)") }
+            if encoding != .float32 && allArchitectures {
+                throw ValidationError("--encoding applies to one version; drop --all-architectures")
+            }
             if version != nil && allArchitectures {
                 throw ValidationError("--all-architectures compares the active version with the others; drop --version")
             }
@@ -62,6 +74,7 @@ extension AMC {
             let url = try settings.databaseURL()
             let requested = version.map(Int64.init)
             let allArchitectures = allArchitectures
+            let encoding = encoding
             let logger = Logger(label: "amc.eval")
             let report = try await onBlockingThread {
                 let connection = try PostgresConnection.connect(url, retryingFor: .seconds(10), logger: logger)
@@ -69,7 +82,7 @@ extension AMC {
                 do {
                     let evaluator = OfflineEvaluator(connection: connection)
                     if allArchitectures { return try evaluator.compareArchitectures(labels: file.queries) }
-                    return try evaluator.evaluate(labels: file.queries, version: requested)
+                    return try evaluator.evaluate(labels: file.queries, version: requested, encoding: encoding)
                 } catch let error where error is LearnerError || error is RegistryError {
                     throw CommandError("\(error)")
                 }
@@ -82,3 +95,5 @@ extension AMC {
         }
     }
 }
+
+extension EncodingPrecision: ExpressibleByArgument {}

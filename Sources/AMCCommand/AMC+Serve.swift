@@ -1,5 +1,8 @@
 import ArgumentParser
+import CommandSupport
+import Foundation
 import Logging
+import Model
 import ServiceLifecycle
 import Serving
 import UnixSignals
@@ -53,6 +56,27 @@ extension AMC {
 }
 
 extension Settings {
+    /// `serve.catalog-memory`: `unlimited`, or a positive number of bytes with an optional unit (`B`, `KB`, `MB`,
+    /// `GB`, `TB` in powers of 1000; `KiB`, `MiB`, `GiB`, `TiB` in powers of 1024), e.g. `4GiB`, `1.5GB`, `500000000`.
+    /// - Returns: The limit in bytes, nil when unlimited.
+    /// - Throws: ``CommandError`` when the text is not a size.
+    static func catalogMemory(_ text: String) throws -> Int? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if trimmed == "unlimited" { return nil }
+        let units: [(suffix: String, scale: Double)] = [
+            ("KiB", 0x1p10), ("MiB", 0x1p20), ("GiB", 0x1p30), ("TiB", 0x1p40),
+            ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12), ("B", 1),
+        ]
+        let unit = units.first { trimmed.hasSuffix($0.suffix) }
+        let number = String(trimmed.dropLast(unit?.suffix.count ?? 0)).trimmingCharacters(in: .whitespaces)
+        guard let value = Double(number), value.isFinite, value * (unit?.scale ?? 1) >= 1,
+            value * (unit?.scale ?? 1) < 9e18
+        else {
+            throw CommandError("serve.catalog-memory '\(text)' is not a size such as 4GiB, 500MB or 1073741824")
+        }
+        return Int(value * (unit?.scale ?? 1))
+    }
+
     /// Scoring worker settings from the layered configuration, checked.
     func servingConfiguration() throws -> ServingConfiguration {
         var configuration = ServingConfiguration()
@@ -108,6 +132,16 @@ extension Settings {
         if let seconds = try reader.double(forKey: "serve.catalog-refresh-seconds", bounds: .positiveSeconds) {
             configuration.catalogRefreshInterval = .seconds(seconds)
         }
+        configuration.catalogEncoding = EncodingPrecision(
+            rawValue: try reader.string(
+                forKey: "serve.encoding",
+                default: configuration.catalogEncoding.rawValue,
+                oneOf: EncodingPrecision.allCases.map(\.rawValue)
+            )
+        )!
+        configuration.catalogMemory = try Self.catalogMemory(
+            reader.string(forKey: "serve.catalog-memory", default: "unlimited")
+        )
         return configuration
     }
 }

@@ -139,6 +139,18 @@ public struct CatalogStore: Sendable {
     /// - Throws: ``PostgresError``, or ``CatalogStoreError`` (`corrupt_row`).
     public func allImages() throws -> [CatalogImage] {
         var images: [CatalogImage] = []
+        try forEachPage { page in
+            images.append(contentsOf: page)
+            return true
+        }
+        return images
+    }
+
+    /// Every stored image, ordered by key, handed to `body` one page of ``pageSize`` images at a time, so only one
+    /// page of features is in memory (see ``allImages()`` for the snapshot caveat).
+    /// - Parameter body: Receives each page; returns false to stop reading.
+    /// - Throws: ``PostgresError``, ``CatalogStoreError`` (`corrupt_row`), or what `body` throws.
+    public func forEachPage(_ body: ([CatalogImage]) throws -> Bool) throws {
         var after = ""  // keys are never empty (a CHECK constraint), so "" precedes them all
         while true {
             let rows = try connection.query(
@@ -147,12 +159,10 @@ public struct CatalogStore: Sendable {
                 WHERE image > \(after) ORDER BY image LIMIT \(Self.pageSize)
                 """
             )
-            images.reserveCapacity(images.count + rows.count)
-            for row in rows { images.append(try Self.decode(row)) }
-            guard rows.count == Self.pageSize, let last = images.last else { break }
+            let page = try rows.map { try Self.decode($0) }
+            guard !page.isEmpty, try body(page), page.count == Self.pageSize, let last = page.last else { break }
             after = last.key
         }
-        return images
     }
 
     /// Every stored image's key, in key order (an index-only read of the primary key; no features).

@@ -82,13 +82,21 @@ public struct OfflineEvaluator: Sendable {
     /// - Parameter baselinesOf: The version whose lineage's baselines to compare with (default: `version`'s own), so
     ///   that a version bootstrapped without baselines (another architecture on the same pairs) is compared with the
     ///   baselines trained beside another.
+    /// - Parameter encoding: How every model's candidate encodings are stored before scoring, as a scoring worker's
+    ///   `serve.encoding` stores them (float32: exactly the raw features' scores).
     /// - Throws: ``LearnerError`` when there is no such (or no active) version.
     public func evaluate(
         labels: [JudgedQuery],
         version: Int64? = nil,
-        baselinesOf: Int64? = nil
+        baselinesOf: Int64? = nil,
+        encoding: EncodingPrecision = .float32
     ) throws -> EvaluationReport {
-        let scorers = try methodScorers(labels: labels, version: version, baselinesOf: baselinesOf)
+        let scorers = try methodScorers(
+            labels: labels,
+            version: version,
+            baselinesOf: baselinesOf,
+            encoding: encoding
+        )
         return EvaluationReport(
             version: scorers.version,
             labelledQueries: labels.count,
@@ -175,7 +183,8 @@ public struct OfflineEvaluator: Sendable {
     private func methodScorers(
         labels: [JudgedQuery],
         version: Int64?,
-        baselinesOf: Int64? = nil
+        baselinesOf: Int64? = nil,
+        encoding: EncodingPrecision = .float32
     ) throws -> (version: Int64, unknownImages: Int, methods: [(method: String, scores: (JudgedQuery) -> [Double])]) {
         let registry = ModelRegistry(connection: connection)
         guard let version = try version ?? registry.activeVersion() else {
@@ -187,7 +196,7 @@ public struct OfflineEvaluator: Sendable {
         for query in labels { keys.formUnion(query.images) }
         let images = try CatalogStore(connection: connection).images(keys: keys.sorted())
         let table = ImageFeatureTable(images: images, hashBuckets: model.hashBuckets)
-        let scorer = CandidateScorer(table: table)
+        let scorer = CandidateScorer(table: table, precision: encoding)
         let prior = try ClickPrior(connection: connection, queries: labels.map(\.query), images: keys.sorted())
 
         var methods: [(method: String, scores: (JudgedQuery) -> [Double])] = [

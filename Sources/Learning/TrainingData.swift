@@ -176,10 +176,15 @@ struct QueryInputs {
 public struct CandidateScorer: Sendable {
     private let table: ImageFeatureTable
     private let encodings: ImageEncodingCache?
+    private var precision = EncodingPrecision.float32
 
-    /// - Parameter table: The catalog features.
-    public init(table: ImageFeatureTable) {
+    /// - Parameters:
+    ///   - table: The catalog features.
+    ///   - precision: How ``scores(_:query:images:)`` stores the candidates' encodings before scoring them, as a
+    ///     scoring worker does (`serve.encoding`); float32 scores exactly like the raw features.
+    public init(table: ImageFeatureTable, precision: EncodingPrecision = .float32) {
         self.init(table: table, encodings: nil)
+        self.precision = precision
     }
 
     /// - Parameters:
@@ -205,7 +210,10 @@ public struct CandidateScorer: Sendable {
             }
         }
         // Encoded images score bit-identically to raw features (AMC's fast path), and every architecture has them.
-        let scored = model.score(query: encoded, encodedImages: model.encodeImages(known))
+        let scored = model.score(
+            query: encoded,
+            encodedImages: EncodedImage.stored(model.encodeImages(known), at: precision)
+        )
         return slots.map { slot in slot.map { Double(scored[$0].score) } ?? -.infinity }
     }
 

@@ -21,13 +21,59 @@ public struct EncodedImage: Sendable {
     /// The block's length in floats.
     let count: Int
 
-    /// The block, for the duration of `body` (read only once encoded).
+    /// The block as float32, for the duration of `body` (read only once encoded). A compact block
+    /// (``EncodingPrecision/float16``, ``EncodingPrecision/int8``) is decoded into a scratch block first.
     func withValues<Result>(_ body: (UnsafeMutablePointer<Float>) -> Result) -> Result {
-        let result = body(storage.base + offset)
-        withExtendedLifetime(storage) {}
-        return result
+        if storage.precision == .float32 {
+            let result = body(storage.base + offset)
+            withExtendedLifetime(storage) {}
+            return result
+        }
+        return withUnsafeTemporaryAllocation(of: Float.self, capacity: max(count, 1)) { scratch in
+            let values = scratch.baseAddress!
+            storage.decode(at: offset, count: count, into: values)
+            return body(values)
+        }
     }
 
-    /// Bytes held by the encodings (for memory accounting).
-    public var byteCount: Int { count * MemoryLayout<Float>.size }
+    /// How the block is stored.
+    public var precision: EncodingPrecision { storage.precision }
+
+    /// Bytes held by the encodings (for memory accounting; an int8 block's padding and scales included).
+    public var byteCount: Int { precision.byteCount(storedCount: precision.storedCount(count)) }
+
+    /// The same encodings stored at `precision`, the batch in one new allocation, or each image in its own
+    /// (each block decodes to float32 as ``EncodingPrecision`` describes; float32 in one allocation returns `images`
+    /// unchanged).
+    /// - Parameters:
+    ///   - images: Images as an encoder returned them (float32).
+    ///   - precision: The storage precision.
+    ///   - separately: Whether each image gets its own allocation, freed with it (a cache that evicts images one by
+    ///     one), rather than one for the batch.
+    /// - Returns: One image per input, in order.
+    public static func stored(
+        _ images: [EncodedImage],
+        at precision: EncodingPrecision,
+        separately: Bool = false
+    ) -> [EncodedImage] {
+        guard precision != .float32 || separately else { return images }
+        let total = separately ? 0 : images.reduce(0) { $0 + precision.storedCount($1.count) }
+        let shared = separately ? nil : EncodedImageStorage(count: total, precision: precision)
+        var offset = 0
+        return images.map { image in
+            precondition(image.precision == .float32, "only float32 encodings are converted")
+            let storage = shared ?? EncodedImageStorage(count: precision.storedCount(image.count), precision: precision)
+            if shared == nil { offset = 0 }
+            image.withValues { storage.store($0, count: image.count, at: offset) }
+            let stored = EncodedImage(
+                regionCount: image.regionCount,
+                keywordCount: image.keywordCount,
+                storage: storage,
+                offset: offset,
+                count: image.count
+            )
+            offset += precision.storedCount(image.count)
+            return stored
+        }
+    }
 }

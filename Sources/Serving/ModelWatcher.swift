@@ -15,7 +15,9 @@ import Synchronization
 /// ``ServingConfiguration/recheckInterval`` in case a notification was missed, and checks the catalog's revision
 /// every ``ServingConfiguration/catalogRefreshInterval``. A new activation is loaded (sha256 and format checked by
 /// ``ModelRegistry/parameters(of:cached:)``; a fine-tune of the served or the retained model reads only its online
-/// part and applies it to that model), checked against the catalog's region dimension, encoded and warmed, then
+/// part and applies it to that model), checked against the catalog's region dimension, encoded (the catalog streamed
+/// from the database page by page: no raw features are kept between encodings; under
+/// ``ServingConfiguration/catalogMemory`` only what fits, the rest read on a request's miss) and warmed, then
 /// swapped in. A version that fails is refused once per activation: logged at error, counted, and the previous
 /// snapshot keeps serving. The model the last swap replaced stays in memory (its weights, not its encodings), so
 /// re-activating it — the usual rollback — reads no weights from the database, only its row's sha256, which must
@@ -81,10 +83,15 @@ private final class WatcherLoop: @unchecked Sendable {
     let metrics: ServingMetrics
     let logger: Logger
     private let stopRequested = Mutex(false)
+    /// Reads the images a request misses when the catalog is under a memory budget
+    /// (``ServingConfiguration/catalogMemory``).
+    private let catalogReader: CatalogReader?
 
     private let clock = ContinuousClock()
     private var connection: PostgresConnection?
-    private var catalog: (images: [CatalogImage], revision: String)?
+    /// The catalog revision last acted on (loaded for the served version, or noted before any version): the raw
+    /// features are not kept; an encoding streams them from the database page by page.
+    private var catalogRevision: String?
     /// The latest activation acted on (loaded or refused): not retried until another activation appears.
     private var handledActivation: Int64?
     /// The model the last swap replaced, with the sha256 it was verified against: a rollback target ready to serve.
@@ -115,6 +122,9 @@ private final class WatcherLoop: @unchecked Sendable {
         self.holder = holder
         self.metrics = metrics
         self.logger = logger
+        let url = DatabaseURL(databaseURL)
+        catalogReader = configuration.catalogMemory.map { _ in CatalogReader(url: url, logger: logger) }
+        metrics.catalogMemoryBudget.set(Double(configuration.catalogMemory ?? 0))
         nextRecheck = clock.now
         nextCatalogCheck = clock.now
         nextExperimentCheck = clock.now
@@ -145,7 +155,7 @@ private final class WatcherLoop: @unchecked Sendable {
         while !isStopping {
             do {
                 let connection = try connected()
-                if catalog == nil || clock.now >= nextCatalogCheck {
+                if catalogRevision == nil || clock.now >= nextCatalogCheck {
                     try refreshCatalog(connection)
                     nextCatalogCheck = clock.now + configuration.catalogRefreshInterval
                 }
@@ -227,38 +237,39 @@ private final class WatcherLoop: @unchecked Sendable {
 
     private func refreshCatalog(_ connection: PostgresConnection) throws {
         let store = CatalogStore(connection: connection)
-        if let catalog, try store.revision() == catalog.revision { return }
-        let (images, revision) = try connection.snapshotTransaction { connection in
-            let store = CatalogStore(connection: connection)
-            return (try store.allImages(), try store.revision())
-        }
-        let first = catalog == nil
-        catalog = (images, revision)
-        metrics.catalogImages.set(Double(images.count))
+        let revision = try store.revision()
+        if revision == catalogRevision { return }
+        let first = catalogRevision == nil
         if !first { metrics.catalogReloads.increment() }
-        logger.info("Catalog loaded", metadata: [ServingLoggingKeys.images: "\(images.count)"])
         // The experiments' candidates are re-encoded for it too.
         nextExperimentCheck = clock.now
         // Re-encode the served version for the new catalog.
-        guard let current = holder.current() else { return }
-        guard compatible(current.model, images) else {
+        guard let current = holder.current() else {
+            catalogRevision = revision
+            metrics.catalogImages.set(Double(try store.count()))
+            return
+        }
+        guard try compatible(current.model, connection) else {
+            catalogRevision = revision
             logger.error(
                 "Catalog region dimension no longer matches the served model; keeping the previous catalog",
                 metadata: [ServingLoggingKeys.version: "\(current.version)"]
             )
             return
         }
-        swapIn(
+        try swapIn(
             version: current.version,
             sha256: current.sha256,
             activatedAt: current.activatedAt,
             model: current.model,
-            started: clock.now
+            started: clock.now,
+            connection: connection
         )
     }
 
-    private func compatible(_ model: any ScoringModel, _ images: [CatalogImage]) -> Bool {
-        images.allSatisfy { $0.regionDimension == model.regionDimension }
+    /// Whether the stored catalog's region dimension is the model's (an empty catalog fits any model).
+    private func compatible(_ model: any ScoringModel, _ connection: PostgresConnection) throws -> Bool {
+        try CatalogStore(connection: connection).regionDimension().map { $0 == model.regionDimension } ?? true
     }
 
     // MARK: - Versions
@@ -288,21 +299,22 @@ private final class WatcherLoop: @unchecked Sendable {
                     held: [current?.loaded, retained] + holder.experiments().map { Optional($0.candidate.loaded) }
                 )
             }
-            let images = catalog?.images ?? []
-            guard compatible(model, images) else {
+            guard try compatible(model, connection) else {
+                let dimension = try CatalogStore(connection: connection).regionDimension() ?? 0
                 throw ModelRefusal(
                     description: "model region dimension \(model.regionDimension) does not match "
-                        + "the catalog's \(images.first?.regionDimension ?? 0)"
+                        + "the catalog's \(dimension)"
                 )
             }
-            handledActivation = activation.id
-            swapIn(
+            try swapIn(
                 version: activation.version,
                 sha256: metadata.sha256,
                 activatedAt: activation.activatedAt,
                 model: model,
-                started: started
+                started: started,
+                connection: connection
             )
+            handledActivation = activation.id
         } catch let error as PostgresError {
             // The database, not the version, failed: try again after reconnecting.
             throw error
@@ -340,27 +352,39 @@ private final class WatcherLoop: @unchecked Sendable {
         return loaded.model
     }
 
-    /// Encodes the catalog for `model` (or reuses the served encodings when its image encoders are identical),
-    /// warms it, and swaps it in.
+    /// Encodes the catalog for `model`, streaming it from the database (or reuses the served encodings when the
+    /// catalog has not changed and its image encoders are identical), warms it, and swaps it in.
+    /// - Throws: ``PostgresError``, ``CatalogStoreError`` while reading the catalog (nothing is swapped).
     private func swapIn(
         version: Int64,
         sha256: String,
         activatedAt: Date,
         model: any ScoringModel,
-        started: ContinuousClock.Instant
-    ) {
-        let images = catalog?.images ?? []
-        let revision = catalog?.revision ?? ""
+        started: ContinuousClock.Instant,
+        connection: PostgresConnection
+    ) throws {
         let previous = holder.current()
         let encoded: EncodedCatalog
         let reused: Bool
-        if let previous, previous.catalog.revision == revision, previous.model.sharesImageEncodings(with: model) {
+        if let previous, previous.catalog.revision == (try CatalogStore(connection: connection).revision()),
+            previous.catalog.precision == configuration.catalogEncoding,
+            previous.model.sharesImageEncodings(with: model)
+        {
             encoded = previous.catalog
             reused = true
         } else {
-            encoded = EncodedCatalog(catalog: images, revision: revision, model: model)
+            encoded = try EncodedCatalog.load(
+                from: connection,
+                model: model,
+                precision: configuration.catalogEncoding,
+                budget: configuration.catalogMemory,
+                reader: catalogReader,
+                metrics: metrics
+            )
             reused = false
         }
+        catalogRevision = encoded.revision
+        metrics.catalogImages.set(Double(encoded.count))
         let served = ServedModel(
             version: version,
             sha256: sha256,
@@ -370,7 +394,7 @@ private final class WatcherLoop: @unchecked Sendable {
             catalog: encoded
         )
         // Warm up: one request's worth of work, so the first real request pays no first-use costs.
-        _ = served.score(query: "warm up", images: Array(encoded.keys.prefix(16)), top: nil)
+        served.warmUp(images: encoded.someKeys(16))
         if let replaced = holder.swap(served), replaced.version != version {
             retained = (replaced.version, replaced.sha256, replaced.model)
         }
@@ -402,7 +426,7 @@ private final class WatcherLoop: @unchecked Sendable {
                 if let followed { unfollow(followed) }
                 continue
             }
-            let revision = catalog?.revision ?? ""
+            let revision = catalogRevision ?? ""
             if let followed, followed.experiment.id == experiment.id, followed.candidate.catalog.revision == revision {
                 continue
             }
@@ -411,7 +435,7 @@ private final class WatcherLoop: @unchecked Sendable {
                 continue
             }
             do {
-                try follow(experiment, registry: ModelRegistry(connection: connection))
+                try follow(experiment, connection: connection)
             } catch let error as PostgresError {
                 throw error
             } catch {
@@ -432,8 +456,9 @@ private final class WatcherLoop: @unchecked Sendable {
 
     /// Loads (or reuses) `experiment`'s candidate, encodes the catalog for it (or shares the served encodings),
     /// warms it and publishes it in the holder.
-    private func follow(_ experiment: OnlineExperiment, registry: ModelRegistry) throws {
+    private func follow(_ experiment: OnlineExperiment, connection: PostgresConnection) throws {
         let started = clock.now
+        let registry = ModelRegistry(connection: connection)
         let version = experiment.candidateVersion
         guard let metadata = try registry.version(version) else {
             throw ModelRefusal(description: "model version \(version) does not exist")
@@ -448,20 +473,29 @@ private final class WatcherLoop: @unchecked Sendable {
         } else {
             model = try load(version, registry: registry, held: held)
         }
-        let images = catalog?.images ?? []
-        let revision = catalog?.revision ?? ""
-        guard compatible(model, images) else {
+        guard try compatible(model, connection) else {
+            let dimension = try CatalogStore(connection: connection).regionDimension() ?? 0
             throw ModelRefusal(
-                description: "model region dimension \(model.regionDimension) does not match "
-                    + "the catalog's \(images.first?.regionDimension ?? 0)"
+                description: "model region dimension \(model.regionDimension) does not match the catalog's \(dimension)"
             )
         }
         // Memory: a candidate whose image encoders differ from every held snapshot's is a second encoded catalog.
+        let revision = try CatalogStore(connection: connection).revision()
         let snapshots = [current].compactMap { $0 } + holder.experiments().map(\.candidate)
         let shared = snapshots.first {
-            $0.catalog.revision == revision && $0.model.sharesImageEncodings(with: model)
+            $0.catalog.revision == revision && $0.catalog.precision == configuration.catalogEncoding
+                && $0.model.sharesImageEncodings(with: model)
         }
-        let encoded = shared?.catalog ?? EncodedCatalog(catalog: images, revision: revision, model: model)
+        let encoded =
+            try shared?.catalog
+            ?? EncodedCatalog.load(
+                from: connection,
+                model: model,
+                precision: configuration.catalogEncoding,
+                budget: configuration.catalogMemory,
+                reader: catalogReader,
+                metrics: metrics
+            )
         let candidate = ServedModel(
             version: version,
             sha256: metadata.sha256,
@@ -470,7 +504,7 @@ private final class WatcherLoop: @unchecked Sendable {
             model: model,
             catalog: encoded
         )
-        _ = candidate.score(query: "warm up", images: Array(encoded.keys.prefix(16)), top: nil)
+        candidate.warmUp(images: encoded.someKeys(16))
         holder.setExperiment(experiment.kind, ServedExperiment(experiment: experiment, candidate: candidate))
         metrics.experimentCandidate(experiment.kind, version: version)
         logger.info(

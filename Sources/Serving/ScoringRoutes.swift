@@ -100,7 +100,7 @@ struct ScoringRoutes: Sendable {
         let outcome: ScoringResult
         let teams: [String]?
         if let interleaving {
-            let merged = interleaved(
+            let merged = try await interleaved(
                 query: query,
                 body: body,
                 active: served,
@@ -111,7 +111,12 @@ struct ScoringRoutes: Sendable {
             teams = merged.teams
             metrics.interleaved.increment()
         } else {
-            outcome = served.score(normalizedQuery: query, images: body.images, top: body.top, explain: body.explain)
+            outcome = try await served.score(
+                normalizedQuery: query,
+                images: body.images,
+                top: body.top,
+                explain: body.explain
+            )
             teams = nil
         }
         let servedAt = Date()
@@ -169,9 +174,9 @@ struct ScoringRoutes: Sendable {
         active: ServedModel,
         candidate: ServedModel,
         using generator: inout some RandomNumberGenerator
-    ) -> (result: ScoringResult, teams: [String]) {
-        let activeRanking = active.score(normalizedQuery: query, images: body.images, top: nil)
-        let candidateRanking = candidate.score(normalizedQuery: query, images: body.images, top: nil)
+    ) async throws -> (result: ScoringResult, teams: [String]) {
+        let activeRanking = try await active.score(normalizedQuery: query, images: body.images, top: nil)
+        let candidateRanking = try await candidate.score(normalizedQuery: query, images: body.images, top: nil)
         let picks = TeamDraft.merge(
             active: activeRanking.results.map(\.image),
             candidate: candidateRanking.results.map(\.image),

@@ -49,31 +49,38 @@ public final class ServedModel: Sendable {
     ///   - explain: Whether each result carries its explanation (whose score is bit-identical to the result's).
     /// - Returns: Known images by score descending (ties in input order), and the keys not in the catalog (in
     ///   input order, each once).
-    public func score(query: String, images: [String], top: Int?, explain: Bool = false) -> ScoringResult {
-        score(normalizedQuery: QueryNormalizer.normalize(query), images: images, top: top, explain: explain)
+    /// - Throws: ``PostgresError`` when images not resident in a catalog under a memory budget cannot be read.
+    public func score(query: String, images: [String], top: Int?, explain: Bool = false) async throws -> ScoringResult {
+        try await score(normalizedQuery: QueryNormalizer.normalize(query), images: images, top: top, explain: explain)
     }
 
     /// ``score(query:images:top:explain:)`` of a query already normalised (``QueryNormalizer/normalize(_:)``): the
     /// scoring route normalises once, to validate, score and record the ranking with the same text.
-    func score(normalizedQuery: String, images: [String], top: Int?, explain: Bool = false) -> ScoringResult {
-        let encodedQuery = model.encodeQuery(normalizedQuery)
-        // One hash of each key: a known image is recognised again by its catalog position.
-        var seenPositions = Set<Int>(minimumCapacity: images.count)
-        var seenUnknown = Set<String>()
+    func score(
+        normalizedQuery: String,
+        images: [String],
+        top: Int?,
+        explain: Bool = false
+    ) async throws -> ScoringResult {
+        var seen = Set<String>(minimumCapacity: images.count)
+        let distinct = images.filter { seen.insert($0).inserted }
+        let entries = try await catalog.entries(distinct)
         var knownKeys: [String] = []
         var known: [EncodedImage] = []
+        var keywords: [[String]] = []
         var unknown: [String] = []
-        knownKeys.reserveCapacity(images.count)
-        known.reserveCapacity(images.count)
-        for key in images {
-            if let position = catalog.position(of: key) {
-                guard seenPositions.insert(position).inserted else { continue }
+        knownKeys.reserveCapacity(distinct.count)
+        known.reserveCapacity(distinct.count)
+        for (key, entry) in zip(distinct, entries) {
+            if let entry {
                 knownKeys.append(key)
-                known.append(catalog.images[position])
-            } else if seenUnknown.insert(key).inserted {
+                known.append(entry.image)
+                keywords.append(entry.keywords)
+            } else {
                 unknown.append(key)
             }
         }
+        let encodedQuery = model.encodeQuery(normalizedQuery)
         var scored = model.score(query: encodedQuery, encodedImages: known)
         // The explanation's score is the score bit for bit, but its mixing weights are the architecture's own (AMS's
         // scales, not a visual and a language weight), so the modality weights come from the scoring pass.
@@ -85,12 +92,11 @@ public final class ServedModel: Sendable {
             results: scored.map {
                 let key = knownKeys[$0.index]
                 if explain {
-                    let keywords = catalog.keywords(of: key) ?? []
                     return ScoringResult.Item(
                         image: key,
                         scored: $0,
                         explanation: explanations[$0.index],
-                        keywords: keywords
+                        keywords: keywords[$0.index]
                     )
                 }
                 return ScoringResult.Item(
@@ -102,6 +108,13 @@ public final class ServedModel: Sendable {
             },
             unknownImages: unknown
         )
+    }
+
+    /// Scores the resident images among `images` for a fixed query, reading nothing from the database: the
+    /// watcher's warm-up, so the first real request pays no first-use costs.
+    func warmUp(images: [String]) {
+        let resident = images.compactMap { catalog[$0] }
+        _ = model.score(query: model.encodeQuery("warm up"), encodedImages: resident)
     }
 }
 

@@ -1,3 +1,5 @@
+import Model
+
 /// Settings of one scoring worker (`amc serve`); defaults and keys are listed in `Docs/serving.md`.
 public struct ServingConfiguration: Sendable, Hashable {
     /// Address to bind.
@@ -38,6 +40,17 @@ public struct ServingConfiguration: Sendable, Hashable {
     /// How often the catalog's revision is checked; a changed catalog is reloaded and re-encoded.
     /// Default: 60 s. Key: `serve.catalog-refresh-seconds`.
     public var catalogRefreshInterval: Duration = .seconds(60)
+    /// How each catalog image's encodings are stored in memory: `float32` (exact: scores bit-identical to scoring
+    /// raw features), `float16` (half the memory, NDCG@5 within 1e-3) or `int8` (8 bits with a scale per 32
+    /// values: 28% of the memory, a larger error); measurements in `Docs/serving.md`.
+    /// Default: float16. Key: `serve.encoding`.
+    public var catalogEncoding: EncodingPrecision = .float16
+    /// Most bytes of image encodings one encoded catalog holds; beyond it the catalog is a cache: the least recently
+    /// scored images are evicted, and a request's images that are not resident are read from PostgreSQL (one query
+    /// per request) and encoded. During a swap to a version with other image encoders two catalogs exist, each
+    /// within the budget. nil: every image resident, nothing evicted.
+    /// Default: nil (unlimited). Key: `serve.catalog-memory` (`unlimited`, or bytes with an optional unit: `4GiB`).
+    public var catalogMemory: Int?
     /// Most returned rankings waiting to be recorded; a ranking returned while the queue is full is not recorded
     /// (counted in `amc_serve_rankings_dropped_total`), and its response is unaffected.
     /// Default: 10000. Key: `serve.ranking-queue-capacity`.

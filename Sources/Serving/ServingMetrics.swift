@@ -5,7 +5,8 @@ import Registry
 ///
 /// Names (all prefixed `amc_serve_`): `requests_total{route,status}`, `request_duration_seconds{route}`
 /// (histogram), `model_version`, `model_swaps_total`, `model_load_refusals_total`, `catalog_images`,
-/// `catalog_reloads_total`, `listener_reconnects_total`, `connections`, `connections_closed_total{reason}`,
+/// `catalog_reloads_total`, `catalog_cache_hits_total`, `catalog_cache_misses_total`, `catalog_cache_evictions_total`,
+/// `catalog_cache_bytes`, `catalog_memory_budget_bytes`, `listener_reconnects_total`, `connections`, `connections_closed_total{reason}`,
 /// and attribution's `rankings_recorded_total`, `rankings_dropped_total`, `ranking_write_errors_total`,
 /// `ranking_queue_depth`, and online experiments' `shadow_scored_total`, `shadow_dropped_total`, `shadow_queue_depth`,
 /// `interleaved_total`, `experiment_load_refusals_total` and `experiment_candidate_version{kind}`. Routes are the registered patterns, never raw paths, so label cardinality stays bounded.
@@ -17,6 +18,11 @@ public final class ServingMetrics: Sendable {
     let refusedLoads: Counter
     let catalogImages: Gauge
     let catalogReloads: Counter
+    let catalogCacheHits: Counter
+    let catalogCacheMisses: Counter
+    let catalogCacheEvictions: Counter
+    let catalogCacheBytes: Gauge
+    let catalogMemoryBudget: Gauge
     let reconnects: Counter
     let connections: Gauge
     let rankingsRecorded: Counter
@@ -53,6 +59,33 @@ public final class ServingMetrics: Sendable {
         )
         catalogReloads = registry.makeCounter(
             descriptor: Self.name("catalog_reloads", "total", "Catalog reloads after a revision change.")
+        )
+        catalogCacheHits = registry.makeCounter(
+            descriptor: Self.name("catalog_cache_hits", "total", "Requested catalog images found encoded in memory.")
+        )
+        catalogCacheMisses = registry.makeCounter(
+            descriptor: Self.name(
+                "catalog_cache_misses",
+                "total",
+                "Requested catalog images read from the database and encoded (beyond serve.catalog-memory)."
+            )
+        )
+        catalogCacheEvictions = registry.makeCounter(
+            descriptor: Self.name(
+                "catalog_cache_evictions",
+                "total",
+                "Encoded images dropped, least recently scored first, to stay within serve.catalog-memory."
+            )
+        )
+        catalogCacheBytes = registry.makeGauge(
+            descriptor: Self.name("catalog_cache", "bytes", "Bytes of image encodings held by the served catalog.")
+        )
+        catalogMemoryBudget = registry.makeGauge(
+            descriptor: Self.name(
+                "catalog_memory_budget",
+                "bytes",
+                "serve.catalog-memory: most bytes of encodings one catalog holds (0: unlimited)."
+            )
         )
         reconnects = registry.makeCounter(
             descriptor: Self.name("listener_reconnects", "total", "Reconnections of the activation listener.")

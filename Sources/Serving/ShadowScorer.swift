@@ -2,6 +2,7 @@ import Foundation
 import Prometheus
 import Registry
 import ServiceLifecycle
+import Synchronization
 
 /// Scores sampled requests with the shadow experiment's candidate version, off the request path, and records that
 /// ranking beside the served one (`Docs/online.md`, "Shadow scoring").
@@ -137,7 +138,20 @@ final class ShadowScorer: Service, @unchecked Sendable {
 
     private func score(_ job: Job) {
         let candidate = job.experiment.candidate
-        let outcome = candidate.score(normalizedQuery: job.query, images: job.images, top: job.top)
+        // Scoring is asynchronous (images outside a catalog memory budget are read from PostgreSQL): this thread waits
+        // for it, never a request's. A job whose images cannot be read is dropped and counted.
+        let finished = DispatchSemaphore(value: 0)
+        let scored = Mutex<ScoringResult?>(nil)
+        Task(priority: .utility) {
+            let result = try? await candidate.score(normalizedQuery: job.query, images: job.images, top: job.top)
+            scored.withLock { $0 = result }
+            finished.signal()
+        }
+        finished.wait()
+        guard let outcome = scored.withLock({ $0 }) else {
+            metrics.shadowDropped.increment()
+            return
+        }
         recorder.submit(
             RankingRecord(
                 id: RankingID.make(at: job.servedAt),

@@ -67,6 +67,8 @@ struct ConfigurationCommandTests {
             Key(key: "serve.max-images", command: serve, kind: .integer),
             Key(key: "serve.recheck-seconds", command: serve, kind: .number),
             Key(key: "serve.catalog-refresh-seconds", command: serve, kind: .number),
+            Key(key: "serve.encoding", command: serve, kind: .choice),
+            Key(key: "serve.catalog-memory", command: serve, kind: .string),
             Key(key: "serve.max-connections", command: serve, kind: .integer),
             Key(key: "serve.ranking-queue-capacity", command: serve, kind: .integer),
             Key(key: "serve.ranking-batch-size", command: serve, kind: .integer),

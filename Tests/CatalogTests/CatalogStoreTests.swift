@@ -99,7 +99,7 @@ struct CatalogStoreTests {
         }
     }
 
-    @Test func readsInKeyOrderAcrossPagesAndByKeysInRequestOrder() async throws {
+    @Test func readsInKeyOrderAcrossPagesPageByPageAndByKeysInRequestOrder() async throws {
         let url = try TestPostgres.freshDatabase()
         try await blocking {
             let connection = try PostgresConnection.connect(url, logger: testLogger)
@@ -113,6 +113,20 @@ struct CatalogStoreTests {
             let all = try store.allImages()
             #expect(all.map(\.key) == images.map(\.key))
             #expect(all == images)
+            // Page by page: whole pages in key order, and a body that returns false reads no further page.
+            var pages: [[CatalogImage]] = []
+            try store.forEachPage { page in
+                pages.append(page)
+                return true
+            }
+            #expect(pages.map(\.count) == [CatalogStore.pageSize, 500])
+            #expect(Array(pages.joined()) == images)
+            var firstOnly: [[CatalogImage]] = []
+            try store.forEachPage { page in
+                firstOnly.append(page)
+                return false
+            }
+            #expect(firstOnly.map(\.count) == [CatalogStore.pageSize])
 
             let picked = try store.images(keys: ["img00007", "missing", "img00002", "img00007", "img02400"])
             #expect(picked.map(\.key) == ["img00007", "img00002", "img02400"])

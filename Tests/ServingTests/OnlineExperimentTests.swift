@@ -141,7 +141,8 @@ struct OnlineExperimentTests {
                 #expect(try row.decode(Int64.self, column: 1) == candidate)
                 #expect(try row.decode(Int64.self, column: 2) == experiment.id)
                 let images = try row.decode([String].self, column: 3)
-                #expect(images == model.score(query: request.query, images: keys, top: 5).results.map(\.image))
+                let expected = try await model.score(query: request.query, images: keys, top: 5)
+                #expect(images == expected.results.map(\.image))
                 #expect(try row.decode(Bool.self, column: 4))
                 #expect(try row.decode(Int64.self, column: 5) == experiment.id)
                 #expect(try row.decode(Int64.self, column: 6) == active)
@@ -215,8 +216,8 @@ struct OnlineExperimentTests {
                 #expect(try row.decode(Int64.self, column: 3) == active)
                 // Each position holds its team's best image not placed before it, with that team's score.
                 let rankings = [
-                    "active": activeModel.score(query: answer.query, images: keys, top: nil).results,
-                    "candidate": candidateModel.score(query: answer.query, images: keys, top: nil).results,
+                    "active": try await activeModel.score(query: answer.query, images: keys, top: nil).results,
+                    "candidate": try await candidateModel.score(query: answer.query, images: keys, top: nil).results,
                 ]
                 for (position, team) in teams.enumerated() {
                     let ranking = try #require(rankings[team], "unknown team \(team)")
@@ -298,7 +299,7 @@ struct OnlineExperimentTests {
             )
             let followed = try #require(holder.experiment(.shadow))
             #expect(followed.experiment.id == experiment.id && followed.candidate.version == candidate)
-            let scored = followed.candidate.score(query: "kitten", images: ["added-image"], top: nil)
+            let scored = try await followed.candidate.score(query: "kitten", images: ["added-image"], top: nil)
             #expect(scored.results.map(\.image) == ["added-image"] && scored.unknownImages.isEmpty)
         }
     }

@@ -83,11 +83,13 @@ extension LearningFixture {
     }
 }
 
-/// Test settings: an ephemeral port, a quick re-check.
+/// Test settings: an ephemeral port, a quick re-check, and float32 encodings (scores bit-identical to the raw
+/// features', which the tests compare with; `CatalogCacheTests` covers the compact default).
 func testConfiguration() -> ServingConfiguration {
     var configuration = ServingConfiguration()
     configuration.port = 0
     configuration.recheckInterval = .milliseconds(500)
+    configuration.catalogEncoding = .float32
     return configuration
 }
 

@@ -1,0 +1,223 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import LearningTestSupport
+import Model
+import Postgres
+import Simulation
+import TestSupport
+import Testing
+
+@testable import Serving
+
+/// The encoded catalog under a memory budget (`serve.catalog-memory`): a cache of encodings, least recently scored
+/// images evicted, a request's misses read from PostgreSQL in one query and encoded.
+@Suite struct CatalogCacheTests {
+    /// Pure bookkeeping: the least recently used image goes first, a use makes an image the most recent, and the
+    /// bytes never exceed the budget after an insertion.
+    @Test func residentImagesEvictTheLeastRecentlyUsedWithinTheBudget() throws {
+        var configuration = ModelConfiguration()
+        configuration.hashBuckets = 64
+        configuration.regionDimension = 4
+        let model = AMCModel(weights: AMCWeights(configuration: configuration, seed: 1))
+        let encoded = model.encodeImages(
+            (0..<6).map { index in
+                ImageFeatures(regions: [Float](repeating: Float(index), count: 8), regionCount: 2, keywords: [])
+            }
+        )
+        let size = encoded[0].byteCount
+        #expect(encoded.allSatisfy { $0.byteCount == size })
+        var resident = ResidentImages()
+        for index in 0..<3 {
+            let evicted = resident.insert("k\(index)", .init(image: encoded[index], keywords: []), budget: 3 * size)
+            #expect(evicted == 0)
+        }
+        #expect(resident.keysByRecency == ["k2", "k1", "k0"])
+        #expect(resident.use("k0") != nil)
+        #expect(resident.keysByRecency == ["k0", "k2", "k1"])
+        #expect(resident.insert("k3", .init(image: encoded[3], keywords: []), budget: 3 * size) == 1)
+        #expect(resident.keysByRecency == ["k3", "k0", "k2"])
+        #expect(resident.peek("k1") == nil && resident.bytes == 3 * size)
+        // Inserting a resident key only makes it the most recent.
+        #expect(resident.insert("k2", .init(image: encoded[2], keywords: []), budget: 3 * size) == 0)
+        #expect(resident.keysByRecency == ["k2", "k3", "k0"])
+        // A smaller budget evicts down to it.
+        #expect(resident.insert("k4", .init(image: encoded[4], keywords: []), budget: 2 * size) == 2)
+        #expect(resident.keysByRecency == ["k4", "k2"] && resident.bytes == 2 * size && resident.count == 2)
+    }
+
+    /// A request for images that are not resident reads and encodes them (counted as misses); after other requests
+    /// evicted them, the same request refills them and gets the same scores bit for bit — the scores of the
+    /// catalog with every image resident — while the resident bytes stay within the budget throughout.
+    @Test func evictionAndRefillGiveBitIdenticalScoresWithinTheBudget() async throws {
+        let fixture = try LearningFixture.serving()
+        let version = try fixture.publish(seed: 1, activate: false)
+        let model = try fixture.scoringModel(version)
+        let connection = try fixture.connect()
+        defer { connection.close() }
+        let complete = try EncodedCatalog.load(
+            from: connection,
+            model: model,
+            precision: .float16,
+            budget: nil,
+            reader: nil,
+            metrics: nil
+        )
+        #expect(complete.residentCount == fixture.world.images.count)
+        let budget = 20 * complete.residentBytes / complete.count
+        let metrics = ServingMetrics()
+        let reader = CatalogReader(url: DatabaseURL(fixture.url), logger: testLogger)
+        let cache = try EncodedCatalog.load(
+            from: connection,
+            model: model,
+            precision: .float16,
+            budget: budget,
+            reader: reader,
+            metrics: metrics
+        )
+        #expect(cache.count == fixture.world.images.count)
+        #expect(cache.residentBytes <= budget)
+        #expect(cache.residentCount > 0 && cache.residentCount < cache.count)
+        let served = Self.served(model, cache)
+        let everything = Self.served(model, complete)
+        let query = fixture.world.trainingQueries[0].text
+
+        let cold = fixture.world.images.map(\.key).filter { cache[$0] == nil }
+        let first = Array(cold.prefix(10))
+        let before = try await served.score(query: query, images: first + ["no-such-image"], top: nil)
+        #expect(before.results.count == 10 && before.unknownImages == ["no-such-image"])
+        #expect(Self.value("amc_serve_catalog_cache_misses_total", metrics) == 10)
+        #expect(Self.value("amc_serve_catalog_cache_hits_total", metrics) == 0)
+        #expect(cache.residentBytes <= budget)
+        let expected = try await everything.score(query: query, images: first, top: nil)
+        #expect(Self.bits(before) == Self.bits(expected))
+
+        // Forty other images push the first ten out.
+        let others = Array(cold.dropFirst(10).prefix(40))
+        _ = try await served.score(query: query, images: others, top: nil)
+        #expect(first.allSatisfy { cache[$0] == nil }, "the first request's images were evicted")
+        #expect(Self.value("amc_serve_catalog_cache_evictions_total", metrics) >= 10)
+        #expect(cache.residentBytes <= budget)
+        #expect(Self.value("amc_serve_catalog_cache_bytes", metrics) == Double(cache.residentBytes))
+
+        let after = try await served.score(query: query, images: first, top: nil)
+        #expect(Self.bits(after) == Self.bits(before))
+        #expect(Self.value("amc_serve_catalog_cache_misses_total", metrics) == 60)
+        // Now resident: the same request again is all hits.
+        _ = try await served.score(query: query, images: first, top: nil)
+        #expect(Self.value("amc_serve_catalog_cache_hits_total", metrics) == 10)
+        #expect(Self.value("amc_serve_catalog_cache_misses_total", metrics) == 60)
+        #expect(cache.residentBytes <= budget)
+    }
+
+    /// Twelve concurrent requests, each missing images of its own, share at most two connections (the others wait
+    /// for one) and each gets the scores of the catalog with every image resident.
+    @Test func concurrentMissesShareTheReadersBoundedConnections() async throws {
+        let fixture = try LearningFixture.serving()
+        let version = try fixture.publish(seed: 1, activate: false)
+        let model = try fixture.scoringModel(version)
+        let connection = try fixture.connect()
+        defer { connection.close() }
+        let complete = try EncodedCatalog.load(
+            from: connection,
+            model: model,
+            precision: .float16,
+            budget: nil,
+            reader: nil,
+            metrics: nil
+        )
+        let reader = CatalogReader(url: DatabaseURL(fixture.url), maxConnections: 2, logger: testLogger)
+        let cache = try EncodedCatalog.load(
+            from: connection,
+            model: model,
+            precision: .float16,
+            budget: 1,
+            reader: reader,
+            metrics: nil
+        )
+        let served = Self.served(model, cache)
+        let everything = Self.served(model, complete)
+        let query = fixture.world.trainingQueries[3].text
+        let keys = fixture.world.images.map(\.key)
+        let groups = (0..<12).map { group in Array(keys[(group * 8)..<(group * 8 + 8)]) }
+        let answers = try await withThrowingTaskGroup(of: (Int, [String]).self) { tasks in
+            for (index, group) in groups.enumerated() {
+                tasks.addTask { (index, Self.bits(try await served.score(query: query, images: group, top: nil))) }
+            }
+            var answers: [Int: [String]] = [:]
+            for try await (index, bits) in tasks { answers[index] = bits }
+            return answers
+        }
+        for (index, group) in groups.enumerated() {
+            let expected = try await everything.score(query: query, images: group, top: nil)
+            #expect(answers[index] == Self.bits(expected), "request \(index)")
+            #expect(answers[index]?.count == 8)
+        }
+        #expect(reader.openConnections <= 2 && reader.openConnections >= 1)
+        let sessions = try connection.query(
+            """
+            SELECT count(*)::int FROM pg_stat_activity
+            WHERE application_name = 'amc serve catalog' AND datname = current_database()
+            """
+        )
+        #expect(try sessions[0].decode(Int.self, column: 0) <= 2)
+    }
+
+    /// A worker configured with `serve.catalog-memory` serves images beyond its budget over HTTP, shows the budget and
+    /// its misses in `/metrics`, and answers as a worker with every image resident.
+    @Test func aWorkerUnderABudgetScoresImagesBeyondItAsOneWithoutABudget() async throws {
+        let fixture = try LearningFixture.serving()
+        let version = try fixture.publish(seed: 1, activate: true)
+        var limited = testConfiguration()
+        limited.catalogEncoding = .float16
+        limited.catalogMemory = 4096
+        var unlimited = limited
+        unlimited.catalogMemory = nil
+        let keys = fixture.world.images.map(\.key)
+        let query = fixture.world.trainingQueries[2].text
+        var answers: [[String]] = []
+        for configuration in [limited, unlimited] {
+            let (holder, metrics, app) = scoringWorker(fixture, configuration)
+            let answer = try await app.test(.router) { client in
+                #expect(try await eventually(within: .seconds(60)) { holder.current()?.version == version })
+                let response = try await client.execute(
+                    uri: "/v1/score",
+                    method: .post,
+                    body: try jsonBody(["query": query, "images": keys])
+                )
+                #expect(response.status == .ok)
+                let results = try #require(try jsonObject(response.body)["results"] as? [[String: Any]])
+                #expect(results.count == keys.count)
+                let resident = try #require(holder.current()).catalog.residentBytes
+                if configuration.catalogMemory != nil {
+                    #expect(resident <= 4096)
+                    #expect(Self.value("amc_serve_catalog_memory_budget_bytes", metrics) == 4096)
+                    #expect(Self.value("amc_serve_catalog_cache_misses_total", metrics) > 0)
+                } else {
+                    #expect(Self.value("amc_serve_catalog_cache_misses_total", metrics) == 0)
+                }
+                return results.map { "\($0["image"]!) \($0["score"]!)" }
+            }
+            answers.append(answer)
+        }
+        #expect(answers[0] == answers[1])
+    }
+
+    static func served(_ model: any ScoringModel, _ catalog: EncodedCatalog) -> ServedModel {
+        ServedModel(version: 1, sha256: "", activatedAt: Date(), loadedAt: Date(), model: model, catalog: catalog)
+    }
+
+    /// Each result's image and score bits, in order.
+    static func bits(_ result: ScoringResult) -> [String] {
+        result.results.map { "\($0.image) \($0.score.bitPattern)" }
+    }
+
+    /// A metric's value in the exposition text (0 when absent).
+    static func value(_ name: String, _ metrics: ServingMetrics) -> Double {
+        for line in metrics.render().split(separator: "\n") where line.hasPrefix(name + " ") {
+            return Double(line.split(separator: " ")[1]) ?? .nan
+        }
+        return 0
+    }
+}
