@@ -11,8 +11,8 @@ extension AMC {
     struct ModelCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "model",
-            abstract: "List, inspect, export, activate and roll back model versions.",
-            subcommands: [List.self, Show.self, Export.self, Activate.self, Rollback.self]
+            abstract: "List, inspect, export, activate, roll back and compare model versions.",
+            subcommands: [List.self, Show.self, Export.self, Activate.self, Rollback.self, Compare.self]
         )
 
         struct List: AsyncParsableCommand {
