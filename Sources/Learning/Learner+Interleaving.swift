@@ -91,8 +91,10 @@ extension Learner {
             reason: reason
         )
         let metrics = LearnerMetrics()
-        metrics.record(decision)
-        guard outcome != .undecided else { return decision }
+        guard outcome != .undecided else {
+            metrics.record(decision)
+            return decision
+        }
         try connection.transaction { connection in
             guard try LearnerLeadership(connection: connection).isHeld() else {
                 throw LearnerError("this learner is not the leader (lock lost or never taken); nothing was decided")
@@ -111,6 +113,7 @@ extension Learner {
             )
             try LearnerRunStore(connection: connection).record(decision, worker: worker, started: started)
         }
+        metrics.record(decision)
         if outcome == .promoted { metrics.activeVersion.record(experiment.candidate) }
         logger.notice(
             "Judged an interleaving experiment",
