@@ -1,9 +1,11 @@
+import CoreMetrics
 import Evaluation
 import Foundation
 import Ingest
 import Kafka
 import Learning
 import LearningTestSupport
+import MetricsTestKit
 import Model
 import Postgres
 import Registry
@@ -102,11 +104,25 @@ struct InterleavingPromotionTests {
         )
         try await interleave(fixture, experiment: experiment.id, active: good, candidate: degraded, impressions: 80)
 
-        guard case .interleaving(let decision) = try learner.fineTune() else {
+        let metrics = TestMetrics()
+        guard case .interleaving(let decision) = try withMetricsFactory(metrics, { try learner.fineTune() }) else {
             Issue.record("the experiment was not judged")
             return
         }
         #expect(decision.outcome == .rejected, "\(decision.reason)")
+        // The verdict's figures are exported.
+        #expect(
+            metrics.counterTotal(label: "learn.interleaving.experiments", dimensions: [("outcome", "rejected")]) == 1
+        )
+        for (credit, count) in [
+            ("win", decision.judgement.tally.wins), ("loss", decision.judgement.tally.losses),
+            ("tie", decision.judgement.tally.ties),
+        ] {
+            let gauge = try metrics.expectGauge("learn.interleaving.impressions", [("credit", credit)])
+            #expect(gauge.lastValue == Double(count), "\(credit)")
+        }
+        #expect(try metrics.expectGauge("learn.interleaving.p_value").lastValue == decision.judgement.pValue)
+        #expect(try metrics.expectGauge("learn.interleaving.candidate").lastValue == 0)
         #expect(decision.judgement.verdict == .candidateLoses)
         #expect(decision.judgement.tally.losses > decision.judgement.tally.wins)
         #expect(decision.judgement.pValue <= decision.judgement.threshold)
