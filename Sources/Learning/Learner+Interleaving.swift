@@ -46,7 +46,7 @@ extension Learner {
             ImpressionCredit.of(images: $0.images, teams: $0.teams, clicked: $0.clicked)
         }
         let judgement = rule.judge(credits)
-        let figures = Self.figures(judgement, experiment: experiment.id, against: active)
+        let figures = Self.figures(judgement, against: active)
         let parent = try registry.version(experiment.candidate)?.parent
         let outcome: InterleavingDecision.Outcome
         let reason: String
@@ -126,11 +126,7 @@ extension Learner {
     }
 
     /// The figures a verdict cites: wins, losses and ties over the look's sample, the p-value against its threshold.
-    private static func figures(
-        _ judgement: SequentialSignTest.Judgement,
-        experiment: Int64,
-        against: Int64?
-    ) -> String {
+    private static func figures(_ judgement: SequentialSignTest.Judgement, against: Int64?) -> String {
         let tally = judgement.tally
         let look = judgement.look.map { "look \($0 + 1), first \(tally.impressions) of " } ?? ""
         return "\(tally.wins) wins, \(tally.losses) losses, \(tally.ties) ties against version "
