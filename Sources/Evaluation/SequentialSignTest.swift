@@ -51,11 +51,12 @@ public struct SequentialSignTest: Sendable, Hashable {
     /// - Parameter credits: One credit per credited impression, in the order their rankings were served.
     /// - Returns: The first look that decides, else the latest complete look, undecided.
     public func judge(_ credits: [ImpressionCredit]) -> Judgement {
+        let all = InterleavingTally(credits)
         var judgement = Judgement(
             verdict: .undecided,
             look: nil,
-            tally: InterleavingTally(credits),
-            pValue: InterleavingTally(credits).pValue,
+            tally: all,
+            pValue: all.pValue,
             threshold: alpha / 2,
             impressions: credits.count
         )
