@@ -281,7 +281,7 @@ let package = Package(
             name: "LearningTests",
             dependencies: [
                 "Learning", "Registry", "Model", "Catalog", "Evaluation", "Simulation", "Postgres", "TestSupport",
-                "LearningTestSupport", .product(name: "Logging", package: "swift-log"),
+                "LearningTestSupport", "Ingest", "Kafka", "Serving", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]

@@ -77,6 +77,15 @@ extension AMC {
         )
         var architecture: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "How a version that passes the gate is promoted: gate (activated at once) or interleaving (activated "
+                    + "only after it wins an interleaving experiment against the active version; key "
+                    + "learn.promotion). Default: gate."
+            )
+        )
+        var promotion: String?
+
         @Option(help: "Seed of weights, sampling and order (key learn.seed). Default: 1.")
         var seed: Int?
 
@@ -113,6 +122,7 @@ extension AMC {
             )
             flags.set("learn.seed", seed, flag: "--seed")
             flags.set("learn.architecture", architecture, flag: "--architecture")
+            flags.set("learn.promotion", promotion, flag: "--promotion")
             if noActivate { flags.set("learn.activate", false, flag: "--no-activate") }
             if noBaselines { flags.set("learn.baselines", false, flag: "--no-baselines") }
             if noWakeOnCommits { flags.set("learn.wake-on-commits", false, flag: "--no-wake-on-commits") }
@@ -230,6 +240,35 @@ extension Settings {
             forKey: "learn.architecture",
             default: c.architecture,
             oneOf: ModelArchitectures.ids
+        )
+        c.promotion = PromotionPolicy(
+            rawValue: try reader.string(
+                forKey: "learn.promotion",
+                default: c.promotion.rawValue,
+                oneOf: PromotionPolicy.allCases.map(\.rawValue)
+            )
+        )!
+        c.interleaving.share = try reader.double(
+            forKey: "learn.interleaving.share",
+            default: c.interleaving.share,
+            bounds: ConfigBounds(requirement: "in (0, 1]") { $0 > 0 && $0 <= 1 }
+        )
+        c.interleaving.minImpressions = try reader.int(
+            forKey: "learn.interleaving.min-impressions",
+            default: c.interleaving.minImpressions,
+            bounds: count
+        )
+        c.interleaving.pValue = try reader.double(
+            forKey: "learn.interleaving.p-value",
+            default: c.interleaving.pValue,
+            bounds: ConfigBounds(requirement: "in (0, 1)") { $0 > 0 && $0 < 1 }
+        )
+        c.interleaving.maxDuration = .seconds(
+            try reader.double(
+                forKey: "learn.interleaving.max-duration-seconds",
+                default: 86_400,
+                bounds: .positiveSeconds
+            )
         )
         c.seed = UInt64(try reader.int(forKey: "learn.seed", default: Int(c.seed), bounds: .atLeast(0)))
         c.pollInterval = .seconds(

@@ -11,10 +11,11 @@ extension AMC {
     struct ModelCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "model",
-            abstract: "List, inspect, export, activate and roll back model versions; shadow-score and interleave "
-                + "candidates.",
+            abstract: "List, inspect, export, activate and roll back model versions; shadow-score, interleave and "
+                + "compare candidates.",
             subcommands: [
                 List.self, Show.self, Export.self, Activate.self, Rollback.self, Shadow.self, Interleave.self,
+                Compare.self,
             ]
         )
 

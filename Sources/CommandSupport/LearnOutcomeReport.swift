@@ -12,6 +12,15 @@ public enum LearnOutcomeReport {
             return "gate refused the candidate, nothing published: \(gate.reason)"
         case .noNewPairs(let changed):
             return "nothing to learn: \(changed) training pairs changed since the active version"
+        case .onTrial(let version, let experiment, let gate):
+            return "published version \(version) (not activated, interleaving experiment \(experiment) judges it): "
+                + gate.reason
+        case .interleaving(let decision):
+            switch decision.outcome {
+            case .promoted: return "activated version \(decision.candidate): \(decision.reason)"
+            case .rejected: return "rejected version \(decision.candidate): \(decision.reason)"
+            case .undecided: return "no new candidate while \(decision.reason)"
+            }
         }
     }
 }

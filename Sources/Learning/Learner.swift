@@ -29,6 +29,12 @@ public enum LearnerOutcome: Sendable {
     case refused(gate: GateReport, watermark: String)
     /// Too few training pairs changed since the active version's watermark.
     case noNewPairs(changedPairs: Int)
+    /// Under `learn.promotion = interleaving`: a version passed the gate and was published without being activated;
+    /// `experiment` interleaves it with the active version until the learner judges it.
+    case onTrial(version: Int64, experiment: Int64, gate: GateReport)
+    /// Under `learn.promotion = interleaving`: an interleaving experiment was running, so the cycle judged it (and
+    /// promoted or rejected its candidate, or left it running) instead of training.
+    case interleaving(InterleavingDecision)
 }
 
 /// The learning half of amc-stream: reads relevance pairs and the catalog, trains (everything, or only the MTN
@@ -38,10 +44,10 @@ public enum LearnerOutcome: Sendable {
 /// All database work goes through one connection, which must hold the learner leadership lock
 /// (``LearnerLeadership``) when a version is published; the check happens inside the publishing transaction.
 public struct Learner: Sendable {
-    private let configuration: LearnerConfiguration
-    private let connection: PostgresConnection
-    private let worker: String
-    private let logger: Logger
+    let configuration: LearnerConfiguration
+    let connection: PostgresConnection
+    let worker: String
+    let logger: Logger
     private let cache: LearnerCache
 
     /// - Parameters:
@@ -182,6 +188,9 @@ public struct Learner: Sendable {
     /// Fine-tunes only the online part of the active version (AMC: the MTN) on the training pairs changed since its
     /// watermark, then gates against it. The active version's architecture's own settings
     /// (``LearnerConfiguration/architectures``) apply over the shared ones.
+    ///
+    /// Under `learn.promotion = interleaving`, while an interleaving experiment runs the cycle trains nothing: it
+    /// judges the experiment instead (``LearnerOutcome/interleaving(_:)``, Docs/learning.md).
     /// - Parameters:
     ///   - refusedWatermark: The watermark of a candidate the gate refused; when no pair changed after it, the
     ///     cycle returns ``LearnerOutcome/noNewPairs(changedPairs:)`` instead of training on the same data again.
@@ -193,6 +202,11 @@ public struct Learner: Sendable {
         shouldStop: () -> Bool = { false }
     ) throws -> LearnerOutcome {
         let started = Date()
+        if configuration.promotion == .interleaving,
+            let running = try ExperimentStore(connection: connection).running().interleave
+        {
+            return .interleaving(try judge(running, started: started))
+        }
         if let refusedWatermark, try !PairStore(connection: connection).hasChanges(since: refusedWatermark) {
             var reads = CycleReads()
             reads.statements = 1
@@ -337,8 +351,11 @@ public struct Learner: Sendable {
             ),
             started: started
         )
-        if case .published(let version, _, _) = outcome {
+        switch outcome {
+        case .published(let version, _, _), .onTrial(let version, _, _):
             cache.carry(trainer, settings: settings, as: version)
+        default:
+            break
         }
         return outcome
     }
@@ -526,11 +543,29 @@ public struct Learner: Sendable {
             let registry = ModelRegistry(connection: connection)
             var version: Int64?
             var activated = false
+            var experiment: OnlineExperiment?
             if gate.passed {
                 version = try registry.insert(candidate)
                 if configuration.activate, let version {
-                    try registry.activate(version, actor: "learner", reason: "passed the quality gate: \(gate.reason)")
-                    activated = true
+                    // Under interleaving a candidate replaces an active version only after winning online; the
+                    // first version has nothing to be compared with and is activated by the gate alone.
+                    if configuration.promotion == .interleaving, let against = try registry.activeVersion() {
+                        experiment = try ExperimentStore(connection: connection).start(
+                            kind: .interleave,
+                            candidate: version,
+                            share: configuration.interleaving.share,
+                            actor: Learner.actor,
+                            reason:
+                                "version \(version) passed the quality gate against version \(against): \(gate.reason)"
+                        ).experiment
+                    } else {
+                        try registry.activate(
+                            version,
+                            actor: Learner.actor,
+                            reason: "passed the quality gate: \(gate.reason)"
+                        )
+                        activated = true
+                    }
                 }
             }
             try LearnerRunStore(connection: connection).record(
@@ -540,9 +575,13 @@ public struct Learner: Sendable {
                 gate: gate,
                 trainingWindow: candidate.trainingWindow,
                 metrics: candidate.metrics,
+                experiment: experiment?.id,
                 worker: worker,
                 started: started
             )
+            if let version, let experiment {
+                return .onTrial(version: version, experiment: experiment.id, gate: gate)
+            }
             if let version { return .published(version: version, activated: activated, gate: gate) }
             return .refused(gate: gate, watermark: candidate.watermark)
         }
@@ -558,7 +597,12 @@ public struct Learner: Sendable {
                 "The quality gate refused the candidate; nothing published",
                 metadata: ["gate": "\(gate.reason)"]
             )
-        case .noNewPairs:
+        case .onTrial(let version, let experiment, _):
+            logger.notice(
+                "Published model version for an interleaving experiment",
+                metadata: ["version": "\(version)", "experiment": "\(experiment)", "gate": "\(gate.reason)"]
+            )
+        case .noNewPairs, .interleaving:
             break
         }
         return outcome

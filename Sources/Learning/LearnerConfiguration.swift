@@ -40,6 +40,11 @@ public struct LearnerConfiguration: Sendable, Hashable {
     public var minNewPairs = 1
     /// Whether a version that passes the gate is activated at once (actor `learner`).
     public var activate = true
+    /// How a version that passes the gate is promoted: activated at once (`gate`), or only after it wins an
+    /// interleaving experiment against the active version (`interleaving`). Default: `gate`. Key: `learn.promotion`.
+    public var promotion = PromotionPolicy.gate
+    /// The interleaving experiment's settings under `learn.promotion = interleaving`. Keys: `learn.interleaving.…`.
+    public var interleaving = InterleavingPromotion()
     /// Whether `--bootstrap` also trains the single-modality baselines `amc eval` compares against.
     public var trainBaselines = true
     /// Each architecture's own training settings, by architecture id (``ModelArchitectures/ids``), over the shared
@@ -58,6 +63,32 @@ public struct LearnerConfiguration: Sendable, Hashable {
     /// ``pollInterval`` after the previous one ended, as the learner did before it listened (the baseline
     /// `amc bench adapt` compares with). Default: true. Key: `learn.wake-on-commits`.
     public var wakeOnCommits = true
+
+    /// The defaults.
+    public init() {}
+}
+
+/// How the learner promotes a version that passed the gate (`learn.promotion`, Docs/learning.md).
+public enum PromotionPolicy: String, Sendable, Hashable, CaseIterable {
+    /// Activate it at once (when ``LearnerConfiguration/activate`` is on).
+    case gate
+    /// Publish it, interleave it with the active version, and activate it only if it wins (Docs/online.md).
+    case interleaving
+}
+
+/// The interleaving experiment that judges a candidate under `learn.promotion = interleaving`.
+public struct InterleavingPromotion: Sendable, Hashable {
+    /// The share of scoring requests interleaved. Default: 0.1. Key: `learn.interleaving.share`.
+    public var share = 0.1
+    /// Credited impressions (interleaved rankings with a click) of the first look of the sign test; later looks are
+    /// at twice as many each time (``SequentialSignTest``). Default: 200. Key: `learn.interleaving.min-impressions`.
+    public var minImpressions = 200
+    /// The overall false-verdict rate α the looks share (a look k decides at p ≤ α/2^(k+1)). Default: 0.05.
+    /// Key: `learn.interleaving.p-value`.
+    public var pValue = 0.05
+    /// How long an experiment may run without a verdict before the candidate is rejected. Default: 86 400 s (a day).
+    /// Key: `learn.interleaving.max-duration-seconds`.
+    public var maxDuration: Duration = .seconds(86_400)
 
     /// The defaults.
     public init() {}

@@ -129,9 +129,13 @@ public final class LearnerService: Service, Sendable {
                                     switch outcome {
                                     case .noNewPairs: break
                                     case .refused(_, let watermark): refusedWatermark = watermark
-                                    case .published: refusedWatermark = nil
+                                    case .published, .onTrial: refusedWatermark = nil
+                                    case .interleaving(let decision):
+                                        // After a verdict the next cycle trains on everything since the (possibly
+                                        // new) active version's watermark.
+                                        if decision.outcome != .undecided { refusedWatermark = nil }
                                     }
-                                    if case .noNewPairs = outcome {} else { onOutcome(outcome) }
+                                    if outcome.isReported { onOutcome(outcome) }
                                 }
                             } catch let error where error is LearnerError || error is RegistryError {
                                 guard !isStopping else { return }
@@ -206,4 +210,16 @@ public final class LearnerService: Service, Sendable {
 
     private func stop() -> Bool { isStopping }
 
+}
+
+extension LearnerOutcome {
+    /// Whether `--follow` reports the outcome: not a cycle that found nothing to learn, nor one that found an
+    /// interleaving experiment still undecided.
+    var isReported: Bool {
+        switch self {
+        case .noNewPairs: false
+        case .interleaving(let decision): decision.outcome != .undecided
+        case .published, .refused, .onTrial: true
+        }
+    }
 }

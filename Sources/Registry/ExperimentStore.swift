@@ -87,6 +87,26 @@ public struct ExperimentStore: Sendable {
         return try stopRunning(kind: kind, actor: actor, reason: reason)
     }
 
+    /// Stops experiment `id` if it is still running (an experiment judged by whoever started it).
+    /// - Parameters:
+    ///   - id: The experiment.
+    ///   - actor: Who stops it (non-empty).
+    ///   - reason: Why.
+    /// - Returns: The experiment stopped; nil when it was not running (or does not exist).
+    /// - Throws: ``RegistryError`` for an empty actor; ``PostgresError`` when the database fails.
+    @discardableResult
+    public func stop(_ id: Int64, actor: String, reason: String) throws -> OnlineExperiment? {
+        guard !actor.isEmpty else { throw RegistryError("stopping an experiment needs an actor") }
+        return try connection.query(
+            """
+            UPDATE online_experiments
+            SET stopped_at = clock_timestamp(), stopped_by = \(actor), stop_reason = \(reason)
+            WHERE id = \(id) AND stopped_at IS NULL
+            RETURNING \(unescaped: Self.columns)
+            """
+        ).first.map(Self.decode)
+    }
+
     /// The running experiments (at most one of each kind).
     public func running() throws -> RunningExperiments {
         let rows = try connection.query(

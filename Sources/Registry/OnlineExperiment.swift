@@ -11,7 +11,7 @@ public enum ExperimentKind: String, Sendable, Hashable, CaseIterable, Codable {
 }
 
 /// One row of `online_experiments`: a candidate version judged on live traffic beside the active version.
-public struct OnlineExperiment: Sendable, Hashable {
+public struct OnlineExperiment: Sendable, Hashable, Codable {
     /// The experiment's id (`rankings.experiment` of the rankings it produced).
     public var id: Int64
     public var kind: ExperimentKind

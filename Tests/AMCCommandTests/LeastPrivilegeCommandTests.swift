@@ -97,6 +97,29 @@ struct LeastPrivilegeCommandTests {
                     }
                     try await expectOperatorReplaysAndPurges(op, owner: url, config: config)
 
+                    // Learner under learn.promotion = interleaving: a gated bootstrap starts an interleaving
+                    // experiment instead of being activated, and the next cycle judges it (no clicks yet).
+                    let onTrial = try await amc(
+                        ["learn", "--bootstrap", "--promotion", "interleaving"] + common(learner)
+                    )
+                    #expect(onTrial.status == 0, "\(onTrial.stderr)")
+                    // The operator's experiments above took the first ids: read the learner's from the line.
+                    let trialPrefix = "published version 3 (not activated, interleaving experiment "
+                    #expect(onTrial.stdout.hasPrefix(trialPrefix), "\(onTrial.stdout)")
+                    let experiment = onTrial.stdout.dropFirst(trialPrefix.count).prefix { $0.isNumber }
+                    let judged = try await amc(["learn", "--once", "--promotion", "interleaving"] + common(learner))
+                    #expect(judged.status == 0, "\(judged.stderr)")
+                    #expect(
+                        !experiment.isEmpty
+                            && judged.stdout.hasPrefix(
+                                "no new candidate while interleaving experiment \(experiment) running"
+                            ),
+                        "\(judged.stdout)"
+                    )
+                    // Operator: the live comparison reads experiments, rankings and click events.
+                    let compared = try await amc(["model", "compare", "3", "--json"] + common(op))
+                    #expect(compared.status == 0, "\(compared.stderr)")
+
                     try await expectRefusals(ingest: ingest, learner: learner, operator: op)
                 }
             }
