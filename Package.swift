@@ -249,7 +249,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SimulationTests",
-            dependencies: ["Simulation", "ClickLog", "Model"]
+            dependencies: ["Simulation", "ClickLog", "Model", "Catalog"]
         ),
         .testTarget(
             name: "IngestTests",
