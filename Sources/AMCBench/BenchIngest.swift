@@ -204,7 +204,7 @@ public struct BenchIngest: Sendable {
     }
 
     /// Runs an `IngestService` while producing `workload` alongside it (bounded lead, or at `rate`).
-    private func runIngest(
+    func runIngest(
         workload: BenchWorkload,
         topic: String,
         databaseURL: String,
@@ -394,8 +394,10 @@ public struct BenchIngest: Sendable {
         }
     }
 
-    private static func copyCeiling(
+    /// One plain `COPY` of the workload's rows into `click_events` under `topic`; returns its seconds.
+    static func copyCeiling(
         workload: BenchWorkload,
+        topic: String = "clicks",
         partitions: Int32,
         databaseURL: String,
         logger: Logger
@@ -413,7 +415,7 @@ public struct BenchIngest: Sendable {
             ) { writer in
                 for index in 0..<workload.count {
                     let event = workload[index]
-                    writer.append("clicks")
+                    writer.append(topic)
                     writer.append(Int32(index % Int(partitions)))
                     writer.append(Int64(index / Int(partitions)))
                     writer.append(event.query)

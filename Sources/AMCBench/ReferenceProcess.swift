@@ -15,13 +15,23 @@ final class ReferenceProcess: Sendable {
     ///   - executable: Path of the program.
     ///   - arguments: Its arguments.
     ///   - standardOutput: Where its standard output goes (a `Pipe`, a `FileHandle`); nil: inherited.
+    ///   - environment: Variables set for it on top of this process's environment.
     /// - Throws: ``CommandError`` when it cannot be started.
-    init(name: String, executable: String, arguments: [String], standardOutput: Any? = nil) throws {
+    init(
+        name: String,
+        executable: String,
+        arguments: [String],
+        standardOutput: Any? = nil,
+        environment: [String: String] = [:]
+    ) throws {
         self.name = name
         errorFile = FileManager.default.temporaryDirectory.appendingPathComponent("amc-reference-\(UUID().uuidString)")
         _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, set in set }
+        }
         if let standardOutput { process.standardOutput = standardOutput }
         process.standardError = try FileHandle(forWritingTo: errorFile)
         do {
@@ -36,6 +46,9 @@ final class ReferenceProcess: Sendable {
         if process.isRunning { process.terminate() }
         try? FileManager.default.removeItem(at: errorFile)
     }
+
+    /// Its process id.
+    var processIdentifier: Int32 { process.processIdentifier }
 
     /// Whether it is still running.
     var isRunning: Bool { process.isRunning }
@@ -58,6 +71,12 @@ final class ReferenceProcess: Sendable {
     /// Stops it (SIGTERM) if it is still running.
     func terminate() {
         if process.isRunning { process.terminate() }
+    }
+
+    /// Stops it (SIGTERM) and waits for it to exit.
+    func stop() {
+        terminate()
+        process.waitUntilExit()
     }
 
     /// The failure, quoting the last lines of its standard error (a Python traceback ends with the reason).

@@ -7,7 +7,7 @@ extension AMC {
     struct Bench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a benchmark and print its figures next to the reference measured in the same run.",
-            subcommands: [Ingest.self, Score.self, Learn.self, Adapt.self]
+            subcommands: [Ingest.self, Score.self, Learn.self, Adapt.self, Scale.self]
         )
     }
 }

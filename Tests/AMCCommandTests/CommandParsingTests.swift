@@ -356,6 +356,32 @@ import Testing
         )
     }
 
+    @Test func benchScale() throws {
+        let plain = try parse(["bench", "scale"], as: AMC.Bench.Scale.self).benchmark
+        #expect(plain.sizes == [10_000, 100_000, 1_000_000] && plain.tableEvents == [1_000_000, 10_000_000])
+        #expect(plain.ingestEvents == 200_000 && plain.regions == 16 && plain.keywords == 30 && plain.requests == 1000)
+        #expect(plain.catalogMemory == nil && plain.plot == nil && plain.timeout == .seconds(3600))
+        #expect(plain.partitions == 8 && plain.seed == 42 && !plain.executable.isEmpty)
+        let set = try parse(
+            [
+                "bench", "scale", "--sizes", "10000", "100000", "--events", "1000000", "--ingest-events", "5000",
+                "--regions", "4", "--keywords", "6", "--requests", "20", "--catalog-memory", "64MiB", "--plot",
+                "Docs/benchmarks/scale.svg", "--amc", "/bin/amc", "--timeout-seconds", "60", "--partitions", "2",
+                "--seed", "7",
+            ],
+            as: AMC.Bench.Scale.self
+        ).benchmark
+        #expect(set.sizes == [10_000, 100_000] && set.tableEvents == [1_000_000] && set.ingestEvents == 5000)
+        #expect(set.regions == 4 && set.keywords == 6 && set.requests == 20 && set.catalogMemory == "64MiB")
+        #expect(set.plot == "Docs/benchmarks/scale.svg" && set.executable == "/bin/amc" && set.timeout == .seconds(60))
+        #expect(set.partitions == 2 && set.seed == 7)
+        let catalogOnly = try parse(["bench", "scale", "--sizes", "1000", "--skip-ingest"], as: AMC.Bench.Scale.self)
+        #expect(catalogOnly.benchmark.sizes == [1000] && catalogOnly.benchmark.tableEvents.isEmpty)
+        #expect(failure(["bench", "scale", "--sizes", "50"]).contains("sizes ≥ 100"))
+        #expect(failure(["bench", "scale", "--ingest-events", "10"]).contains("ingest-events ≥ 1000"))
+        #expect(failure(["bench", "scale", "--timeout-seconds", "0"]).contains("timeout-seconds ≥ 1"))
+    }
+
     @Test func benchAdapt() throws {
         let plain = try parse(["bench", "adapt"], as: AMC.Bench.Adapt.self).benchmark
         #expect(plain.rate == 2000 && plain.duration == 150 && plain.shiftAt == 30 && plain.concurrency == 32)
