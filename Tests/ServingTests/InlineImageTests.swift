@@ -218,6 +218,41 @@ import Testing
         }
     }
 
+    /// Under shadow scoring the candidate ranks the request's inline images too, encoded with its own model: the
+    /// shadow ranking recorded beside the served one holds the inline keys in the order the candidate gives the same
+    /// features imported.
+    @Test func shadowScoringRanksInlineImagesWithTheCandidatesModel() async throws {
+        let fixture = try LearningFixture.serving()
+        let candidate = try fixture.publish(seed: 1, activate: false)
+        let active = try fixture.publish(seed: 2, activate: true)
+        let (holder, _, app) = scoringWorker(fixture, testConfiguration())
+        let images = Array(try Self.catalogImages(fixture).prefix(10))
+        let inline = images.map { Self.line($0, key: "upload-\($0.key)", base64: false) }
+        let query = fixture.world.trainingQueries[3].text
+        let inlineBody = try jsonBody(["query": query, "images": [String](), "inline_images": inline])
+        try await app.test(.router) { client in
+            #expect(try await eventually(within: .seconds(30)) { holder.current()?.version == active })
+            _ = try fixture.startExperiment(.shadow, candidate: candidate, share: 1)
+            #expect(try await eventually(within: .seconds(30)) { holder.experiment(.shadow) != nil })
+            let candidateModel = try #require(holder.experiment(.shadow)).candidate
+            let expected = try await candidateModel.score(query: query, images: images.map(\.key), top: nil)
+            let answer = try await Self.score(client, inlineBody)
+            let id = answer.rankingID
+            let connection = try fixture.connect()
+            defer { connection.close() }
+            #expect(
+                try await eventually(within: .seconds(30)) {
+                    try connection.query("SELECT 1 FROM rankings WHERE shadow_of = \(id)::uuid").first != nil
+                }
+            )
+            let row = try #require(
+                try connection.query("SELECT images, model_version FROM rankings WHERE shadow_of = \(id)::uuid").first
+            )
+            #expect(try row.decode([String].self, column: 0) == expected.results.map { "upload-" + $0.image })
+            #expect(try row.decode(Int64.self, column: 1) == candidate)
+        }
+    }
+
     // MARK: - Helpers
 
     /// The catalog's images as stored, in key order.
