@@ -89,6 +89,24 @@ public struct JSONObjectFields {
         return strings
     }
 
+    /// The array-of-objects member `name`, each element as compact JSON text (numbers spelled as given, strings
+    /// re-escaped), for a reader of its own (the scoring API hands inline images to the catalog's line parser); nil
+    /// when it is absent or `null`.
+    /// - Throws: ``ClickLogError/Reason/invalidField`` when it is not an array, or an element is not an object.
+    public func objectTexts(_ name: String) throws(ClickLogError) -> [String]? {
+        guard let value = members[name], value != .null else { return nil }
+        guard case .array(let elements) = value else { throw Self.fieldError(name, "an array of objects", value) }
+        var texts: [String] = []
+        texts.reserveCapacity(elements.count)
+        for (index, element) in elements.enumerated() {
+            guard case .object = element else { throw Self.fieldError("\(name)[\(index)]", "an object", element) }
+            var text = ""
+            element.write(to: &text)
+            texts.append(text)
+        }
+        return texts
+    }
+
     /// The integer a number's text spells exactly, or nil (a fraction, an exponent, out of `Int64`, not a number).
     static func integer(_ value: JSONValue) -> Int64? {
         guard case .number(let text) = value, !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) else {

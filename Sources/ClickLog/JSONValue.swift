@@ -32,6 +32,48 @@ enum JSONValue: Equatable {
         }
     }
 
+    /// Appends the value as compact JSON: numbers as their original text, strings escaped (`"`, `\\` and control
+    /// characters), members in their order (a repeated name stays repeated). Parsing the text gives this value back.
+    func write(to text: inout String) {
+        switch self {
+        case .null: text += "null"
+        case .bool(let flag): text += flag ? "true" : "false"
+        case .number(let digits): text += digits
+        case .string(let string): Self.writeString(string, to: &text)
+        case .array(let elements):
+            text += "["
+            for (index, element) in elements.enumerated() {
+                if index > 0 { text += "," }
+                element.write(to: &text)
+            }
+            text += "]"
+        case .object(let members):
+            text += "{"
+            for (index, member) in members.enumerated() {
+                if index > 0 { text += "," }
+                Self.writeString(member.key, to: &text)
+                text += ":"
+                member.value.write(to: &text)
+            }
+            text += "}"
+        }
+    }
+
+    private static func writeString(_ string: String, to text: inout String) {
+        text += "\""
+        for scalar in string.unicodeScalars {
+            switch scalar {
+            case "\"": text += "\\\""
+            case "\\": text += "\\\\"
+            case "\u{00}"..."\u{1F}":
+                let hex = String(scalar.value, radix: 16)
+                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: text.unicodeScalars.append(scalar)
+            }
+        }
+        text += "\""
+    }
+
     /// Parses exactly one JSON value spanning the whole input (surrounding whitespace allowed).
     static func parse(_ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = 16) throws(JSONSyntaxError) -> JSONValue {
         var reader = Reader(scanner: JSONScanner(bytes: bytes), maxDepth: maxDepth)

@@ -140,11 +140,11 @@ final class EncodedCatalog: Sendable {
         return entries
     }
 
-    /// Encodes `images` (distinct keys, this model's region dimension) and makes them resident.
-    /// - Returns: Their entries by key (also when the budget evicted them at once).
-    @discardableResult
-    private func makeResident(_ images: [CatalogImage]) -> [String: Entry] {
-        guard !images.isEmpty else { return [:] }
+    /// Encodes `images` (this model's region dimension) exactly as the catalog's own images are encoded and stored
+    /// (at ``precision``), without making them resident: a request's inline images, which only it scores.
+    /// - Returns: One entry per image, in order.
+    func encode(_ images: [CatalogImage]) -> [Entry] {
+        guard !images.isEmpty else { return [] }
         let encoded = EncodedImage.stored(
             encoder.encodeImages(
                 images.map {
@@ -158,10 +158,18 @@ final class EncodedCatalog: Sendable {
             at: precision,
             separately: budget != nil
         )
+        return zip(images, encoded).map { Entry(image: $1, keywords: $0.keywords) }
+    }
+
+    /// Encodes `images` (distinct keys, this model's region dimension) and makes them resident.
+    /// - Returns: Their entries by key (also when the budget evicted them at once).
+    @discardableResult
+    private func makeResident(_ images: [CatalogImage]) -> [String: Entry] {
+        guard !images.isEmpty else { return [:] }
         var made: [String: Entry] = [:]
         made.reserveCapacity(images.count)
-        for (image, encoding) in zip(images, encoded) {
-            made[image.key] = Entry(image: encoding, keywords: image.keywords)
+        for (image, entry) in zip(images, encode(images)) {
+            made[image.key] = entry
         }
         let (evicted, bytes) = resident.withLock { resident in
             var evicted = 0

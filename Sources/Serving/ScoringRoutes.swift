@@ -1,3 +1,4 @@
+import Catalog
 import ClickLog
 import Foundation
 import Hummingbird
@@ -88,9 +89,10 @@ struct ScoringRoutes: Sendable {
             throw APIError.clientClosed
         }
         let body = try ScoreRequest.decode(buffer)
-        let query = try validate(body)
+        let (query, inline) = try validate(body)
         // One snapshot for the whole request: a swap meanwhile does not change what this request uses.
         guard let served = holder.current() else { throw APIError.noModel }
+        try checkDimensions(inline, served: served)
         if let beforeScoring { await beforeScoring() }
         var generator = SystemRandomNumberGenerator()
         // An explained request is never in an experiment: its explanations are the active version's.
@@ -103,6 +105,7 @@ struct ScoringRoutes: Sendable {
             let merged = try await interleaved(
                 query: query,
                 body: body,
+                inline: inline,
                 active: served,
                 candidate: interleaving.candidate,
                 using: &generator
@@ -114,6 +117,7 @@ struct ScoringRoutes: Sendable {
             outcome = try await served.score(
                 normalizedQuery: query,
                 images: body.images,
+                inline: inline,
                 top: body.top,
                 explain: body.explain
             )
@@ -130,6 +134,7 @@ struct ScoringRoutes: Sendable {
                         experiment: shadow,
                         query: query,
                         images: body.images,
+                        inline: inline,
                         top: body.top,
                         servedRankingID: rankingID,
                         servedAt: servedAt
@@ -171,12 +176,24 @@ struct ScoringRoutes: Sendable {
     private func interleaved(
         query: String,
         body: ScoreRequest,
+        inline: [CatalogImage],
         active: ServedModel,
         candidate: ServedModel,
         using generator: inout some RandomNumberGenerator
     ) async throws -> (result: ScoringResult, teams: [String]) {
-        let activeRanking = try await active.score(normalizedQuery: query, images: body.images, top: nil)
-        let candidateRanking = try await candidate.score(normalizedQuery: query, images: body.images, top: nil)
+        // Each version encodes the inline images with its own image encoders.
+        let activeRanking = try await active.score(
+            normalizedQuery: query,
+            images: body.images,
+            inline: inline,
+            top: nil
+        )
+        let candidateRanking = try await candidate.score(
+            normalizedQuery: query,
+            images: body.images,
+            inline: inline,
+            top: nil
+        )
         let picks = TeamDraft.merge(
             active: activeRanking.results.map(\.image),
             candidate: candidateRanking.results.map(\.image),
@@ -192,10 +209,11 @@ struct ScoringRoutes: Sendable {
         )
     }
 
-    /// Checks a request against the limits, and its query with the rule ingest applies to a click's query
-    /// (``QueryNormalizer/validated(_:field:maxBytes:)``).
-    /// - Returns: The normalised query, which the request is scored and recorded with.
-    private func validate(_ body: ScoreRequest) throws -> String {
+    /// Checks a request against the limits, its query with the rule ingest applies to a click's query
+    /// (``QueryNormalizer/validated(_:field:maxBytes:)``), and each inline image as `amc catalog import` checks a
+    /// catalog line (``CatalogParser``; its region dimension is checked against the served model's later).
+    /// - Returns: The normalised query, which the request is scored and recorded with, and the inline images.
+    private func validate(_ body: ScoreRequest) throws -> (query: String, inline: [CatalogImage]) {
         // The raw length first: it bounds the normalisation's work.
         guard body.query.utf8.count <= configuration.maxQueryBytes else {
             throw APIError.badRequest("query is longer than \(configuration.maxQueryBytes) bytes")
@@ -206,14 +224,46 @@ struct ScoringRoutes: Sendable {
         } catch {
             throw APIError.badRequest(error.detail)
         }
-        guard !body.images.isEmpty else { throw APIError.badRequest("images must not be empty") }
-        guard body.images.count <= configuration.maxImages else {
-            throw APIError.badRequest("too many images: at most \(configuration.maxImages) per request")
+        guard !body.images.isEmpty || !body.inlineImages.isEmpty else {
+            throw APIError.badRequest("images must not be empty (unless inline_images is not)")
+        }
+        guard body.images.count + body.inlineImages.count <= configuration.maxImages else {
+            throw APIError.badRequest(
+                "too many images: at most \(configuration.maxImages) per request, images and inline_images together"
+            )
         }
         guard !body.images.contains(where: \.isEmpty) else {
             throw APIError.badRequest("image keys must not be empty")
         }
-        return query
+        var inline: [CatalogImage] = []
+        inline.reserveCapacity(body.inlineImages.count)
+        var inlineKeys = Set<String>(minimumCapacity: body.inlineImages.count)
+        for (index, text) in body.inlineImages.enumerated() {
+            let image: CatalogImage
+            do {
+                image = try CatalogParser.parse(text, expectedDimension: nil)
+            } catch {
+                throw APIError.badRequest("inline_images[\(index)]: \(error.code): \(error.message)")
+            }
+            guard inlineKeys.insert(image.key).inserted else {
+                throw APIError.badRequest(
+                    "inline_images[\(index)]: field 'image' \(image.key.debugDescription) is given twice"
+                )
+            }
+            inline.append(image)
+        }
+        return (query, inline)
+    }
+
+    /// Refuses inline images whose region dimension is not the served model's (import's `dimension_mismatch`).
+    private func checkDimensions(_ inline: [CatalogImage], served: ServedModel) throws {
+        let dimension = served.model.regionDimension
+        if let index = inline.firstIndex(where: { $0.regionDimension != dimension }) {
+            throw APIError.badRequest(
+                "inline_images[\(index)]: dimension_mismatch: field 'regions' has D = \(inline[index].regionDimension); "
+                    + "the served model's region dimension is \(dimension)"
+            )
+        }
     }
 
     private func model() throws -> Response {
@@ -346,6 +396,8 @@ struct APIError: Error {
 struct ScoreRequest {
     var query: String
     var images: [String]
+    /// Each `inline_images` element as JSON text, a catalog line for ``CatalogParser`` (absent or `null`: none).
+    var inlineImages: [String] = []
     var top: Int?
     /// Whether each result carries its explanation (`"explain": true`; absent or `null` is false).
     var explain = false
@@ -361,7 +413,14 @@ struct ScoreRequest {
             guard let images = try fields.strings("images") else { throw missing("images", in: fields) }
             let top = try fields.integer("top", in: 1...Int64(Int.max), expected: "an integer ≥ 1")
             let explain = try fields.boolean("explain") ?? false
-            return ScoreRequest(query: query, images: images, top: top.map { Int($0) }, explain: explain)
+            let inlineImages = try fields.objectTexts("inline_images") ?? []
+            return ScoreRequest(
+                query: query,
+                images: images,
+                inlineImages: inlineImages,
+                top: top.map { Int($0) },
+                explain: explain
+            )
         } catch let error as ClickLogError {
             switch error.reason {
             case .invalidJSON, .invalidUTF8: throw APIError.badRequest("body is \(error.detail)")

@@ -1,3 +1,4 @@
+import Catalog
 import ClickLog
 import Foundation
 import Model
@@ -56,22 +57,41 @@ public final class ServedModel: Sendable {
 
     /// ``score(query:images:top:explain:)`` of a query already normalised (``QueryNormalizer/normalize(_:)``): the
     /// scoring route normalises once, to validate, score and record the ranking with the same text.
+    ///
+    /// `inline` images (distinct keys, parsed like catalog lines) are encoded for this call only, as the catalog
+    /// encodes its own, and scored with the catalog images: an inline image whose key is also in `images` takes
+    /// that position and replaces the catalog's features for this call; the others follow `images`, in their order
+    /// (which breaks ties). An inline image whose region dimension is not this model's is listed as unknown.
     func score(
         normalizedQuery: String,
         images: [String],
+        inline: [CatalogImage] = [],
         top: Int?,
         explain: Bool = false
     ) async throws -> ScoringResult {
         var seen = Set<String>(minimumCapacity: images.count)
         let distinct = images.filter { seen.insert($0).inserted }
-        let entries = try await catalog.entries(distinct)
+        let usable = inline.filter { $0.regionDimension == model.regionDimension }
+        let inlineEntries = Dictionary(
+            zip(usable.map(\.key), catalog.encode(usable)),
+            uniquingKeysWith: { first, _ in first }
+        )
+        let catalogKeys = inlineEntries.isEmpty ? distinct : distinct.filter { inlineEntries[$0] == nil }
+        var catalogEntries = try await catalog.entries(catalogKeys).makeIterator()
+        var candidates: [(key: String, entry: EncodedCatalog.Entry?)] = distinct.map { key in
+            (key, inlineEntries[key] ?? catalogEntries.next()!)
+        }
+        for image in inline where !seen.contains(image.key) {
+            seen.insert(image.key)
+            candidates.append((image.key, inlineEntries[image.key]))
+        }
         var knownKeys: [String] = []
         var known: [EncodedImage] = []
         var keywords: [[String]] = []
         var unknown: [String] = []
-        knownKeys.reserveCapacity(distinct.count)
-        known.reserveCapacity(distinct.count)
-        for (key, entry) in zip(distinct, entries) {
+        knownKeys.reserveCapacity(candidates.count)
+        known.reserveCapacity(candidates.count)
+        for (key, entry) in candidates {
             if let entry {
                 knownKeys.append(key)
                 known.append(entry.image)

@@ -1,3 +1,4 @@
+import Catalog
 import Foundation
 import Prometheus
 import Registry
@@ -24,6 +25,8 @@ final class ShadowScorer: Service, @unchecked Sendable {
         var query: String
         /// The request's image keys.
         var images: [String]
+        /// The request's inline images (the candidate encodes them with its own model).
+        var inline: [CatalogImage] = []
         /// The request's `top`.
         var top: Int?
         /// The served ranking's id: the shadow ranking's `shadow_of`.
@@ -143,7 +146,12 @@ final class ShadowScorer: Service, @unchecked Sendable {
         let finished = DispatchSemaphore(value: 0)
         let scored = Mutex<ScoringResult?>(nil)
         Task(priority: .utility) {
-            let result = try? await candidate.score(normalizedQuery: job.query, images: job.images, top: job.top)
+            let result = try? await candidate.score(
+                normalizedQuery: job.query,
+                images: job.images,
+                inline: job.inline,
+                top: job.top
+            )
             scored.withLock { $0 = result }
             finished.signal()
         }

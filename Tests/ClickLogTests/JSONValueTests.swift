@@ -143,3 +143,38 @@ import Testing
         #expect(JSONValue.object([]).typeName == "an object")
     }
 }
+
+/// ``JSONObjectFields/objectTexts(_:)``: each object of an array member as compact JSON text that parses back to the
+/// same value (numbers spelled as given, strings re-escaped, repeated names kept).
+@Suite struct JSONObjectTextsTests {
+    func fields(_ text: String) throws -> JSONObjectFields {
+        var text = text
+        return try text.withUTF8 { try JSONObjectFields(parsing: $0) }
+    }
+
+    @Test func eachObjectIsWrittenAsCompactJSONThatParsesBackToIt() throws {
+        let body = #"{"items": [ {"k": "a\"b\\c\u0001\nd é", "n": 1.50e3, "z": [true, null, -0], "k": {}} , {}]}"#
+        let texts = try #require(try fields(body).objectTexts("items"))
+        #expect(texts == [#"{"k":"a\"b\\c\u0001\u000ad é","n":1.50e3,"z":[true,null,-0],"k":{}}"#, "{}"])
+        let reparsed = try JSONValueTests().value(texts[0])
+        #expect(
+            reparsed
+                == .object([
+                    ("k", .string("a\"b\\c\u{1}\nd é")), ("n", .number("1.50e3")),
+                    ("z", .array([.bool(true), .null, .number("-0")])), ("k", .object([])),
+                ])
+        )
+    }
+
+    @Test func absentNullAndWrongTypesAreToldApart() throws {
+        #expect(try fields(#"{"items": null}"#).objectTexts("items") == nil)
+        #expect(try fields("{}").objectTexts("items") == nil)
+        #expect(throws: ClickLogError.self) { try fields(#"{"items": {}}"#).objectTexts("items") }
+        do {
+            _ = try fields(#"{"items": [{}, 5]}"#).objectTexts("items")
+            Issue.record("an element that is not an object was accepted")
+        } catch let error as ClickLogError {
+            #expect(error.detail == "field 'items[1]' must be an object, got \"5\"")
+        }
+    }
+}
