@@ -76,4 +76,9 @@ for _ in $(seq 1 600); do
 done
 (exec 3<>"/dev/tcp/127.0.0.1/$noida_port") 2>/dev/null || { echo "noida-db did not start"; cat "$pgdir/noida.log"; exit 1; }
 export AMC_TEST_NOIDA_DB="$noida" AMC_TEST_NOIDA_BROKERS="127.0.0.1:$noida_port"
-swift test --skip-build 2>&1 | tee "$pgdir/test.log"
+# Two runs, every test in one of them. The exactly-once suites start brokers (mock clusters, noida-db processes) and
+# `amc ingest` processes and wait on rebalances and outages; run beside the rest of the suite, which starts every
+# test at once, they and it starve each other of the two cores. So they run first, on their own, then the rest.
+broker_suites='IngestRecoveryTests|AssignmentWatchdogTests|KafkaAdminTests|KafkaConsumerGroupTests|KafkaResilienceTests|BenchIngestBrokerTests'
+swift test --skip-build --filter "$broker_suites" 2>&1 | tee "$pgdir/test-brokers.log"
+swift test --skip-build --skip "$broker_suites" 2>&1 | tee "$pgdir/test.log"
