@@ -364,25 +364,7 @@ private final class WatcherLoop: @unchecked Sendable {
         connection: PostgresConnection
     ) throws {
         let previous = holder.current()
-        let encoded: EncodedCatalog
-        let reused: Bool
-        if let previous, previous.catalog.revision == (try CatalogStore(connection: connection).revision()),
-            previous.catalog.precision == configuration.catalogEncoding,
-            previous.model.sharesImageEncodings(with: model)
-        {
-            encoded = previous.catalog
-            reused = true
-        } else {
-            encoded = try EncodedCatalog.load(
-                from: connection,
-                model: model,
-                precision: configuration.catalogEncoding,
-                budget: configuration.catalogMemory,
-                reader: catalogReader,
-                metrics: metrics
-            )
-            reused = false
-        }
+        let (encoded, reused) = try encodedCatalog(for: model, sharingWith: [previous].compactMap { $0 }, connection)
         catalogRevision = encoded.revision
         metrics.catalogImages.set(Double(encoded.count))
         let served = ServedModel(
@@ -412,6 +394,32 @@ private final class WatcherLoop: @unchecked Sendable {
                 ServingLoggingKeys.duration: "\(started.duration(to: clock.now))",
             ]
         )
+    }
+
+    /// The catalog encoded for `model`: the encodings of the first of `snapshots` that `model` can share (same catalog
+    /// revision and precision, identical image encoders), or the catalog loaded and encoded anew.
+    /// - Returns: The encodings, and whether they were shared.
+    private func encodedCatalog(
+        for model: any ScoringModel,
+        sharingWith snapshots: [ServedModel],
+        _ connection: PostgresConnection
+    ) throws -> (catalog: EncodedCatalog, reused: Bool) {
+        let revision = try CatalogStore(connection: connection).revision()
+        if let shared = snapshots.first(where: {
+            $0.catalog.revision == revision && $0.catalog.precision == configuration.catalogEncoding
+                && $0.model.sharesImageEncodings(with: model)
+        }) {
+            return (shared.catalog, true)
+        }
+        let encoded = try EncodedCatalog.load(
+            from: connection,
+            model: model,
+            precision: configuration.catalogEncoding,
+            budget: configuration.catalogMemory,
+            reader: catalogReader,
+            metrics: metrics
+        )
+        return (encoded, false)
     }
 
     // MARK: - Experiments
@@ -480,22 +488,11 @@ private final class WatcherLoop: @unchecked Sendable {
             )
         }
         // Memory: a candidate whose image encoders differ from every held snapshot's is a second encoded catalog.
-        let revision = try CatalogStore(connection: connection).revision()
-        let snapshots = [current].compactMap { $0 } + holder.experiments().map(\.candidate)
-        let shared = snapshots.first {
-            $0.catalog.revision == revision && $0.catalog.precision == configuration.catalogEncoding
-                && $0.model.sharesImageEncodings(with: model)
-        }
-        let encoded =
-            try shared?.catalog
-            ?? EncodedCatalog.load(
-                from: connection,
-                model: model,
-                precision: configuration.catalogEncoding,
-                budget: configuration.catalogMemory,
-                reader: catalogReader,
-                metrics: metrics
-            )
+        let (encoded, reused) = try encodedCatalog(
+            for: model,
+            sharingWith: [current].compactMap { $0 } + holder.experiments().map(\.candidate),
+            connection
+        )
         let candidate = ServedModel(
             version: version,
             sha256: metadata.sha256,
@@ -514,7 +511,7 @@ private final class WatcherLoop: @unchecked Sendable {
                 ServingLoggingKeys.kind: "\(experiment.kind.rawValue)",
                 ServingLoggingKeys.version: "\(version)",
                 ServingLoggingKeys.images: "\(encoded.count)",
-                ServingLoggingKeys.reused: "\(shared != nil)",
+                ServingLoggingKeys.reused: "\(reused)",
                 ServingLoggingKeys.duration: "\(started.duration(to: clock.now))",
             ]
         )
