@@ -111,30 +111,14 @@ struct AttributionTests {
         // A ranking that is not a string is bad input like any other wrong-typed field: a dead letter, with its reason.
         let wrongType = event(query: queries[0], image: strangerImage, extra: ["ranking": 42])
 
-        let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)
-        try cluster.createTopic("clicks", partitions: 2)
-        let producer = try KafkaProducer(
-            config: KafkaConfig(bootstrapServers: cluster.bootstrapServers),
-            logger: testLogger
+        try await ingest(
+            (lines + [wrongType]).map { line in
+                let query = try #require(try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any])["query"]
+                return (key: Array(((query as? String) ?? "").utf8), value: line)
+            },
+            into: fixture,
+            group: "attribution"
         )
-        for line in lines + [wrongType] {
-            let query = try #require(try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any])["query"]
-            try producer.send(topic: "clicks", key: Array(((query as? String) ?? "").utf8), value: line)
-        }
-        try producer.flush(timeout: .seconds(60))
-        #expect(producer.failedCount == 0)
-
-        var ingest = IngestConfiguration()
-        ingest.topics = ["clicks"]
-        ingest.groupID = "attribution"
-        ingest.batchMaxLatency = .milliseconds(50)
-        ingest.untilIdle = .seconds(2)
-        try await IngestService(
-            configuration: ingest,
-            kafka: KafkaConfig(bootstrapServers: cluster.bootstrapServers),
-            databaseURL: fixture.url,
-            logger: testLogger
-        ).run()
 
         let connection = try fixture.connect()
         defer { connection.close() }
@@ -199,6 +183,39 @@ struct AttributionTests {
         var object: [String: Any] = ["query": query, "image": image]
         object.merge(extra) { $1 }
         return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
+    }
+
+    /// Produces `messages` to topic `clicks` of a fresh mock cluster (two partitions) and runs the ingest service on
+    /// it until idle, into `fixture`'s database.
+    func ingest(
+        _ messages: [(key: [UInt8], value: [UInt8])],
+        into fixture: LearningFixture,
+        group: String
+    )
+        async throws
+    {
+        let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)
+        try cluster.createTopic("clicks", partitions: 2)
+        let producer = try KafkaProducer(
+            config: KafkaConfig(bootstrapServers: cluster.bootstrapServers),
+            logger: testLogger
+        )
+        for message in messages {
+            try producer.send(topic: "clicks", key: message.key, value: message.value)
+        }
+        try producer.flush(timeout: .seconds(60))
+        #expect(producer.failedCount == 0)
+        var ingest = IngestConfiguration()
+        ingest.topics = ["clicks"]
+        ingest.groupID = group
+        ingest.batchMaxLatency = .milliseconds(50)
+        ingest.untilIdle = .seconds(2)
+        try await IngestService(
+            configuration: ingest,
+            kafka: KafkaConfig(bootstrapServers: cluster.bootstrapServers),
+            databaseURL: fixture.url,
+            logger: testLogger
+        ).run()
     }
 
     func publish(_ fixture: LearningFixture, seed: UInt64, activate: Bool) throws -> Int64 {

@@ -121,29 +121,13 @@ struct InterleavingAttributionTests {
                 extra: ["position": click.position, "impressions": click.served.images, "ranking": click.served.id]
             )
         }
-        let cluster = try MockKafkaCluster(brokers: 1, logger: testLogger)
-        try cluster.createTopic("clicks", partitions: 2)
-        let producer = try KafkaProducer(
-            config: KafkaConfig(bootstrapServers: cluster.bootstrapServers),
-            logger: testLogger
+        try await helpers.ingest(
+            zip(lines, clicks).map { line, click in
+                (key: Array(QueryNormalizer.normalize(click.served.query).utf8), value: line)
+            },
+            into: fixture,
+            group: "interleaving-attribution"
         )
-        for (line, click) in zip(lines, clicks) {
-            let key = Array(QueryNormalizer.normalize(click.served.query).utf8)
-            try producer.send(topic: "clicks", key: key, value: line)
-        }
-        try producer.flush(timeout: .seconds(60))
-        #expect(producer.failedCount == 0)
-        var ingest = IngestConfiguration()
-        ingest.topics = ["clicks"]
-        ingest.groupID = "interleaving-attribution"
-        ingest.batchMaxLatency = .milliseconds(50)
-        ingest.untilIdle = .seconds(2)
-        try await IngestService(
-            configuration: ingest,
-            kafka: KafkaConfig(bootstrapServers: cluster.bootstrapServers),
-            databaseURL: fixture.url,
-            logger: testLogger
-        ).run()
 
         let connection = try fixture.connect()
         defer { connection.close() }
