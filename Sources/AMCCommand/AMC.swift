@@ -1,5 +1,6 @@
 import ArgumentParser
 import CommandSupport
+import Foundation
 import Postgres
 
 /// The `amc` executable: one root command, one subcommand per operation (design §4).
@@ -35,8 +36,13 @@ struct AMC: AsyncParsableCommand {
     )
 
     /// Parses and runs the command. Errors print as one `Error:` line and exit non-zero; a database failure
-    /// prints libpq's or the server's own message (never a URL or a bound value) rather than a type dump.
+    /// prints libpq's or the server's own message (never a URL or a bound value) rather than a type dump. Standard
+    /// output is line buffered even into a file or a pipe, so a long command's progress lines show as they happen.
     static func main() async {
+        // Swift 6 refuses to read the C global `stdout`; its address comes from the C library instead.
+        if let stream = dlsym(nil, "stdout")?.load(as: UnsafeMutablePointer<FILE>?.self) {
+            setvbuf(stream, nil, _IOLBF, 0)
+        }
         do {
             var command = try parseAsRoot(CommandLineArguments.normalised(Array(CommandLine.arguments.dropFirst())))
             if var command = command as? any AsyncParsableCommand {
