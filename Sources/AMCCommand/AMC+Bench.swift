@@ -330,7 +330,7 @@ extension AMC.Bench {
         @Option(help: "Most scoring requests of the users in flight at once.")
         var concurrency = BenchAdapt().concurrency
 
-        @Option(help: "Architecture bootstrapped before the runs and retrained after the shift.")
+        @Option(help: "Architecture bootstrapped before the runs and retrained on the shifted intent (the reference).")
         var architecture = BenchAdapt().architecture
 
         @Option(help: "Seconds between the polling baseline's cycles (learn.interval-seconds).")
@@ -342,7 +342,9 @@ extension AMC.Bench {
         @Option(help: "How close to the retrain's NDCG@5 on the shifted labels counts as adapted.")
         var tolerance = BenchAdapt().tolerance
 
-        @Option(help: "The runs' learn.gate.tolerance: largest held-out NDCG@5 drop a fine-tune may show.")
+        @Option(
+            help: "The runs' learn.gate.tolerance: largest held-out NDCG@5 drop a fine-tune may show untested."
+        )
         var gateTolerance = BenchAdapt().gateTolerance
 
         @Option(help: "Longest wait after the traffic for a served version to include every click, in seconds.")

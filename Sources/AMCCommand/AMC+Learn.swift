@@ -231,6 +231,16 @@ extension Settings {
             default: c.gateTolerance,
             bounds: .atLeast(0)
         )
+        c.gateSignificance = try reader.double(
+            forKey: "learn.gate.p-value",
+            default: c.gateSignificance,
+            bounds: ConfigBounds(requirement: "in (0, 1)") { $0 > 0 && $0 < 1 }
+        )
+        c.minGateQueries = try reader.int(
+            forKey: "learn.gate.min-queries",
+            default: c.minGateQueries,
+            bounds: .atLeast(0)
+        )
         c.gateCandidates = try reader.int(forKey: "learn.gate.candidates", default: c.gateCandidates, bounds: count)
         c.maxGateQueries = try reader.int(forKey: "learn.gate.max-queries", default: c.maxGateQueries, bounds: count)
         c.minNewPairs = try reader.int(forKey: "learn.min-new-pairs", default: c.minNewPairs, bounds: .atLeast(0))

@@ -109,6 +109,19 @@ public enum Evaluator {
 
     // MARK: - One query
 
+    /// NDCG at `cutoff` of one query ranked by `scores` (ties and non-finite scores ordered as in
+    /// ``evaluate(_:scores:)``), or nil when the query has no relevant image (``evaluate(_:scores:)`` skips it).
+    /// - Parameters:
+    ///   - query: The judged query.
+    ///   - scores: One score per image, in the order of ``JudgedQuery/images``.
+    ///   - cutoff: The rank cut-off k.
+    public static func ndcg(of query: JudgedQuery, scores: [Double], cutoff: Int) -> Double? {
+        let gains = query.gains.map { max(0, $0) }
+        let ideal = dcg(gains.sorted(by: >), cutoff: cutoff)
+        guard ideal > 0 else { return nil }
+        return dcg(ranking(of: query, scores: scores).map { gains[$0] }, cutoff: cutoff) / ideal
+    }
+
     /// The metrics of one query that has at least one relevant image.
     struct QueryMetrics {
         var ndcg: [Double] = [0, 0, 0, 0, 0]

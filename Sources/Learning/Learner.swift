@@ -111,6 +111,7 @@ public struct Learner: Sendable {
             throw LearnerError("no relevance pairs to train on yet: ingest clicks first (amc ingest)")
         }
         let gateQueries = gateSlice(split.heldOut, grade: \.grade, table: table)
+            .filter(RecentHeldOutQueries.hasRelevantImage)
         let scorer = CandidateScorer(table: table)
         let architecture = configuration.architecture
         let initial = try ModelArchitectures.model(
@@ -153,7 +154,12 @@ public struct Learner: Sendable {
             }
         }
         let registry = ModelRegistry(connection: connection)
-        let gate = try judge(trained, against: try registry.activeVersion(), queries: gateQueries, scorer: scorer)
+        let gate = try judge(
+            trained,
+            against: try registry.activeVersion(),
+            queries: GateQueries(queries: gateQueries, fromReference: gateQueries.count),
+            scorer: scorer
+        )
         return try conclude(
             ModelRegistry.NewVersion(
                 kind: .bootstrap,
@@ -267,11 +273,21 @@ public struct Learner: Sendable {
             logger.debug("No new pairs to learn from", metadata: ["changed": "\(changed.count)"])
             return .noNewPairs(changedPairs: changed.count)
         }
-        // Judge on the freshest evidence: held-out queries graded by the clicks in the same window (what users
-        // do now, including images they stopped clicking), or, while the window has none, the fixed held-out
+        // Judge on the freshest evidence, enough of it: held-out queries graded by the clicks in the same window
+        // (what users do now, including images they stopped clicking), topped up to learn.gate.min-queries with
+        // the most recent held-out queries of earlier windows; or, while no window had any, the fixed held-out
         // reference sample by its totals.
-        var gateQueries = gateSlice(split.heldOut, grade: \.windowGrade, table: table)
-        if !gateQueries.contains(where: { $0.gains.contains { $0 > 0 } }) {
+        let composed = cache.gateQueries(
+            window: gateSlice(split.heldOut, grade: \.windowGrade, table: table),
+            minimum: configuration.minGateQueries,
+            percent: configuration.holdoutPercent
+        )
+        var gateQueries = GateQueries(
+            queries: composed.queries,
+            fromWindow: composed.fromWindow,
+            fromEarlier: composed.fromEarlier
+        )
+        if gateQueries.queries.isEmpty {
             let reference = try cache.heldOutReference(
                 percent: configuration.holdoutPercent,
                 size: configuration.maxGateQueries,
@@ -281,7 +297,9 @@ public struct Learner: Sendable {
             let referencePairs = try pairStore.pairs(ofQueries: reference)
             reads.statements += 1
             reads.pairRows += referencePairs.count
-            gateQueries = gateSlice(referencePairs, grade: \.grade, table: table)
+            let judged = gateSlice(referencePairs, grade: \.grade, table: table)
+                .filter(RecentHeldOutQueries.hasRelevantImage)
+            gateQueries = GateQueries(queries: judged, fromReference: judged.count)
         }
         // The features this cycle uses: every epoch's positives and negatives, and the gate's candidates.
         var needed = Set<Int>()
@@ -300,7 +318,7 @@ public struct Learner: Sendable {
                 needed.formUnion(example.negatives)
             }
         }
-        for query in gateQueries { needed.formUnion(query.images.compactMap(table.position(of:))) }
+        for query in gateQueries.queries { needed.formUnion(query.images.compactMap(table.position(of:))) }
         table = try cache.loading(needed, into: table, store: catalog, reads: &reads)
 
         if carried != nil {
@@ -469,14 +487,14 @@ public struct Learner: Sendable {
         )
     }
 
-    /// The quality gate: finite weights, and NDCG@5 on the held-out slice no worse than the version it would
-    /// replace by more than the tolerance.
+    /// The quality gate: finite weights, and NDCG@5 on the held-out queries no worse than the version it would
+    /// replace by more than the tolerance, unless the per-query sign test finds the drop to be noise (``GateRule``).
     /// - Parameter loaded: The parent's weights when the caller has them already (else they are loaded).
-    private func judge(
+    func judge(
         _ candidate: any ScoringModel,
         against parentVersion: Int64?,
         loaded: (any ScoringModel)? = nil,
-        queries: [JudgedQuery],
+        queries: GateQueries,
         scorer: CandidateScorer
     ) throws -> GateReport {
         let tolerance = configuration.gateTolerance
@@ -492,8 +510,8 @@ public struct Learner: Sendable {
                 finiteWeights: false
             )
         }
-        let candidateMetrics = scorer.evaluate(candidate, on: queries)
-        var parentMetrics: RankingMetrics?
+        let (candidateMetrics, candidateEach) = scorer.evaluateEach(candidate, on: queries.queries)
+        var parentEvaluation: (metrics: RankingMetrics, ndcg5: [Double])?
         if let parentVersion {
             let parent =
                 try loaded
@@ -502,33 +520,48 @@ public struct Learner: Sendable {
                 )
             // Any architecture is comparable on the same held-out candidates, if it reads the same features.
             if parent.hashBuckets == candidate.hashBuckets, parent.regionDimension == candidate.regionDimension {
-                parentMetrics = scorer.evaluate(parent, on: queries)
+                parentEvaluation = scorer.evaluateEach(parent, on: queries.queries)
             }
         }
         let passed: Bool
         let reason: String
+        var comparison: GateComparison?
         if candidateMetrics.queries == 0 {
             passed = true
             reason = "no held-out query with a known image yet: only finiteness was checked"
-        } else if let parentMetrics, parentMetrics.queries > 0 {
-            let drop = parentMetrics.ndcg5 - candidateMetrics.ndcg5
-            passed = drop <= tolerance
+        } else if let parentEvaluation, parentEvaluation.metrics.queries > 0 {
+            let decision = GateRule(tolerance: tolerance, significance: configuration.gateSignificance)
+                .decide(candidate: candidateEach, parent: parentEvaluation.ndcg5)
+            passed = decision.passed
+            comparison = GateComparison(
+                windowQueries: queries.fromWindow,
+                earlierQueries: queries.fromEarlier,
+                referenceQueries: queries.fromReference,
+                better: decision.better,
+                worse: decision.worse,
+                same: decision.same,
+                pValue: decision.pValue,
+                significance: configuration.gateSignificance
+            )
             reason =
-                "held-out NDCG@5 \(format(candidateMetrics.ndcg5)) vs \(format(parentMetrics.ndcg5)) for version "
-                + "\(parentVersion ?? 0) (tolerance \(format(tolerance))) on \(candidateMetrics.queries) queries"
+                "held-out NDCG@5 \(format(candidateMetrics.ndcg5)) vs \(format(parentEvaluation.metrics.ndcg5)) for "
+                + "version \(parentVersion ?? 0) (tolerance \(format(tolerance))) on \(candidateMetrics.queries) "
+                + "queries (\(queries.sources)): \(decision.verdict)"
         } else {
             passed = true
             reason =
-                "held-out NDCG@5 \(format(candidateMetrics.ndcg5)) on \(candidateMetrics.queries) queries; no comparable active version"
+                "held-out NDCG@5 \(format(candidateMetrics.ndcg5)) on \(candidateMetrics.queries) queries "
+                + "(\(queries.sources)); no comparable active version"
         }
         return GateReport(
             passed: passed,
             reason: reason,
             candidate: candidateMetrics,
-            parent: parentMetrics,
+            parent: parentEvaluation?.metrics,
             parentVersion: parentVersion,
             tolerance: tolerance,
-            finiteWeights: true
+            finiteWeights: true,
+            comparison: comparison
         )
     }
 
@@ -669,6 +702,23 @@ public struct Learner: Sendable {
 
     private func format(_ value: Double) -> String {
         String(format: "%.4f", value)
+    }
+}
+
+/// The held-out queries a gate judges, each with a relevant image, and where they came from.
+struct GateQueries {
+    var queries: [JudgedQuery]
+    /// Graded by the cycle's window, by earlier windows (``RecentHeldOutQueries``), or by their totals (the reference
+    /// sample, or a bootstrap's held-out slice).
+    var fromWindow = 0
+    var fromEarlier = 0
+    var fromReference = 0
+
+    /// Where they came from, for the gate's reason.
+    var sources: String {
+        fromReference > 0
+            ? "\(fromReference) by their totals"
+            : "\(fromWindow) from this window, \(fromEarlier) from earlier windows"
     }
 }
 

@@ -1,4 +1,5 @@
 import Catalog
+import Evaluation
 import Model
 import Postgres
 import Synchronization
@@ -9,7 +10,8 @@ import Synchronization
 /// - the catalog's keys and the features of the images cycles used, for one catalog revision and bucket count
 ///   (dropped when either changes);
 /// - the gate's image encodings, for as long as the versions judged share them (fine-tunes of one lineage);
-/// - the held-out reference sample the gate falls back to;
+/// - the held-out reference sample the gate falls back to, and the recent held-out queries it tops a window's up with
+///   (``RecentHeldOutQueries``);
 /// - the trainer (weights and Adam's moments) of the last fine-tune it published, continued by the next cycle when
 ///   that version is still the active one.
 ///
@@ -21,6 +23,7 @@ public final class LearnerCache: Sendable {
     private struct State: Sendable {
         var catalog: CatalogFeatures?
         var reference: HeldOutReference?
+        var recentHeldOut: (percent: Int, queries: RecentHeldOutQueries)?
         var carried: CarriedTrainer?
         var lastCycleReads = CycleReads()
     }
@@ -163,6 +166,31 @@ public final class LearnerCache: Sendable {
         let reference = HeldOutReference(percent: percent, size: size, queries: queries)
         state.withLock { $0.reference = reference }
         return queries
+    }
+
+    // MARK: - Recent held-out queries
+
+    /// The gate's queries for a window (``RecentHeldOutQueries/composing(window:minimum:)``), then the window's
+    /// remembered for the next cycles. The memory starts over when the held-out percentage changes.
+    /// - Parameters:
+    ///   - window: The window's held-out queries, graded by its clicks.
+    ///   - minimum: `learn.gate.min-queries`, also the memory's capacity.
+    ///   - percent: `learn.holdout-percent`.
+    func gateQueries(
+        window: [JudgedQuery],
+        minimum: Int,
+        percent: Int
+    ) -> (queries: [JudgedQuery], fromWindow: Int, fromEarlier: Int) {
+        state.withLock { state in
+            var recent = RecentHeldOutQueries(capacity: minimum)
+            if let kept = state.recentHeldOut, kept.percent == percent, kept.queries.capacity == minimum {
+                recent = kept.queries
+            }
+            let composed = recent.composing(window: window, minimum: minimum)
+            recent.remember(window)
+            state.recentHeldOut = (percent, recent)
+            return composed
+        }
     }
 
     // MARK: - Adam's moments

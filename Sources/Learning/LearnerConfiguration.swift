@@ -30,8 +30,16 @@ public struct LearnerConfiguration: Sendable, Hashable {
     public var fineTuneLearningRate: Float = 1e-3
     /// Percentage of queries (by a stable hash of the query) never trained on: the gate's held-out slice.
     public var holdoutPercent = 10
-    /// Largest NDCG@5 drop on the held-out slice, versus the parent, that the gate accepts.
+    /// Largest NDCG@5 drop on the held-out slice, versus the parent, that the gate accepts without a test; a larger
+    /// one is refused only when the sign test confirms it (``gateSignificance``). Default: 0.005.
+    /// Key: `learn.gate.tolerance`.
     public var gateTolerance = 0.005
+    /// The sign test's p-value at or below which a drop beyond ``gateTolerance`` counts as a real regression (over
+    /// the held-out queries whose NDCG@5 the candidate changed). Default: 0.05. Key: `learn.gate.p-value`.
+    public var gateSignificance = 0.05
+    /// Fewest held-out queries a fine-tune is judged on: the window's, topped up with the most recent held-out
+    /// queries of earlier windows (as many as the learner saw). Default: 100. Key: `learn.gate.min-queries`.
+    public var minGateQueries = 100
     /// Candidates per held-out query at the gate: its clicked images plus sampled catalog images up to this many.
     public var gateCandidates = 30
     /// Most held-out queries the gate evaluates (a stable sample when there are more).

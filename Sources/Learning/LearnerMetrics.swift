@@ -17,6 +17,8 @@ struct LearnerMetrics: Sendable {
     func gateNDCG5(_ model: String) -> Gauge {
         Gauge(label: "learn.gate.ndcg5", dimensions: [("model", model)])
     }
+    /// Held-out queries the latest gate compared the candidate and the active version on (`learn.gate.queries`).
+    let gateQueries = Gauge(label: "learn.gate.queries")
     /// The version this learner last activated (`learn.active.version`).
     let activeVersion = Gauge(label: "learn.active.version")
     /// 1 while this process holds the learner leadership, else 0 (`learn.leader`).
@@ -81,6 +83,7 @@ struct LearnerMetrics: Sendable {
         trainingLoss.record(training.lastEpochLoss)
         if let candidate = gate.candidate { gateNDCG5("candidate").record(candidate.ndcg5) }
         if let parent = gate.parent { gateNDCG5("active").record(parent.ndcg5) }
+        if let candidate = gate.candidate { gateQueries.record(candidate.queries) }
         cycleDuration.recordSeconds(Date().timeIntervalSince(started))
     }
 }

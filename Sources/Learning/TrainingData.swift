@@ -219,8 +219,33 @@ public struct CandidateScorer: Sendable {
 
     /// Held-out metrics of a model on judged queries.
     public func evaluate(_ model: any ScoringModel, on queries: [JudgedQuery]) -> RankingMetrics {
+        evaluateEach(model, on: queries).metrics
+    }
+
+    /// Held-out metrics of a model on judged queries, and its NDCG@5 on each query the metrics count (those with a
+    /// relevant image, in order): what the gate compares query by query.
+    func evaluateEach(
+        _ model: any ScoringModel,
+        on queries: [JudgedQuery]
+    ) -> (metrics: RankingMetrics, ndcg5: [Double]) {
+        var each: [Double] = []
+        let metrics = evaluate(model, on: queries) { judged, scores in
+            each.append(Evaluator.ndcg(of: judged, scores: scores, cutoff: 5) ?? 0)
+        }
+        return (metrics, each)
+    }
+
+    private func evaluate(
+        _ model: any ScoringModel,
+        on queries: [JudgedQuery],
+        observing observe: (JudgedQuery, [Double]) -> Void
+    ) -> RankingMetrics {
         guard let encodings else {
-            return Evaluator.evaluate(queries) { scores(model, query: $0.query, images: $0.images) }
+            return Evaluator.evaluate(queries) { judged in
+                let values = scores(model, query: judged.query, images: judged.images)
+                observe(judged, values)
+                return values
+            }
         }
         let byKey = encodings.encodings(
             of: queries.flatMap(\.images).filter { table.position(of: $0) != nil },
@@ -239,7 +264,9 @@ public struct CandidateScorer: Sendable {
                 }
             }
             let scored = model.score(query: model.encodeQuery(judged.query), encodedImages: known)
-            return slots.map { slot in slot.map { Double(scored[$0].score) } ?? -.infinity }
+            let values = slots.map { slot in slot.map { Double(scored[$0].score) } ?? -.infinity }
+            observe(judged, values)
+            return values
         }
     }
 }

@@ -156,6 +156,9 @@ public struct GateReport: Sendable, Codable, Hashable {
     public var tolerance: Double
     /// Whether every weight of the candidate is finite.
     public var finiteWeights: Bool
+    /// Which held-out queries the decision was made on and how the candidate fared on each against the parent; nil
+    /// when nothing was compared (non-finite weights, no parent) and in records made before it was kept.
+    public var comparison: GateComparison?
 
     /// Creates a value from all of its fields.
     public init(
@@ -165,7 +168,8 @@ public struct GateReport: Sendable, Codable, Hashable {
         parent: RankingMetrics?,
         parentVersion: Int64?,
         tolerance: Double,
-        finiteWeights: Bool
+        finiteWeights: Bool,
+        comparison: GateComparison? = nil
     ) {
         self.passed = passed
         self.reason = reason
@@ -174,7 +178,54 @@ public struct GateReport: Sendable, Codable, Hashable {
         self.parentVersion = parentVersion
         self.tolerance = tolerance
         self.finiteWeights = finiteWeights
+        self.comparison = comparison
     }
+}
+
+/// The gate's paired comparison of a candidate with its parent: where its held-out queries came from, and on how
+/// many of them the candidate's NDCG@5 was higher, lower or the same (`Docs/learning.md`, "The quality gate").
+public struct GateComparison: Sendable, Codable, Hashable {
+    /// Held-out queries judged by the clicks of the cycle's own window.
+    public var windowQueries: Int
+    /// Held-out queries judged by the clicks of earlier windows (the most recent first), added to reach
+    /// `learn.gate.min-queries`.
+    public var earlierQueries: Int
+    /// Held-out queries of the fixed reference sample, judged by their totals (a window and its predecessors with no
+    /// held-out click, or a bootstrap's whole held-out slice).
+    public var referenceQueries: Int
+    /// Queries whose NDCG@5 the candidate raised, lowered, or left as it was.
+    public var better: Int
+    public var worse: Int
+    public var same: Int
+    /// The two-sided sign test's p-value over the queries it changed; nil when the candidate stayed within the
+    /// tolerance (no test needed) or too few queries changed for the test to reach `significance`.
+    public var pValue: Double?
+    /// The p-value at or below which a drop beyond the tolerance counts as real (`learn.gate.p-value`).
+    public var significance: Double
+
+    /// Creates a value from all of its fields.
+    public init(
+        windowQueries: Int,
+        earlierQueries: Int,
+        referenceQueries: Int,
+        better: Int,
+        worse: Int,
+        same: Int,
+        pValue: Double?,
+        significance: Double
+    ) {
+        self.windowQueries = windowQueries
+        self.earlierQueries = earlierQueries
+        self.referenceQueries = referenceQueries
+        self.better = better
+        self.worse = worse
+        self.same = same
+        self.pValue = pValue
+        self.significance = significance
+    }
+
+    /// Queries judged in all.
+    public var queries: Int { windowQueries + earlierQueries + referenceQueries }
 }
 
 /// A version's `metrics` column: the gate and the training run.

@@ -35,6 +35,7 @@ struct ConfigurationCommandTests {
             ("learn.bootstrap.epochs", "--bootstrap-epochs"), ("learn.finetune.epochs", "--finetune-epochs"),
             ("learn.batch-size", nil), ("learn.negatives", nil), ("learn.in-query-negatives", nil),
             ("learn.holdout-percent", nil), ("learn.gate.candidates", nil), ("learn.gate.max-queries", nil),
+            ("learn.gate.min-queries", nil),
             ("learn.min-new-pairs", nil), ("learn.seed", "--seed"), ("learn.model.embedding-dimension", nil),
             ("learn.model.attention-dimension", nil), ("learn.model.modality-dimension", nil),
             ("learn.model.hash-buckets", nil),
@@ -43,6 +44,7 @@ struct ConfigurationCommandTests {
             ("learn.bootstrap.learning-rate", "--bootstrap-learning-rate"),
             ("learn.finetune.learning-rate", "--finetune-learning-rate"),
             ("learn.bootstrap.auxiliary-weight", nil), ("learn.gate.tolerance", "--gate-tolerance"),
+            ("learn.gate.p-value", nil),
             ("learn.interval-seconds", "--interval-seconds"),
             ("learn.min-cycle-spacing-seconds", "--min-cycle-spacing-seconds"), ("learn.model.margin", nil),
         ]

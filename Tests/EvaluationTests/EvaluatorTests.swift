@@ -26,6 +26,14 @@ import Testing
         #expect(metrics.queries == 1)
     }
 
+    @Test func oneQuerysNDCGIsTheOneTheMeanAveragesAndNilWithoutARelevantImage() throws {
+        let value = try #require(Evaluator.ndcg(of: mixed, scores: mixedScores, cutoff: 5))
+        #expect(abs(value - 0.551_854_4) < 1e-6)
+        #expect(value == Evaluator.evaluate([mixed]) { _ in mixedScores }.ndcg5)
+        let unjudged = JudgedQuery(query: "q", images: ["a", "b"], gains: [0, 0])
+        #expect(Evaluator.ndcg(of: unjudged, scores: [1, 2], cutoff: 5) == nil)
+    }
+
     @Test func cutoffsBelowTheListLength() {
         // Six candidates, gains 0,0,0,0,0,3 in score order; the relevant image is at position 6.
         let query = JudgedQuery(query: "q", images: ["a", "b", "c", "d", "e", "f"], gains: [0, 0, 0, 0, 0, 3])
