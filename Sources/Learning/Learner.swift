@@ -425,8 +425,8 @@ public struct Learner: Sendable {
     ) throws -> (any ScoringModelTrainer, TrainingReport) {
         let clock = ContinuousClock()
         let started = clock.now
-        // The auxiliary single-modality losses apply to an AMC attention model's bootstrap only (ModelTrainer
-        // skips them in the single-modality modes; other architectures have none).
+        // The auxiliary losses apply to a bootstrap only, for the architectures that have them (AMC's attention
+        // model: single-modality losses; AMS: per-scale hinges); the others ignore the weight.
         var trainer =
             carried
             ?? model.makeTrainer(

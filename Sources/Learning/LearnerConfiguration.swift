@@ -20,9 +20,9 @@ public struct LearnerConfiguration: Sendable, Hashable {
     public var negatives = 4
     /// How many of the negatives come from the same query's lower-graded images, when it has any.
     public var inQueryNegatives = 2
-    /// Weight of the auxiliary image-only and keyword-only ranking losses when bootstrapping the AMC model
-    /// (`ModelTrainer.auxiliaryModalityWeight`): keeps both branches usable on their own, so online MTN
-    /// fine-tuning can shift weight between them when a query's intent changes.
+    /// Weight of the auxiliary ranking losses when bootstrapping an architecture that has them (AMC: image-only and
+    /// keyword-only, `ModelTrainer.auxiliaryModalityWeight`; AMS: one hinge per scale): keeps each branch or scale
+    /// usable on its own, so online fine-tuning can shift weight between them when a query's intent changes.
     public var auxiliaryModalityWeight: Float = 0.1
     /// Adam step size when bootstrapping.
     public var bootstrapLearningRate: Float = 2e-3

@@ -3,7 +3,7 @@
 extension AMSModel {
     /// The ranking hinge loss of one example (forward only).
     public func loss(for example: TrainingExample) -> Float {
-        run(example, scope: nil).loss
+        run(example, scope: nil, auxiliaryWeight: 0).loss
     }
 
     /// The hinge loss and its analytic gradient (hand-written backward pass; a hinge term exactly at zero gives no
@@ -12,7 +12,28 @@ extension AMSModel {
     /// `.onlinePart`: `scale_gate`, `scale_logits` and `t` only (nothing is propagated into the fragments or the
     /// words).
     public func lossAndGradients(for example: TrainingExample, scope: ParameterScope) -> ExampleGradients {
-        run(example, scope: scope)
+        run(example, scope: scope, auxiliaryWeight: 0)
+    }
+
+    /// The hinge loss and the gradient of `L + w Σ_s L_s`, the hinge plus the auxiliary per-scale hinges
+    /// (``scaleLosses(for:)``) at weight `w`: each scale's own score `S_s` is trained to rank the example by itself,
+    /// so that every scale stays a usable ranker and the scale gate can re-weight them online. The auxiliary terms
+    /// reach `t_s` and the encoders, never the scale gate. The returned loss is `L` alone; `w = 0` is
+    /// ``lossAndGradients(for:scope:)``.
+    public func lossAndGradients(
+        for example: TrainingExample,
+        scope: ParameterScope,
+        auxiliaryWeight: Float
+    ) -> ExampleGradients {
+        run(example, scope: scope, auxiliaryWeight: auxiliaryWeight)
+    }
+
+    /// The auxiliary per-scale hinge losses of one example, in ``Scale`` order: for each scale
+    /// `L_s = Σ_t max(0, margin − S_s(q, pos) + S_s(q, neg_t))` over the negatives that have the scale, as the
+    /// positive does (0 when the positive lacks it, or for an empty query).
+    public func scaleLosses(for example: TrainingExample) -> [Float] {
+        let losses = Self.scaleHinges(forward(example).slots, margin: margin).losses
+        return Scale.allCases.map { losses[$0.rawValue] }
     }
 
     /// One image's forward pass in training: its encodings, each present scale's matching records, `S_s`, `b̃`
@@ -25,17 +46,22 @@ extension AMSModel {
         var score: Float
     }
 
-    /// The forward pass of one example and, unless `scope` is nil, its backward pass.
-    private func run(_ example: TrainingExample, scope: ParameterScope?) -> ExampleGradients {
-        let (d, dim) = (embeddingDimension, regionDimension)
+    /// One example's forward pass: the query's words and one ``Slot`` per image (the positive first).
+    private struct Forward {
+        var words: EncodedWords
+        var slots: [Slot]
+    }
+
+    /// The forward pass of one example.
+    private func forward(_ example: TrainingExample) -> Forward {
+        let d = embeddingDimension
         let words = encodeWords(example.queryWords)
         let q = words.count
         let logits = scaleLogits(words)
-        let images = [example.positive] + example.negatives
         let matching = matching
         let thresholds = self[.thresholds]
         var slots: [Slot] = []
-        for image in images {
+        for image in [example.positive] + example.negatives {
             let encoding = encode(image)
             var scratches = [NegativeAwareScratch?](repeating: nil, count: Scale.allCases.count)
             var scales = SIMD4<Float>()
@@ -62,6 +88,41 @@ extension AMSModel {
             let score = Self.combine(weights, scales)
             slots.append(Slot(encoding: encoding, scratches: scratches, scales: scales, weights: weights, score: score))
         }
+        return Forward(words: words, slots: slots)
+    }
+
+    /// The per-scale hinges `L_s = Σ_t max(0, margin − S_s(pos) + S_s(neg_t))` over the negatives that have scale
+    /// `s` as the positive does, and `∂L_s/∂S_s` per slot (`gradients[slot][s]`).
+    private static func scaleHinges(
+        _ slots: [Slot],
+        margin: Float
+    ) -> (losses: SIMD4<Float>, gradients: [SIMD4<Float>]) {
+        var losses = SIMD4<Float>()
+        var gradients = [SIMD4<Float>](repeating: SIMD4(), count: slots.count)
+        for scale in Scale.allCases where slots.first?.scratches[scale.rawValue] != nil {
+            let s = scale.rawValue
+            for t in slots.indices.dropFirst() where slots[t].scratches[s] != nil {
+                let term = margin - slots[0].scales[s] + slots[t].scales[s]
+                if term > 0 {
+                    losses[s] += term
+                    gradients[0][s] -= 1
+                    gradients[t][s] += 1
+                }
+            }
+        }
+        return (losses, gradients)
+    }
+
+    /// The forward pass of one example and, unless `scope` is nil, the backward pass of `L + w Σ_s L_s` (`w` the
+    /// auxiliary weight); the returned loss is `L`.
+    private func run(_ example: TrainingExample, scope: ParameterScope?, auxiliaryWeight: Float) -> ExampleGradients {
+        let (d, dim) = (embeddingDimension, regionDimension)
+        let images = [example.positive] + example.negatives
+        let pass = forward(example)
+        let (words, slots) = (pass.words, pass.slots)
+        let q = words.count
+        let matching = matching
+        let thresholds = self[.thresholds]
 
         // L = Σ_t max(0, margin − s_0 + s_t); ∂L/∂s per slot.
         var loss: Float = 0
@@ -75,6 +136,11 @@ extension AMSModel {
             }
         }
         guard let scope else { return ExampleGradients(loss: loss, gradients: ParameterGradients()) }
+        // The auxiliary hinges' ∂/∂S_s per slot, already scaled by w (none without a weight).
+        let auxiliaryGradients =
+            auxiliaryWeight == 0
+            ? [] : Self.scaleHinges(slots, margin: margin).gradients.map { auxiliaryWeight * $0 }
+        let hasGradient = loss > 0 || auxiliaryGradients.contains { $0 != SIMD4() }
 
         let full = scope == .all
         var dLogits = [Float](repeating: 0, count: Scale.allCases.count)
@@ -89,7 +155,9 @@ extension AMSModel {
         }
         var dKeywordTable = SparseRows(columns: d)
         var dSimilarities = [Float](repeating: 0, count: 1)
-        for (slot, ds) in scoreGradients.enumerated() where ds != 0 {
+        for (slot, ds) in scoreGradients.enumerated() {
+            let auxiliary = auxiliaryGradients.isEmpty ? SIMD4() : auxiliaryGradients[slot]
+            guard ds != 0 || auxiliary != SIMD4() else { continue }
             let forward = slots[slot]
             let image = images[slot]
             for scale in Scale.allCases {
@@ -98,7 +166,10 @@ extension AMSModel {
                 let n = forward.encoding.count(scale, d: d)
                 // S = Σ_s b̃_s S_s with b̃ the softmax over the present scales: ∂S/∂z_s = b̃_s (S_s − S).
                 dLogits[s] += ds * forward.weights[s] * (forward.scales[s] - forward.score)
-                let dS = ds * forward.weights[s]
+                // ∂/∂S_s of L (through the mix) and of w L_s (directly).
+                var dS = ds * forward.weights[s]
+                if auxiliary[s] != 0 { dS += auxiliary[s] }
+                guard dS != 0 else { continue }
                 let fragments = forward.encoding.fragments[s]
                 var dFragments = [Float](repeating: 0, count: full ? n * d : 0)
                 if full && dSimilarities.count < n { dSimilarities = [Float](repeating: 0, count: n) }
@@ -193,7 +264,7 @@ extension AMSModel {
         // e_j = h_j / |h_j|, h_j = tanh(E_qᵀ x_j + b_q).
         var dQueryTable = SparseRows(columns: d)
         var dQueryBias = dense.removeValue(forKey: .queryBias)!
-        if loss > 0 {
+        if hasGradient {
             var da = [Float](repeating: 0, count: d)
             for (j, bag) in example.queryWords.enumerated() {
                 Self.normalisationBackward(&dWords, words.words, j * d, d, words.hiddenNorms[j])

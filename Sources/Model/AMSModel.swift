@@ -8,7 +8,7 @@
 /// `S_s` with ``NegativeAwareMatching`` (threshold `t_s`, temperature λ); the score is `S = Σ_s b̃_s S_s` with
 /// `b̃ = softmax` of the query's scale logits `z = Z ē + c` (`ē` the mean word) over the scales the image has (an
 /// image without keywords is scored by its visual scales alone). An empty query scores 0. The loss is AMC's ranking
-/// hinge.
+/// hinge; a bootstrap adds each scale's own hinge at the auxiliary weight (``scaleLosses(for:)``).
 ///
 /// The online part is the scale gate (`Z`, `c`) and the thresholds: they act after the fragments, so fine-tuning them
 /// leaves every image encoding valid. See `Docs/model.md`.

@@ -4,7 +4,9 @@
 /// and applies one ``NamedTensorAdam`` step to the tensors in scope, then rebuilds the model from the updated
 /// parameters. The mean is formed as ``ModelTrainer`` forms it: the first ⌈B/2⌉ examples and the rest are summed
 /// separately, in order, from zero, and the mean is `(first + second) / B` (so over dense gradients both trainers
-/// compute the same bits; AMC's online part is such a case).
+/// compute the same bits; AMC's online part is such a case). With the `.all` scope each example's gradient includes
+/// the architecture's auxiliary losses at ``TrainerSettings/auxiliaryModalityWeight``
+/// (``ScoringModel/lossAndGradients(for:scope:auxiliaryWeight:)``); the returned loss never does.
 public struct NamedTensorTrainer: ScoringModelTrainer {
     /// The model with every step so far applied.
     public private(set) var scoringModel: any ScoringModel
@@ -12,15 +14,18 @@ public struct NamedTensorTrainer: ScoringModelTrainer {
     public var optimizer: NamedTensorAdam
     /// Which tensors are trained.
     public let scope: ParameterScope
+    /// The auxiliary losses' weight: the settings' at the `.all` scope, 0 for fine-tuning the online part.
+    public let auxiliaryWeight: Float
 
     /// Creates a trainer.
     /// - Parameters:
     ///   - model: The starting model.
-    ///   - settings: The learning rate and the scope (the auxiliary weight is not used by the generic trainer).
+    ///   - settings: The learning rate, the scope and the auxiliary weight (used at the `.all` scope only).
     public init(model: any ScoringModel, settings: TrainerSettings) {
         self.scoringModel = model
         self.optimizer = NamedTensorAdam(learningRate: settings.learningRate)
         self.scope = settings.scope
+        self.auxiliaryWeight = settings.scope == .all ? settings.auxiliaryModalityWeight : 0
     }
 
     public mutating func step(_ batch: ArraySlice<TrainingExample>) -> Float {
@@ -40,7 +45,7 @@ public struct NamedTensorTrainer: ScoringModelTrainer {
 
     /// The mean gradient of a minibatch and its summed loss, without stepping.
     /// - Parameter batch: The minibatch.
-    /// - Returns: `Σ L` and the mean gradient of the tensors in scope.
+    /// - Returns: `Σ L` and the mean gradient of the tensors in scope (auxiliary losses included in the gradient).
     public func meanGradient(_ batch: ArraySlice<TrainingExample>) -> (loss: Float, gradient: ParameterGradients) {
         guard !batch.isEmpty else { return (0, ParameterGradients()) }
         let split = (batch.count + 1) / 2
@@ -48,7 +53,11 @@ public struct NamedTensorTrainer: ScoringModelTrainer {
             var loss: Float = 0
             var total = ParameterGradients()
             for example in examples {
-                let result = scoringModel.lossAndGradients(for: example, scope: scope)
+                let result = scoringModel.lossAndGradients(
+                    for: example,
+                    scope: scope,
+                    auxiliaryWeight: auxiliaryWeight
+                )
                 loss += result.loss
                 total.add(result.gradients)
             }

@@ -92,6 +92,21 @@ public protocol ScoringModel: Sendable {
     /// - Returns: The loss and the gradients (tensors outside the scope are absent).
     func lossAndGradients(for example: TrainingExample, scope: ParameterScope) -> ExampleGradients
 
+    /// The loss of one training example and the gradient of the loss plus the architecture's auxiliary losses at
+    /// `auxiliaryWeight` (bootstrap training; AMS: each scale's own hinge), as ``NamedTensorTrainer`` trains it. The
+    /// default is ``lossAndGradients(for:scope:)``: for an architecture without auxiliary losses, or one whose own
+    /// trainer adds them (AMC's ``ModelTrainer``).
+    /// - Parameters:
+    ///   - example: The query, its clicked image and the sampled negatives.
+    ///   - scope: `.all`, or `.onlinePart`.
+    ///   - auxiliaryWeight: The auxiliary losses' weight (0: none).
+    /// - Returns: The loss without the auxiliary terms, and the gradients of the weighted sum.
+    func lossAndGradients(
+        for example: TrainingExample,
+        scope: ParameterScope,
+        auxiliaryWeight: Float
+    ) -> ExampleGradients
+
     /// A minibatch trainer for this model. The default is ``NamedTensorTrainer`` (any architecture); an
     /// architecture may return its own optimised trainer, which must compute the same step.
     /// - Parameter settings: The optimiser and the parameter scope.
@@ -114,15 +129,16 @@ public struct TrainerSettings: Sendable, Hashable {
     public var learningRate: Float
     /// Which tensors are trained.
     public var scope: ParameterScope
-    /// Weight of auxiliary single-modality losses during bootstrap, for architectures that have them (AMC:
-    /// ``ModelTrainer/auxiliaryModalityWeight``); others ignore it. Default: 0.
+    /// Weight of the architecture's auxiliary losses during bootstrap, for architectures that have them (AMC: the
+    /// single-modality losses, ``ModelTrainer/auxiliaryModalityWeight``; AMS: the per-scale hinges); others ignore
+    /// it, and no trainer uses it outside the `.all` scope. Default: 0.
     public var auxiliaryModalityWeight: Float
 
     /// Creates trainer settings.
     /// - Parameters:
     ///   - learningRate: Adam's step size.
     ///   - scope: Which tensors are trained.
-    ///   - auxiliaryModalityWeight: Weight of the auxiliary single-modality losses (0: none).
+    ///   - auxiliaryModalityWeight: Weight of the auxiliary losses (0: none).
     public init(learningRate: Float, scope: ParameterScope, auxiliaryModalityWeight: Float = 0) {
         self.learningRate = learningRate
         self.scope = scope
@@ -170,6 +186,15 @@ extension ScoringModel {
     /// Rebuilds the model from its parameters with the part's tensors replaced (see ``ScoringModel/applyingPart(_:)``).
     public func applyingPart(_ part: ModelParameters) throws -> any ScoringModel {
         try Self(parameters: parameters.replacingTensors(with: part))
+    }
+
+    /// No auxiliary losses: ``ScoringModel/lossAndGradients(for:scope:)`` whatever the weight.
+    public func lossAndGradients(
+        for example: TrainingExample,
+        scope: ParameterScope,
+        auxiliaryWeight: Float
+    ) -> ExampleGradients {
+        lossAndGradients(for: example, scope: scope)
     }
 
     /// The generic trainer over named tensors (see ``ScoringModel/makeTrainer(_:)``).

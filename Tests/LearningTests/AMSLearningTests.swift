@@ -48,4 +48,32 @@ import Testing
         #expect(report.version == child)
         #expect(report.rows.first?.method == "ams")
     }
+
+    /// The bootstrap trains AMS with its own auxiliary weight (`learn.architectures.ams.bootstrap.auxiliary-weight`)
+    /// through the generic trainer: the version records the weight, and the weights it trained differ from those of
+    /// the same bootstrap without auxiliary losses.
+    @Test func amsBootstrapUsesItsArchitecturesAuxiliaryWeight() throws {
+        func bootstrap(auxiliaryWeight: Float) throws -> (ModelParameters, Float) {
+            let fixture = try LearningFixture(world: tinyWorld())
+            var configuration = quickConfiguration()
+            configuration.architecture = AMSModel.architecture
+            configuration.auxiliaryModalityWeight = 0.7
+            var own = ArchitectureTrainingSettings()
+            own.auxiliaryModalityWeight = auxiliaryWeight
+            configuration.architectures[AMSModel.architecture] = own
+            let (learner, connection) = try leadingLearner(fixture, configuration)
+            defer { connection.close() }
+            guard case .published(let version, _, _) = try learner.bootstrap() else {
+                throw LearnerError("the AMS bootstrap did not publish")
+            }
+            let registry = ModelRegistry(connection: connection)
+            let record = try #require(try registry.version(version))
+            return (try registry.parameters(of: version), record.hyperparameters.auxiliaryModalityWeight)
+        }
+        let (withAuxiliary, recorded) = try bootstrap(auxiliaryWeight: 0.25)
+        let (without, recordedZero) = try bootstrap(auxiliaryWeight: 0)
+        #expect(recorded == 0.25 && recordedZero == 0)
+        #expect(withAuxiliary.tensors.map(\.name) == without.tensors.map(\.name))
+        #expect(withAuxiliary != without)
+    }
 }

@@ -98,6 +98,113 @@ import Testing
         }
     }
 
+    /// With auxiliary per-scale hinges at weight w, central differences of `L + w Σ_s L_s` match the backward pass
+    /// for every tensor; the returned loss is `L` alone, and the scale gate's gradient is `L`'s alone (the
+    /// auxiliary terms do not reach it), while the thresholds' is not.
+    @Test(arguments: [0, 1, 2])
+    func auxiliaryScaleLossGradientMatchesFiniteDifferences(caseIndex: Int) throws {
+        let weight: Float = 0.5
+        let model = try Self.model(seed: 42 + UInt64(caseIndex), margin: 4)
+        var rng = SplitMix64(seed: 0xFACE + UInt64(caseIndex))
+        let example = Self.example(&rng, caseIndex: caseIndex)
+        let analytic = model.lossAndGradients(for: example, scope: .all, auxiliaryWeight: weight)
+        let plain = model.lossAndGradients(for: example, scope: .all)
+        #expect(analytic.loss == model.loss(for: example))
+        #expect(model.scaleLosses(for: example).allSatisfy { $0 > 0 })
+        for name in ["scale_gate", "scale_logits"] {
+            #expect(analytic.gradients.dense[name]?.map(\.bitPattern) == plain.gradients.dense[name]?.map(\.bitPattern))
+        }
+        #expect(analytic.gradients.dense["t"] != plain.gradients.dense["t"])
+        let images = [example.positive] + example.negatives
+        let queryRows = Set(example.queryWords.flatMap(\.indices).map(Int.init))
+        let keywordRows = Set(images.flatMap(\.keywords).flatMap(\.indices).map(Int.init))
+        #expect(Set(analytic.gradients.sparse["E_q"]?.rows ?? []) == queryRows)
+        #expect(Set(analytic.gradients.sparse["E_k"]?.rows ?? []) == keywordRows)
+
+        for tensor in AMSModel.Tensor.allCases {
+            let stored = model.parameters.tensors[tensor.index]
+            var entries: [Int] = []
+            switch tensor {
+            case .queryEmbedding, .keywordEmbedding:
+                let rows = (tensor == .queryEmbedding ? queryRows : keywordRows).sorted()
+                for k in 0..<6 {
+                    entries.append(rows[(k * 5) % rows.count] * stored.columns + Int(rng.next() % 8))
+                }
+            case .scaleLogits, .thresholds:
+                entries = [0, 1, 2, 3]
+            case .scaleGate:
+                entries = [0, 9, 18, 31]
+            default:
+                let count = stored.values.count
+                entries = [0, count - 1] + (0..<4).map { _ in Int(rng.next() % UInt64(count)) }
+            }
+            let magnitude = try expectGradientMatchesCentralDifferences(
+                model,
+                tensor: tensor.index,
+                entries: entries,
+                example: example,
+                analytic: analytic.gradients,
+                slack: 3e-3,
+                objective: { model, example in
+                    model.loss(for: example) + weight * model.scaleLosses(for: example).reduce(0, +)
+                }
+            )
+            #expect(magnitude > 0, "\(tensor.rawValue): sampled gradient entries are all zero")
+        }
+    }
+
+    /// Each scale's auxiliary hinge is `Σ_t max(0, margin − S_s(pos) + S_s(neg_t))` over the negatives that have the
+    /// scale, with `S_s` computed directly by the matching kernel on the image's fragments of that scale; a scale the
+    /// positive lacks, or an empty query, has none.
+    @Test func scaleLossesAreEachScalesOwnHinge() throws {
+        let model = try Self.model(seed: 21, margin: 0.3)
+        var rng = SplitMix64(seed: 22)
+        let d = 8
+        func scaleScore(_ image: ImageFeatures, _ scale: AMSModel.Scale, words: AMSModel.EncodedWords) -> Float? {
+            let fragments = model.encode(image).fragments[scale.rawValue]
+            let n = fragments.count / d
+            guard n > 0 else { return nil }
+            let scratch = NegativeAwareScratch(words: words.count, fragments: n, dimension: d)
+            return fragments.withUnsafeBufferPointer { f in
+                words.words.withUnsafeBufferPointer { e in
+                    words.norms.withUnsafeBufferPointer { norms in
+                        model.matching.forward(
+                            fragments: MatrixView(f.baseAddress!, rows: n, columns: d),
+                            words: MatrixView(e.baseAddress!, rows: words.count, columns: d),
+                            wordNorms: norms.baseAddress!,
+                            threshold: model[.thresholds][scale.rawValue],
+                            scratch: scratch
+                        )
+                    }
+                }
+            }
+        }
+        var active = 0
+        for caseIndex in 0..<3 {
+            var example = Self.example(&rng, caseIndex: caseIndex)
+            // Case 2: a positive without keywords (its keyword scale has no hinge).
+            if caseIndex == 2 { example.positive.keywords = [] }
+            let words = model.encodeWords(example.queryWords)
+            let losses = model.scaleLosses(for: example)
+            for scale in AMSModel.Scale.allCases {
+                var expected: Float = 0
+                if let positive = scaleScore(example.positive, scale, words: words) {
+                    for negative in example.negatives {
+                        guard let score = scaleScore(negative, scale, words: words) else { continue }
+                        expected += max(0, 0.3 - positive + score)
+                    }
+                }
+                #expect(abs(losses[scale.rawValue] - expected) < 1e-5, "case \(caseIndex), \(scale.name)")
+                if expected > 0 { active += 1 }
+            }
+            #expect(caseIndex != 2 || losses[AMSModel.Scale.keywords.rawValue] == 0)
+        }
+        #expect(active > 0)
+        var empty = Self.example(&rng, caseIndex: 0)
+        empty.queryWords = []
+        #expect(model.scaleLosses(for: empty) == [0, 0, 0, 0])
+    }
+
     /// The online part's backward pass gives exactly the full pass's scale-gate and threshold gradients, and only
     /// those.
     @Test func onlineGradientIsTheFullGradientsOnlinePart() throws {
@@ -343,6 +450,57 @@ import Testing
             let fresh = tuned.score(query: query, encodedImages: tuned.encodeImages(images))
             #expect(reused == fresh)
         }
+    }
+
+    /// Bootstrap training with the auxiliary per-scale hinges (the generic trainer, weight from its settings)
+    /// lowers the loss and is deterministic from a seed, and leaves each scale a better ranker on its own than
+    /// training the mix alone does; at the online scope the weight is not used (the same bits as without it).
+    @Test func auxiliaryScaleLossesTrainEachScaleAndOnlyAtBootstrap() throws {
+        let problem = Self.problem()
+        func total(_ model: any ScoringModel) -> Float { problem.reduce(0) { $0 + model.loss(for: $1) } }
+        func scaleTotal(_ model: any ScoringModel) throws -> Float {
+            let ams = try #require(model as? AMSModel)
+            return problem.reduce(0) { $0 + ams.scaleLosses(for: $1).reduce(0, +) }
+        }
+        func train(auxiliaryWeight: Float, steps: Int = 200) throws -> any ScoringModel {
+            let start: any ScoringModel = try Self.model(seed: 11, online: false)
+            var trainer = start.makeTrainer(
+                TrainerSettings(learningRate: 0.02, scope: .all, auxiliaryModalityWeight: auxiliaryWeight)
+            )
+            for _ in 0..<steps { _ = trainer.step(problem[...]) }
+            return trainer.scoringModel
+        }
+        let start = try Self.model(seed: 11, online: false)
+        let trained = try train(auxiliaryWeight: 0.5)
+        #expect(total(trained) < 0.25 * total(start), "loss \(total(start)) → \(total(trained))")
+        #expect(try train(auxiliaryWeight: 0.5).parameters == trained.parameters)
+        let mixOnly = try train(auxiliaryWeight: 0)
+        #expect(trained.parameters != mixOnly.parameters)
+        let (withAuxiliary, mixAlone) = (try scaleTotal(trained), try scaleTotal(mixOnly))
+        #expect(
+            withAuxiliary < mixAlone,
+            "per-scale hinges: \(mixAlone) with the mix alone, \(withAuxiliary) with them"
+        )
+
+        // Fine-tuning the online part: the auxiliary weight changes nothing.
+        let shifted = problem.map {
+            var example = $0
+            (example.positive, example.negatives) = ($0.negatives[0], [$0.positive])
+            return example
+        }
+        func tune(auxiliaryWeight: Float) -> any ScoringModel {
+            var tuner = trained.makeTrainer(
+                TrainerSettings(learningRate: 0.05, scope: .onlinePart, auxiliaryModalityWeight: auxiliaryWeight)
+            )
+            for _ in 0..<5 { _ = tuner.step(shifted[...]) }
+            return tuner.scoringModel
+        }
+        let tuned = tune(auxiliaryWeight: 0.5)
+        #expect(tuned.parameters != trained.parameters)
+        #expect(
+            tuned.parameters.tensors.map { $0.values.map(\.bitPattern) }
+                == tune(auxiliaryWeight: 0).parameters.tensors.map { $0.values.map(\.bitPattern) }
+        )
     }
 
     @Test func parametersAreCheckedAndRoundTrip() throws {

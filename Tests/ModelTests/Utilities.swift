@@ -29,8 +29,9 @@ func makeImage(
     )
 }
 
-/// Checks the analytic gradient of one tensor against central differences of the loss (ε = 1e-3) at the given
-/// entries: each within 1e-2 of the larger magnitude plus `slack`. Records an issue per entry that differs.
+/// Checks the analytic gradient of one tensor against central differences of the loss (ε = 1e-3; `objective`, the
+/// function differentiated, defaults to ``ScoringModel/loss(for:)``) at the given entries: each within 1e-2 of the
+/// larger magnitude plus `slack`. Records an issue per entry that differs.
 /// - Returns: `Σ |analytic|` over the entries (a caller checks that the sampled entries are not all zero).
 func expectGradientMatchesCentralDifferences<Architecture: ScoringModel>(
     _ model: Architecture,
@@ -38,14 +39,15 @@ func expectGradientMatchesCentralDifferences<Architecture: ScoringModel>(
     entries: [Int],
     example: TrainingExample,
     analytic: ParameterGradients,
-    slack: Float
+    slack: Float,
+    objective: (Architecture, TrainingExample) -> Float = { $0.loss(for: $1) }
 ) throws -> Float {
     let stored = model.parameters.tensors[index]
     let epsilon: Float = 1e-3
     func loss(_ entry: Int, _ delta: Float) throws -> Float {
         var parameters = model.parameters
         parameters.tensors[index].values[entry] += delta
-        return try Architecture(parameters: parameters).loss(for: example)
+        return objective(try Architecture(parameters: parameters), example)
     }
     var magnitude: Float = 0
     for entry in entries {
