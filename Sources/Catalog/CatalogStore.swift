@@ -146,21 +146,24 @@ public struct CatalogStore: Sendable {
         return images
     }
 
-    /// Every stored image, ordered by key, handed to `body` one page of ``pageSize`` images at a time, so only one
+    /// Every stored image, ordered by key, handed to `body` one page of `pageSize` images at a time, so only one
     /// page of features is in memory (see ``allImages()`` for the snapshot caveat).
-    /// - Parameter body: Receives each page; returns false to stop reading.
+    /// - Parameters:
+    ///   - pageSize: Images per page (``pageSize`` by default).
+    ///   - body: Receives each page; returns false to stop reading.
     /// - Throws: ``PostgresError``, ``CatalogStoreError`` (`corrupt_row`), or what `body` throws.
-    public func forEachPage(_ body: ([CatalogImage]) throws -> Bool) throws {
+    public func forEachPage(pageSize: Int = Self.pageSize, _ body: ([CatalogImage]) throws -> Bool) throws {
+        precondition(pageSize > 0, "pageSize must be positive")
         var after = ""  // keys are never empty (a CHECK constraint), so "" precedes them all
         while true {
             let rows = try connection.query(
                 """
                 SELECT image, keywords, region_count, region_dimension, regions FROM images
-                WHERE image > \(after) ORDER BY image LIMIT \(Self.pageSize)
+                WHERE image > \(after) ORDER BY image LIMIT \(pageSize)
                 """
             )
             let page = try rows.map { try Self.decode($0) }
-            guard !page.isEmpty, try body(page), page.count == Self.pageSize, let last = page.last else { break }
+            guard !page.isEmpty, try body(page), page.count == pageSize, let last = page.last else { break }
             after = last.key
         }
     }

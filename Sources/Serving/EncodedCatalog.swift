@@ -13,7 +13,7 @@ import Synchronization
 /// Without a ``budget`` every image is encoded when the catalog is loaded and stays resident; every page of images
 /// read (``CatalogStore/pageSize``, 2000) shares one allocation (huge pages where the OS offers them), so a
 /// request's gather of ~100 scattered blocks touches few pages. With a budget the catalog is a cache: loading
-/// encodes pages of the catalog until the budget is full, each image in its own allocation (so an eviction frees
+/// encodes pages of the catalog until one fills the budget (evicts), each image in its own allocation (so an eviction frees
 /// exactly its bytes); a request's keys that are not resident are read from PostgreSQL in one query, encoded and
 /// made resident, evicting the least recently scored images beyond the budget. The lock guarding the resident
 /// images is held only for lookups and insertions, never for a database round trip or an encoding.
@@ -55,8 +55,8 @@ final class EncodedCatalog: Sendable {
     }
 
     /// Loads the catalog PostgreSQL holds, in one snapshot: every key, and the images encoded page by page
-    /// (``CatalogStore/forEachPage(_:)``: one page of raw features in memory at a time) — all of them without a
-    /// budget, until the budget is full with one.
+    /// (``CatalogStore/forEachPage(pageSize:_:)``: one page of raw features in memory at a time) — all of them
+    /// without a budget; with one, until a page fills it (the first page whose insertion evicts).
     /// - Parameters:
     ///   - connection: The watcher's connection (blocks).
     ///   - model: The model to encode for.
@@ -64,6 +64,7 @@ final class EncodedCatalog: Sendable {
     ///   - budget: Most bytes of encodings resident (nil: all).
     ///   - reader: Where a request's non-resident images are read from (needed with a budget).
     ///   - metrics: Counts hits, misses and evictions; shows the resident bytes.
+    ///   - pageSize: Images read and encoded at a time.
     /// - Throws: ``PostgresError``, ``CatalogStoreError``.
     static func load(
         from connection: PostgresConnection,
@@ -71,7 +72,8 @@ final class EncodedCatalog: Sendable {
         precision: EncodingPrecision,
         budget: Int?,
         reader: CatalogReader?,
-        metrics: ServingMetrics?
+        metrics: ServingMetrics?,
+        pageSize: Int = CatalogStore.pageSize
     ) throws -> EncodedCatalog {
         try connection.snapshotTransaction { connection in
             let store = CatalogStore(connection: connection)
@@ -84,10 +86,11 @@ final class EncodedCatalog: Sendable {
                 reader: reader,
                 metrics: metrics
             )
-            // Keys are the table's primary key: a page never repeats one.
-            try store.forEachPage { page in
-                catalog.makeResident(page)
-                return budget.map { catalog.residentBytes < $0 } ?? true
+            // Keys are the table's primary key: a page never repeats one. The first page that evicts has filled
+            // the budget (insertions evict down to it, so the resident bytes alone never say so): reading on would
+            // encode the rest of the catalog only to evict it.
+            try store.forEachPage(pageSize: pageSize) { page in
+                catalog.makeResident(page).evicted == 0
             }
             return catalog
         }
@@ -133,7 +136,7 @@ final class EncodedCatalog: Sendable {
         guard !missing.isEmpty, let reader else { return entries }
         metrics?.catalogCacheMisses.increment(by: Int64(missing.count))
         let fetched = try await reader.images(keys: missing).filter { $0.regionDimension == encoder.regionDimension }
-        let made = makeResident(fetched)
+        let made = makeResident(fetched).entries
         for (index, key) in keys.enumerated() where entries[index] == nil {
             entries[index] = made[key]
         }
@@ -162,10 +165,11 @@ final class EncodedCatalog: Sendable {
     }
 
     /// Encodes `images` (distinct keys, this model's region dimension) and makes them resident.
-    /// - Returns: Their entries by key (also when the budget evicted them at once).
+    /// - Returns: Their entries by key (also when the budget evicted them at once), and how many images the budget
+    ///   evicted to make room.
     @discardableResult
-    private func makeResident(_ images: [CatalogImage]) -> [String: Entry] {
-        guard !images.isEmpty else { return [:] }
+    private func makeResident(_ images: [CatalogImage]) -> (entries: [String: Entry], evicted: Int) {
+        guard !images.isEmpty else { return ([:], 0) }
         var made: [String: Entry] = [:]
         made.reserveCapacity(images.count)
         for (image, entry) in zip(images, encode(images)) {
@@ -178,6 +182,6 @@ final class EncodedCatalog: Sendable {
         }
         metrics?.catalogCacheEvictions.increment(by: Int64(evicted))
         metrics?.catalogCacheBytes.set(Double(bytes))
-        return made
+        return (made, evicted)
     }
 }

@@ -111,6 +111,41 @@ import Testing
         #expect(cache.residentBytes <= budget)
     }
 
+    /// Loading under a budget reads pages only until one fills the budget: the images it encodes are the resident
+    /// ones plus at most one page's worth evicted, not the whole catalog encoded and evicted.
+    @Test func loadingUnderABudgetStopsAtThePageThatFillsIt() throws {
+        let fixture = try LearningFixture.serving()
+        let version = try fixture.publish(seed: 1, activate: false)
+        let model = try fixture.scoringModel(version)
+        let connection = try fixture.connect()
+        defer { connection.close() }
+        let complete = try EncodedCatalog.load(
+            from: connection,
+            model: model,
+            precision: .float16,
+            budget: nil,
+            reader: nil,
+            metrics: nil
+        )
+        let pageSize = 10
+        #expect(complete.count > 10 * pageSize, "the catalog spans many pages")
+        let budget = 25 * complete.residentBytes / complete.count
+        let metrics = ServingMetrics()
+        let cache = try EncodedCatalog.load(
+            from: connection,
+            model: model,
+            precision: .float16,
+            budget: budget,
+            reader: nil,
+            metrics: metrics,
+            pageSize: pageSize
+        )
+        let evicted = Self.value("amc_serve_catalog_cache_evictions_total", metrics)
+        #expect(evicted > 0, "a page filled the budget")
+        #expect(evicted <= Double(pageSize), "no page was read after the one that filled the budget")
+        #expect(cache.residentCount > 0 && cache.residentBytes <= budget)
+    }
+
     /// Twelve concurrent requests, each missing images of its own, share at most two connections (the others wait
     /// for one) and each gets the scores of the catalog with every image resident.
     @Test func concurrentMissesShareTheReadersBoundedConnections() async throws {
