@@ -9,7 +9,9 @@ import Foundation
 /// queries it changed (``SignTest``) gives p ≤ ``significance``. When too few queries changed for the test ever to
 /// reach ``significance`` (n changed queries, with 2 · ½ⁿ above it: fewer than 6 at 0.05), it cannot tell a
 /// regression from noise, and the tolerance alone decides, as it always did: a handful of queries never lets a drop
-/// through. `Docs/learning.md`, "The quality gate".
+/// through. Nor does a large one: a mean drop beyond ``ceilingFactor`` times the tolerance is refused whatever the
+/// test says, since the sign test counts the queries a candidate lowered, not by how much.
+/// `Docs/learning.md`, "The quality gate".
 struct GateRule: Sendable, Hashable {
     /// Largest drop of the mean NDCG@5 accepted without a test (`learn.gate.tolerance`).
     var tolerance: Double
@@ -59,25 +61,35 @@ struct GateRule: Sendable, Hashable {
             decision.verdict = "within the tolerance (\(tally))"
             return decision
         }
-        guard SignTest.pValue(wins: better + worse, losses: 0) <= significance else {
+        let testable = SignTest.pValue(wins: better + worse, losses: 0) <= significance
+        if testable {
+            let p = SignTest.pValue(wins: better, losses: worse)
+            decision.pValue = p
+            let shown = String(format: "%.3g", p)
+            if worse > better && p <= significance {
+                decision.passed = false
+                decision.verdict = "a real regression: \(tally), sign test p = \(shown) ≤ \(significance)"
+                return decision
+            }
+            decision.verdict = "a drop beyond the tolerance the sign test does not confirm: \(tally), p = \(shown)"
+        }
+        if drop > Self.ceilingFactor * tolerance {
+            decision.passed = false
+            decision.verdict =
+                "a drop beyond \(Self.ceilingFactor.formatted()) times the tolerance, refused whatever the sign test "
+                + "says (\(tally))"
+        } else if !testable {
             decision.passed = false
             decision.verdict =
                 "a drop beyond the tolerance, on too few changed queries (\(better + worse)) for the sign test to "
                 + "call it noise (\(tally))"
-            return decision
-        }
-        let p = SignTest.pValue(wins: better, losses: worse)
-        decision.pValue = p
-        let shown = String(format: "%.3g", p)
-        if worse > better && p <= significance {
-            decision.passed = false
-            decision.verdict = "a real regression: \(tally), sign test p = \(shown) ≤ \(significance)"
-        } else {
-            decision.verdict = "a drop beyond the tolerance the sign test does not confirm: \(tally), p = \(shown)"
         }
         return decision
     }
 
     /// Per-query values closer than this are the same (one ranking's NDCG, computed twice, is identical).
     static let sameWithin = 1e-9
+
+    /// A mean drop beyond this many tolerances is refused whatever the test says (0.02 at the default tolerance).
+    static let ceilingFactor = 4.0
 }

@@ -39,17 +39,31 @@ import Testing
     }
 
     @Test func aDropBeyondTheToleranceThatTheSignTestDoesNotConfirmPasses() {
-        // 7 worse (by 0.2 each), 6 better (by 0.01 each), 7 the same: a mean drop of 0.067, but 7 against 6 is
-        // a coin's split (p = 1); the old gate refused this.
+        // 7 worse (by 0.03 each), 6 better (by 0.01 each), 7 the same: a mean drop of 0.0075, beyond the tolerance
+        // but within its ceiling, and 7 against 6 is a coin's split (p = 1); the old gate refused this.
+        let parent = Array(repeating: 0.8, count: 20)
+        var candidate = parent
+        for index in 0..<7 { candidate[index] = 0.77 }
+        for index in 7..<13 { candidate[index] = 0.81 }
+        let decision = rule.decide(candidate: candidate, parent: parent)
+        #expect(decision.drop > 0.005 && decision.drop < 4 * 0.005)
+        #expect(decision.passed)
+        #expect(abs((decision.pValue ?? 0) - 1) < 1e-9)
+        #expect((decision.better, decision.worse, decision.same) == (6, 7, 7))
+    }
+
+    @Test func aLargeDropIsRefusedWhateverTheSignTestSays() {
+        // The same split of queries, but the 7 worse ones lose 0.2 each: a mean drop of 0.067, more than four
+        // tolerances. The sign test counts queries, not losses, so it alone would pass this.
         let parent = Array(repeating: 0.8, count: 20)
         var candidate = parent
         for index in 0..<7 { candidate[index] = 0.6 }
         for index in 7..<13 { candidate[index] = 0.81 }
         let decision = rule.decide(candidate: candidate, parent: parent)
-        #expect(decision.drop > 0.005)
-        #expect(decision.passed)
+        #expect(decision.drop > 4 * 0.005)
+        #expect(!decision.passed)
         #expect(abs((decision.pValue ?? 0) - 1) < 1e-9)
-        #expect((decision.better, decision.worse, decision.same) == (6, 7, 7))
+        #expect(decision.verdict.contains("whatever the sign test says"))
     }
 
     @Test func aDeliberatelyDegradedCandidateIsRefusedWhenTheWindowIsToppedUp() {
