@@ -20,7 +20,7 @@ public struct BenchScale: Sendable {
     public var tableEvents = [1_000_000, 10_000_000]
 
     /// Click events ingested (and then copied) into each pre-filled table.
-    public var ingestEvents = 200_000
+    public var ingestEvents = 1_000_000
 
     /// Region cells per image (R); D is the model's.
     public var regions = 16
