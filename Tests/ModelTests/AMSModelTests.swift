@@ -70,22 +70,13 @@ import Testing
         #expect(Set(analytic.gradients.dense.keys).count == AMSModel.Tensor.allCases.count - 2)
 
         for tensor in AMSModel.Tensor.allCases {
-            let stored = model.parameters.tensors[tensor.index]
-            var entries: [Int] = []
-            switch tensor {
-            case .queryEmbedding, .keywordEmbedding:
-                let rows = (tensor == .queryEmbedding ? queryRows : keywordRows).sorted()
-                for k in 0..<6 {
-                    entries.append(rows[(k * 5) % rows.count] * stored.columns + Int(rng.next() % 8))
-                }
-            case .scaleLogits, .thresholds:
-                entries = [0, 1, 2, 3]
-            case .scaleGate:
-                entries = [0, 9, 18, 31]
-            default:
-                let count = stored.values.count
-                entries = [0, count - 1] + (0..<4).map { _ in Int(rng.next() % UInt64(count)) }
-            }
+            let entries = Self.sampledEntries(
+                of: tensor,
+                in: model,
+                queryRows: queryRows,
+                keywordRows: keywordRows,
+                &rng
+            )
             let magnitude = try expectGradientMatchesCentralDifferences(
                 model,
                 tensor: tensor.index,
@@ -95,6 +86,30 @@ import Testing
                 slack: 3e-3
             )
             #expect(magnitude > 0, "\(tensor.rawValue): sampled gradient entries are all zero")
+        }
+    }
+
+    /// The entries of `tensor` a finite-difference check samples: rows the example touches for the embeddings,
+    /// every scale's for the per-scale tensors, a spread of the gate, and the ends plus random ones elsewhere.
+    private static func sampledEntries(
+        of tensor: AMSModel.Tensor,
+        in model: AMSModel,
+        queryRows: Set<Int>,
+        keywordRows: Set<Int>,
+        _ rng: inout SplitMix64
+    ) -> [Int] {
+        let stored = model.parameters.tensors[tensor.index]
+        switch tensor {
+        case .queryEmbedding, .keywordEmbedding:
+            let rows = (tensor == .queryEmbedding ? queryRows : keywordRows).sorted()
+            return (0..<6).map { k in rows[(k * 5) % rows.count] * stored.columns + Int(rng.next() % 8) }
+        case .scaleLogits, .thresholds:
+            return [0, 1, 2, 3]
+        case .scaleGate:
+            return [0, 9, 18, 31]
+        default:
+            let count = stored.values.count
+            return [0, count - 1] + (0..<4).map { _ in Int(rng.next() % UInt64(count)) }
         }
     }
 
@@ -122,22 +137,13 @@ import Testing
         #expect(Set(analytic.gradients.sparse["E_k"]?.rows ?? []) == keywordRows)
 
         for tensor in AMSModel.Tensor.allCases {
-            let stored = model.parameters.tensors[tensor.index]
-            var entries: [Int] = []
-            switch tensor {
-            case .queryEmbedding, .keywordEmbedding:
-                let rows = (tensor == .queryEmbedding ? queryRows : keywordRows).sorted()
-                for k in 0..<6 {
-                    entries.append(rows[(k * 5) % rows.count] * stored.columns + Int(rng.next() % 8))
-                }
-            case .scaleLogits, .thresholds:
-                entries = [0, 1, 2, 3]
-            case .scaleGate:
-                entries = [0, 9, 18, 31]
-            default:
-                let count = stored.values.count
-                entries = [0, count - 1] + (0..<4).map { _ in Int(rng.next() % UInt64(count)) }
-            }
+            let entries = Self.sampledEntries(
+                of: tensor,
+                in: model,
+                queryRows: queryRows,
+                keywordRows: keywordRows,
+                &rng
+            )
             let magnitude = try expectGradientMatchesCentralDifferences(
                 model,
                 tensor: tensor.index,

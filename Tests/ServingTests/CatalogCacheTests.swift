@@ -56,14 +56,7 @@ import Testing
         let model = try fixture.scoringModel(version)
         let connection = try fixture.connect()
         defer { connection.close() }
-        let complete = try EncodedCatalog.load(
-            from: connection,
-            model: model,
-            precision: .float16,
-            budget: nil,
-            reader: nil,
-            metrics: nil
-        )
+        let complete = try Self.everyImage(model, connection)
         #expect(complete.residentCount == fixture.world.images.count)
         let budget = 20 * complete.residentBytes / complete.count
         let metrics = ServingMetrics()
@@ -119,14 +112,7 @@ import Testing
         let model = try fixture.scoringModel(version)
         let connection = try fixture.connect()
         defer { connection.close() }
-        let complete = try EncodedCatalog.load(
-            from: connection,
-            model: model,
-            precision: .float16,
-            budget: nil,
-            reader: nil,
-            metrics: nil
-        )
+        let complete = try Self.everyImage(model, connection)
         let pageSize = 10
         #expect(complete.count > 10 * pageSize, "the catalog spans many pages")
         let budget = 25 * complete.residentBytes / complete.count
@@ -154,14 +140,7 @@ import Testing
         let model = try fixture.scoringModel(version)
         let connection = try fixture.connect()
         defer { connection.close() }
-        let complete = try EncodedCatalog.load(
-            from: connection,
-            model: model,
-            precision: .float16,
-            budget: nil,
-            reader: nil,
-            metrics: nil
-        )
+        let complete = try Self.everyImage(model, connection)
         let reader = CatalogReader(url: DatabaseURL(fixture.url), maxConnections: 2, logger: testLogger)
         let cache = try EncodedCatalog.load(
             from: connection,
@@ -237,6 +216,18 @@ import Testing
             answers.append(answer)
         }
         #expect(answers[0] == answers[1])
+    }
+
+    /// The catalog with every image encoded and resident (no budget): what a cache must score like.
+    static func everyImage(_ model: any ScoringModel, _ connection: PostgresConnection) throws -> EncodedCatalog {
+        try EncodedCatalog.load(
+            from: connection,
+            model: model,
+            precision: .float16,
+            budget: nil,
+            reader: nil,
+            metrics: nil
+        )
     }
 
     static func served(_ model: any ScoringModel, _ catalog: EncodedCatalog) -> ServedModel {
