@@ -41,15 +41,25 @@ struct AttentionPooling {
         pooled: VectorView
     ) {
         let n = items.rows
-        // h_i = tanh(P x_i + t)
+        // h_i = tanh(P x_i + t), e_i = w · h_i (one pass over the items), α = softmax(e)
+        let source: MatrixView
         if let projected {
-            for i in 0..<n { Kernels.tanhOfSum(hidden[i].base, projected[i].base, t.base, hidden.columns) }
+            source = projected
         } else {
             project(items, into: hidden)
-            for i in 0..<n { Kernels.tanhOfSum(hidden[i].base, hidden[i].base, t.base, hidden.columns) }
+            source = hidden
         }
-        // e_i = w · h_i, α = softmax(e)
-        for i in 0..<n { alpha[i] = score.dot(hidden[i]) }
+        Kernels.tanhOfSumDot(
+            hidden.base,
+            hiddenStride: hidden.stride,
+            source.base,
+            xStride: source.stride,
+            t.base,
+            score.base,
+            rows: n,
+            columns: hidden.columns,
+            into: alpha.base
+        )
         alpha.softmax()
         // pooled = Σ_i α_i x_i
         items.combineRows(alpha, start: nil, into: pooled)
