@@ -441,6 +441,10 @@ public struct Learner: Sendable {
         var lastLoss = 0.0
         var examplesSeen = 0
         let batchSize = max(1, configuration.batchSize)
+        // A fine-tune of a part that keeps image encodings, by a trainer that reads them, gets the images'
+        // encodings (kept across cycles with the gate's) instead of encoding every example's images at every step.
+        let keepsEncodings =
+            scope == .onlinePart && type(of: model).onlinePartKeepsImageEncodings && trainer.readsExampleEncodings
         for epoch in 0..<max(1, epochs) {
             let examples = TrainingData.examples(
                 pairs,
@@ -451,7 +455,8 @@ public struct Learner: Sendable {
                 negatives: configuration.negatives,
                 hardNegatives: configuration.inQueryNegatives,
                 seed: configuration.seed,
-                epoch: epoch
+                epoch: epoch,
+                encodings: keepsEncodings ? { cache.encodings.encodings(of: $0, by: model, table: table) } : nil
             )
             var total = 0.0
             var start = 0

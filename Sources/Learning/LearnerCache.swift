@@ -38,7 +38,7 @@ public final class LearnerCache: Sendable {
         state.withLock { $0.lastCycleReads = reads }
     }
 
-    /// Encodings of catalog images for the gate.
+    /// Encodings of catalog images for the gate and for fine-tuning.
     let encodings = ImageEncodingCache()
 
     // MARK: - Catalog
@@ -245,34 +245,77 @@ public struct CycleReads: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Image encodings by catalog key, made by one model and reused by every model that shares them
-/// (``ScoringModel/sharesImageEncodings(with:)``: fine-tunes of its online part).
+/// (``ScoringModel/sharesImageEncodings(with:)``: fine-tunes of its online part): the gate's candidates and the
+/// fine-tuning examples' images.
+///
+/// Bounded by ``memoryBudget``: when the encodings kept pass it, those the current call does not ask for are
+/// dropped (in no particular order) until they fit again, so a catalog of millions of images costs the learner at
+/// most the budget, and a small one stays encoded once for the whole lineage.
 final class ImageEncodingCache: Sendable {
-    private let state = Mutex<(model: (any ScoringModel)?, byKey: [String: EncodedImage])>((nil, [:]))
+    /// Bytes of encodings kept at most between calls (a call's own images are kept however many there are).
+    let memoryBudget: Int
+    private let state = Mutex<Kept>(Kept())
+
+    private struct Kept: Sendable {
+        var model: (any ScoringModel)?
+        var byKey: [String: EncodedImage] = [:]
+        var bytes = 0
+    }
+
+    /// An empty cache.
+    /// - Parameter memoryBudget: Bytes of encodings kept at most. Default: 256 MiB (about 13,000 images encoded
+    ///   by AMC at the default dimensions).
+    init(memoryBudget: Int = 256 << 20) {
+        self.memoryBudget = memoryBudget
+    }
 
     /// Forgets every encoding (the catalog changed).
     func removeAll() {
-        state.withLock { $0 = (nil, [:]) }
+        state.withLock { $0 = Kept() }
     }
 
-    /// The encodings of `keys` for `model`: those kept, when `model` shares them with the model that made them,
-    /// and the others encoded now (and kept). A model that shares none starts over.
+    /// Bytes of encodings kept now.
+    var keptBytes: Int { state.withLock { $0.bytes } }
+
+    /// The keys of the images whose encodings are kept now.
+    var keptKeys: Set<String> { state.withLock { Set($0.byKey.keys) } }
+
+    /// The encodings of `keys` for `model` (those in `table`): those kept, when `model` shares them with the model
+    /// that made them, and the others encoded now (and kept, within ``memoryBudget``). A model that shares none
+    /// starts over.
     func encodings(of keys: [String], by model: any ScoringModel, table: ImageFeatureTable) -> [String: EncodedImage] {
-        var (owner, byKey) = state.withLock { $0 }
-        if let existing = owner, existing.sharesImageEncodings(with: model) {
+        var kept = state.withLock { $0 }
+        if let existing = kept.model, existing.sharesImageEncodings(with: model) {
             // Kept.
         } else {
-            owner = model
-            byKey = [:]
+            kept = Kept(model: model)
         }
         var seen = Set<String>()
-        let missing = keys.filter { byKey[$0] == nil && seen.insert($0).inserted }
-        let features = missing.compactMap { table[$0] }
-        if !features.isEmpty {
-            for (key, encoded) in zip(missing.filter { table[$0] != nil }, model.encodeImages(features)) {
-                byKey[key] = encoded
+        let missing = keys.filter { kept.byKey[$0] == nil && table[$0] != nil && seen.insert($0).inserted }
+        if !missing.isEmpty {
+            // Each in its own allocation, so that dropping one frees its memory.
+            let encoded = EncodedImage.stored(
+                model.encodeImages(missing.map { table[$0]! }),
+                at: .float32,
+                separately: true
+            )
+            for (key, encoded) in zip(missing, encoded) {
+                kept.byKey[key] = encoded
+                kept.bytes += encoded.byteCount
             }
         }
-        state.withLock { $0 = (owner, byKey) }
-        return byKey
+        var asked: [String: EncodedImage] = [:]
+        for key in keys {
+            if let encoded = kept.byKey[key] { asked[key] = encoded }
+        }
+        if kept.bytes > memoryBudget {
+            for (key, encoded) in kept.byKey where asked[key] == nil {
+                kept.byKey[key] = nil
+                kept.bytes -= encoded.byteCount
+                if kept.bytes <= memoryBudget { break }
+            }
+        }
+        state.withLock { $0 = kept }
+        return asked
     }
 }

@@ -38,9 +38,10 @@ public enum TrainingData {
         negatives: Int,
         hardNegatives: Int,
         seed: UInt64,
-        epoch: Int
+        epoch: Int,
+        encodings: ((_ keys: [String]) -> [String: EncodedImage])? = nil
     ) -> [TrainingExample] {
-        plan(
+        let planned = plan(
             pairs,
             context: context,
             grade: grade,
@@ -49,12 +50,28 @@ public enum TrainingData {
             hardNegatives: hardNegatives,
             seed: seed,
             epoch: epoch
-        ).map { planned in
-            TrainingExample(
+        )
+        let encoded = encodings.map { encode in
+            var keys = Set<String>()
+            for example in planned {
+                keys.insert(table.keys[example.positive])
+                for negative in example.negatives { keys.insert(table.keys[negative]) }
+            }
+            return encode(keys.sorted())
+        }
+        return planned.map { planned in
+            var example = TrainingExample(
                 query: queryInputs.input(planned.query),
                 positive: table.features(at: planned.positive),
                 negatives: planned.negatives.map(table.features(at:))
             )
+            if let encoded, let positive = encoded[table.keys[planned.positive]] {
+                let negatives = planned.negatives.compactMap { encoded[table.keys[$0]] }
+                if negatives.count == planned.negatives.count {
+                    example.encoded = TrainingExample.EncodedImages(positive: positive, negatives: negatives)
+                }
+            }
+            return example
         }
     }
 

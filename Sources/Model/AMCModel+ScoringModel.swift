@@ -79,9 +79,20 @@ extension AMCModel: ScoringModel {
         return sharesImageEncoders(with: other)
     }
 
-    /// ``loss(query:positive:negatives:)`` of the example.
+    /// ``loss(query:positive:negatives:)`` of the example, from its images' encodings when it has them.
     public func loss(for example: TrainingExample) -> Float {
-        loss(query: example.query, positive: example.positive, negatives: example.negatives)
+        var scratch = scratch(for: example.positive, example.negatives, gradients: false)
+        return scratch.withEngine(packed, mode: mode, margin: configuration.margin) { engine, _ in
+            var none: GradientSink? = nil
+            return engine.example(
+                query: example.query,
+                positive: example.positive,
+                negatives: example.negatives,
+                encoded: example.encoded,
+                full: false,
+                sink: &none
+            )
+        }
     }
 
     /// ``lossAndGradients(query:positive:negatives:)`` as dense named gradients of the tensors in scope.
@@ -110,6 +121,10 @@ extension AMCModel: ScoringModel {
 extension ModelTrainer: ScoringModelTrainer {
     /// ``model``.
     public var scoringModel: any ScoringModel { model }
+
+    /// True when only the MTN trains: its backward pass stops before the image encoders, so the forward pass can
+    /// read the examples' encodings.
+    public var readsExampleEncodings: Bool { scope == .modalityAttentionOnly }
 }
 
 extension AdamOptimizer.Scope {

@@ -427,22 +427,34 @@ struct Engine {
 
     /// Forward pass of one example and, if `sink` is given and a hinge term is active, its backward pass into
     /// `sink` (which must be zero where it is written). `full` back-propagates into every tensor; otherwise only
-    /// the MTN tensors get gradients.
+    /// the MTN tensors get gradients, and the forward pass reads `encoded` when given (the same bits).
     /// - Returns: `Σ_t max(0, margin − s(q, pos) + s(q, neg_t))`.
     func example(
         query: SparseVector,
         positive: ImageFeatures,
         negatives: [ImageFeatures],
+        encoded: TrainingExample.EncodedImages? = nil,
         full: Bool,
         sink: inout GradientSink?
     ) -> Float {
         let queryNorm = encodeQuery(query)
-        forward(positive, slot: 0, queryNorm: queryNorm)
+        // Without the encoders in the backward pass, the images' encodings give the same forward pass for less.
+        let encoded = full ? nil : encoded
+        precondition(encoded.map { $0.negatives.count == negatives.count } ?? true, "one encoding per negative")
+        if let encoded {
+            forward(encoded.positive, slot: 0, queryNorm: queryNorm)
+        } else {
+            forward(positive, slot: 0, queryNorm: queryNorm)
+        }
         let sp = infos[0].score
         var loss: Float = 0
         var dPositive: Float = 0
         for (t, negative) in negatives.enumerated() {
-            forward(negative, slot: t + 1, queryNorm: queryNorm)
+            if let encoded {
+                forward(encoded.negatives[t], slot: t + 1, queryNorm: queryNorm)
+            } else {
+                forward(negative, slot: t + 1, queryNorm: queryNorm)
+            }
             let term = margin - sp + infos[t + 1].score
             if term > 0 {
                 loss += term

@@ -12,6 +12,29 @@ public struct TrainingExample: Sendable {
     public var positive: ImageFeatures
     /// The sampled negatives (T ≥ 0).
     public var negatives: [ImageFeatures]
+    /// The positive's and the negatives' encodings, when the caller holds them: made by the model being trained, or
+    /// one it shares image encodings with (``ScoringModel/sharesImageEncodings(with:)``). A trainer whose scope
+    /// leaves every image-side tensor unchanged (the online part of an architecture whose
+    /// ``ScoringModel/onlinePartKeepsImageEncodings``) may score these instead of encoding the features again, with
+    /// the same bits; one that trains the encoders reads the features. nil: the features. Default: nil.
+    public var encoded: EncodedImages?
+
+    /// The encodings of an example's images (``TrainingExample/encoded``).
+    public struct EncodedImages: Sendable {
+        /// The clicked image's encoding.
+        public var positive: EncodedImage
+        /// One encoding per negative, in order.
+        public var negatives: [EncodedImage]
+
+        /// Pairs an example's encodings.
+        /// - Parameters:
+        ///   - positive: The clicked image's encoding.
+        ///   - negatives: One encoding per negative, in the example's order.
+        public init(positive: EncodedImage, negatives: [EncodedImage]) {
+            self.positive = positive
+            self.negatives = negatives
+        }
+    }
 
     /// Creates a training example from a query bag alone: the query counts as one word.
     /// - Parameters:
@@ -308,6 +331,7 @@ public struct ModelTrainer: Sendable {
                     query: item.query,
                     positive: item.positive,
                     negatives: item.negatives,
+                    encoded: item.encoded,
                     full: full,
                     sink: &sink
                 )

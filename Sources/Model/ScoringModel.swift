@@ -154,6 +154,14 @@ public protocol ScoringModelTrainer: Sendable {
     /// - Parameter batch: The minibatch.
     /// - Returns: `Σ_examples L` at the parameters before the step (0 for an empty batch, which does nothing).
     mutating func step(_ batch: ArraySlice<TrainingExample>) -> Float
+    /// Whether ``step(_:)`` reads ``TrainingExample/encoded`` when an example has it (the same bits as encoding the
+    /// features), so that a caller holding the images' encodings should give them. Default: false.
+    var readsExampleEncodings: Bool { get }
+}
+
+extension ScoringModelTrainer {
+    /// False: the trainer encodes the examples' features.
+    public var readsExampleEncodings: Bool { false }
 }
 
 extension ScoringModel {

@@ -186,6 +186,10 @@ struct FastAdaptationTests {
             }
             published.append(version)
         }
+        // The cycles trained on their images' kept encodings (AMC's trainer reads them), the same bits as the
+        // session below, which encodes the features.
+        let positives = Set(windows.flatMap { $0.pairs.map(\.image) })
+        #expect(!positives.isEmpty && positives.isSubset(of: cache.encodings.keptKeys))
 
         // One training session over both windows, from the bootstrap's weights.
         let settings = TrainerSettings(learningRate: configuration.fineTuneLearningRate, scope: .onlinePart)

@@ -187,6 +187,45 @@ import Testing
         #expect(a.model.weights != AMCWeights(configuration: c, seed: 16))
     }
 
+    /// Examples that carry their images' encodings train the MTN to the same bits as examples without (the
+    /// forward pass reads the encodings), and a full step ignores them (it needs the features for the encoders).
+    @Test(arguments: [AdamOptimizer.Scope.all, .modalityAttentionOnly])
+    func examplesWithEncodingsTrainToTheSameBits(scope: AdamOptimizer.Scope) {
+        let c = smallConfiguration(margin: 0.6)
+        let model = AMCModel(weights: AMCWeights(configuration: c, seed: 41))
+        let plain = Self.examples(c, count: 6, seed: 5)
+        let encoded = plain.map { example in
+            var example = example
+            let images = model.encodeImages([example.positive] + example.negatives)
+            example.encoded = TrainingExample.EncodedImages(positive: images[0], negatives: Array(images.dropFirst()))
+            return example
+        }
+        func train(_ examples: [TrainingExample]) -> (losses: [Float], model: AMCModel) {
+            var trainer = ModelTrainer(model: model, optimizer: AdamOptimizer(learningRate: 0.01), scope: scope)
+            let losses = [trainer.step(examples[0..<3]), trainer.step(examples[3..<6]), trainer.step(examples[...])]
+            return (losses, trainer.model)
+        }
+        let (withFeatures, withEncodings) = (train(plain), train(encoded))
+        #expect(withFeatures.losses.map(\.bitPattern) == withEncodings.losses.map(\.bitPattern))
+        Self.expectBitIdentical(withFeatures.model.weights, withEncodings.model.weights, "\(scope)")
+        #expect(withFeatures.model.weights != model.weights)
+        for (a, b) in zip(plain, encoded) {
+            #expect(model.loss(for: a).bitPattern == model.loss(for: b).bitPattern)
+        }
+    }
+
+    /// An example whose encodings were made by a different image encoder shows that the forward pass reads them.
+    @Test func theForwardPassReadsTheEncodingsWhenGiven() {
+        let c = smallConfiguration(margin: 0.6)
+        let model = AMCModel(weights: AMCWeights(configuration: c, seed: 41))
+        let other = AMCModel(weights: AMCWeights(configuration: c, seed: 42))
+        var example = Self.examples(c, count: 1, seed: 9)[0]
+        let plainLoss = model.loss(for: example)
+        let images = other.encodeImages([example.positive] + example.negatives)
+        example.encoded = TrainingExample.EncodedImages(positive: images[0], negatives: Array(images.dropFirst()))
+        #expect(model.loss(for: example) != plainLoss)
+    }
+
     @Test func lossFallsWithTheTrainer() {
         let c = smallConfiguration()
         let problem = TrainingTests.problem(c).map {
