@@ -119,15 +119,19 @@ extension BenchScore {
                     "the scoring worker stopped serving version \(version) (architecture \(architecture))"
                 )
             }
-            let (timings, ours) = try await Self.scoreInProcess(served, workload: workload)
+            let (timings, servedScores) = try await Self.scoreInProcess(served, workload: workload)
+            let ours = workload.exactScores(served.model)
             var row = ArchitectureRow(architecture: architecture, inProcess: LatencySummary(timings))
             var summary = String(
-                format: "%@ in-process: %d queries × %d candidates, p50 %.3f ms, p99 %.3f ms",
+                format: "%@ in-process: %d queries × %d candidates, p50 %.3f ms, p99 %.3f ms (%@ catalog: scores "
+                    + "within %.1e of float32)",
                 architecture,
                 workload.inProcess.count,
                 candidates,
                 row.inProcess.p50,
-                row.inProcess.p99
+                row.inProcess.p99,
+                served.catalogPrecision.rawValue,
+                Self.largestDifference(servedScores, ours)
             )
             if !skipReference {
                 let folder = directory.appendingPathComponent("reference-\(architecture)")

@@ -277,15 +277,21 @@ public struct BenchScore: Sendable {
         var report = Report()
 
         // 1. In-process: ServedModel.score on the loaded snapshot, one query after another, the server idle.
-        let (timings, ourScores) = try await Self.scoreInProcess(served, workload: workload)
+        let (timings, servedScores) = try await Self.scoreInProcess(served, workload: workload)
         report.inProcess = LatencySummary(timings)
+        // The references are cross-checked against the model's exact scores (a float32 catalog); the worker's own
+        // catalog precision (`serve.encoding`) moves them by what it is documented to.
+        let ourScores = workload.exactScores(served.model)
         print(
             String(
-                format: "in-process: %d queries × %d candidates, p50 %.3f ms, p99 %.3f ms",
+                format: "in-process: %d queries × %d candidates, p50 %.3f ms, p99 %.3f ms (%@ catalog: scores within "
+                    + "%.1e of float32)",
                 workload.inProcess.count,
                 candidates,
                 report.inProcess.p50,
-                report.inProcess.p99
+                report.inProcess.p99,
+                served.catalogPrecision.rawValue,
+                Self.largestDifference(servedScores, ourScores)
             )
         )
 
@@ -461,6 +467,13 @@ public struct BenchScore: Sendable {
     /// and the scores in candidate order (queries × candidates), for the cross-check. (Scoring is async since a
     /// catalog under a memory budget may read a request's misses from the database; a resident catalog never
     /// suspends.)
+    /// The largest `|a[i] − b[i]|` (NaN when one is).
+    static func largestDifference(_ a: [Float], _ b: [Float]) -> Float {
+        var largest: Float = 0
+        for (x, y) in zip(a, b) where !(abs(x - y) <= largest) { largest = abs(x - y) }
+        return largest
+    }
+
     static func scoreInProcess(
         _ served: ServedModel,
         workload: ScoreWorkload
@@ -1039,6 +1052,23 @@ struct ScoreWorkload: Sendable {
 
     /// The in-process queries' text as the worker scores it (normalised like ingest).
     var normalizedQueries: [String] { inProcess.map { QueryNormalizer.normalize(queries[$0.query]) } }
+
+    /// Every in-process query's candidates' scores by `model` over a float32 encoding of the catalog (bit-identical
+    /// to scoring the raw features), in order: what the references are cross-checked against, whatever precision
+    /// the timed worker keeps its catalog in.
+    func exactScores(_ model: any ScoringModel) -> [Float] {
+        let encoded = model.encodeImages(imageFeatures(buckets: model.hashBuckets))
+        var scores: [Float] = []
+        scores.reserveCapacity(inProcess.count * (inProcess.first?.candidates.count ?? 0))
+        for (query, text) in zip(inProcess, normalizedQueries) {
+            let scored = model.score(
+                query: model.encodeQuery(text),
+                encodedImages: query.candidates.map { encoded[$0] }
+            )
+            scores += scored.map(\.score)
+        }
+        return scores
+    }
 
     /// Writes what every scoring reference reads besides the weights: the catalog's regions and hashed keywords,
     /// each in-process query's whole trigram bag and its candidates (layout in `Benchmarks/reference_score.py`).

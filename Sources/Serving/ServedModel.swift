@@ -42,6 +42,9 @@ public final class ServedModel: Sendable {
     /// The number of images this snapshot can score.
     public var catalogImages: Int { catalog.count }
 
+    /// How the snapshot's encoded catalog is stored (`serve.encoding`).
+    public var catalogPrecision: EncodingPrecision { catalog.precision }
+
     /// Scores catalog images for a query.
     /// - Parameters:
     ///   - query: The query as given; it is normalised like ingest (``QueryNormalizer``).

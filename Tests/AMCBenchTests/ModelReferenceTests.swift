@@ -119,7 +119,7 @@ struct ModelReferenceTests {
         let model = try ModelArchitectures.model(
             from: try BenchScore.benchParameters(architecture: architecture, workload: workload, seed: 5)
         )
-        let ours = swiftScores(model, workload)
+        let ours = workload.exactScores(model)
         try ModelReference.write(to: folder, model: model, workload: workload)
         let result = try ModelReference.run(
             Self.runner,
@@ -188,7 +188,7 @@ struct ModelReferenceTests {
         let result = try ModelReference.run(runner, python: Self.python, directory: data, architecture: "late_fusion")
         let error = try #require(throws: (any Error).self) {
             try ModelReference.check(
-                ours: swiftScores(model, workload),
+                ours: workload.exactScores(model),
                 theirs: result.scores,
                 candidates: 6,
                 architecture: "late_fusion"
@@ -215,21 +215,6 @@ struct ModelReferenceTests {
     }
 
     // MARK: - Helpers
-
-    /// Scores of every query's candidates in candidate order, as the worker computes them (encoded catalog, encoded
-    /// normalised query).
-    private func swiftScores(_ model: any ScoringModel, _ workload: ScoreWorkload) -> [Float] {
-        let encoded = model.encodeImages(workload.imageFeatures(buckets: model.hashBuckets))
-        var scores: [Float] = []
-        for (query, text) in zip(workload.inProcess, workload.normalizedQueries) {
-            let scored = model.score(
-                query: model.encodeQuery(text),
-                encodedImages: query.candidates.map { encoded[$0] }
-            )
-            scores += scored.map(\.score)
-        }
-        return scores
-    }
 
     /// The runner and the repository's modules, copied into `folder`; returns the runner's path.
     private func copyOfTheRunner(in folder: URL) throws -> String {
