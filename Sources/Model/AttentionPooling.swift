@@ -41,25 +41,15 @@ struct AttentionPooling {
         pooled: VectorView
     ) {
         let n = items.rows
-        // h_i = tanh(P x_i + t), e_i = w · h_i (one pass over the items), α = softmax(e)
-        let source: MatrixView
+        // h_i = tanh(P x_i + t)
         if let projected {
-            source = projected
+            for i in 0..<n { Kernels.tanhOfSum(hidden[i].base, projected[i].base, t.base, hidden.columns) }
         } else {
             project(items, into: hidden)
-            source = hidden
+            for i in 0..<n { Kernels.tanhOfSum(hidden[i].base, hidden[i].base, t.base, hidden.columns) }
         }
-        Kernels.tanhOfSumDot(
-            hidden.base,
-            hiddenStride: hidden.stride,
-            source.base,
-            xStride: source.stride,
-            t.base,
-            score.base,
-            rows: n,
-            columns: hidden.columns,
-            into: alpha.base
-        )
+        // e_i = w · h_i, α = softmax(e)
+        for i in 0..<n { alpha[i] = score.dot(hidden[i]) }
         alpha.softmax()
         // pooled = Σ_i α_i x_i
         items.combineRows(alpha, start: nil, into: pooled)

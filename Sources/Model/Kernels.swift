@@ -214,50 +214,21 @@ enum Kernels {
         p.update(repeating: 0, count: n)
     }
 
-    /// For each of `rows` rows: `hidden_i = tanh(x_i + t)` (``tanhInPlace(_:_:)`` of the sum) and `logits[i] = w · hidden_i`
-    /// (``dot(_:_:_:)``), in one pass over the rows with the same operations in the same order, so the same bits as
-    /// the two kernels called row by row. An attention's hidden layer and logits; `hidden` may be `x`.
-    /// - Parameters:
-    ///   - hidden: `rows` rows of `m` floats, `hiddenStride` apart.
-    ///   - x: `rows` rows of `m` floats, `xStride` apart.
-    ///   - t: `m` floats added to every row.
-    ///   - w: `m` floats.
-    static func tanhOfSumDot(
-        _ hidden: UnsafeMutablePointer<Float>,
-        hiddenStride: Int,
+    /// `out[j] = tanh(x[j] + y[j])` (`out` may be `x`): the sum and ``tanhInPlace(_:_:)`` in one pass, same bits.
+    static func tanhOfSum(
+        _ out: UnsafeMutablePointer<Float>,
         _ x: UnsafePointer<Float>,
-        xStride: Int,
-        _ t: UnsafePointer<Float>,
-        _ w: UnsafePointer<Float>,
-        rows: Int,
-        columns m: Int,
-        into logits: UnsafeMutablePointer<Float>
+        _ y: UnsafePointer<Float>,
+        _ n: Int
     ) {
-        for row in 0..<rows {
-            let h = hidden + row * hiddenStride
-            let xr = x + row * xStride
-            var acc0 = SIMD8<Float>()
-            var acc1 = SIMD8<Float>()
-            var j = 0
-            while j + 16 <= m {
-                let h0 = tanh8(load8(xr + j) + load8(t + j))
-                let h1 = tanh8(load8(xr + j + 8) + load8(t + j + 8))
-                store8(h0, h + j)
-                store8(h1, h + j + 8)
-                acc0 += load8(w + j) * h0
-                acc1 += load8(w + j + 8) * h1
-                j += 16
-            }
-            let s8 = acc0 + acc1
-            let s4 = s8.lowHalf + s8.highHalf
-            let s2 = s4.lowHalf + s4.highHalf
-            var s = s2[0] + s2[1]
-            while j < m {
-                h[j] = (xr[j] + t[j]).tanhValue
-                s += w[j] * h[j]
-                j += 1
-            }
-            logits[row] = s
+        var j = 0
+        while j + 8 <= n {
+            store8(tanh8(load8(x + j) + load8(y + j)), out + j)
+            j += 8
+        }
+        while j < n {
+            out[j] = (x[j] + y[j]).tanhValue
+            j += 1
         }
     }
 

@@ -137,7 +137,9 @@ import Testing
             var b = (0..<(n * columns)).map { _ in rng.nextSymmetric(1) }
             let start = (0..<(rows * columns)).map { _ in rng.nextSymmetric(1) }
             var g = start
+            var x = (0..<(columns + 3)).map { _ in rng.nextSymmetric(4) }
             let y = (0..<(columns + 3)).map { _ in rng.nextSymmetric(4) }
+            var fused = [Float](repeating: .nan, count: x.count)
             var e = (0..<n).map { _ in rng.nextSymmetric(3) }
             let logits = e
             a.withUnsafeMutableBufferPointer { ap in
@@ -157,33 +159,14 @@ import Testing
                     #expect(g[row * columns + column] == expected, "outer products \(row), \(column)")
                 }
             }
-            // The attention's hidden layer and logits over n rows, with strides wider than a row.
-            let (xStride, hiddenStride) = (columns + 3, columns + 1)
-            let items = (0..<(n * xStride)).map { _ in rng.nextSymmetric(4) }
-            let w = (0..<columns).map { _ in rng.nextSymmetric(1) }
-            var hidden = [Float](repeating: .nan, count: n * hiddenStride)
-            var rowLogits = [Float](repeating: .nan, count: n)
-            hidden.withUnsafeMutableBufferPointer { hp in
-                rowLogits.withUnsafeMutableBufferPointer {
-                    Kernels.tanhOfSumDot(
-                        hp.baseAddress!,
-                        hiddenStride: hiddenStride,
-                        items,
-                        xStride: xStride,
-                        y,
-                        w,
-                        rows: n,
-                        columns: columns,
-                        into: $0.baseAddress!
-                    )
+            x.withUnsafeMutableBufferPointer { xp in
+                y.withUnsafeBufferPointer { yp in
+                    fused.withUnsafeMutableBufferPointer {
+                        Kernels.tanhOfSum($0.baseAddress!, xp.baseAddress!, yp.baseAddress!, xp.count)
+                    }
                 }
             }
-            for i in 0..<n {
-                let row = (0..<columns).map { (items[i * xStride + $0] + y[$0]).tanhValue }
-                let written = hidden[(i * hiddenStride)..<(i * hiddenStride + columns)]
-                #expect(written.map(\.bitPattern) == row.map(\.bitPattern), "tanhOfSumDot hidden row \(i)")
-                #expect(rowLogits[i].bitPattern == Kernels.dot(w, row, columns).bitPattern, "tanhOfSumDot logit \(i)")
-            }
+            for j in x.indices { #expect(fused[j].bitPattern == (x[j] + y[j]).tanhValue.bitPattern, "tanhOfSum \(j)") }
             e.withUnsafeMutableBufferPointer { VectorView($0.baseAddress!, count: n).softmax() }
             let top = logits.max()!
             let exps = logits.map { ($0 - top).expValue }
