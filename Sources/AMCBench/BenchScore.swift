@@ -463,17 +463,20 @@ public struct BenchScore: Sendable {
         return report
     }
 
+    /// The largest `|a[i] − b[i]|` (NaN when one is).
+    static func largestDifference(_ a: [Float], _ b: [Float]) -> Float {
+        var largest: Float = 0
+        for (x, y) in zip(a, b) where !(abs(x - y) <= largest) {
+            largest = abs(x - y)
+            if largest.isNaN { break }
+        }
+        return largest
+    }
+
     /// Scores every in-process query one after another on the calling task and times each; returns the timings (ms)
     /// and the scores in candidate order (queries × candidates), for the cross-check. (Scoring is async since a
     /// catalog under a memory budget may read a request's misses from the database; a resident catalog never
     /// suspends.)
-    /// The largest `|a[i] − b[i]|` (NaN when one is).
-    static func largestDifference(_ a: [Float], _ b: [Float]) -> Float {
-        var largest: Float = 0
-        for (x, y) in zip(a, b) where !(abs(x - y) <= largest) { largest = abs(x - y) }
-        return largest
-    }
-
     static func scoreInProcess(
         _ served: ServedModel,
         workload: ScoreWorkload

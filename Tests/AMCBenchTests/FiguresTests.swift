@@ -27,6 +27,12 @@ import Testing
         #expect(three.p99 == 0.3)  // ⌈2.97⌉ = 3rd
     }
 
+    @Test func largestScoreDifferenceIsTheLargestAbsoluteOneAndNaNWins() {
+        #expect(BenchScore.largestDifference([0.5, 0.25, -0.1], [0.5, 0.2, 0.1]) == abs(Float(-0.1) - 0.1))
+        #expect(BenchScore.largestDifference([], []) == 0)
+        #expect(BenchScore.largestDifference([0.5, .nan, 0.9], [0.5, 0.2, 0.1]).isNaN)
+    }
+
     @Test func percentilesOfOneAndOfNone() {
         let one = LatencySummary([4.5])
         #expect(one.p50 == 4.5 && one.p99 == 4.5 && one.max == 4.5 && one.count == 1)
