@@ -6,15 +6,8 @@ import Testing
 
 /// The learner's image encodings: kept for a lineage of models that share them, within a memory budget.
 @Suite struct ImageEncodingCacheTests {
-    static let configuration: ModelConfiguration = {
-        var c = ModelConfiguration()
-        c.hashBuckets = 64
-        c.embeddingDimension = 8
-        c.attentionDimension = 4
-        c.modalityDimension = 4
-        c.regionDimension = 6
-        return c
-    }()
+    /// AMC's default dimensions.
+    static let configuration = ModelConfiguration()
 
     /// A catalog of `count` images of one shape: random regions and one keyword each.
     static func table(_ count: Int) -> ImageFeatureTable {
