@@ -98,7 +98,8 @@ public final class ServedModel: Sendable {
             if let entry {
                 knownKeys.append(key)
                 known.append(entry.image)
-                keywords.append(entry.keywords)
+                // Only explanations show the keywords.
+                if explain { keywords.append(entry.keywords) }
             } else {
                 unknown.append(key)
             }
