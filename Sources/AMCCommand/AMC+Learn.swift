@@ -236,13 +236,17 @@ extension Settings {
             default: c.gateSignificance,
             bounds: ConfigBounds(requirement: "in (0, 1)") { $0 > 0 && $0 < 1 }
         )
-        c.minGateQueries = try reader.int(
-            forKey: "learn.gate.min-queries",
-            default: c.minGateQueries,
-            bounds: .atLeast(0)
-        )
         c.gateCandidates = try reader.int(forKey: "learn.gate.candidates", default: c.gateCandidates, bounds: count)
         c.maxGateQueries = try reader.int(forKey: "learn.gate.max-queries", default: c.maxGateQueries, bounds: count)
+        // The gate judges at most max-queries, so it can never gather more than that many.
+        let maxGateQueries = c.maxGateQueries
+        c.minGateQueries = try reader.int(
+            forKey: "learn.gate.min-queries",
+            default: min(c.minGateQueries, maxGateQueries),
+            bounds: ConfigBounds(requirement: "in 0...\(maxGateQueries) (at most learn.gate.max-queries)") {
+                $0 >= 0 && $0 <= maxGateQueries
+            }
+        )
         c.minNewPairs = try reader.int(forKey: "learn.min-new-pairs", default: c.minNewPairs, bounds: .atLeast(0))
         c.activate = try reader.bool(forKey: "learn.activate", default: c.activate)
         c.trainBaselines = try reader.bool(forKey: "learn.baselines", default: c.trainBaselines)

@@ -38,7 +38,8 @@ public struct LearnerConfiguration: Sendable, Hashable {
     /// the held-out queries whose NDCG@5 the candidate changed). Default: 0.05. Key: `learn.gate.p-value`.
     public var gateSignificance = 0.05
     /// Fewest held-out queries a fine-tune is judged on: the window's, topped up with the most recent held-out
-    /// queries of earlier windows (as many as the learner saw). Default: 100. Key: `learn.gate.min-queries`.
+    /// queries of earlier windows (as many as the learner saw). At most ``maxGateQueries`` (`amc learn` refuses more,
+    /// and lowers the default to a smaller `learn.gate.max-queries`). Default: 100. Key: `learn.gate.min-queries`.
     public var minGateQueries = 100
     /// Candidates per held-out query at the gate: its clicked images plus sampled catalog images up to this many.
     public var gateCandidates = 30

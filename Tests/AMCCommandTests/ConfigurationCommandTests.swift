@@ -310,6 +310,21 @@ struct ConfigurationCommandTests {
             #expect(result.stderr.split(separator: "\n").count == 1, "one line: \(result.stderr)")
             for name in names { #expect(result.stderr.contains(name), "\(json): \(result.stderr)") }
         }
+        // A gate that must judge more queries than it may evaluate.
+        try #"{"learn": {"gate": {"min-queries": 300, "max-queries": 200}}}"#.write(
+            to: config,
+            atomically: true,
+            encoding: .utf8
+        )
+        let gate = try await amc(["learn", "--config", config.path], environment: ["AMC_DATABASE_URL": ""])
+        #expect(gate.status != 0)
+        #expect(
+            gate.stderr.contains(
+                "learn.gate.min-queries (config file \(config.path)) must be in 0...200 (at most "
+                    + "learn.gate.max-queries), got 300"
+            ),
+            "\(gate.stderr)"
+        )
         let variable = "AMC_LEARN_ARCHITECTURES_LENET_FINETUNE_EPOCHS"
         let environment = try await amc(["learn"], environment: ["AMC_DATABASE_URL": "", variable: "2"])
         #expect(environment.status != 0)
