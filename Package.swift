@@ -1,9 +1,10 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-// The model's kernels use AVX2 on x86-64 (x86-64-v3, spelled `haswell` for LLVM; every x86-64 server CPU since
-// 2013): twice the SIMD width for the same elementwise IEEE operations, so the same bits (no FMA contraction: Swift
-// never fuses `a * b + c`). Docs/model.md, "Numerics and determinism".
+// The model's kernels use AVX2 and FMA on x86-64 (x86-64-v3, spelled `haswell` for LLVM; every x86-64 server CPU
+// since 2013): twice the SIMD width for the same elementwise IEEE operations, and the kernels' explicit fused
+// multiply–adds in one instruction each, so the same bits (Swift never contracts `a * b + c` by itself).
+// Docs/model.md, "Numerics and determinism".
 #if arch(x86_64)
 let modelCPUSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
 #else

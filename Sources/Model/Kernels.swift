@@ -1,7 +1,9 @@
 /// SIMD kernels over contiguous `Float` buffers (raw pointers into preallocated storage; nothing allocates).
 ///
-/// Every output element is a sum in a fixed, documented order that does not depend on the vector width, and no
-/// operation is fused (no FMA contraction), so results are bit-identical on every platform.
+/// Every output element is a sum in a fixed, documented order that does not depend on the vector width, and every
+/// multiply–add is written as an explicit fused one (`addingProduct`: IEEE-754 fma, rounded once, the same result
+/// in hardware or in software) while the compiler contracts nothing by itself, so results are bit-identical on every
+/// platform.
 enum Kernels {
     @inline(__always)
     static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
@@ -16,13 +18,14 @@ enum Kernels {
     /// `Σ x[i]·y[i]`: two `SIMD8` accumulators over whole blocks of 16 (block `b` adds elements `16b..<16b+8`
     /// lane-wise into the first and `16b+8..<16b+16` into the second), reduced as `first + second`, then lanes
     /// `i + (i+4)`, then `i + (i+2)`, then `lane0 + lane1`; the remaining `n mod 16` products are added in order.
+    /// Each product is fused into its accumulator (`acc = fma(x, y, acc)`).
     static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Float {
         var acc0 = SIMD8<Float>()
         var acc1 = SIMD8<Float>()
         var i = 0
         while i + 16 <= n {
-            acc0 += load8(x + i) * load8(y + i)
-            acc1 += load8(x + i + 8) * load8(y + i + 8)
+            acc0 = acc0.addingProduct(load8(x + i), load8(y + i))
+            acc1 = acc1.addingProduct(load8(x + i + 8), load8(y + i + 8))
             i += 16
         }
         let s8 = acc0 + acc1
@@ -30,14 +33,15 @@ enum Kernels {
         let s2 = s4.lowHalf + s4.highHalf
         var s = s2[0] + s2[1]
         while i < n {
-            s += x[i] * y[i]
+            s = s.addingProduct(x[i], y[i])
             i += 1
         }
         return s
     }
 
-    /// `out[j] = start[j] + Σ_{i<n} c[i·cs] · v[i·vs + j]` for `j < m`, each element summed left to right
-    /// (`start == nil` starts from 0). `start` may be `out` (accumulate in place); `v` must not overlap `out`.
+    /// `out[j] = start[j] + Σ_{i<n} c[i·cs] · v[i·vs + j]` for `j < m`, each element summed left to right, each
+    /// term fused into the running sum (`acc = fma(c, v, acc)`; `start == nil` starts from 0). `start` may be `out`
+    /// (accumulate in place); `v` must not overlap `out`.
     ///
     /// This one kernel is the matrix–vector product of every layer (`v` = a transposed weight matrix, `c` = the
     /// input), the outer-product gradient accumulations (`v` = the inputs, `c` = a column of pre-activations) and
@@ -68,10 +72,10 @@ enum Kernels {
             var vp = v + j
             for _ in 0..<n {
                 let s = SIMD8<Float>(repeating: cp.pointee)
-                a0 += s * load8(vp)
-                a1 += s * load8(vp + 8)
-                a2 += s * load8(vp + 16)
-                a3 += s * load8(vp + 24)
+                a0 = a0.addingProduct(s, load8(vp))
+                a1 = a1.addingProduct(s, load8(vp + 8))
+                a2 = a2.addingProduct(s, load8(vp + 16))
+                a3 = a3.addingProduct(s, load8(vp + 24))
                 cp += cs
                 vp += vs
             }
@@ -87,7 +91,7 @@ enum Kernels {
             var cp = c
             var vp = v + j
             for _ in 0..<n {
-                a0 += SIMD8<Float>(repeating: cp.pointee) * load8(vp)
+                a0 = a0.addingProduct(SIMD8<Float>(repeating: cp.pointee), load8(vp))
                 cp += cs
                 vp += vs
             }
@@ -99,7 +103,7 @@ enum Kernels {
             var cp = c
             var vp = v + j
             for _ in 0..<n {
-                acc += cp.pointee * vp.pointee
+                acc = acc.addingProduct(cp.pointee, vp.pointee)
                 cp += cs
                 vp += vs
             }
@@ -108,8 +112,9 @@ enum Kernels {
         }
     }
 
-    /// `out[j] = start[j] + Σ_t counts[t] · table[indices[t]·m + j]` for `j < m`, summed in entry order: a sparse
-    /// input times a matrix stored transposed (one contiguous row of `m` per input index).
+    /// `out[j] = start[j] + Σ_t counts[t] · table[indices[t]·m + j]` for `j < m`, summed in entry order, each term
+    /// fused into the running sum: a sparse input times a matrix stored transposed (one contiguous row of `m` per
+    /// input index).
     static func gather(
         _ out: UnsafeMutablePointer<Float>,
         start: UnsafePointer<Float>,
@@ -128,10 +133,10 @@ enum Kernels {
             for t in 0..<n {
                 let s = SIMD8<Float>(repeating: counts[t])
                 let row = table + Int(indices[t]) * m + j
-                a0 += s * load8(row)
-                a1 += s * load8(row + 8)
-                a2 += s * load8(row + 16)
-                a3 += s * load8(row + 24)
+                a0 = a0.addingProduct(s, load8(row))
+                a1 = a1.addingProduct(s, load8(row + 8))
+                a2 = a2.addingProduct(s, load8(row + 16))
+                a3 = a3.addingProduct(s, load8(row + 24))
             }
             store8(a0, out + j)
             store8(a1, out + j + 8)
@@ -141,28 +146,30 @@ enum Kernels {
         }
         while j + 8 <= m {
             var a0 = load8(start + j)
-            for t in 0..<n { a0 += SIMD8<Float>(repeating: counts[t]) * load8(table + Int(indices[t]) * m + j) }
+            for t in 0..<n {
+                a0 = a0.addingProduct(SIMD8<Float>(repeating: counts[t]), load8(table + Int(indices[t]) * m + j))
+            }
             store8(a0, out + j)
             j += 8
         }
         while j < m {
             var acc = start[j]
-            for t in 0..<n { acc += counts[t] * table[Int(indices[t]) * m + j] }
+            for t in 0..<n { acc = acc.addingProduct(counts[t], table[Int(indices[t]) * m + j]) }
             out[j] = acc
             j += 1
         }
     }
 
-    /// `y[j] += s · x[j]`.
+    /// `y[j] = fma(s, x[j], y[j])`.
     static func axpy(_ y: UnsafeMutablePointer<Float>, _ s: Float, _ x: UnsafePointer<Float>, _ n: Int) {
         let sv = SIMD8<Float>(repeating: s)
         var j = 0
         while j + 8 <= n {
-            store8(load8(y + j) + sv * load8(x + j), y + j)
+            store8(load8(y + j).addingProduct(sv, load8(x + j)), y + j)
             j += 8
         }
         while j < n {
-            y[j] += s * x[j]
+            y[j] = y[j].addingProduct(s, x[j])
             j += 1
         }
     }
@@ -249,22 +256,22 @@ enum Kernels {
     @inline(__always)
     static func tanh8(_ x: SIMD8<Float>) -> SIMD8<Float> {
         typealias K = TanhConstants
+        typealias V = SIMD8<Float>
         let bits = unsafeBitCast(x, to: SIMD8<UInt32>.self)
         let ax = unsafeBitCast(bits & K.magnitudeMask, to: SIMD8<Float>.self)
         let y = ax * 2
-        let shifted = y * K.log2e + K.roundingMagic
+        let shifted = V(repeating: K.roundingMagic).addingProduct(y, V(repeating: K.log2e))
         let n = shifted - K.roundingMagic
-        let r = (y - n * K.ln2High) - n * K.ln2Low
-        var p = SIMD8<Float>(repeating: K.c7)
-        p = p * r + K.c6
-        p = p * r + K.c5
-        p = p * r + K.c4
-        p = p * r + K.c3
-        p = p * r + K.c2
-        p = (r * r) * p + r
+        let r = y.addingProduct(n, V(repeating: -K.ln2High)).addingProduct(n, V(repeating: -K.ln2Low))
+        var p = V(repeating: K.c6).addingProduct(V(repeating: K.c7), r)
+        p = V(repeating: K.c5).addingProduct(p, r)
+        p = V(repeating: K.c4).addingProduct(p, r)
+        p = V(repeating: K.c3).addingProduct(p, r)
+        p = V(repeating: K.c2).addingProduct(p, r)
+        p = r.addingProduct(r * r, p)
         let exponent = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- K.roundingMagicBits &+ 127
-        let scale = unsafeBitCast(exponent &<< 23, to: SIMD8<Float>.self)
-        let e = scale * p + (scale - 1)
+        let scale = unsafeBitCast(exponent &<< 23, to: V.self)
+        let e = (scale - 1).addingProduct(scale, p)
         var result = e / (e + 2)
         result.replace(with: 1, where: ax .> K.saturation)
         result.replace(with: ax, where: ax .< K.linear)

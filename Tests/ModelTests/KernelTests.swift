@@ -51,7 +51,7 @@ import Testing
             }
             for j in 0..<m {
                 var expected = start[j]
-                for i in 0..<n { expected += c[2 * i] * x[i * m + j] }
+                for i in 0..<n { expected = expected.addingProduct(c[2 * i], x[i * m + j]) }
                 #expect(out[j] == expected, "combine m=\(m) j=\(j)")
             }
             let y = (0..<m).map { _ in rng.nextSymmetric(1) }
@@ -155,7 +155,7 @@ import Testing
             for row in 0..<rows {
                 for column in 0..<columns {
                     var expected = start[row * columns + column]
-                    for i in 0..<n { expected += a[i * rows + row] * b[i * columns + column] }
+                    for i in 0..<n { expected = expected.addingProduct(a[i * rows + row], b[i * columns + column]) }
                     #expect(g[row * columns + column] == expected, "outer products \(row), \(column)")
                 }
             }
