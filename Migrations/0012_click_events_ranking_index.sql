@@ -1,0 +1,12 @@
+-- Online comparisons (`amc model compare`, and the learner's interleaving verdicts every cycle under
+-- `learn.promotion = interleaving`: Docs/online.md) read one experiment's rankings (rankings_experiment_idx, 0010)
+-- and the click events that name them. Without an index on the id a click names, that second read was a scan of
+-- every click event since a day before the experiment started, hashed against the rankings, on every call: its cost
+-- grew with all traffic, and a learner woken by ingest's commits judges every second or two. With it, each of the
+-- experiment's rankings finds its clicks directly.
+--
+-- The key is the id in stored form, the expression the comparisons and the click_attributions view join on; partial,
+-- so Clickture lines and JSON events without "ranking" add nothing. Created on every partition of click_events, and
+-- on partitions attached later. Building it locks writes to click_events (ingest waits) for as long as the build
+-- takes: it reads every event, but indexes only those that name a ranking.
+CREATE INDEX click_events_ranking_idx ON click_events (amc_ranking_id(ranking)) WHERE ranking IS NOT NULL;
