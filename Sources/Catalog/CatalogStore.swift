@@ -36,15 +36,12 @@ public struct CatalogStore: Sendable {
         try connection.query("SELECT count(*) FROM images")[0].decode(Int.self, column: 0)
     }
 
-    /// A cheap fingerprint of the stored catalog (image count and latest change), for readers that poll for
-    /// updates: it changes whenever an import inserts or replaces images, or images are deleted.
+    /// The stored catalog's revision, for readers that poll for updates: it changes with every committed
+    /// statement that inserts, replaces or deletes images (a counter a trigger advances in the writer's transaction),
+    /// and reading it reads one row, whatever the catalog's size.
     /// - Throws: ``PostgresError``.
     public func revision() throws -> String {
-        let row = try connection.query(
-            "SELECT count(*), coalesce(max(updated_at)::text, ''), coalesce(max(imported_at)::text, '') FROM images"
-        )[0]
-        return "\(try row.decode(Int64.self, column: 0))|\(try row.decode(String.self, column: 1))|"
-            + (try row.decode(String.self, column: 2))
+        String(try connection.query("SELECT revision FROM catalog_revision")[0].decode(Int64.self, column: 0))
     }
 
     /// Inserts new images and replaces existing ones (by key), in one transaction.

@@ -184,6 +184,53 @@ struct CatalogStoreTests {
         }
     }
 
+    /// The revision advances with every committed change (insert, replace, delete), not with reads or a rolled-back
+    /// change, and reading it reads no image row (`Migrations/0013_catalog_revision.sql`).
+    @Test func revisionAdvancesWithEveryCommittedChangeAndReadsNoImage() async throws {
+        let url = try TestPostgres.freshDatabase()
+        try await blocking {
+            let connection = try PostgresConnection.connect(url, logger: testLogger)
+            defer { connection.close() }
+            let store = CatalogStore(connection: connection)
+            var seen = [try store.revision()]
+            try store.upsert([image("a", regions: [1, 2], rows: 1), image("b", regions: [3, 4], rows: 1)])
+            seen.append(try store.revision())
+            #expect(try store.revision() == seen.last, "a read changes nothing")
+            try store.upsert([image("a", keywords: ["blue car"], regions: [5, 6], rows: 1)])
+            seen.append(try store.revision())
+
+            struct RolledBack: Error {}
+            #expect(throws: RolledBack.self) {
+                try connection.transaction { connection in
+                    try connection.execute("DELETE FROM images")
+                    throw RolledBack()
+                }
+            }
+            #expect(try store.revision() == seen.last, "a rolled-back change leaves the revision")
+            #expect(try store.count() == 2)
+            try connection.execute("DELETE FROM images WHERE image = 'b'")
+            seen.append(try store.revision())
+            #expect(Set(seen).count == seen.count, "\(seen)")
+
+            // A session's table statistics count from its start until they are flushed, so a fresh session counts
+            // only what reading the revision reads.
+            let fresh = try PostgresConnection.connect(url, logger: testLogger)
+            defer { fresh.close() }
+            let reads = try fresh.transaction { connection in
+                _ = try CatalogStore(connection: connection).revision()
+                let row = try connection.query(
+                    """
+                    SELECT pg_stat_get_xact_numscans('images'::regclass),
+                           pg_stat_get_xact_tuples_returned('images'::regclass),
+                           pg_stat_get_xact_tuples_fetched('images'::regclass)
+                    """
+                )[0]
+                return try (0..<3).map { try row.decode(Int64.self, column: $0) }
+            }
+            #expect(reads == [0, 0, 0], "scans, rows returned, rows fetched of images while reading the revision")
+        }
+    }
+
     private func timestamps(_ connection: PostgresConnection, _ key: String) throws -> (imported: Date, updated: Date) {
         let row = try connection.query("SELECT imported_at, updated_at FROM images WHERE image = \(key)")[0]
         return (try row.decode(Date.self, column: 0), try row.decode(Date.self, column: 1))

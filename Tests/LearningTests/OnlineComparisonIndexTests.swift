@@ -85,8 +85,11 @@ import Testing
         for id in clicked { try click(ranking: id) }
         for _ in 0..<300 { try click(ranking: nil) }
 
-        // With sequential scans priced out, a plan that can use the indexes does; count the scans of each.
-        let (impressions, pairs, rankingScans, clickScans) = try connection.transaction { connection in
+        // With sequential scans priced out, a plan that can use the indexes does; count the scans of each, in a
+        // fresh session (a session's statistics count from its start until they are flushed).
+        let fresh = try fixture.connect()
+        defer { fresh.close() }
+        let (impressions, pairs, rankingScans, clickScans) = try fresh.transaction { connection in
             try connection.execute("SET LOCAL enable_seqscan = off")
             let store = OnlineComparisonStore(connection: connection)
             let impressions = try store.interleavedImpressions(of: interleave.id, startedAt: interleave.startedAt)
