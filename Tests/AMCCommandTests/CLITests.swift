@@ -15,9 +15,9 @@ struct CLITests {
         #expect(first.status == 0)
         #expect(
             first.stdout.contains(
-                "applied 11 migration(s): 1_ingest, 2_learning, 3_dead_letter_actions, 4_click_events_partitioned, 5_roles, "
+                "applied 13 migration(s): 1_ingest, 2_learning, 3_dead_letter_actions, 4_click_events_partitioned, 5_roles, "
                     + "6_weights_sha256, 7_model_architecture, 8_rankings, 9_pairs_changed_notification, 10_online_experiments, "
-                    + "11_interleaving_promotion"
+                    + "11_interleaving_promotion, 12_click_events_ranking_index, 13_catalog_revision"
             ),
             "\(first.stdout)"
         )
