@@ -199,8 +199,8 @@ public struct LateFusionModel: ScoringModel {
     /// Scores encoded images: `cos(q, β_v v̄ + β_k k̄)`, with the mix that produced it.
     ///
     /// The same arithmetic as ``fuse(visual:keyword:hasRegions:hasKeywords:beta:)``, ``norm(_:)`` and
-    /// ``cosine(_:_:_:_:)`` (each sum in index order, so the same bits as training's forward pass), read straight
-    /// from the encodings without a per-image allocation.
+    /// ``cosine(_:_:_:_:)`` (each sum a ``Kernels/dot(_:_:_:)``, so the same bits as training's forward pass), read
+    /// straight from the encodings without a per-image allocation.
     public func score(query: EncodedQuery, encodedImages: [EncodedImage]) -> [ScoredImage] {
         let d = embeddingDimension
         precondition(query.vector.count == d && query.terms.count == 2, "query encoded by another architecture")
@@ -214,17 +214,19 @@ public struct LateFusionModel: ScoringModel {
                 let (betaV, betaK): (Float, Float) =
                     hasRegions && hasKeywords ? (beta.visual, beta.keyword) : hasKeywords ? (0, 1) : (1, 0)
                 let (dot, squares) = image.withValues { values -> (Float, Float) in
-                    var dot: Float = 0
-                    var squares: Float = 0
-                    for j in 0..<d {
-                        let u: Float =
-                            hasRegions && hasKeywords
-                            ? betaV * values[j] + betaK * values[d + j]
-                            : hasKeywords ? values[d + j] : hasRegions ? values[j] : 0
-                        squares += u * u
-                        dot += q[j] * u
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: d) { buffer in
+                        let u = buffer.baseAddress!
+                        if hasRegions && hasKeywords {
+                            for j in 0..<d { u[j] = betaV * values[j] + betaK * values[d + j] }
+                        } else if hasKeywords {
+                            u.update(from: values + d, count: d)
+                        } else if hasRegions {
+                            u.update(from: values, count: d)
+                        } else {
+                            u.update(repeating: 0, count: d)
+                        }
+                        return (Kernels.dot(q.baseAddress!, u, d), Kernels.dot(u, u, d))
                     }
-                    return (dot, squares)
                 }
                 let score = dot / (query.norm * (squares + AMCModel.normEpsilon).squareRoot())
                 scored.append(ScoredImage(index: index, score: score, visualWeight: betaV, languageWeight: betaK))
@@ -359,17 +361,21 @@ public struct LateFusionModel: ScoringModel {
         return (u, Self.norm(u), betaV, betaK)
     }
 
-    /// `sqrt(x·x + ε)`.
+    /// `sqrt(x·x + ε)`, the dot product in ``Kernels/dot(_:_:_:)``'s order.
     static func norm(_ x: [Float]) -> Float {
-        var sum: Float = 0
-        for value in x { sum += value * value }
+        let sum = x.withUnsafeBufferPointer { x in x.baseAddress.map { Kernels.dot($0, $0, x.count) } ?? 0 }
         return (sum + AMCModel.normEpsilon).squareRoot()
     }
 
-    /// `q·u / (|q| |u|)` with the norms given.
+    /// `q·u / (|q| |u|)` with the norms given, the dot product in ``Kernels/dot(_:_:_:)``'s order.
     static func cosine(_ q: [Float], _ qNorm: Float, _ u: [Float], _ uNorm: Float) -> Float {
-        var dot: Float = 0
-        for j in q.indices { dot += q[j] * u[j] }
+        precondition(q.count == u.count, "q and u must have the same dimension")
+        let dot = q.withUnsafeBufferPointer { qp in
+            u.withUnsafeBufferPointer { up -> Float in
+                guard let q = qp.baseAddress, let u = up.baseAddress else { return 0 }
+                return Kernels.dot(q, u, qp.count)
+            }
+        }
         return dot / (qNorm * uNorm)
     }
 }

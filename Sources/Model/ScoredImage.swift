@@ -22,3 +22,24 @@ public struct ScoredImage: Sendable, Hashable {
         self.languageWeight = languageWeight
     }
 }
+
+extension Array where Element == ScoredImage {
+    /// The images best first, equal scores in `index` order: the order of sorting by `(score descending, index
+    /// ascending)`, computed on one 64-bit integer per image (the score's bits mapped to an unsigned integer that
+    /// orders like the score, −0 as +0, then the index) so that sorting compares integers instead of calling a
+    /// closure. Scores are finite (a NaN, which no comparison orders, sorts after every number).
+    /// - Precondition: Each image's `index` is its position in the array (as a model's output has them).
+    public func ranked() -> [ScoredImage] {
+        precondition(count <= Int(UInt32.max), "too many images to rank")
+        var keys = enumerated().map { position, image -> UInt64 in
+            precondition(image.index == position, "an image's index must be its position")
+            let bits = (image.score + 0).bitPattern  // −0 + 0 = +0
+            // Increasing with the score: negative numbers flip every bit, the others gain the sign bit.
+            let ordered = bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
+            let descending = image.score.isNaN ? UInt32.max : ~ordered
+            return UInt64(descending) << 32 | UInt64(position)
+        }
+        keys.sort()
+        return keys.map { self[Int($0 & 0xffff_ffff)] }
+    }
+}

@@ -105,12 +105,10 @@ public final class ServedModel: Sendable {
             }
         }
         let encodedQuery = model.encodeQuery(normalizedQuery)
-        var scored = model.score(query: encodedQuery, encodedImages: known)
+        var scored = model.score(query: encodedQuery, encodedImages: known).ranked()
         // The explanation's score is the score bit for bit, but its mixing weights are the architecture's own (AMS's
         // scales, not a visual and a language weight), so the modality weights come from the scoring pass.
         let explanations = explain ? model.explain(query: encodedQuery, encodedImages: known) : []
-        // Index order breaks ties, so equal scores keep the input order.
-        scored.sort { $0.score > $1.score || ($0.score == $1.score && $0.index < $1.index) }
         if let top, scored.count > top { scored.removeLast(scored.count - top) }
         return ScoringResult(
             results: scored.map {
