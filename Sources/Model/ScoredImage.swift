@@ -24,15 +24,14 @@ public struct ScoredImage: Sendable, Hashable {
 }
 
 extension Array where Element == ScoredImage {
-    /// The images best first, equal scores in `index` order: the order of sorting by `(score descending, index
-    /// ascending)`, computed on one 64-bit integer per image (the score's bits mapped to an unsigned integer that
-    /// orders like the score, −0 as +0, then the index) so that sorting compares integers instead of calling a
-    /// closure. Scores are finite (a NaN, which no comparison orders, sorts after every number).
-    /// - Precondition: Each image's `index` is its position in the array (as a model's output has them).
+    /// The images best first, equal scores in array order — for a model's output, whose images come in input
+    /// order, the order of sorting by `(score descending, index ascending)` — computed on one 64-bit integer per
+    /// image (the score's bits mapped to an unsigned integer that orders like the score, −0 as +0, then the
+    /// position) so that sorting compares integers instead of calling a closure. Scores are finite (a NaN, which no
+    /// comparison orders, sorts after every number).
     public func ranked() -> [ScoredImage] {
         precondition(count <= Int(UInt32.max), "too many images to rank")
         var keys = enumerated().map { position, image -> UInt64 in
-            precondition(image.index == position, "an image's index must be its position")
             let bits = (image.score + 0).bitPattern  // −0 + 0 = +0
             // Increasing with the score: negative numbers flip every bit, the others gain the sign bit.
             let ordered = bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
