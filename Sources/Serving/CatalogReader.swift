@@ -15,6 +15,7 @@ final class CatalogReader: Sendable {
     private let url: DatabaseURL
     private let logger: Logger
     private let pool = Mutex(Pool())
+    private let readsStarted = Atomic<Int>(0)
     /// Most connections open at once.
     let maxConnections: Int
 
@@ -43,9 +44,13 @@ final class CatalogReader: Sendable {
     /// Connections open now (idle or in use).
     var openConnections: Int { pool.withLock { $0.open } }
 
+    /// Reads started so far (one query each).
+    var reads: Int { readsStarted.load(ordering: .relaxed) }
+
     /// The stored images with the given keys, in one query (``CatalogStore/images(keys:)``).
     /// - Throws: ``PostgresError``, ``CatalogStoreError``.
     func images(keys: [String]) async throws -> [CatalogImage] {
+        readsStarted.add(1, ordering: .relaxed)
         let connection = try await take()
         do {
             let images = try await connection.run { try CatalogStore(connection: $0).images(keys: keys) }

@@ -67,7 +67,8 @@ public final class ServingMetrics: Sendable {
             descriptor: Self.name(
                 "catalog_cache_misses",
                 "total",
-                "Requested catalog images read from the database and encoded (beyond serve.catalog-memory)."
+                "Requested catalog images not in memory (beyond serve.catalog-memory): read from the database and "
+                    + "encoded, or taken from another request's read of them."
             )
         )
         catalogCacheEvictions = registry.makeCounter(

@@ -178,6 +178,60 @@ import Testing
         #expect(try sessions[0].decode(Int.self, column: 0) <= 2)
     }
 
+    /// Requests that miss the same images while one read of them is in flight wait for that read instead of each
+    /// reading them again (a cold cache under load reads every image once), and get the same bits.
+    @Test func concurrentMissesOfTheSameImagesReadThemOnce() async throws {
+        let fixture = try LearningFixture.serving()
+        let version = try fixture.publish(seed: 1, activate: false)
+        let model = try fixture.scoringModel(version)
+        let connection = try fixture.connect()
+        defer { connection.close() }
+        let complete = try Self.everyImage(model, connection)
+        let reader = CatalogReader(url: DatabaseURL(fixture.url), maxConnections: 2, logger: testLogger)
+        let metrics = ServingMetrics()
+        // A budget of one byte: nothing stays resident, so every request misses every image.
+        let cache = try EncodedCatalog.load(
+            from: connection,
+            model: model,
+            precision: .float16,
+            budget: 1,
+            reader: reader,
+            metrics: metrics
+        )
+        let served = Self.served(model, cache)
+        let query = fixture.world.trainingQueries[5].text
+        let keys = Array(fixture.world.images.suffix(8).map(\.key))
+        let before = reader.reads
+        let missesBefore = Self.value("amc_serve_catalog_cache_misses_total", metrics)
+
+        // The first read waits on a lock held here until every request has missed, so all of them overlap it.
+        let blocker = try fixture.connect()
+        defer { blocker.close() }
+        try blocker.execute(script: "BEGIN; LOCK TABLE images IN ACCESS EXCLUSIVE MODE")
+        let requests = 6
+        let answers = Task {
+            try await withThrowingTaskGroup(of: [String].self) { tasks in
+                for _ in 0..<requests {
+                    tasks.addTask { Self.bits(try await served.score(query: query, images: keys, top: nil)) }
+                }
+                return try await tasks.reduce(into: []) { $0.append($1) }
+            }
+        }
+        let allMissed = try await blocking {
+            try eventually {
+                Self.value("amc_serve_catalog_cache_misses_total", metrics) - missesBefore
+                    >= Double(requests * keys.count)
+            }
+        }
+        try blocker.execute(script: "ROLLBACK")
+        let results = try await answers.value
+        #expect(allMissed, "every request missed while the first read waited")
+        #expect(reader.reads - before == 1, "one read for six requests missing the same images")
+        let expected = Self.bits(try await Self.served(model, complete).score(query: query, images: keys, top: nil))
+        #expect(results.count == requests)
+        #expect(results.allSatisfy { $0 == expected })
+    }
+
     /// A worker configured with `serve.catalog-memory` serves images beyond its budget over HTTP, shows the budget and
     /// its misses in `/metrics`, and answers as a worker with every image resident.
     @Test func aWorkerUnderABudgetScoresImagesBeyondItAsOneWithoutABudget() async throws {
