@@ -209,16 +209,20 @@ import Testing
         defer { blocker.close() }
         try blocker.execute(script: "BEGIN; LOCK TABLE images IN ACCESS EXCLUSIVE MODE")
         let requests = 6
+        // The requests run on the blocking executor's threads: on a loaded box the cooperative pool can be busy with
+        // other tests' work for minutes, and every request must reach its miss while the lock is held.
         let answers = Task {
             try await withThrowingTaskGroup(of: [String].self) { tasks in
                 for _ in 0..<requests {
-                    tasks.addTask { Self.bits(try await served.score(query: query, images: keys, top: nil)) }
+                    tasks.addTask(executorPreference: BlockingExecutor.shared) {
+                        Self.bits(try await served.score(query: query, images: keys, top: nil))
+                    }
                 }
                 return try await tasks.reduce(into: []) { $0.append($1) }
             }
         }
         let allMissed = try await blocking {
-            try eventually {
+            try eventually(timeout: .seconds(180)) {
                 Self.value("amc_serve_catalog_cache_misses_total", metrics) - missesBefore
                     >= Double(requests * keys.count)
             }
