@@ -135,22 +135,12 @@ import Testing
     /// Twelve concurrent requests, each missing images of its own, share at most two connections (the others wait
     /// for one) and each gets the scores of the catalog with every image resident.
     @Test func concurrentMissesShareTheReadersBoundedConnections() async throws {
-        let fixture = try LearningFixture.serving()
-        let version = try fixture.publish(seed: 1, activate: false)
-        let model = try fixture.scoringModel(version)
-        let connection = try fixture.connect()
-        defer { connection.close() }
-        let complete = try Self.everyImage(model, connection)
-        let reader = CatalogReader(url: DatabaseURL(fixture.url), maxConnections: 2, logger: testLogger)
-        let cache = try EncodedCatalog.load(
-            from: connection,
-            model: model,
-            precision: .float16,
-            budget: 1,
-            reader: reader,
-            metrics: nil
+        let cold = try Self.coldCache(metrics: nil)
+        defer { cold.connection.close() }
+        let (fixture, model, connection, complete, reader) = (
+            cold.fixture, cold.model, cold.connection, cold.complete, cold.reader
         )
-        let served = Self.served(model, cache)
+        let served = Self.served(model, cold.cache)
         let everything = Self.served(model, complete)
         let query = fixture.world.trainingQueries[3].text
         let keys = fixture.world.images.map(\.key)
@@ -181,24 +171,12 @@ import Testing
     /// Requests that miss the same images while one read of them is in flight wait for that read instead of each
     /// reading them again (a cold cache under load reads every image once), and get the same bits.
     @Test func concurrentMissesOfTheSameImagesReadThemOnce() async throws {
-        let fixture = try LearningFixture.serving()
-        let version = try fixture.publish(seed: 1, activate: false)
-        let model = try fixture.scoringModel(version)
-        let connection = try fixture.connect()
-        defer { connection.close() }
-        let complete = try Self.everyImage(model, connection)
-        let reader = CatalogReader(url: DatabaseURL(fixture.url), maxConnections: 2, logger: testLogger)
         let metrics = ServingMetrics()
-        // A budget of one byte: nothing stays resident, so every request misses every image.
-        let cache = try EncodedCatalog.load(
-            from: connection,
-            model: model,
-            precision: .float16,
-            budget: 1,
-            reader: reader,
-            metrics: metrics
-        )
-        let served = Self.served(model, cache)
+        // Nothing stays resident, so every request misses every image.
+        let cold = try Self.coldCache(metrics: metrics)
+        defer { cold.connection.close() }
+        let (fixture, model, complete, reader) = (cold.fixture, cold.model, cold.complete, cold.reader)
+        let served = Self.served(model, cold.cache)
         let query = fixture.world.trainingQueries[5].text
         let keys = Array(fixture.world.images.suffix(8).map(\.key))
         let before = reader.reads
@@ -277,6 +255,48 @@ import Testing
     }
 
     /// The catalog with every image encoded and resident (no budget): what a cache must score like.
+    /// A freshly published version's catalog that keeps nothing resident (a budget of one byte), read through a
+    /// reader of two connections, beside the same catalog with every image resident.
+    struct ColdCache {
+        var fixture: LearningFixture
+        var model: any ScoringModel
+        /// The connection the catalogs were loaded on; the caller closes it.
+        var connection: PostgresConnection
+        var complete: EncodedCatalog
+        var reader: CatalogReader
+        var cache: EncodedCatalog
+    }
+
+    static func coldCache(metrics: ServingMetrics?) throws -> ColdCache {
+        let fixture = try LearningFixture.serving()
+        let version = try fixture.publish(seed: 1, activate: false)
+        let model = try fixture.scoringModel(version)
+        let connection = try fixture.connect()
+        do {
+            let complete = try everyImage(model, connection)
+            let reader = CatalogReader(url: DatabaseURL(fixture.url), maxConnections: 2, logger: testLogger)
+            let cache = try EncodedCatalog.load(
+                from: connection,
+                model: model,
+                precision: .float16,
+                budget: 1,
+                reader: reader,
+                metrics: metrics
+            )
+            return ColdCache(
+                fixture: fixture,
+                model: model,
+                connection: connection,
+                complete: complete,
+                reader: reader,
+                cache: cache
+            )
+        } catch {
+            connection.close()
+            throw error
+        }
+    }
+
     static func everyImage(_ model: any ScoringModel, _ connection: PostgresConnection) throws -> EncodedCatalog {
         try EncodedCatalog.load(
             from: connection,
