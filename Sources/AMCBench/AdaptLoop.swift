@@ -54,7 +54,10 @@ struct AdaptLoop: Sendable {
     var brokers: String
     var learner: LearnerConfiguration
     var users: SimulatedUsers
+    /// The users' starting pace, in queries per second.
     var visitRate: Double
+    /// The clicks per second the users pace their queries by once they have answered visits to measure on.
+    var clickRate: Double
     var concurrency: Int
     var duration: Double
     var shiftAt: Double
@@ -123,6 +126,7 @@ struct AdaptLoop: Sendable {
             configuration.serveURL = url
             configuration.topic = topic
             configuration.rate = visitRate
+            configuration.clickRate = clickRate
             configuration.concurrency = concurrency
             configuration.duration = .seconds(duration)
             configuration.shiftAt = .seconds(shiftAt)

@@ -129,8 +129,9 @@ public struct BenchAdapt: Sendable {
             world: \(configuration.images) images, \(configuration.concepts) concepts (\(shiftedConcepts) shift to \
             their tags at t₀), \(configuration.trainingQueries) training and \(configuration.heldOutQueries) \
             held-out queries (seed \(configuration.seed))
-            users: \(Self.fixed(visitRate, 0)) queries/s (\(Self.fixed(clicksPerVisit, 2)) clicks per query in the \
-            offline log, aiming at \(Self.fixed(rate, 0)) clicks/s), at most \(concurrency) in flight; \
+            users: aiming at \(Self.fixed(rate, 0)) clicks/s, starting at \(Self.fixed(visitRate, 0)) queries/s \
+            (\(Self.fixed(clicksPerVisit, 2)) clicks per query in the offline log), then paced by the run's own clicks \
+            per query; at most \(concurrency) in flight; \
             \(Self.fixed(duration, 0)) s of traffic per run, intent shift at t₀ = \(Self.fixed(shiftAt, 0)) s
             """
         )
@@ -233,6 +234,7 @@ public struct BenchAdapt: Sendable {
                 learner: learner,
                 users: users,
                 visitRate: visitRate,
+                clickRate: rate,
                 concurrency: concurrency,
                 duration: duration,
                 shiftAt: shiftAt,

@@ -139,8 +139,10 @@ extension Settings {
             forKey: "simulate.users.serve",
             default: configuration.serveURL.absoluteString
         )
-        guard let url = URL(string: serve), url.scheme == "http" || url.scheme == "https", url.host != nil else {
-            throw CommandError("simulate.users.serve must be an http(s) URL such as http://127.0.0.1:8080")
+        guard let url = URL(string: serve), url.scheme == "http", url.host != nil else {
+            throw CommandError(
+                "simulate.users.serve must be an http URL such as http://127.0.0.1:8080 (the scorer serves plain HTTP)"
+            )
         }
         configuration.serveURL = url
         configuration.topic = try reader.nonEmptyString(forKey: "simulate.users.topic", default: configuration.topic)

@@ -294,26 +294,7 @@ struct CatalogJSONReader {
 
     /// Skips one value of any type, checking its syntax.
     mutating func skipValue(depth: Int) throws(JSONSyntaxError) {
-        guard depth <= maxDepth else { throw json.error("nesting deeper than \(maxDepth)") }
-        guard let byte = json.current else { throw json.error("unexpected end of input") }
-        switch byte {
-        case UInt8(ascii: "["):
-            try elements(depth: depth) { reader throws(JSONSyntaxError) in try reader.skipValue(depth: depth + 1) }
-        case UInt8(ascii: "{"):
-            guard json.enter(.object) else { return }
-            repeat {
-                _ = try json.memberKey()
-                try skipValue(depth: depth + 1)
-            } while try json.next(in: .object)
-        case UInt8(ascii: "\""): _ = try json.string()
-        case UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
-            // Unlike `JSONScanner.literal`, a literal cut short by the end of the line is `invalid literal` here.
-            guard json.skip("true") || json.skip("false") || json.skip("null") else {
-                throw json.error("invalid literal")
-            }
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try json.numberSpan()
-        default: throw json.error("unexpected character")
-        }
+        try json.skipValue(depth: depth, maxDepth: maxDepth)
     }
 }
 

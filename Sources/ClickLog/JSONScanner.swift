@@ -252,6 +252,36 @@ public struct JSONScanner {
         return false
     }
 
+    /// Steps past one value of any type at ``index``, checking its syntax (a literal cut short is `invalid
+    /// literal`).
+    /// - Parameters:
+    ///   - depth: How deep the value is nested already (0 at the top).
+    ///   - maxDepth: The deepest nesting accepted.
+    /// - Throws: `nesting deeper than <maxDepth>`, `unexpected end of input`, `unexpected character`, `invalid
+    ///   literal`, or an error of the strings, numbers and containers inside.
+    public mutating func skipValue(depth: Int = 0, maxDepth: Int) throws(JSONSyntaxError) {
+        guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth)") }
+        guard let byte = current else { throw error("unexpected end of input") }
+        switch byte {
+        case UInt8(ascii: "["):
+            guard enter(.array) else { return }
+            repeat {
+                try skipValue(depth: depth + 1, maxDepth: maxDepth)
+            } while try next(in: .array)
+        case UInt8(ascii: "{"):
+            guard enter(.object) else { return }
+            repeat {
+                _ = try memberKey()
+                try skipValue(depth: depth + 1, maxDepth: maxDepth)
+            } while try next(in: .object)
+        case UInt8(ascii: "\""): _ = try string()
+        case UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
+            guard skip("true") || skip("false") || skip("null") else { throw error("invalid literal") }
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try numberSpan()
+        default: throw error("unexpected character")
+        }
+    }
+
     /// Reads an object member's key at ``index``, then whitespace, `:` and whitespace: the scanner is left at the
     /// member's value.
     /// - Throws: `expected a string key in object` or `expected ':' in object`, or a string error.

@@ -9,6 +9,11 @@ public struct UserSimulationConfiguration: Sendable {
     public var topic = "clicks"
     /// Visits (queries) per second, paced evenly (`simulate.users.rate`). Default: 10.
     public var rate = 10.0
+    /// Clicks per second to pace the visits by, or nil to pace them by ``rate`` alone. When set, ``rate`` is the
+    /// starting pace, and once ``ClickPace/minimumVisits`` visits were answered the visits are paced at this over the
+    /// recent clicks per answered visit (``ClickPace``): users click more or less as the rankings they are shown get
+    /// better or worse, and the click rate is what a click pipeline is sized by. Default: nil.
+    public var clickRate: Double?
     /// Most visits in flight at once (`simulate.users.concurrency`): each visit starts at its paced time once one of
     /// these slots is free, so a scorer slower than `1 / rate` per request can still be offered the rate. 1 makes
     /// the visits one after another. Default: 1.

@@ -12,8 +12,9 @@ import Synchronization
 /// click event keyed by the normalised query, as `amc produce` sends them.
 ///
 /// A visit starts every `1 / rate` seconds, as soon as one of ``UserSimulationConfiguration/concurrency`` slots is
-/// free (with one slot, visits are made one after another); when the scorer answers too slowly for that, the pace
-/// resumes from the moment a slot freed rather than catching up in a burst. On graceful shutdown or cancellation the
+/// free (with one slot, visits are made one after another); when the scorer answers too slowly for that (a visit
+/// later than one interval and 100 ms), the pace resumes from the moment a slot freed rather than catching up in a
+/// burst. On graceful shutdown or cancellation the
 /// visits in flight are abandoned; at the end of ``UserSimulationConfiguration/duration`` or after
 /// ``UserSimulationConfiguration/maxVisits`` no visit starts and those in flight finish. Either way every click event
 /// already produced is flushed before ``run()`` returns.
@@ -24,6 +25,8 @@ public final class UserSimulationDriver: Service, Sendable {
     private let logger: Logger
     private let onVisit: @Sendable (AnsweredVisit) -> Void
     private let state = Mutex(UserSimulationReport())
+    /// The recent clicks per answered visit, for ``UserSimulationConfiguration/clickRate``.
+    private let clickPace = Mutex(ClickPace())
     /// The producer's calls can block (a full local queue, the flush); they run here, off the cooperative pool.
     private let producerQueue = DispatchQueue(label: "amc.simulate-users.producer")
 
@@ -85,7 +88,7 @@ public final class UserSimulationDriver: Service, Sendable {
     // MARK: - Visits
 
     private func visitUntilStopped(_ client: ScoringClient, _ producer: KafkaProducer) async throws {
-        let interval = Duration.seconds(1 / configuration.rate)
+        var interval = Duration.seconds(1 / configuration.rate)
         let start = ContinuousClock.now
         let end = configuration.duration.map { start + $0 }
         try await withThrowingTaskGroup(of: Void.self) { visits in
@@ -103,10 +106,16 @@ public final class UserSimulationDriver: Service, Sendable {
                     inFlight -= 1
                     continue
                 }
+                if let clickRate = configuration.clickRate {
+                    interval = clickPace.withLock { $0.interval(clickRate: clickRate) } ?? interval
+                }
+                // A timer wakes no finer than `timerResolution`, so a visit due sooner starts now; one late by up to
+                // `catchUp` (a timer's overshoot, a busy thread pool) keeps its place in the pace; later than that,
+                // the pace resumes from now.
                 let now = ContinuousClock.now
-                if due > now {
+                if due - now > Self.timerResolution {
                     try await Task.sleep(until: due, clock: .continuous)
-                } else if now - due > interval {
+                } else if now - due > max(interval, Self.catchUp) {
                     due = now
                 }
                 due += interval
@@ -123,6 +132,11 @@ public final class UserSimulationDriver: Service, Sendable {
             try await visits.waitForAll()
         }
     }
+
+    /// A visit due within this is started at once rather than slept for (a timer wakes no finer).
+    static let timerResolution = Duration.milliseconds(2)
+    /// How late a visit may start and still keep its place in the pace (more than one interval at high rates).
+    static let catchUp = Duration.milliseconds(100)
 
     /// One page view: score the visit's candidates, click, produce the clicks.
     private func visit(
@@ -160,6 +174,7 @@ public final class UserSimulationDriver: Service, Sendable {
             )
         }
         try await send(events, key: Array(QueryNormalizer.normalize(visit.text).utf8), producer)
+        clickPace.withLock { $0.record(clicks: clicks.count) }
         state.withLock { report in
             report.tally.record(pageLength: page.count, clicks: clicks)
             report.produced += events.count

@@ -46,6 +46,8 @@ struct ConcurrentUsersTests {
         let most = inFlight.count.withLock { $0.most }
         #expect(most <= 4, "at most four requests in flight")
         #expect(most >= 2, "the slots were used")
+        let connections = inFlight.connections.withLock { $0.count }
+        #expect(connections >= 2 && connections <= 4, "each slot kept its connection: \(connections) for 3000 visits")
         #expect(report.failedRequests == 0 && report.visits == 3000 && report.notDelivered == 0)
         let visits = answered.all.withLock { $0 }
         #expect(visits.count == 3000)
@@ -80,11 +82,43 @@ struct ConcurrentUsersTests {
         }
         #expect(observed[0] > 2 * observed[ranks - 1])
     }
+
+    @Test func pacingByClicksFollowsTheRecentClicksPerVisit() throws {
+        var pace = ClickPace()
+        for _ in 1..<ClickPace.minimumVisits { pace.record(clicks: 2) }
+        #expect(pace.interval(clickRate: 2000) == nil, "too few visits to pace by")
+        pace.record(clicks: 2)
+        // 2 clicks per visit: 2,000 clicks/s takes 1,000 visits/s, one every millisecond.
+        let steady = try #require(pace.interval(clickRate: 2000))
+        #expect(abs(steady / .seconds(1) - 0.001) < 1e-12)
+        // Users now click once per visit: after a few windows the pace is the new one's (2,000 visits/s), not the
+        // run's mean (which would still be well above one click per visit).
+        for _ in 0..<(5 * ClickPace.window) { pace.record(clicks: 1) }
+        let recent = try #require(pace.interval(clickRate: 2000))
+        #expect(abs(recent / .seconds(1) - 0.0005) < 0.000_01)
+        var silent = ClickPace()
+        for _ in 0..<ClickPace.window { silent.record(clicks: 0) }
+        #expect(silent.interval(clickRate: 2000) == nil, "no clicks, no pace by clicks")
+    }
 }
 
 /// Requests a scorer is answering (now and at most) and has answered.
 private final class InFlightRequests: Sendable {
     let count = Mutex((now: 0, most: 0, served: 0))
+    /// The client ports requests came from: one per connection.
+    let connections = Mutex(Set<Int>())
+}
+
+/// A request's context that knows which connection the request came on.
+private struct ConnectionRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    /// The client's port.
+    let clientPort: Int
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        clientPort = source.channel.remoteAddress?.port ?? -1
+    }
 }
 
 /// What the driver's observer received.
@@ -94,13 +128,14 @@ private final class AnsweredVisits: Sendable {
 
 /// Runs, for the duration of `body`, a scorer on a loopback port that answers `POST /v1/score` after 10 ms with the
 /// request's images in an order seeded by the query (version 1, a ranking id per request), counting the requests
-/// in flight.
+/// in flight and the connections they came on.
 private func withShufflingScorer<T: Sendable>(
     inFlight: InFlightRequests,
     _ body: @Sendable (URL) async throws -> T
 ) async throws -> T {
-    let router = Router()
-    router.post("/v1/score") { request, _ in
+    let router = Router(context: ConnectionRequestContext.self)
+    router.post("/v1/score") { request, context in
+        inFlight.connections.withLock { _ = $0.insert(context.clientPort) }
         let id = inFlight.count.withLock {
             $0.now += 1
             $0.most = max($0.most, $0.now)
