@@ -19,8 +19,8 @@ extension AMC.Simulate {
                 """,
             discussion: """
                 Reads the world amc simulate --out DIR wrote (world.json, checked against catalog.jsonl), sends its \
-                training queries with their candidates to POST /v1/score at --rate queries per second (at most \
-                --concurrency in flight), lets \
+                training queries with their candidates to POST /v1/score at --rate queries per second (or paced to \
+                --click-rate clicks per second; at most --concurrency in flight), lets \
                 position-biased users click by the world's truth and produces one JSON click event per click \
                 (impressions, position, session, ranking) to --topic, keyed by the normalised query. At --shift-at \
                 the shifting concepts' users click by the tags, as amc simulate --shifted does offline. Runs for \
@@ -41,6 +41,15 @@ extension AMC.Simulate {
 
         @Option(help: "Queries per second, evenly paced (key simulate.users.rate). Default: 10.")
         var rate: Double?
+
+        @Option(
+            help: ArgumentHelp(
+                "Clicks per second to pace the queries by: --rate is then the starting pace, and from the 200th "
+                    + "answered query the pace follows the recent clicks per query (key simulate.users.click-rate). "
+                    + "Default: pace by --rate alone."
+            )
+        )
+        var clickRate: Double?
 
         @Option(
             help: ArgumentHelp(
@@ -81,6 +90,7 @@ extension AMC.Simulate {
             flags.set("simulate.users.serve", serve, flag: "--serve")
             flags.set("simulate.users.topic", topic, flag: "--topic")
             flags.set("simulate.users.rate", rate, flag: "--rate")
+            flags.set("simulate.users.click-rate", clickRate, flag: "--click-rate")
             flags.set("simulate.users.concurrency", concurrency, flag: "--concurrency")
             flags.set("simulate.users.duration", duration, flag: "--duration")
             flags.set("simulate.users.shift-at", shiftAt, flag: "--shift-at")
@@ -149,6 +159,10 @@ extension Settings {
         configuration.rate = try reader.double(
             forKey: "simulate.users.rate",
             default: configuration.rate,
+            bounds: .within(0.001...1_000_000)
+        )
+        configuration.clickRate = try reader.double(
+            forKey: "simulate.users.click-rate",
             bounds: .within(0.001...1_000_000)
         )
         configuration.concurrency = try reader.int(

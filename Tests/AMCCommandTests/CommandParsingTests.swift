@@ -147,19 +147,22 @@ import Testing
         let plain = try parse(["simulate", "users"], as: AMC.Simulate.Users.self)
         #expect(plain.world == nil && plain.serve == nil && plain.topic == nil && plain.rate == nil)
         #expect(plain.duration == nil && plain.shiftAt == nil && plain.seed == nil && plain.examination == nil)
-        #expect(plain.positionBias == nil && plain.pageSize == nil && plain.concurrency == nil)
+        #expect(
+            plain.positionBias == nil && plain.pageSize == nil && plain.concurrency == nil && plain.clickRate == nil
+        )
         let set = try parse(
             [
                 "simulate", "users", "--world", "w", "--serve", "http://127.0.0.1:9000", "--topic", "t", "--rate",
                 "250.5", "--concurrency", "16", "--duration", "60", "--shift-at", "30", "--seed", "7",
                 "--examination", "cascade", "--position-bias", "1.2", "--page-size", "10", "--brokers", "k:1",
+                "--click-rate", "400",
             ],
             as: AMC.Simulate.Users.self
         )
         #expect(set.world == "w" && set.serve == "http://127.0.0.1:9000" && set.topic == "t" && set.rate == 250.5)
         #expect(set.duration == 60 && set.shiftAt == 30 && set.seed == 7 && set.examination == "cascade")
         #expect(set.positionBias == 1.2 && set.pageSize == 10 && set.options.brokers == "k:1")
-        #expect(set.concurrency == 16)
+        #expect(set.concurrency == 16 && set.clickRate == 400)
         // The world command keeps its own options beside the subcommand.
         let world = try parse(["simulate", "--out", "w", "--seed", "3"], as: AMC.Simulate.WorldFiles.self)
         #expect(world.out == "w" && world.seed == 3)

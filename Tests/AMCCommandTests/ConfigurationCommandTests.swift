@@ -119,6 +119,7 @@ struct ConfigurationCommandTests {
             Key(key: "simulate.users.serve", command: users, kind: .string),
             Key(key: "simulate.users.topic", command: users, kind: .string, flag: ("--topic", "")),
             Key(key: "simulate.users.rate", command: users, kind: .number, flag: ("--rate", "0")),
+            Key(key: "simulate.users.click-rate", command: users, kind: .number, flag: ("--click-rate", "0")),
             Key(key: "simulate.users.concurrency", command: users, kind: .integer, flag: ("--concurrency", "0")),
             Key(key: "simulate.users.duration", command: users, kind: .number, flag: ("--duration", "-1")),
             Key(key: "simulate.users.shift-at", command: users, kind: .number, flag: ("--shift-at", "-1")),
