@@ -198,9 +198,9 @@ public struct LateFusionModel: ScoringModel {
 
     /// Scores encoded images: `cos(q, β_v v̄ + β_k k̄)`, with the mix that produced it.
     ///
-    /// The same arithmetic as ``fuse(visual:keyword:hasRegions:hasKeywords:beta:)``, ``norm(_:)`` and
-    /// ``cosine(_:_:_:_:)`` (each sum a ``Kernels/dot(_:_:_:)``, so the same bits as training's forward pass), read
-    /// straight from the encodings without a per-image allocation.
+    /// The same arithmetic as training's forward pass (the mix is ``mix(visual:keyword:count:hasRegions:hasKeywords:
+    /// beta:into:)``, the sums ``Kernels/dot(_:_:_:)`` as in ``norm(_:)`` and ``cosine(_:_:_:_:)``), read straight
+    /// from the encodings without a per-image allocation.
     public func score(query: EncodedQuery, encodedImages: [EncodedImage]) -> [ScoredImage] {
         let d = embeddingDimension
         precondition(query.vector.count == d && query.terms.count == 2, "query encoded by another architecture")
@@ -210,22 +210,19 @@ public struct LateFusionModel: ScoringModel {
         query.vector.withUnsafeBufferPointer { q in
             for (index, image) in encodedImages.enumerated() {
                 precondition(image.count == 2 * d, "image encoded by another architecture or dimensions")
-                let (hasRegions, hasKeywords) = (image.regionCount > 0, image.keywordCount > 0)
-                let (betaV, betaK): (Float, Float) =
-                    hasRegions && hasKeywords ? (beta.visual, beta.keyword) : hasKeywords ? (0, 1) : (1, 0)
-                let (dot, squares) = image.withValues { values -> (Float, Float) in
+                let (dot, squares, betaV, betaK) = image.withValues { values in
                     withUnsafeTemporaryAllocation(of: Float.self, capacity: d) { buffer in
                         let u = buffer.baseAddress!
-                        if hasRegions && hasKeywords {
-                            for j in 0..<d { u[j] = betaV * values[j] + betaK * values[d + j] }
-                        } else if hasKeywords {
-                            u.update(from: values + d, count: d)
-                        } else if hasRegions {
-                            u.update(from: values, count: d)
-                        } else {
-                            u.update(repeating: 0, count: d)
-                        }
-                        return (Kernels.dot(q.baseAddress!, u, d), Kernels.dot(u, u, d))
+                        let (betaV, betaK) = Self.mix(
+                            visual: values,
+                            keyword: values + d,
+                            count: d,
+                            hasRegions: image.regionCount > 0,
+                            hasKeywords: image.keywordCount > 0,
+                            beta: beta,
+                            into: u
+                        )
+                        return (Kernels.dot(q.baseAddress!, u, d), Kernels.dot(u, u, d), betaV, betaK)
                     }
                 }
                 let score = dot / (query.norm * (squares + AMCModel.normEpsilon).squareRoot())
@@ -345,20 +342,53 @@ public struct LateFusionModel: ScoringModel {
         beta: (visual: Float, keyword: Float)
     ) -> (u: [Float], norm: Float, betaV: Float, betaK: Float) {
         let d = embeddingDimension
-        let (betaV, betaK): (Float, Float) =
-            hasRegions && hasKeywords ? (beta.visual, beta.keyword) : hasKeywords ? (0, 1) : (1, 0)
+        precondition(visual.count == d && keyword.count == d, "embeddings of another dimension")
         var u = [Float](repeating: 0, count: d)
-        let (vs, ks) = (visual.startIndex, keyword.startIndex)
-        for j in 0..<d {
-            if hasRegions && hasKeywords {
-                u[j] = betaV * visual[vs + j] + betaK * keyword[ks + j]
-            } else if hasKeywords {
-                u[j] = keyword[ks + j]
-            } else if hasRegions {
-                u[j] = visual[vs + j]
+        let (betaV, betaK) = visual.withUnsafeBufferPointer { v in
+            keyword.withUnsafeBufferPointer { k in
+                u.withUnsafeMutableBufferPointer { out in
+                    Self.mix(
+                        visual: v.baseAddress!,
+                        keyword: k.baseAddress!,
+                        count: d,
+                        hasRegions: hasRegions,
+                        hasKeywords: hasKeywords,
+                        beta: beta,
+                        into: out.baseAddress!
+                    )
+                }
             }
         }
         return (u, Self.norm(u), betaV, betaK)
+    }
+
+    /// Writes `u = β_v v̄ + β_k k̄` (`count` values) and returns the effective mix: the gate's when both modalities
+    /// are present, else all on the one present (`β_v = 1` and `u = 0` when neither is). Serving's ``score(query:
+    /// encodedImages:)`` and training's ``fuse(visual:keyword:hasRegions:hasKeywords:beta:)`` both mix here, so
+    /// they agree bit for bit.
+    static func mix(
+        visual: UnsafePointer<Float>,
+        keyword: UnsafePointer<Float>,
+        count d: Int,
+        hasRegions: Bool,
+        hasKeywords: Bool,
+        beta: (visual: Float, keyword: Float),
+        into u: UnsafeMutablePointer<Float>
+    ) -> (betaV: Float, betaK: Float) {
+        if hasRegions && hasKeywords {
+            for j in 0..<d { u[j] = beta.visual * visual[j] + beta.keyword * keyword[j] }
+            return (beta.visual, beta.keyword)
+        }
+        if hasKeywords {
+            u.update(from: keyword, count: d)
+            return (0, 1)
+        }
+        if hasRegions {
+            u.update(from: visual, count: d)
+        } else {
+            u.update(repeating: 0, count: d)
+        }
+        return (1, 0)
     }
 
     /// `sqrt(x·x + ε)`, the dot product in ``Kernels/dot(_:_:_:)``'s order.
