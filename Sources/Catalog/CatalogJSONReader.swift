@@ -196,7 +196,7 @@ struct CatalogJSONReader {
             }
             throw json.error("unexpected character")
         }
-        guard atNumber() else {
+        guard json.atNumber else {
             note(.wrongType("regions[\(row)][\(column)] must be a number, not \(valueType)"))
             try skipValue(depth: 3)
             return nil
@@ -248,7 +248,7 @@ struct CatalogJSONReader {
         var shape: [Int] = []
         var valid = true
         try elements(depth: 1) { reader throws(JSONSyntaxError) in
-            guard reader.atNumber() else {
+            guard reader.json.atNumber else {
                 valid = false
                 return try reader.skipValue(depth: 2)
             }
@@ -272,12 +272,6 @@ struct CatalogJSONReader {
         case UInt8(ascii: "n"): return "null"
         default: return "a number"
         }
-    }
-
-    /// Whether the byte at the scanner's index can start a number.
-    func atNumber() -> Bool {
-        guard let byte = json.current else { return false }
-        return byte == UInt8(ascii: "-") || JSONScanner.isDigit(byte)
     }
 
     /// Calls `body` with the reader positioned at each element of the array at the scanner's index.

@@ -127,6 +127,12 @@ public struct JSONScanner {
     /// Whether `byte` is an ASCII digit.
     @inlinable public static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
 
+    /// Whether a number starts at ``index`` (a `-` or a digit).
+    @inlinable public var atNumber: Bool {
+        guard let byte = current else { return false }
+        return byte == UInt8(ascii: "-") || Self.isDigit(byte)
+    }
+
     // MARK: - Strings
 
     /// Steps past one string and returns its decoded value. ``index`` must be at the opening quote.

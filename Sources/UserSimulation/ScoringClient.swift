@@ -127,8 +127,8 @@ private struct ScoringResponse {
                     switch try json.memberKey() {
                     case "error" where json.peek(UInt8(ascii: "\"")): error = try json.string()
                     case "ranking_id" where json.peek(UInt8(ascii: "\"")): rankingID = try json.string()
-                    case "ranking_id" where Self.atNumber(json): rankingID = try json.number()
-                    case "model_version" where Self.atNumber(json): modelVersion = Int64(try json.number())
+                    case "ranking_id" where json.atNumber: rankingID = try json.number()
+                    case "model_version" where json.atNumber: modelVersion = Int64(try json.number())
                     case "results" where json.peek(UInt8(ascii: "[")): results = try Self.images(&json)
                     default: try json.skipValue(depth: 1, maxDepth: Self.maxDepth)
                     }
@@ -142,11 +142,6 @@ private struct ScoringResponse {
     }
 
     private static let maxDepth = 16
-
-    private static func atNumber(_ json: JSONScanner) -> Bool {
-        guard let byte = json.current else { return false }
-        return byte == UInt8(ascii: "-") || JSONScanner.isDigit(byte)
-    }
 
     /// The `image` of every result (nil for a result without a string `image`); nil when an element is not an
     /// object.
