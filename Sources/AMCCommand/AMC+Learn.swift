@@ -71,6 +71,14 @@ extension AMC {
 
         @Option(
             help: ArgumentHelp(
+                "Seconds of recent page views a fine-tuning cycle reads for its window's queries (key "
+                    + "learn.evidence-horizon-seconds; 0: the window alone). Default: 60."
+            )
+        )
+        var evidenceHorizonSeconds: Double?
+
+        @Option(
+            help: ArgumentHelp(
                 "Architecture --bootstrap trains, one of: \(ModelArchitectures.ids.joined(separator: ", ")) "
                     + "(key learn.architecture). Default: amc."
             )
@@ -119,6 +127,11 @@ extension AMC {
                 "learn.min-cycle-spacing-seconds",
                 minCycleSpacingSeconds,
                 flag: "--min-cycle-spacing-seconds"
+            )
+            flags.set(
+                "learn.evidence-horizon-seconds",
+                evidenceHorizonSeconds,
+                flag: "--evidence-horizon-seconds"
             )
             flags.set("learn.seed", seed, flag: "--seed")
             flags.set("learn.architecture", architecture, flag: "--architecture")
@@ -290,6 +303,9 @@ extension Settings {
         )
         c.minCycleSpacing = .seconds(
             try reader.double(forKey: "learn.min-cycle-spacing-seconds", default: 1, bounds: .within(0...1e9))
+        )
+        c.evidenceHorizon = .seconds(
+            try reader.double(forKey: "learn.evidence-horizon-seconds", default: 60, bounds: .within(0...1e9))
         )
         c.wakeOnCommits = try reader.bool(forKey: "learn.wake-on-commits", default: c.wakeOnCommits)
         c.model.embeddingDimension = try reader.int(

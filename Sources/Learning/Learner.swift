@@ -105,7 +105,7 @@ public struct Learner: Sendable {
     ) throws -> LearnerOutcome {
         let started = Date()
         let (table, dimension) = try loadCatalog()
-        let snapshot = try PairStore(connection: connection).read(changedSince: nil)
+        let snapshot = try PairStore(connection: connection).readAll()
         let split = Split(snapshot.pairs, configuration: configuration)
         guard !split.training.isEmpty else {
             throw LearnerError("no relevance pairs to train on yet: ingest clicks first (amc ingest)")
@@ -260,15 +260,22 @@ public struct Learner: Sendable {
                     + "but the catalog's are \(dimension): bootstrap a new version (amc learn --bootstrap)"
             )
         }
-        // Only the queries with new clicks since the watermark, and every pair of those queries.
+        // Only the queries with new clicks since the watermark, every pair of those queries, and their evidence since
+        // the horizon.
         let pairStore = PairStore(connection: connection)
-        let (snapshot, eventRows) = try pairStore.readWindow(changedSince: parent.watermark)
+        let passes = cache.fineTunePasses(epochs: configuration.fineTuneEpochs, horizon: configuration.evidenceHorizon)
+        let (snapshot, eventRows) = try pairStore.readWindow(
+            changedSince: parent.watermark,
+            evidenceSince: cache.evidenceHorizon(configuration.evidenceHorizon)
+        )
+        cache.keepWatermark(snapshot.watermark, for: configuration.evidenceHorizon)
         reads.statements += 3
         reads.eventRows += eventRows
         reads.pairRows += snapshot.pairs.count
         let split = Split(snapshot.pairs, configuration: configuration)
-        // The window: training pairs with new clicks since the watermark, weighted by that new evidence alone.
-        let changed = split.training.filter { $0.changed && $0.windowGrade >= 1 }
+        // The window: training pairs with new clicks since the watermark, weighted by their recent evidence, and
+        // the pairs users examined lately as their in-query negatives.
+        let (changed, examined) = TrainingData.fineTuning(split.training)
         guard changed.count >= max(1, configuration.minNewPairs) else {
             logger.debug("No new pairs to learn from", metadata: ["changed": "\(changed.count)"])
             return .noNewPairs(changedPairs: changed.count)
@@ -278,7 +285,7 @@ public struct Learner: Sendable {
         // the most recent held-out queries of earlier windows; or, while no window had any, the fixed held-out
         // reference sample by its totals.
         let composed = cache.gateQueries(
-            window: gateSlice(split.heldOut, grade: \.windowGrade, table: table),
+            window: gateSlice(split.heldOut, grade: \.recentGrade, table: table),
             minimum: configuration.minGateQueries,
             percent: configuration.holdoutPercent
         )
@@ -303,11 +310,11 @@ public struct Learner: Sendable {
         }
         // The features this cycle uses: every epoch's positives and negatives, and the gate's candidates.
         var needed = Set<Int>()
-        for epoch in 0..<max(1, configuration.fineTuneEpochs) {
+        for epoch in 0..<passes {
             for example in TrainingData.plan(
                 changed,
-                context: split.training,
-                grade: \.windowGrade,
+                context: examined,
+                grade: \.recentGrade,
                 table: table,
                 negatives: configuration.negatives,
                 hardNegatives: configuration.inQueryNegatives,
@@ -328,11 +335,11 @@ public struct Learner: Sendable {
             parentModel,
             continuing: carried,
             scope: .onlinePart,
-            epochs: configuration.fineTuneEpochs,
+            epochs: passes,
             learningRate: configuration.fineTuneLearningRate,
             pairs: changed,
-            context: split.training,
-            grade: \.windowGrade,
+            context: examined,
+            grade: \.recentGrade,
             table: table,
             phase: "finetune",
             progress: progress,
@@ -362,7 +369,8 @@ public struct Learner: Sendable {
                 hyperparameters: hyperparameters(
                     .onlinePart,
                     architecture: parentModel.architecture,
-                    ModelConfiguration(hyperParameters: parentModel.parameters.hyperParameters)
+                    ModelConfiguration(hyperParameters: parentModel.parameters.hyperParameters),
+                    epochs: passes
                 ),
                 metrics: VersionMetrics(gate: gate, training: report),
                 createdBy: worker
@@ -679,16 +687,18 @@ public struct Learner: Sendable {
         )
     }
 
+    /// The hyper-parameters a version records; `epochs`: the passes a fine-tune made (its cycle's, not the setting).
     private func hyperparameters(
         _ scope: ParameterScope,
         architecture: String,
-        _ model: ModelConfiguration
+        _ model: ModelConfiguration,
+        epochs: Int? = nil
     ) -> Hyperparameters {
         let bootstrap = scope == .all
         return Hyperparameters(
             // AMC's online part keeps the name it was always recorded under.
             scope: bootstrap ? "all" : architecture == AMCModel.architecture ? "modality_attention" : scope.rawValue,
-            epochs: bootstrap ? configuration.bootstrapEpochs : configuration.fineTuneEpochs,
+            epochs: epochs ?? (bootstrap ? configuration.bootstrapEpochs : configuration.fineTuneEpochs),
             batchSize: configuration.batchSize,
             negatives: configuration.negatives,
             heldOutPercent: configuration.holdoutPercent,

@@ -26,6 +26,8 @@ public final class LearnerCache: Sendable {
         var recentHeldOut: (percent: Int, queries: RecentHeldOutQueries)?
         var carried: CarriedTrainer?
         var lastCycleReads = CycleReads()
+        /// The watermarks this learner's cycles read, oldest first, for the evidence horizon.
+        var watermarks: [(at: ContinuousClock.Instant, watermark: String)] = []
     }
 
     /// An empty cache.
@@ -40,6 +42,44 @@ public final class LearnerCache: Sendable {
 
     /// Encodings of catalog images for the gate and for fine-tuning.
     let encodings = ImageEncodingCache()
+
+    /// Where a fine-tuning cycle's recent evidence starts (``LearnerConfiguration/evidenceHorizon``): the latest
+    /// watermark this learner's cycles read at least `horizon` ago, else the oldest it kept; nil when it kept none
+    /// (a horizon of 0, or the process's first cycle): the window alone.
+    func evidenceHorizon(_ horizon: Duration, now: ContinuousClock.Instant = .now) -> String? {
+        guard horizon > .zero else { return nil }
+        let limit = now - horizon
+        return state.withLock { state in
+            state.watermarks.last { $0.at <= limit }?.watermark ?? state.watermarks.first?.watermark
+        }
+    }
+
+    /// Passes a fine-tuning cycle makes over its examples, for `epochs` (``LearnerConfiguration/fineTuneEpochs``)
+    /// per click: all of them when no watermark is kept (the process's first cycle, or a horizon of 0), since the
+    /// cycle's evidence is its window alone and each of its clicks is trained on in this cycle only; otherwise the
+    /// share of `epochs` that the time since the previous cycle is of the horizon, at least one, since every cycle
+    /// within the horizon trains on each recent click again.
+    func fineTunePasses(epochs: Int, horizon: Duration, now: ContinuousClock.Instant = .now) -> Int {
+        let epochs = max(1, epochs)
+        guard horizon > .zero, let previous = state.withLock({ $0.watermarks.last?.at }) else { return epochs }
+        let share = (now - previous) / horizon
+        return min(epochs, max(1, Int((Double(epochs) * share).rounded())))
+    }
+
+    /// The watermarks kept for the evidence horizon, oldest first.
+    var keptWatermarks: [String] { state.withLock { $0.watermarks.map(\.watermark) } }
+
+    /// Keeps a cycle's watermark for ``evidenceHorizon(_:)``, and drops those no horizon of `horizon` needs any more
+    /// (all but the latest one at least that old).
+    func keepWatermark(_ watermark: String, for horizon: Duration, now: ContinuousClock.Instant = .now) {
+        guard horizon > .zero else { return }
+        state.withLock { state in
+            state.watermarks.append((now, watermark))
+            if let last = state.watermarks.lastIndex(where: { $0.at <= now - horizon }), last > 0 {
+                state.watermarks.removeFirst(last)
+            }
+        }
+    }
 
     // MARK: - Catalog
 

@@ -12,7 +12,10 @@ public struct LearnerConfiguration: Sendable, Hashable {
     public var model = ModelConfiguration()
     /// Passes over the training pairs when bootstrapping.
     public var bootstrapEpochs = 6
-    /// Passes over the changed pairs when fine-tuning the MTN.
+    /// Passes a fine-tune makes over each click's evidence: a cycle whose evidence is its window alone makes all of
+    /// them; a cycle within the evidence horizon makes the share of them its interval is of the horizon, at least
+    /// one, since every cycle in the horizon trains on each recent click again (``evidenceHorizon``). Default: 8.
+    /// Key: `learn.finetune.epochs`.
     public var fineTuneEpochs = 8
     /// Examples per optimiser step.
     public var batchSize = 16
@@ -68,6 +71,12 @@ public struct LearnerConfiguration: Sendable, Hashable {
     /// the previous cycle) before it starts a cycle: every commit within it folds into that one cycle. Default: 1 s.
     /// Key: `learn.min-cycle-spacing-seconds`.
     public var minCycleSpacing: Duration = .seconds(1)
+    /// How far back a fine-tuning cycle reads the evidence of its window's queries: their clicks and passed-over views
+    /// since the watermark of this learner's cycle at least this long ago (or its first), or since the active
+    /// version's watermark when that is earlier. Every pair that evidence grades at least 1 is a positive of the cycle
+    /// (the window's clicks, and the horizon's earlier ones again), contrasted with the pairs it shows users
+    /// examined. 0: the window alone. Default: 60 s. Key: `learn.evidence-horizon-seconds`.
+    public var evidenceHorizon: Duration = .seconds(60)
     /// Whether `--follow` wakes on ingest's commit notifications; when false it polls, one cycle every
     /// ``pollInterval`` after the previous one ended, as the learner did before it listened (the baseline
     /// `amc bench adapt` compares with). Default: true. Key: `learn.wake-on-commits`.

@@ -18,11 +18,18 @@ public struct RelevancePair: Sendable, Hashable {
     /// When its first and latest click happened.
     public var firstSeen: Date
     public var lastSeen: Date
-    /// Clicks that arrived after the watermark (all clicks without a watermark).
+    /// Clicks that arrived after the watermark (all clicks for a pair read with its totals).
     public var windowClicks: Int64
-    /// The grade of the evidence that arrived after the watermark alone: the relevance formula over the window's
-    /// clicks and click events, with the pair's skips pro rata (0 when nothing arrived).
-    public var windowGrade: Int
+    /// The grade of the recent evidence alone (``PairStore/readWindow(changedSince:evidenceSince:)``): the relevance
+    /// formula over the recent clicks, click events and passed-over views (0 when none clicked it); the total grade
+    /// for a pair read with its totals.
+    public var recentGrade: Int
+    /// Recent page views that showed the image above a click of the query and did not click it: users examined it
+    /// and passed it over (0 for a pair read with its totals).
+    public var recentPassedOver: Int64
+    /// Whether the recent events of its query say what they showed (JSON click events with impressions and a
+    /// position). Without them (the Clickture triad form) nobody knows which images users saw.
+    public var recentViewsKnown: Bool
 
     public init(
         query: String,
@@ -34,7 +41,9 @@ public struct RelevancePair: Sendable, Hashable {
         firstSeen: Date,
         lastSeen: Date,
         windowClicks: Int64? = nil,
-        windowGrade: Int? = nil
+        recentGrade: Int? = nil,
+        recentPassedOver: Int64 = 0,
+        recentViewsKnown: Bool = false
     ) {
         self.query = query
         self.image = image
@@ -45,8 +54,17 @@ public struct RelevancePair: Sendable, Hashable {
         self.firstSeen = firstSeen
         self.lastSeen = lastSeen
         self.windowClicks = windowClicks ?? clicks
-        self.windowGrade = windowGrade ?? grade
+        self.recentGrade = recentGrade ?? grade
+        self.recentPassedOver = recentPassedOver
+        self.recentViewsKnown = recentViewsKnown
     }
+}
+
+extension RelevancePair {
+    /// Whether recent page views examined the image for its query: clicked it, or passed it over to click one
+    /// below it. When its query's recent events do not say what they showed (``recentViewsKnown``), every pair of
+    /// the query counts: the images its clicks were ever on are the only record of what users saw.
+    public var wasRecentlyExamined: Bool { !recentViewsKnown || recentGrade > 0 || recentPassedOver > 0 }
 }
 
 /// All pairs as of one snapshot, and that snapshot (the next watermark).
@@ -76,38 +94,21 @@ public struct PairStore: Sendable {
     }
 
     /// The watermark of everything committed now: a version trained on the pairs as they are now records it, and
-    /// ``read(changedSince:)`` with it marks only what changes afterwards.
+    /// ``readWindow(changedSince:evidenceSince:)`` with it reads only what changes afterwards.
     public func currentWatermark() throws -> String {
         try connection.query("SELECT pg_current_snapshot()::text")[0].decode(String.self, column: 0)
     }
 
-    /// Reads every pair in one snapshot, marking those changed since `watermark` and summing the click events
-    /// that arrived since (events carry the same transaction stamp as the pairs they changed).
-    /// - Parameter watermark: A previous ``PairSnapshot/watermark``; nil marks every pair changed.
-    public func read(changedSince watermark: String?) throws -> PairSnapshot {
+    /// Reads every pair in one snapshot (a bootstrap's data): each marked changed, its totals as its recent
+    /// evidence.
+    public func readAll() throws -> PairSnapshot {
         try connection.transaction { connection in
             try connection.execute(script: "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             let snapshot = try connection.query("SELECT pg_current_snapshot()::text")[0].decode(String.self, column: 0)
             let rows = try connection.query(
                 """
-                WITH recent AS (
-                    SELECT query, image, sum(clicks)::bigint AS clicks, count(*)::bigint AS events
-                    FROM click_events
-                    WHERE change_xid >= pg_snapshot_xmin(\(watermark)::pg_snapshot)
-                      AND NOT pg_visible_in_snapshot(change_xid, \(watermark)::pg_snapshot)
-                    GROUP BY query, image
-                )
-                SELECT p.query, p.image, p.clicks, p.relevance, p.grade,
-                       CASE WHEN \(watermark)::pg_snapshot IS NULL THEN true
-                            ELSE NOT pg_visible_in_snapshot(p.change_xid, \(watermark)::pg_snapshot) END,
-                       p.first_seen, p.last_seen,
-                       CASE WHEN \(watermark)::pg_snapshot IS NULL THEN p.clicks ELSE coalesce(r.clicks, 0) END,
-                       CASE WHEN \(watermark)::pg_snapshot IS NULL THEN p.grade
-                            WHEN r.clicks IS NULL THEN 0
-                            ELSE amc_grade(amc_relevance(r.clicks, r.events,
-                                 round(p.skips::numeric * r.events / greatest(p.click_events, 1))::bigint)) END
-                FROM relevance_labels p LEFT JOIN recent r ON r.query = p.query AND r.image = p.image
-                ORDER BY p.query, p.image
+                SELECT query, image, clicks, relevance, grade, first_seen, last_seen
+                FROM relevance_labels ORDER BY query, image
                 """
             )
             var pairs: [RelevancePair] = []
@@ -120,11 +121,9 @@ public struct PairStore: Sendable {
                         clicks: try row.decode(Int64.self, column: 2),
                         relevance: try row.decode(Double.self, column: 3),
                         grade: try row.decode(Int.self, column: 4),
-                        changed: try row.decode(Bool.self, column: 5),
-                        firstSeen: try row.decode(Date.self, column: 6),
-                        lastSeen: try row.decode(Date.self, column: 7),
-                        windowClicks: try row.decode(Int64.self, column: 8),
-                        windowGrade: try row.decode(Int.self, column: 9)
+                        changed: true,
+                        firstSeen: try row.decode(Date.self, column: 5),
+                        lastSeen: try row.decode(Date.self, column: 6)
                     )
                 )
             }
@@ -148,55 +147,109 @@ public struct PairStore: Sendable {
     }
 
     /// The pairs of every query with click events after `watermark` — all of those queries' pairs, the clicked and
-    /// the others (in-query negatives, held-out candidates) — in one snapshot, which becomes the next watermark;
-    /// each marked, counted and graded as ``read(changedSince:)`` does.
+    /// the others (in-query negatives, held-out candidates) — in one snapshot, which becomes the next watermark.
     ///
-    /// Its cost follows the window, not the table: the window's events are found through their stamp index (a
-    /// pair changes only with an event of its query in the same transaction), its queries' pairs through the
+    /// Each pair is marked changed when its stamp is not visible in `watermark`, counts the clicks that arrived
+    /// after it (``RelevancePair/windowClicks``), and is graded by the **recent evidence** of its query: the events
+    /// after `horizon` or after `watermark`, whichever reaches further back (``RelevancePair/recentGrade``,
+    /// ``RelevancePair/recentPassedOver``). Passed over means shown above a click of the query in the same page
+    /// view and not clicked in it; a view is the event's ranking id, else its session, and an event with neither
+    /// is a view of its own.
+    ///
+    /// Its cost follows the window and the horizon, not the table: the events are found through their stamp index
+    /// (a pair changes only with an event of its query in the same transaction), the queries' pairs through the
     /// pairs' primary key.
-    /// - Parameter watermark: A previous ``PairSnapshot/watermark``.
+    /// - Parameters:
+    ///   - watermark: A previous ``PairSnapshot/watermark``: what the window starts after.
+    ///   - horizon: An earlier ``PairSnapshot/watermark`` the recent evidence starts after; nil: the window's.
     /// - Returns: The snapshot, and how many aggregated event rows were read.
-    public func readWindow(changedSince watermark: String) throws -> (snapshot: PairSnapshot, eventRows: Int) {
-        try connection.transaction { connection in
+    public func readWindow(
+        changedSince watermark: String,
+        evidenceSince horizon: String? = nil
+    ) throws -> (snapshot: PairSnapshot, eventRows: Int) {
+        let horizon = horizon ?? watermark
+        return try connection.transaction { connection in
             try connection.execute(script: "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             let snapshot = try connection.query("SELECT pg_current_snapshot()::text")[0].decode(String.self, column: 0)
+            // The recent events of the window's queries, per pair: clicks and events of the clicked pairs (and the
+            // clicks in the window), and the page views that showed an image above a click of the query without
+            // it being clicked in that view (examined and passed over). A view is the event's ranking, else its
+            // session; an event with neither is a view of its own.
             let events = try connection.query(
                 """
-                SELECT query, image, sum(clicks)::bigint, count(*)::bigint
-                FROM click_events
-                WHERE change_xid >= pg_snapshot_xmin(\(watermark)::pg_snapshot)
-                  AND NOT pg_visible_in_snapshot(change_xid, \(watermark)::pg_snapshot)
-                GROUP BY query, image
+                WITH recent AS MATERIALIZED (
+                    SELECT query, image, clicks, position, impressions, coalesce(ranking, session) AS view,
+                           NOT pg_visible_in_snapshot(change_xid, \(watermark)::pg_snapshot) AS in_window
+                    FROM click_events
+                    WHERE change_xid >= least(pg_snapshot_xmin(\(horizon)::pg_snapshot),
+                                              pg_snapshot_xmin(\(watermark)::pg_snapshot))
+                      AND (NOT pg_visible_in_snapshot(change_xid, \(horizon)::pg_snapshot)
+                           OR NOT pg_visible_in_snapshot(change_xid, \(watermark)::pg_snapshot))
+                ), e AS MATERIALIZED (
+                    SELECT * FROM recent WHERE query IN (SELECT query FROM recent WHERE in_window)
+                ), clicked AS (
+                    SELECT query, image, sum(clicks)::bigint AS clicks, count(*)::bigint AS events,
+                           (sum(clicks) FILTER (WHERE in_window))::bigint AS window_clicks
+                    FROM e GROUP BY query, image
+                ), passed AS (
+                    SELECT e.query, s.image,
+                           (count(DISTINCT e.view) + count(*) FILTER (WHERE e.view IS NULL))::bigint AS views
+                    FROM e CROSS JOIN LATERAL unnest(e.impressions[1:e.position]) AS s(image)
+                    WHERE s.image <> e.image
+                      AND NOT EXISTS (SELECT 1 FROM e AS c
+                                      WHERE c.view = e.view AND c.query = e.query AND c.image = s.image)
+                    GROUP BY e.query, s.image
+                ), shown AS (
+                    SELECT query, bool_or(impressions IS NOT NULL AND position IS NOT NULL) AS known
+                    FROM e GROUP BY query
+                )
+                SELECT coalesce(c.query, p.query), coalesce(c.image, p.image), coalesce(c.clicks, 0),
+                       coalesce(c.events, 0), coalesce(p.views, 0), coalesce(c.window_clicks, 0), v.known
+                FROM clicked c FULL JOIN passed p ON p.query = c.query AND p.image = c.image
+                JOIN shown v ON v.query = coalesce(c.query, p.query)
                 """
             )
             var queries: [String] = []
             var images: [String] = []
             var clicks: [String] = []
             var counts: [String] = []
+            var passedOver: [String] = []
+            var windowClicks: [String] = []
+            var viewsKnown: Set<String> = []
             for row in events {
                 queries.append(try row.decode(String.self, column: 0))
                 images.append(try row.decode(String.self, column: 1))
                 clicks.append(String(try row.decode(Int64.self, column: 2)))
                 counts.append(String(try row.decode(Int64.self, column: 3)))
+                passedOver.append(String(try row.decode(Int64.self, column: 4)))
+                windowClicks.append(String(try row.decode(Int64.self, column: 5)))
+                if try row.decode(Bool.self, column: 6) { viewsKnown.insert(queries[queries.count - 1]) }
             }
             let windowQueries = Array(Set(queries)).sorted()
             let rows = try connection.query(
                 """
                 SELECT p.query, p.image, p.clicks, p.relevance, p.grade,
                        NOT pg_visible_in_snapshot(p.change_xid, \(watermark)::pg_snapshot),
-                       p.first_seen, p.last_seen, coalesce(r.clicks, 0),
-                       CASE WHEN r.clicks IS NULL THEN 0
-                            ELSE amc_grade(amc_relevance(r.clicks, r.events,
-                                 round(p.skips::numeric * r.events / greatest(p.click_events, 1))::bigint)) END
+                       p.first_seen, p.last_seen, coalesce(r.window_clicks, 0),
+                       CASE WHEN coalesce(r.clicks, 0) = 0 THEN 0
+                            ELSE amc_grade(amc_relevance(r.clicks, r.events, r.passed)) END,
+                       coalesce(r.passed, 0)
                 FROM relevance_labels p
                 LEFT JOIN unnest(\(queries)::text[], \(images)::text[], \(clicks)::text[]::bigint[],
-                                 \(counts)::text[]::bigint[]) AS r(query, image, clicks, events)
+                                 \(counts)::text[]::bigint[], \(passedOver)::text[]::bigint[],
+                                 \(windowClicks)::text[]::bigint[])
+                       AS r(query, image, clicks, events, passed, window_clicks)
                        ON r.query = p.query AND r.image = p.image
                 WHERE p.query = ANY(\(windowQueries)::text[])
                 ORDER BY p.query, p.image
                 """
             )
-            return (PairSnapshot(pairs: try rows.map(Self.decodePair), watermark: snapshot), events.count)
+            let pairs = try rows.map { row in
+                var pair = try Self.decodePair(row)
+                pair.recentViewsKnown = viewsKnown.contains(pair.query)
+                return pair
+            }
+            return (PairSnapshot(pairs: pairs, watermark: snapshot), events.count)
         }
     }
 
@@ -206,7 +259,7 @@ public struct PairStore: Sendable {
         guard !queries.isEmpty else { return [] }
         return try connection.query(
             """
-            SELECT query, image, clicks, relevance, grade, false, first_seen, last_seen, 0::bigint, 0
+            SELECT query, image, clicks, relevance, grade, false, first_seen, last_seen, 0::bigint, 0, 0::bigint
             FROM relevance_labels WHERE query = ANY(\(queries)::text[])
             ORDER BY query, image
             """
@@ -244,7 +297,8 @@ public struct PairStore: Sendable {
             firstSeen: try row.decode(Date.self, column: 6),
             lastSeen: try row.decode(Date.self, column: 7),
             windowClicks: try row.decode(Int64.self, column: 8),
-            windowGrade: try row.decode(Int.self, column: 9)
+            recentGrade: try row.decode(Int.self, column: 9),
+            recentPassedOver: try row.decode(Int64.self, column: 10)
         )
     }
 

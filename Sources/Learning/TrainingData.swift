@@ -14,6 +14,18 @@ public enum TrainingData {
         Int(LetterTrigramHasher.fnv1a(query.utf8) % 100) < percent
     }
 
+    /// What a fine-tuning cycle learns from, among the training pairs of its window's queries
+    /// (``PairStore/readWindow(changedSince:evidenceSince:)``): the positives are the pairs their recent evidence
+    /// grades at least 1 — the window's clicks, and the horizon's still recent ones again, so every cycle fits what
+    /// users of those queries prefer now; the in-query negatives come from the pairs users examined recently
+    /// (``RelevancePair/wasRecentlyExamined``: clicked, or passed over for an image below; any pair of a query whose
+    /// events carry no impressions). A pair nobody was shown lately says nothing about what users want now: it is
+    /// never a negative.
+    /// - Parameter training: The window's queries' training pairs (held-out queries removed).
+    static func fineTuning(_ training: [RelevancePair]) -> (positives: [RelevancePair], context: [RelevancePair]) {
+        (training.filter { $0.recentGrade >= 1 }, training.filter(\.wasRecentlyExamined))
+    }
+
     /// Training examples for one epoch: every pair whose grade (by `grade`) is at least 1, repeated that many
     /// times (a pair with more evidence weighs more), in a seeded random order. Each gets `negatives` negatives:
     /// up to `hardNegatives` of them are images of the same query with a lower grade in `context` (in-query

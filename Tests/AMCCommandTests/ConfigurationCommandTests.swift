@@ -46,7 +46,8 @@ struct ConfigurationCommandTests {
             ("learn.bootstrap.auxiliary-weight", nil), ("learn.gate.tolerance", "--gate-tolerance"),
             ("learn.gate.p-value", nil),
             ("learn.interval-seconds", "--interval-seconds"),
-            ("learn.min-cycle-spacing-seconds", "--min-cycle-spacing-seconds"), ("learn.model.margin", nil),
+            ("learn.min-cycle-spacing-seconds", "--min-cycle-spacing-seconds"),
+            ("learn.evidence-horizon-seconds", "--evidence-horizon-seconds"), ("learn.model.margin", nil),
         ]
         var keys: [Key] = [
             Key(key: "log.level", command: serve, kind: .choice),

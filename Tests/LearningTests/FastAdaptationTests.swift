@@ -169,7 +169,7 @@ struct FastAdaptationTests {
             cache: cache
         )
         // Two windows, each fine-tuned in its own cycle; the windows' examples are read as the cycles read them.
-        var windows: [(pairs: [RelevancePair], context: [RelevancePair])] = []
+        var windows: [(positives: [RelevancePair], context: [RelevancePair])] = []
         var published: [Int64] = []
         for shifted in [true, false] {
             try fixture.addClicks(fixture.world.clicks(shifted: shifted))
@@ -179,7 +179,7 @@ struct FastAdaptationTests {
                 try PairStore(connection: connection).readWindow(changedSince: parent.watermark).snapshot.pairs,
                 configuration: configuration
             )
-            windows.append((split.training.filter { $0.changed && $0.windowGrade >= 1 }, split.training))
+            windows.append(TrainingData.fineTuning(split.training))
             guard case .published(let version, _, _) = try following.fineTune() else {
                 Issue.record("the fine-tune did not publish")
                 return
@@ -188,20 +188,26 @@ struct FastAdaptationTests {
         }
         // The cycles trained on their images' kept encodings (AMC's trainer reads them), the same bits as the
         // session below, which encodes the features.
-        let positives = Set(windows.flatMap { $0.pairs.map(\.image) })
+        let positives = Set(windows.flatMap { $0.positives.map(\.image) })
         #expect(!positives.isEmpty && positives.isSubset(of: cache.encodings.keptKeys))
+        // The passes each cycle made, as recorded: the first cycle's evidence is its window alone (all of them); the
+        // second, within the evidence horizon, makes its share of them (at least one).
+        let passes = try published.map { try #require(try registry.version($0)).hyperparameters.epochs }
+        #expect(passes[0] == configuration.fineTuneEpochs && (1...configuration.fineTuneEpochs).contains(passes[1]))
 
         // One training session over both windows, from the bootstrap's weights.
         let settings = TrainerSettings(learningRate: configuration.fineTuneLearningRate, scope: .onlinePart)
         let start = try ModelArchitectures.model(from: registry.parameters(of: bootstrapped))
         var session = start.makeTrainer(settings)
-        for window in windows { train(&session, on: window, table: table, configuration: configuration) }
+        for (window, passes) in zip(windows, passes) {
+            train(&session, on: window, table: table, configuration: configuration, passes: passes)
+        }
         let second = try registry.parameters(of: published[1])
         #expect(second == session.scoringModel.parameters)
 
         // Without the moments (a fresh optimiser on the first cycle's weights) the second cycle would differ.
         var fresh = try ModelArchitectures.model(from: registry.parameters(of: published[0])).makeTrainer(settings)
-        train(&fresh, on: windows[1], table: table, configuration: configuration)
+        train(&fresh, on: windows[1], table: table, configuration: configuration, passes: passes[1])
         #expect(second != fresh.scoringModel.parameters)
 
         // After another lineage was activated (here: back to the bootstrap), the next fine-tune starts from fresh
@@ -220,11 +226,91 @@ struct FastAdaptationTests {
         var restarted = start.makeTrainer(settings)
         train(
             &restarted,
-            on: (split.training.filter { $0.changed && $0.windowGrade >= 1 }, split.training),
+            on: TrainingData.fineTuning(split.training),
             table: table,
-            configuration: configuration
+            configuration: configuration,
+            passes: try #require(try registry.version(third)).hyperparameters.epochs
         )
         #expect(try registry.parameters(of: third) == restarted.scoringModel.parameters)
+    }
+}
+
+/// What a fine-tuning cycle learns from: its queries' recent evidence, contrasted with what users examined lately.
+@Suite struct RecentEvidenceTests {
+    @Test func positivesAreWhatRecentEvidenceGradesAndNegativesOnlyWhatUsersExamined() {
+        func pair(
+            _ image: String,
+            changed: Bool,
+            windowClicks: Int64,
+            grade: Int,
+            passedOver: Int64,
+            query: String = "q",
+            viewsKnown: Bool = true
+        ) -> RelevancePair {
+            RelevancePair(
+                query: query,
+                image: image,
+                clicks: 10,
+                relevance: 2,
+                grade: 3,
+                changed: changed,
+                firstSeen: Date(),
+                lastSeen: Date(),
+                windowClicks: windowClicks,
+                recentGrade: grade,
+                recentPassedOver: passedOver,
+                recentViewsKnown: viewsKnown
+            )
+        }
+        let training = [
+            pair("clicked", changed: true, windowClicks: 1, grade: 1, passedOver: 0),
+            // Clicked in the window but passed over more often lately: examined, not a positive.
+            pair("outvoted", changed: true, windowClicks: 1, grade: 0, passedOver: 3),
+            // Graded by clicks earlier in the horizon, nothing new: trained on again while they are recent.
+            pair("earlier", changed: false, windowClicks: 0, grade: 2, passedOver: 0),
+            // Skipped in the window (its pair changed) and never clicked lately.
+            pair("passed", changed: true, windowClicks: 0, grade: 0, passedOver: 1),
+            // Clicked long ago, not shown lately: says nothing about now.
+            pair("unseen", changed: false, windowClicks: 0, grade: 0, passedOver: 0),
+            // A query whose events do not say what they showed (Clickture triads): every pair may be a negative.
+            pair("triad", changed: true, windowClicks: 2, grade: 1, passedOver: 0, query: "t", viewsKnown: false),
+            pair("unclicked", changed: false, windowClicks: 0, grade: 0, passedOver: 0, query: "t", viewsKnown: false),
+        ]
+        let (positives, context) = TrainingData.fineTuning(training)
+        #expect(positives.map(\.image) == ["clicked", "earlier", "triad"])
+        #expect(context.map(\.image) == ["clicked", "outvoted", "earlier", "passed", "triad", "unclicked"])
+    }
+
+    @Test func theHorizonIsTheLatestWatermarkAtLeastThatOldAndTheCacheKeepsNoOlder() {
+        let cache = LearnerCache()
+        let start = ContinuousClock.now
+        #expect(cache.evidenceHorizon(.seconds(30), now: start) == nil, "no cycle yet: the window alone")
+        cache.keepWatermark("1:1:", for: .seconds(30), now: start)
+        cache.keepWatermark("2:2:", for: .seconds(30), now: start + .seconds(10))
+        // None is old enough yet: the oldest kept.
+        #expect(cache.evidenceHorizon(.seconds(30), now: start + .seconds(20)) == "1:1:")
+        cache.keepWatermark("3:3:", for: .seconds(30), now: start + .seconds(45))
+        #expect(cache.evidenceHorizon(.seconds(30), now: start + .seconds(45)) == "2:2:")
+        #expect(cache.evidenceHorizon(.zero, now: start + .seconds(45)) == nil, "0: the window alone")
+        // The first watermark is older than the latest one that is old enough: no horizon needs it any more.
+        #expect(cache.keptWatermarks == ["2:2:", "3:3:"])
+        cache.keepWatermark("4:4:", for: .zero, now: start + .seconds(50))
+        #expect(cache.keptWatermarks == ["2:2:", "3:3:"], "a horizon of 0 keeps nothing")
+    }
+
+    @Test func aCycleWithinTheHorizonMakesItsShareOfThePassesAndAWindowAloneAllOfThem() {
+        let cache = LearnerCache()
+        let start = ContinuousClock.now
+        // Nothing kept: the cycle's evidence is its window alone, trained on in this cycle only.
+        #expect(cache.fineTunePasses(epochs: 8, horizon: .seconds(60), now: start) == 8)
+        cache.keepWatermark("1:1:", for: .seconds(60), now: start)
+        // Every 3 s within 60 s: 8 × 3/60 rounds to 0, at least one pass (the click is trained on ~20 times).
+        #expect(cache.fineTunePasses(epochs: 8, horizon: .seconds(60), now: start + .seconds(3)) == 1)
+        // Every 30 s: half of them, in each of the two cycles a click stays in the horizon.
+        #expect(cache.fineTunePasses(epochs: 8, horizon: .seconds(60), now: start + .seconds(30)) == 4)
+        // A cycle longer than the horizon is a window alone again: never more than the setting.
+        #expect(cache.fineTunePasses(epochs: 8, horizon: .seconds(60), now: start + .seconds(600)) == 8)
+        #expect(cache.fineTunePasses(epochs: 8, horizon: .zero, now: start + .seconds(3)) == 8, "no horizon")
     }
 }
 
@@ -252,19 +338,20 @@ private func addHistory(_ count: Int, to fixture: LearningFixture) throws {
     }
 }
 
-/// Runs a fine-tune's epochs and minibatches over a window, exactly as a learner cycle does.
+/// Runs a fine-tune's passes and minibatches over a window, exactly as a learner cycle does.
 private func train(
     _ trainer: inout any ScoringModelTrainer,
-    on window: (pairs: [RelevancePair], context: [RelevancePair]),
+    on window: (positives: [RelevancePair], context: [RelevancePair]),
     table: ImageFeatureTable,
-    configuration: LearnerConfiguration
+    configuration: LearnerConfiguration,
+    passes: Int
 ) {
     var queryInputs = QueryInputs(buckets: trainer.scoringModel.hashBuckets)
-    for epoch in 0..<max(1, configuration.fineTuneEpochs) {
+    for epoch in 0..<passes {
         let examples = TrainingData.examples(
-            window.pairs,
+            window.positives,
             context: window.context,
-            grade: \.windowGrade,
+            grade: \.recentGrade,
             table: table,
             queryInputs: &queryInputs,
             negatives: configuration.negatives,

@@ -21,7 +21,7 @@ import Testing
         let isTrained = { (query: String) in !TrainingData.isHeldOut(query, percent: configuration.holdoutPercent) }
         let queries = fixture.world.trainingQueries.map(\.text)
         let old = try #require(
-            try PairStore(connection: connection).read(changedSince: nil).pairs.first { isTrained($0.query) }
+            try PairStore(connection: connection).readAll().pairs.first { isTrained($0.query) }
         )
         let newQuery = try #require(queries.first { isTrained($0) && $0 != old.query })
         let newImage = fixture.world.images[1].key
