@@ -27,7 +27,7 @@ public enum LearnerOutcome: Sendable {
     /// The candidate failed the quality gate; nothing was published. `watermark` is the snapshot its data was
     /// read in (a retry is pointless until pairs change after it).
     case refused(gate: GateReport, watermark: String)
-    /// Too few training pairs changed since the active version's watermark.
+    /// Too few training pairs clicked since the active version's watermark.
     case noNewPairs(changedPairs: Int)
     /// Under `learn.promotion = interleaving`: a version passed the gate and was published without being activated;
     /// `experiment` interleaves it with the active version until the learner judges it.
@@ -38,7 +38,7 @@ public enum LearnerOutcome: Sendable {
 }
 
 /// The learning half of amc-stream: reads relevance pairs and the catalog, trains (everything, or only the MTN
-/// on the pairs changed since the active version), judges the candidate on held-out queries, and publishes and
+/// on the recent evidence of the queries clicked since the active version), judges the candidate on held-out queries, and publishes and
 /// activates it only when it passes the gate.
 ///
 /// All database work goes through one connection, which must hold the learner leadership lock
@@ -191,8 +191,8 @@ public struct Learner: Sendable {
         try !ModelRegistry(connection: connection).hasVersions()
     }
 
-    /// Fine-tunes only the online part of the active version (AMC: the MTN) on the training pairs changed since its
-    /// watermark, then gates against it. The active version's architecture's own settings
+    /// Fine-tunes only the online part of the active version (AMC: the MTN) on the recent evidence of the queries
+    /// clicked since its watermark (Docs/learning.md, "Recent evidence"), then gates against it. The active version's architecture's own settings
     /// (``LearnerConfiguration/architectures``) apply over the shared ones.
     ///
     /// Under `learn.promotion = interleaving`, while an interleaving experiment runs the cycle trains nothing: it
@@ -273,12 +273,14 @@ public struct Learner: Sendable {
         reads.eventRows += eventRows
         reads.pairRows += snapshot.pairs.count
         let split = Split(snapshot.pairs, configuration: configuration)
-        // The window: training pairs with new clicks since the watermark, weighted by their recent evidence, and
-        // the pairs users examined lately as their in-query negatives.
-        let (changed, examined) = TrainingData.fineTuning(split.training)
-        guard changed.count >= max(1, configuration.minNewPairs) else {
-            logger.debug("No new pairs to learn from", metadata: ["changed": "\(changed.count)"])
-            return .noNewPairs(changedPairs: changed.count)
+        // The positives: the pairs the window's queries' recent evidence grades at least 1 (the window's clicks and
+        // the horizon's still recent ones), with the pairs users examined lately as their in-query negatives. A
+        // cycle needs pairs clicked in its window among them.
+        let (positives, examined) = TrainingData.fineTuning(split.training)
+        let newPairs = positives.count { $0.windowClicks > 0 }
+        guard newPairs >= max(1, configuration.minNewPairs) else {
+            logger.debug("No new pairs to learn from", metadata: ["changed": "\(newPairs)"])
+            return .noNewPairs(changedPairs: newPairs)
         }
         // Judge on the freshest evidence, enough of it: held-out queries graded by the clicks in the same window
         // (what users do now, including images they stopped clicking), topped up to learn.gate.min-queries with
@@ -312,7 +314,7 @@ public struct Learner: Sendable {
         var needed = Set<Int>()
         for epoch in 0..<passes {
             for example in TrainingData.plan(
-                changed,
+                positives,
                 context: examined,
                 grade: \.recentGrade,
                 table: table,
@@ -337,7 +339,7 @@ public struct Learner: Sendable {
             scope: .onlinePart,
             epochs: passes,
             learningRate: configuration.fineTuneLearningRate,
-            pairs: changed,
+            pairs: positives,
             context: examined,
             grade: \.recentGrade,
             table: table,
@@ -361,7 +363,7 @@ public struct Learner: Sendable {
                 watermark: snapshot.watermark,
                 trainingWindow: window(
                     split,
-                    training: changed,
+                    training: positives,
                     table: table,
                     since: parent.watermark,
                     until: snapshot.watermark

@@ -48,7 +48,7 @@ public struct LearnerConfiguration: Sendable, Hashable {
     public var gateCandidates = 30
     /// Most held-out queries the gate evaluates (a stable sample when there are more).
     public var maxGateQueries = 2000
-    /// Fewest changed training pairs that make a fine-tuning cycle worthwhile.
+    /// Fewest training pairs clicked in the window (and graded at least 1) that make a fine-tuning cycle worthwhile.
     public var minNewPairs = 1
     /// Whether a version that passes the gate is activated at once (actor `learner`).
     public var activate = true
