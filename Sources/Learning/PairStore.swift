@@ -105,28 +105,12 @@ public struct PairStore: Sendable {
         try connection.transaction { connection in
             try connection.execute(script: "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             let snapshot = try connection.query("SELECT pg_current_snapshot()::text")[0].decode(String.self, column: 0)
-            let rows = try connection.query(
+            let pairs = try connection.query(
                 """
-                SELECT query, image, clicks, relevance, grade, first_seen, last_seen
+                SELECT query, image, clicks, relevance, grade, true, first_seen, last_seen, clicks, grade, 0::bigint
                 FROM relevance_labels ORDER BY query, image
                 """
-            )
-            var pairs: [RelevancePair] = []
-            pairs.reserveCapacity(rows.count)
-            for row in rows {
-                pairs.append(
-                    RelevancePair(
-                        query: try row.decode(String.self, column: 0),
-                        image: try row.decode(String.self, column: 1),
-                        clicks: try row.decode(Int64.self, column: 2),
-                        relevance: try row.decode(Double.self, column: 3),
-                        grade: try row.decode(Int.self, column: 4),
-                        changed: true,
-                        firstSeen: try row.decode(Date.self, column: 5),
-                        lastSeen: try row.decode(Date.self, column: 6)
-                    )
-                )
-            }
+            ).map(Self.decodePair)
             return PairSnapshot(pairs: pairs, watermark: snapshot)
         }
     }
