@@ -297,20 +297,19 @@ enum Kernels {
         typealias V = SIMD8<Float>
         let bits = unsafeBitCast(x, to: SIMD8<UInt32>.self)
         let ax = unsafeBitCast(bits & K.magnitudeMask, to: SIMD8<Float>.self)
-        let y = ax * 2
-        let shifted = V(repeating: K.roundingMagic).addingProduct(y, V(repeating: K.log2e))
-        let n = shifted - K.roundingMagic
-        let r = y.addingProduct(n, V(repeating: -K.ln2High)).addingProduct(n, V(repeating: -K.ln2Low))
-        var p = V(repeating: K.c6).addingProduct(V(repeating: K.c7), r)
-        p = V(repeating: K.c5).addingProduct(p, r)
-        p = V(repeating: K.c4).addingProduct(p, r)
-        p = V(repeating: K.c3).addingProduct(p, r)
-        p = V(repeating: K.c2).addingProduct(p, r)
-        p = r.addingProduct(r * r, p)
-        let exponent = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- K.roundingMagicBits &+ 127
-        let scale = unsafeBitCast(exponent &<< 23, to: V.self)
-        let e = (scale - 1).addingProduct(scale, p)
-        var result = e / (e + 2)
+        var xc = ax
+        xc.replace(with: K.clamp, where: ax .> K.clamp)
+        let x2 = xc * xc
+        var p = V(repeating: K.p11).addingProduct(x2, V(repeating: K.p13))
+        p = V(repeating: K.p9).addingProduct(x2, p)
+        p = V(repeating: K.p7).addingProduct(x2, p)
+        p = V(repeating: K.p5).addingProduct(x2, p)
+        p = V(repeating: K.p3).addingProduct(x2, p)
+        p = V(repeating: K.p1).addingProduct(x2, p)
+        var q = V(repeating: K.q4).addingProduct(x2, V(repeating: K.q6))
+        q = V(repeating: K.q2).addingProduct(x2, q)
+        q = V(repeating: K.q0).addingProduct(x2, q)
+        var result = (xc * p) / q
         result.replace(with: 1, where: ax .> K.saturation)
         result.replace(with: ax, where: ax .< K.linear)
         let signed = unsafeBitCast(result, to: SIMD8<UInt32>.self) | (bits & K.signMask)
@@ -392,25 +391,26 @@ enum Kernels {
     }
 }
 
-/// The constants of ``Swift/Float/tanhValue`` (shared by the scalar and the vector version).
+/// The constants of ``Swift/Float/tanhValue`` (shared by the scalar and the vector version): a rational minimax
+/// approximation `tanh x ≈ x·P(x²) / Q(x²)` on [0, ``clamp``], `P` of degree 6 and `Q` of degree 3 in `x²` (the
+/// odd 13/6 form and coefficients of Eigen's float tanh).
 enum TanhConstants {
     static let magnitudeMask: UInt32 = 0x7fff_ffff
     static let signMask: UInt32 = 0x8000_0000
-    static let log2e: Float = 1.442_695_040_888_963_4
-    /// `1.5 · 2^23`: adding it rounds a `Float` of magnitude < 2^22 to an integer (ties to even), which then sits
-    /// in the low bits of the sum's bit pattern.
-    static let roundingMagic: Float = 12_582_912
-    static let roundingMagicBits = Int32(bitPattern: roundingMagic.bitPattern)
-    /// `ln 2` split so that `n · ln2High` is exact for |n| < 2^15 (Cody–Waite).
-    static let ln2High: Float = 0.693_359_375
-    static let ln2Low: Float = -2.121_944_4e-4
-    static let c7: Float = 1.0 / 5040
-    static let c6: Float = 1.0 / 720
-    static let c5: Float = 1.0 / 120
-    static let c4: Float = 1.0 / 24
-    static let c3: Float = 1.0 / 6
-    static let c2: Float = 0.5
-    /// Beyond this |x|, tanh(x) is ±1 to within one unit in the last place.
+    /// Inputs are clamped to this before the rational function (beyond it the function's value stops rising).
+    static let clamp: Float = 7.905_311_107_635_498_05
+    static let p1: Float = 4.893_524_558_917_86e-3
+    static let p3: Float = 6.372_619_288_754_36e-4
+    static let p5: Float = 1.485_722_357_179_79e-5
+    static let p7: Float = 5.122_297_090_371_14e-8
+    static let p9: Float = -8.604_671_522_137_35e-11
+    static let p11: Float = 2.000_187_904_824_77e-13
+    static let p13: Float = -2.760_768_477_423_55e-16
+    static let q0: Float = 4.893_525_185_543_85e-3
+    static let q2: Float = 2.268_434_632_439_00e-3
+    static let q4: Float = 1.185_347_056_866_54e-4
+    static let q6: Float = 1.198_258_394_667_02e-6
+    /// Beyond this |x|, tanh(x) rounds to ±1.
     static let saturation: Float = 9
     /// Below this |x| (2^-12), tanh(x) rounds to x.
     static let linear: Float = 1.0 / 4096
