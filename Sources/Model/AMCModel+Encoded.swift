@@ -78,7 +78,21 @@ extension AMCModel {
 }
 
 extension EncodedImage {
-    /// The parts of an AMC-encoded image's block as views, for the duration of `body`.
+    /// The parts of an AMC-encoded block in the block's order — `A_v v` (R × a), `v` (R × d), `B_k k` (K × a),
+    /// `k` (K × d) — as views made by `view(start, rows, columns)` (`start` in elements from the block's start).
+    private func amcParts<View>(
+        embeddingDimension d: Int,
+        attentionDimension a: Int,
+        _ view: (_ start: Int, _ rows: Int, _ columns: Int) -> View
+    ) -> (View, View, View, View) {
+        let (r, kc) = (regionCount, keywordCount)
+        precondition(count == (r + kc) * (a + d), "image encoded by another architecture or dimensions")
+        let keywordsStart = r * (a + d)
+        return (view(0, r, a), view(r * a, r, d), view(keywordsStart, kc, a), view(keywordsStart + kc * a, kc, d))
+    }
+
+    /// The parts of an AMC-encoded image's block as float32 views (a compact block decoded first), for the
+    /// duration of `body`.
     /// - Parameters:
     ///   - d: The embedding dimension of the model that reads it.
     ///   - a: Its attention dimension.
@@ -91,24 +105,53 @@ extension EncodedImage {
             _ keywords: MatrixView
         ) -> Result
     ) -> Result {
-        let (r, kc) = (regionCount, keywordCount)
-        precondition(count == (r + kc) * (a + d), "image encoded by another architecture or dimensions")
-        return withValues { base in
-            let keywordsStart = base + r * (a + d)
-            return body(
-                MatrixView(base, rows: r, columns: a),
-                MatrixView(base + r * a, rows: r, columns: d),
-                MatrixView(keywordsStart, rows: kc, columns: a),
-                MatrixView(keywordsStart + kc * a, rows: kc, columns: d)
-            )
+        withValues { base in
+            let views = amcParts(embeddingDimension: d, attentionDimension: a) {
+                MatrixView(base + $0, rows: $1, columns: $2)
+            }
+            return body(views.0, views.1, views.2, views.3)
         }
+    }
+
+    /// The same parts of a float16 block, read in place, for the duration of `body`.
+    func withHalfViews<Result>(
+        embeddingDimension d: Int,
+        attentionDimension a: Int,
+        _ body: (
+            _ regionProjections: HalfMatrixView, _ regions: HalfMatrixView, _ keywordProjections: HalfMatrixView,
+            _ keywords: HalfMatrixView
+        ) -> Result
+    ) -> Result {
+        let base = storage.halves + offset
+        let views = amcParts(embeddingDimension: d, attentionDimension: a) {
+            HalfMatrixView(base + $0, rows: $1, columns: $2)
+        }
+        return withExtendedLifetime(storage) { body(views.0, views.1, views.2, views.3) }
     }
 }
 
 extension Engine {
     /// The query-dependent forward pass of an AMC-encoded image into slot `index` (the query must be loaded): the
-    /// one reader of an encoded image's block, for scoring and explaining.
+    /// one reader of an encoded image's block, for scoring and explaining. A float16 block is read in place
+    /// (converted as the kernels load it), any other is read as float32: the same bits for the same values.
     func forward(_ image: EncodedImage, slot index: Int, queryNorm: Float) {
+        if image.precision == .float16 {
+            image.withHalfViews(embeddingDimension: d, attentionDimension: a) {
+                regionProjections,
+                regions,
+                keywordProjections,
+                keywords in
+                forward(
+                    slot: index,
+                    regions: regions,
+                    keywords: keywords,
+                    regionProjections: regionProjections,
+                    keywordProjections: keywordProjections,
+                    queryNorm: queryNorm
+                )
+            }
+            return
+        }
         image.withViews(embeddingDimension: d, attentionDimension: a) {
             regionProjections,
             regions,

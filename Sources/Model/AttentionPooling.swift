@@ -8,8 +8,9 @@
 /// ```
 ///
 /// `P x_i` does not depend on the query, so it can be computed once per image (``project(_:into:)``) and passed
-/// to ``forward(items:projected:queryTerm:hidden:weights:pooled:)``; the hidden layer is `(P x_i) + t` either way,
-/// so both give the same bits. Any architecture with an attention over items can reuse it.
+/// to ``forward(items:projected:queryTerm:hidden:weights:pooled:)``, or projected into `hidden` just before; the
+/// hidden layer is `(P x_i) + t` either way, so both give the same bits. Any architecture with an attention over
+/// items can reuse it.
 struct AttentionPooling {
     /// `Pᵀ` (d × a), input-major: `P x = Pᵀ.combineRows(x)`.
     let projectionT: MatrixView
@@ -31,28 +32,28 @@ struct AttentionPooling {
     }
 
     /// The forward pass: `hidden` (n × a) gets `h_i`, `weights` (n) gets `α`, `pooled` (d) the pooled vector.
-    /// - Parameter projected: The items' `P x_i` (n × a) when precomputed; nil: computed here into `hidden`.
-    func forward(
-        items: MatrixView,
-        projected: MatrixView?,
+    /// - Parameters:
+    ///   - items: The items `x_i`, read where they are stored (`Float`, or a compact catalog's `Float16`: the same
+    ///     bits for the same values).
+    ///   - projected: Their `P x_i` (n × a), stored alike; it may be `hidden` (projected there by
+    ///     ``project(_:into:)``: the tanh is taken in place).
+    func forward<Items: AttentionItems>(
+        items: Items,
+        projected: Items,
         queryTerm t: VectorView,
         hidden: MatrixView,
         weights alpha: VectorView,
         pooled: VectorView
     ) {
         let n = items.rows
+        precondition(projected.rows == n, "one projection per item")
         // h_i = tanh(P x_i + t)
-        if let projected {
-            for i in 0..<n { Kernels.tanhOfSum(hidden[i].base, projected[i].base, t.base, hidden.columns) }
-        } else {
-            project(items, into: hidden)
-            for i in 0..<n { Kernels.tanhOfSum(hidden[i].base, hidden[i].base, t.base, hidden.columns) }
-        }
+        for i in 0..<n { projected.tanhOfSum(row: i, plus: t, into: hidden[i]) }
         // e_i = w · h_i, α = softmax(e)
         for i in 0..<n { alpha[i] = score.dot(hidden[i]) }
         alpha.softmax()
         // pooled = Σ_i α_i x_i
-        items.combineRows(alpha, start: nil, into: pooled)
+        items.weightedSum(alpha, into: pooled)
     }
 
     /// The backward pass given `dPooled = ∂L/∂pooled`: writes `∂L/∂x_i` to `dItems` (n × d) and adds into

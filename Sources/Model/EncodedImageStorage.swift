@@ -64,15 +64,21 @@ final class EncodedImageStorage: @unchecked Sendable {
         return raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
+    /// The float16 values (float16 storage only): read in place by the kernels that accept them.
+    var halves: UnsafePointer<Float16> {
+        precondition(precision == .float16, "only float16 storage holds halves")
+        return UnsafePointer(raw.bindMemory(to: Float16.self, capacity: max(count, 1)))
+    }
+
     /// Stores `values` at element `offset` (compact precisions; `offset` a whole group for int8).
     func store(_ values: UnsafePointer<Float>, count valueCount: Int, at offset: Int) {
         switch precision {
         case .float32:
             (base + offset).update(from: values, count: valueCount)
         case .float16:
-            let halves = raw.bindMemory(to: UInt16.self, capacity: count) + offset
+            let halves = raw.bindMemory(to: Float16.self, capacity: count) + offset
             for i in 0..<valueCount {
-                halves[i] = Float16(min(max(values[i], -65504), 65504)).bitPattern
+                halves[i] = Float16(min(max(values[i], -65504), 65504))
             }
         case .int8:
             let group = EncodingPrecision.int8GroupSize
@@ -104,15 +110,14 @@ final class EncodedImageStorage: @unchecked Sendable {
             destination.update(from: base + offset, count: valueCount)
         case .float16:
             // Eight at a time with the processor's half-to-single conversion (F16C, which the model's code targets).
-            let halves = raw.bindMemory(to: UInt16.self, capacity: count) + offset
+            let source = halves + offset
             var i = 0
             while i + 8 <= valueCount {
-                let eight = UnsafeRawPointer(halves + i).loadUnaligned(as: SIMD8<Float16>.self)
-                UnsafeMutableRawPointer(destination + i).storeBytes(of: SIMD8<Float>(eight), as: SIMD8<Float>.self)
+                Kernels.store8(Float16.load8(source + i), destination + i)
                 i += 8
             }
             while i < valueCount {
-                destination[i] = Float(Float16(bitPattern: halves[i]))
+                destination[i] = Float(source[i])
                 i += 1
             }
         case .int8:

@@ -345,13 +345,46 @@ struct Engine {
 
     /// The query-dependent rest of the forward pass (VAN, LAN, MTN, cosine) into slot `index`, from encoded
     /// regions (R × d) and keywords (K × d), and optionally their precomputed attention projections (R × a,
-    /// K × a); the query must be in the workspace.
+    /// K × a; nil: computed here into the slot's hidden layers); the query must be in the workspace.
     func forward(
         slot index: Int,
         regions v: MatrixView,
         keywords k: MatrixView,
         regionProjections: MatrixView? = nil,
         keywordProjections: MatrixView? = nil,
+        queryNorm: Float
+    ) {
+        let slot = slot(index, regions: v.rows, keywords: k.rows)
+        var projectedRegions = slot.hv
+        if let regionProjections {
+            projectedRegions = regionProjections
+        } else if v.rows > 0 && mode != .keywordOnly {
+            visualAttention.project(v, into: projectedRegions)
+        }
+        var projectedKeywords = slot.hk
+        if let keywordProjections {
+            projectedKeywords = keywordProjections
+        } else if k.rows > 0 && mode != .imageOnly {
+            keywordAttention.project(k, into: projectedKeywords)
+        }
+        forward(
+            slot: index,
+            regions: v,
+            keywords: k,
+            regionProjections: projectedRegions,
+            keywordProjections: projectedKeywords,
+            queryNorm: queryNorm
+        )
+    }
+
+    /// The same from the items and their attention projections read where they are stored: `Float` rows, or a
+    /// compact catalog's `Float16` rows converted as they are read (the same bits for the same values).
+    func forward<Items: AttentionItems>(
+        slot index: Int,
+        regions v: Items,
+        keywords k: Items,
+        regionProjections: Items,
+        keywordProjections: Items,
         queryNorm: Float
     ) {
         let slot = slot(index, regions: v.rows, keywords: k.rows)

@@ -44,15 +44,16 @@ enum Kernels {
     /// (accumulate in place); `v` must not overlap `out`.
     ///
     /// This one kernel is the matrix–vector product of every layer (`v` = a transposed weight matrix, `c` = the
-    /// input), the outer-product gradient accumulations (`v` = the inputs, `c` = a column of pre-activations) and
-    /// `Wᵀ·δ` in the backward pass (`v` = the row-major weight matrix).
-    static func combine(
+    /// input), the outer-product gradient accumulations (`v` = the inputs, `c` = a column of pre-activations),
+    /// `Wᵀ·δ` in the backward pass (`v` = the row-major weight matrix) and the attentions' pooling (`v` = the items,
+    /// `Float16` ones read in place from a compact catalog: each converts exactly, so the same bits as decoding first).
+    static func combine<Element: KernelElement>(
         _ out: UnsafeMutablePointer<Float>,
         start: UnsafePointer<Float>?,
         _ n: Int,
         _ c: UnsafePointer<Float>,
         _ cs: Int,
-        _ v: UnsafePointer<Float>,
+        _ v: UnsafePointer<Element>,
         _ vs: Int,
         _ m: Int
     ) {
@@ -74,14 +75,14 @@ enum Kernels {
             var vp = v + j
             for _ in 0..<n {
                 let s = SIMD8<Float>(repeating: cp.pointee)
-                a.0 = a.0.addingProduct(s, load8(vp))
-                a.1 = a.1.addingProduct(s, load8(vp + 8))
-                a.2 = a.2.addingProduct(s, load8(vp + 16))
-                a.3 = a.3.addingProduct(s, load8(vp + 24))
-                a.4 = a.4.addingProduct(s, load8(vp + 32))
-                a.5 = a.5.addingProduct(s, load8(vp + 40))
-                a.6 = a.6.addingProduct(s, load8(vp + 48))
-                a.7 = a.7.addingProduct(s, load8(vp + 56))
+                a.0 = a.0.addingProduct(s, Element.load8(vp))
+                a.1 = a.1.addingProduct(s, Element.load8(vp + 8))
+                a.2 = a.2.addingProduct(s, Element.load8(vp + 16))
+                a.3 = a.3.addingProduct(s, Element.load8(vp + 24))
+                a.4 = a.4.addingProduct(s, Element.load8(vp + 32))
+                a.5 = a.5.addingProduct(s, Element.load8(vp + 40))
+                a.6 = a.6.addingProduct(s, Element.load8(vp + 48))
+                a.7 = a.7.addingProduct(s, Element.load8(vp + 56))
                 cp += cs
                 vp += vs
             }
@@ -110,10 +111,10 @@ enum Kernels {
             var vp = v + j
             for _ in 0..<n {
                 let s = SIMD8<Float>(repeating: cp.pointee)
-                a0 = a0.addingProduct(s, load8(vp))
-                a1 = a1.addingProduct(s, load8(vp + 8))
-                a2 = a2.addingProduct(s, load8(vp + 16))
-                a3 = a3.addingProduct(s, load8(vp + 24))
+                a0 = a0.addingProduct(s, Element.load8(vp))
+                a1 = a1.addingProduct(s, Element.load8(vp + 8))
+                a2 = a2.addingProduct(s, Element.load8(vp + 16))
+                a3 = a3.addingProduct(s, Element.load8(vp + 24))
                 cp += cs
                 vp += vs
             }
@@ -129,7 +130,7 @@ enum Kernels {
             var cp = c
             var vp = v + j
             for _ in 0..<n {
-                a0 = a0.addingProduct(SIMD8<Float>(repeating: cp.pointee), load8(vp))
+                a0 = a0.addingProduct(SIMD8<Float>(repeating: cp.pointee), Element.load8(vp))
                 cp += cs
                 vp += vs
             }
@@ -141,7 +142,7 @@ enum Kernels {
             var cp = c
             var vp = v + j
             for _ in 0..<n {
-                acc = acc.addingProduct(cp.pointee, vp.pointee)
+                acc = acc.addingProduct(cp.pointee, vp.pointee.floatValue)
                 cp += cs
                 vp += vs
             }
@@ -260,19 +261,20 @@ enum Kernels {
     }
 
     /// `out[j] = tanh(x[j] + y[j])` (`out` may be `x`): the sum and ``tanhInPlace(_:_:)`` in one pass, same bits.
-    static func tanhOfSum(
+    /// `x` may be `Float16` values read in place (each converts exactly: the same bits as decoding them first).
+    static func tanhOfSum<Element: KernelElement>(
         _ out: UnsafeMutablePointer<Float>,
-        _ x: UnsafePointer<Float>,
+        _ x: UnsafePointer<Element>,
         _ y: UnsafePointer<Float>,
         _ n: Int
     ) {
         var j = 0
         while j + 8 <= n {
-            store8(tanh8(load8(x + j) + load8(y + j)), out + j)
+            store8(tanh8(Element.load8(x + j) + load8(y + j)), out + j)
             j += 8
         }
         while j < n {
-            out[j] = (x[j] + y[j]).tanhValue
+            out[j] = (x[j].floatValue + y[j]).tanhValue
             j += 1
         }
     }
@@ -389,6 +391,48 @@ enum Kernels {
             j += 1
         }
     }
+}
+
+/// An element type the kernels read: `Float`, or `Float16` (a compact catalog's stored encodings) converted to
+/// `Float` as it is loaded — exactly, so a kernel gives the same bits as on the values decoded first.
+protocol KernelElement {
+    /// Eight consecutive elements as `Float`s.
+    static func load8(_ p: UnsafePointer<Self>) -> SIMD8<Float>
+    /// The element as a `Float`.
+    var floatValue: Float { get }
+}
+
+extension Float: KernelElement {
+    @inline(__always)
+    static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+    }
+
+    @inline(__always)
+    var floatValue: Float { self }
+}
+
+extension Float16: KernelElement {
+    /// Eight halves converted at once (F16C's `vcvtph2ps` where the model's code targets it).
+    @inline(__always)
+    static func load8(_ p: UnsafePointer<Float16>) -> SIMD8<Float> {
+        // Lane by lane: the compiler folds it into one vector conversion, where the generic `SIMD8<Float>(_:)`
+        // initialiser stayed a call inside the larger kernels.
+        let h = UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float16>.self)
+        return SIMD8<Float>(
+            Float(h[0]),
+            Float(h[1]),
+            Float(h[2]),
+            Float(h[3]),
+            Float(h[4]),
+            Float(h[5]),
+            Float(h[6]),
+            Float(h[7])
+        )
+    }
+
+    @inline(__always)
+    var floatValue: Float { Float(self) }
 }
 
 /// The constants of ``Swift/Float/tanhValue`` (shared by the scalar and the vector version): a rational minimax

@@ -136,3 +136,50 @@ struct MatrixView {
         }
     }
 }
+
+/// A read-only row-major matrix of `Float16`s, one item per row: a compact catalog's stored encodings, which the
+/// kernels read in place, converting each value exactly as they load it.
+struct HalfMatrixView {
+    let base: UnsafePointer<Float16>
+    let rows: Int
+    let columns: Int
+
+    init(_ base: UnsafePointer<Float16>, rows: Int, columns: Int) {
+        self.base = base
+        self.rows = rows
+        self.columns = columns
+    }
+}
+
+/// The items an attention pools over, one per row, read where they are: `Float` rows (``MatrixView``) or a compact
+/// catalog's `Float16` rows (``HalfMatrixView``). Both give the same bits for the same values.
+protocol AttentionItems {
+    /// Number of items.
+    var rows: Int { get }
+    /// `out = tanh(row i + t)` (``Kernels/tanhOfSum(_:_:_:_:)``).
+    func tanhOfSum(row i: Int, plus t: VectorView, into out: VectorView)
+    /// `out = Σ_i w[i] · row i`, summed in row order (``Kernels/combine(_:start:_:_:_:_:_:_:)``).
+    func weightedSum(_ w: VectorView, into out: VectorView)
+}
+
+extension MatrixView: AttentionItems {
+    func tanhOfSum(row i: Int, plus t: VectorView, into out: VectorView) {
+        Kernels.tanhOfSum(out.base, self[i].base, t.base, columns)
+    }
+
+    func weightedSum(_ w: VectorView, into out: VectorView) {
+        combineRows(w, start: nil, into: out)
+    }
+}
+
+extension HalfMatrixView: AttentionItems {
+    func tanhOfSum(row i: Int, plus t: VectorView, into out: VectorView) {
+        precondition(t.count == columns && out.count == columns, "tanhOfSum: shapes do not match")
+        Kernels.tanhOfSum(out.base, base + i * columns, t.base, columns)
+    }
+
+    func weightedSum(_ w: VectorView, into out: VectorView) {
+        precondition(w.count == rows && out.count == columns, "weightedSum: shapes do not match")
+        Kernels.combine(out.base, start: nil, rows, w.base, 1, base, columns, columns)
+    }
+}

@@ -12,8 +12,8 @@ import Testing
     @Test func everyFiniteHalfDecodesExactlyAsTheLibraryConversion() {
         let finite = (UInt16.min...UInt16.max).filter { Float16(bitPattern: $0).isFinite }
         let storage = EncodedImageStorage(count: finite.count, precision: .float16)
-        let halves = storage.raw.bindMemory(to: UInt16.self, capacity: finite.count)
-        for (i, bits) in finite.enumerated() { halves[i] = bits }
+        let halves = storage.raw.bindMemory(to: Float16.self, capacity: finite.count)
+        for (i, bits) in finite.enumerated() { halves[i] = Float16(bitPattern: bits) }
         var decoded = [Float](repeating: .nan, count: finite.count)
         // Two calls of 5 and n − 5 values, so that both the eight-lane loop and the one-value tail decode some.
         decoded.withUnsafeMutableBufferPointer {
@@ -55,6 +55,32 @@ import Testing
             let direct = model.score(query: query, images: images)
             let fast = model.score(query: model.encodeQuery(query), encodedImages: stored)
             #expect(direct.map(\.score.bitPattern) == fast.map(\.score.bitPattern))
+        }
+    }
+
+    /// AMC's scoring pass reads a float16 block in place, converting as it loads; every architecture scores it as
+    /// the same values decoded to a float32 block first, bit for bit.
+    @Test(arguments: ModelArchitectures.ids)
+    func float16BlocksScoreAsTheirDecodedValues(architecture: String) throws {
+        let (model, images) = try Self.modelAndImages(architecture)
+        let compact = EncodedImage.stored(model.encodeImages(images), at: .float16)
+        let decoded = compact.map { image in
+            let storage = EncodedImageStorage(count: image.count)
+            image.withValues { storage.base.update(from: $0, count: image.count) }
+            return EncodedImage(
+                regionCount: image.regionCount,
+                keywordCount: image.keywordCount,
+                storage: storage,
+                offset: 0,
+                count: image.count
+            )
+        }
+        for query in ["snooki baby bump", "red car", ""] {
+            let q = model.encodeQuery(query)
+            let inPlace = model.score(query: q, encodedImages: compact)
+            let fromDecoded = model.score(query: q, encodedImages: decoded)
+            #expect(inPlace.map(\.score.bitPattern) == fromDecoded.map(\.score.bitPattern))
+            #expect(inPlace.map(\.visualWeight.bitPattern) == fromDecoded.map(\.visualWeight.bitPattern))
         }
     }
 
