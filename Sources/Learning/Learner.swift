@@ -287,7 +287,7 @@ public struct Learner: Sendable {
         // the most recent held-out queries of earlier windows; or, while no window had any, the fixed held-out
         // reference sample by its totals.
         let composed = cache.gateQueries(
-            window: gateSlice(split.heldOut, grade: \.recentGrade, table: table),
+            window: gateSlice(split.heldOut, grade: \.recentGrade, onlyExamined: true, table: table),
             minimum: configuration.minGateQueries,
             percent: configuration.holdoutPercent
         )
@@ -393,11 +393,13 @@ public struct Learner: Sendable {
     private func gateSlice(
         _ heldOut: [RelevancePair],
         grade: KeyPath<RelevancePair, Int>,
+        onlyExamined: Bool = false,
         table: ImageFeatureTable
     ) -> [JudgedQuery] {
         TrainingData.gateQueries(
             heldOut,
             grade: grade,
+            onlyExamined: onlyExamined,
             table: table,
             candidates: configuration.gateCandidates,
             maxQueries: configuration.maxGateQueries

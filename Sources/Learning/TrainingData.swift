@@ -148,16 +148,26 @@ public enum TrainingData {
     /// The gate's judged queries: per held-out query, its clicked images graded by `grade`, plus
     /// catalog images it never clicked (gain 0) up to `candidates`, drawn with a generator seeded by the query so
     /// every version is judged on the same lists. At most `maxQueries` queries (a stable hash sample).
+    ///
+    /// With `onlyExamined`, a query's images that users did not examine lately
+    /// (``RelevancePair/wasRecentlyExamined`` false) are left out of its list — neither judged nor drawn as filler:
+    /// their recent grade of 0 says nobody looked at them, not that they are irrelevant (a condensed list).
     static func gateQueries(
         _ heldOut: [RelevancePair],
         grade: KeyPath<RelevancePair, Int>,
+        onlyExamined: Bool = false,
         table: ImageFeatureTable,
         candidates: Int,
         maxQueries: Int
     ) -> [JudgedQuery] {
         var byQuery: [String: [RelevancePair]] = [:]
+        var unjudged: [String: Set<String>] = [:]
         for pair in heldOut where table.position(of: pair.image) != nil {
-            byQuery[pair.query, default: []].append(pair)
+            if onlyExamined && !pair.wasRecentlyExamined {
+                unjudged[pair.query, default: []].insert(pair.image)
+            } else {
+                byQuery[pair.query, default: []].append(pair)
+            }
         }
         let chosen = byQuery.keys.sorted {
             (LetterTrigramHasher.fnv1a($0.utf8), $0) < (LetterTrigramHasher.fnv1a($1.utf8), $1)
@@ -167,7 +177,7 @@ public enum TrainingData {
             let clicked = byQuery[query]!.sorted { $0.image < $1.image }
             var images = clicked.map(\.image)
             var gains = clicked.map { $0[keyPath: grade] }
-            var taken = Set(images)
+            var taken = Set(images).union(unjudged[query] ?? [])
             var rng = SplitMix64(seed: UInt64(LetterTrigramHasher.fnv1a(query.utf8)))
             var attempts = 0
             while images.count < candidates, taken.count < table.count, attempts < candidates * 20 {

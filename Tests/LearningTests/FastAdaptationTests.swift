@@ -1,4 +1,5 @@
 import Catalog
+import Evaluation
 import Foundation
 import LearningTestSupport
 import Model
@@ -237,48 +238,117 @@ struct FastAdaptationTests {
 
 /// What a fine-tuning cycle learns from: its queries' recent evidence, contrasted with what users examined lately.
 @Suite struct RecentEvidenceTests {
+    /// A pair with lifetime totals (10 clicks, grade 3) and the given recent evidence.
+    static func pair(
+        _ image: String,
+        changed: Bool,
+        windowClicks: Int64,
+        grade: Int,
+        passedOver: Int64,
+        query: String = "q",
+        viewsKnown: Bool = true
+    ) -> RelevancePair {
+        RelevancePair(
+            query: query,
+            image: image,
+            clicks: 10,
+            relevance: 2,
+            grade: 3,
+            changed: changed,
+            firstSeen: Date(),
+            lastSeen: Date(),
+            windowClicks: windowClicks,
+            recentGrade: grade,
+            recentPassedOver: passedOver,
+            recentViewsKnown: viewsKnown
+        )
+    }
+
     @Test func positivesAreWhatRecentEvidenceGradesAndNegativesOnlyWhatUsersExamined() {
-        func pair(
-            _ image: String,
-            changed: Bool,
-            windowClicks: Int64,
-            grade: Int,
-            passedOver: Int64,
-            query: String = "q",
-            viewsKnown: Bool = true
-        ) -> RelevancePair {
-            RelevancePair(
-                query: query,
-                image: image,
-                clicks: 10,
-                relevance: 2,
-                grade: 3,
-                changed: changed,
-                firstSeen: Date(),
-                lastSeen: Date(),
-                windowClicks: windowClicks,
-                recentGrade: grade,
-                recentPassedOver: passedOver,
-                recentViewsKnown: viewsKnown
-            )
-        }
         let training = [
-            pair("clicked", changed: true, windowClicks: 1, grade: 1, passedOver: 0),
+            Self.pair("clicked", changed: true, windowClicks: 1, grade: 1, passedOver: 0),
             // Clicked in the window but passed over more often lately: examined, not a positive.
-            pair("outvoted", changed: true, windowClicks: 1, grade: 0, passedOver: 3),
+            Self.pair("outvoted", changed: true, windowClicks: 1, grade: 0, passedOver: 3),
             // Graded by clicks earlier in the horizon, nothing new: trained on again while they are recent.
-            pair("earlier", changed: false, windowClicks: 0, grade: 2, passedOver: 0),
+            Self.pair("earlier", changed: false, windowClicks: 0, grade: 2, passedOver: 0),
             // Skipped in the window (its pair changed) and never clicked lately.
-            pair("passed", changed: true, windowClicks: 0, grade: 0, passedOver: 1),
+            Self.pair("passed", changed: true, windowClicks: 0, grade: 0, passedOver: 1),
             // Clicked long ago, not shown lately: says nothing about now.
-            pair("unseen", changed: false, windowClicks: 0, grade: 0, passedOver: 0),
+            Self.pair("unseen", changed: false, windowClicks: 0, grade: 0, passedOver: 0),
             // A query whose events do not say what they showed (Clickture triads): every pair may be a negative.
-            pair("triad", changed: true, windowClicks: 2, grade: 1, passedOver: 0, query: "t", viewsKnown: false),
-            pair("unclicked", changed: false, windowClicks: 0, grade: 0, passedOver: 0, query: "t", viewsKnown: false),
+            Self.pair("triad", changed: true, windowClicks: 2, grade: 1, passedOver: 0, query: "t", viewsKnown: false),
+            Self.pair(
+                "unclicked",
+                changed: false,
+                windowClicks: 0,
+                grade: 0,
+                passedOver: 0,
+                query: "t",
+                viewsKnown: false
+            ),
         ]
         let (positives, context) = TrainingData.fineTuning(training)
         #expect(positives.map(\.image) == ["clicked", "earlier", "triad"])
         #expect(context.map(\.image) == ["clicked", "outvoted", "earlier", "passed", "triad", "unclicked"])
+    }
+
+    /// A fine-tune's gate judges each held-out query on the images users examined lately, graded by that evidence,
+    /// and leaves out the images nobody was shown lately (neither judged nor drawn as filler): a recent grade of 0
+    /// there says nobody looked, not that the image is irrelevant. Queries whose events do not say what they showed
+    /// keep every image, and the totals' slice (no `onlyExamined`) keeps them all.
+    @Test func theGateJudgesOnlyTheImagesUsersExaminedLately() {
+        let keys = ["clicked", "passed", "unseen", "triad-unseen"] + (0..<40).map { "filler-\($0)" }
+        let table = ImageFeatureTable(
+            images: keys.map {
+                CatalogImage(key: $0, keywords: ["k"], regions: [0, 0], regionCount: 1, regionDimension: 2)
+            },
+            hashBuckets: 16
+        )
+        let heldOut = [
+            Self.pair("clicked", changed: true, windowClicks: 2, grade: 2, passedOver: 0, query: "h"),
+            Self.pair("passed", changed: true, windowClicks: 0, grade: 0, passedOver: 2, query: "h"),
+            Self.pair("unseen", changed: false, windowClicks: 0, grade: 0, passedOver: 0, query: "h"),
+            Self.pair(
+                "clicked",
+                changed: true,
+                windowClicks: 1,
+                grade: 1,
+                passedOver: 0,
+                query: "t",
+                viewsKnown: false
+            ),
+            Self.pair(
+                "triad-unseen",
+                changed: false,
+                windowClicks: 0,
+                grade: 0,
+                passedOver: 0,
+                query: "t",
+                viewsKnown: false
+            ),
+        ]
+        func lists(onlyExamined: Bool) -> [String: [String: Int]] {
+            let judged = TrainingData.gateQueries(
+                heldOut,
+                grade: \.recentGrade,
+                onlyExamined: onlyExamined,
+                table: table,
+                candidates: 30,
+                maxQueries: 10
+            )
+            var result: [String: [String: Int]] = [:]
+            for query in judged {
+                #expect(query.images.count == 30 && Set(query.images).count == 30, "\(query.query): 30 distinct")
+                result[query.query] = Dictionary(uniqueKeysWithValues: zip(query.images, query.gains))
+            }
+            return result
+        }
+        let condensed = lists(onlyExamined: true)
+        #expect(condensed["h"]?["clicked"] == 2 && condensed["h"]?["passed"] == 0)
+        #expect(condensed["h"]?["unseen"] == nil, "not examined lately: left out, and never drawn as filler")
+        #expect(condensed["t"]?["clicked"] == 1 && condensed["t"]?["triad-unseen"] == 0, "views unknown: kept")
+        let full = lists(onlyExamined: false)
+        #expect(full["h"]?["unseen"] == 0, "without onlyExamined every pair is judged")
     }
 
     @Test func theHorizonIsTheLatestWatermarkAtLeastThatOldAndTheCacheKeepsNoOlder() {
