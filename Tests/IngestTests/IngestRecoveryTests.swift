@@ -213,13 +213,10 @@ struct IngestRecoveryTests {
             topic: "clicks",
             batch: 200
         )
-        let producer = try await streamOnceAssigned(
-            fixture,
-            partitions: 2,
-            url: url,
-            brokers: cluster.bootstrapServers,
-            perSecond: 4000
-        )
+        // The second half is produced only after the errors are injected, so they always hit mid-stream.
+        try await waitForAssignment(url, partitions: 2)
+        let half = fixture.lines.count / 2
+        let firstHalf = produceLines(fixture, 0..<half, brokers: cluster.bootstrapServers, perSecond: 4000)
         #expect(try await blocking { try eventually { progress.current.events >= 1000 } })
         // Retriable broker errors on the next fetches and on Kafka's (advisory) offset commits.
         cluster.pushRequestErrors(
@@ -231,7 +228,13 @@ struct IngestRecoveryTests {
             errors: [.coordinatorNotAvailable, .notCoordinator, .requestTimedOut]
         )
         #expect(try totals(url).events < fixture.validCount, "the errors hit mid-stream")
-        try await producer.value
+        try await firstHalf.value
+        try await produceLines(
+            fixture,
+            half..<fixture.lines.count,
+            brokers: cluster.bootstrapServers,
+            perSecond: 4000
+        ).value
         try await stopOnceAccountedFor(task, fixture, in: url)
 
         try expectExactlyOnce(fixture, in: url)
