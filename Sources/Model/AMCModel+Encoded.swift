@@ -135,28 +135,12 @@ extension Engine {
     /// one reader of an encoded image's block, for scoring and explaining. A float16 block is read in place
     /// (converted as the kernels load it), any other is read as float32: the same bits for the same values.
     func forward(_ image: EncodedImage, slot index: Int, queryNorm: Float) {
-        if image.precision == .float16 {
-            image.withHalfViews(embeddingDimension: d, attentionDimension: a) {
-                regionProjections,
-                regions,
-                keywordProjections,
-                keywords in
-                forward(
-                    slot: index,
-                    regions: regions,
-                    keywords: keywords,
-                    regionProjections: regionProjections,
-                    keywordProjections: keywordProjections,
-                    queryNorm: queryNorm
-                )
-            }
-            return
-        }
-        image.withViews(embeddingDimension: d, attentionDimension: a) {
-            regionProjections,
-            regions,
-            keywordProjections,
-            keywords in
+        func run<Items: AttentionItems>(
+            _ regionProjections: Items,
+            _ regions: Items,
+            _ keywordProjections: Items,
+            _ keywords: Items
+        ) {
             forward(
                 slot: index,
                 regions: regions,
@@ -165,6 +149,11 @@ extension Engine {
                 keywordProjections: keywordProjections,
                 queryNorm: queryNorm
             )
+        }
+        if image.precision == .float16 {
+            image.withHalfViews(embeddingDimension: d, attentionDimension: a) { run($0, $1, $2, $3) }
+        } else {
+            image.withViews(embeddingDimension: d, attentionDimension: a) { run($0, $1, $2, $3) }
         }
     }
 }
