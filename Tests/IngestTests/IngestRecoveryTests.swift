@@ -20,20 +20,13 @@ struct IngestRecoveryTests {
         let (first, progress) = startIngest(url: url, broker: broker, batch: 200)
         // The second half is produced only after the stop, so the stop always lands mid-stream.
         try await waitForAssignment(url, partitions: 3)
-        let half = fixture.lines.count / 2
-        let firstHalf = produceLines(fixture, 0..<half, brokers: broker.bootstrapServers, perSecond: 5000)
-        #expect(try await blocking { try eventually { progress.current.events >= 2000 } })
-        first.cancel()
-        try await first.value
-        let partial = try totals(url)
-        #expect(partial.events + partial.deadLetters < fixture.lines.count, "stopped mid-stream")
-        try await firstHalf.value
-        try await produceLines(
-            fixture,
-            half..<fixture.lines.count,
-            brokers: broker.bootstrapServers,
-            perSecond: 5000
-        ).value
+        try await produceInTwoHalves(fixture, brokers: broker.bootstrapServers, perSecond: 5000) {
+            #expect(try await blocking { try eventually { progress.current.events >= 2000 } })
+            first.cancel()
+            try await first.value
+            let partial = try totals(url)
+            #expect(partial.events + partial.deadLetters < fixture.lines.count, "stopped mid-stream")
+        }
 
         let (second, _) = startIngest(url: url, broker: broker, untilIdle: .seconds(2))
         try await second.value
@@ -72,22 +65,15 @@ struct IngestRecoveryTests {
         // The first half streams while the child ingests; the second only after the kill, so the kill always
         // lands mid-stream however slowly this test's own polling runs on a loaded machine.
         try await waitForAssignment(url, partitions: 2)
-        let half = fixture.lines.count / 2
-        let firstHalf = produceLines(fixture, 0..<half, brokers: broker.bootstrapServers, perSecond: 6000)
-        let sawProgress = try await blocking { try eventually { try totals(url).events >= 3000 } }
-        kill(child.processIdentifier, SIGKILL)
-        child.waitUntilExit()
-        #expect(sawProgress)
-        #expect(child.terminationReason == .uncaughtSignal)
-        let partial = try totals(url)
-        #expect(partial.events + partial.deadLetters < fixture.lines.count, "killed mid-stream")
-        try await firstHalf.value
-        try await produceLines(
-            fixture,
-            half..<fixture.lines.count,
-            brokers: broker.bootstrapServers,
-            perSecond: 6000
-        ).value
+        try await produceInTwoHalves(fixture, brokers: broker.bootstrapServers, perSecond: 6000) {
+            let sawProgress = try await blocking { try eventually { try totals(url).events >= 3000 } }
+            kill(child.processIdentifier, SIGKILL)
+            child.waitUntilExit()
+            #expect(sawProgress)
+            #expect(child.terminationReason == .uncaughtSignal)
+            let partial = try totals(url)
+            #expect(partial.events + partial.deadLetters < fixture.lines.count, "killed mid-stream")
+        }
 
         let (restart, _) = startIngest(url: url, broker: broker, untilIdle: .seconds(2), instanceID: instanceID)
         try await restart.value
@@ -215,26 +201,19 @@ struct IngestRecoveryTests {
         )
         // The second half is produced only after the errors are injected, so they always hit mid-stream.
         try await waitForAssignment(url, partitions: 2)
-        let half = fixture.lines.count / 2
-        let firstHalf = produceLines(fixture, 0..<half, brokers: cluster.bootstrapServers, perSecond: 4000)
-        #expect(try await blocking { try eventually { progress.current.events >= 1000 } })
-        // Retriable broker errors on the next fetches and on Kafka's (advisory) offset commits.
-        cluster.pushRequestErrors(
-            apiKey: KafkaAPIKey.fetch,
-            errors: [.notLeaderForPartition, .leaderNotAvailable, .requestTimedOut, .notLeaderForPartition]
-        )
-        cluster.pushRequestErrors(
-            apiKey: KafkaAPIKey.offsetCommit,
-            errors: [.coordinatorNotAvailable, .notCoordinator, .requestTimedOut]
-        )
-        #expect(try totals(url).events < fixture.validCount, "the errors hit mid-stream")
-        try await firstHalf.value
-        try await produceLines(
-            fixture,
-            half..<fixture.lines.count,
-            brokers: cluster.bootstrapServers,
-            perSecond: 4000
-        ).value
+        try await produceInTwoHalves(fixture, brokers: cluster.bootstrapServers, perSecond: 4000) { () async throws in
+            #expect(try await blocking { try eventually { progress.current.events >= 1000 } })
+            // Retriable broker errors on the next fetches and on Kafka's (advisory) offset commits.
+            cluster.pushRequestErrors(
+                apiKey: KafkaAPIKey.fetch,
+                errors: [.notLeaderForPartition, .leaderNotAvailable, .requestTimedOut, .notLeaderForPartition]
+            )
+            cluster.pushRequestErrors(
+                apiKey: KafkaAPIKey.offsetCommit,
+                errors: [.coordinatorNotAvailable, .notCoordinator, .requestTimedOut]
+            )
+            #expect(try totals(url).events < fixture.validCount, "the errors hit mid-stream")
+        }
         try await stopOnceAccountedFor(task, fixture, in: url)
 
         try expectExactlyOnce(fixture, in: url)

@@ -228,6 +228,22 @@ func produceLines(
     )
 }
 
+/// Produces the fixture's first half, runs `midStream` while it streams, and produces the second half only after
+/// both: whatever `midStream` does to ingest (a stop, a kill, injected broker errors) lands mid-stream by
+/// construction, however slowly a loaded machine runs the test's own polling.
+func produceInTwoHalves(
+    _ fixture: ClickLogFixture,
+    brokers: String,
+    perSecond: Int,
+    midStream: () async throws -> Void
+) async throws {
+    let half = fixture.lines.count / 2
+    let firstHalf = produceLines(fixture, 0..<half, brokers: brokers, perSecond: perSecond)
+    try await midStream()
+    try await firstHalf.value
+    try await produceLines(fixture, half..<fixture.lines.count, brokers: brokers, perSecond: perSecond).value
+}
+
 /// Waits until the ingest group has been assigned `partitions` partitions (it stores their offsets on assignment).
 func waitForAssignment(_ url: String, partitions: Int) async throws {
     let assigned = try await blocking {
