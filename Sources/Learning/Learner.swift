@@ -264,8 +264,12 @@ public struct Learner: Sendable {
         // the horizon.
         let pairStore = PairStore(connection: connection)
         let passes = cache.fineTunePasses(epochs: configuration.fineTuneEpochs, horizon: configuration.evidenceHorizon)
+        // After the gate refused a candidate of this version, the next one's window starts where the refused one's
+        // ended, as after a published one: the refused window does not stay open to be trained on again and again,
+        // ever longer, from the same parent. Its clicks remain evidence within the horizon.
+        let since = cache.refusedWatermark(of: active) ?? parent.watermark
         let (snapshot, eventRows) = try pairStore.readWindow(
-            changedSince: parent.watermark,
+            changedSince: since,
             evidenceSince: cache.evidenceHorizon(configuration.evidenceHorizon)
         )
         cache.keepWatermark(snapshot.watermark, for: configuration.evidenceHorizon)
@@ -365,7 +369,7 @@ public struct Learner: Sendable {
                     split,
                     training: positives,
                     table: table,
-                    since: parent.watermark,
+                    since: since,
                     until: snapshot.watermark
                 ),
                 hyperparameters: hyperparameters(
@@ -636,6 +640,11 @@ public struct Learner: Sendable {
             return .refused(gate: gate, watermark: candidate.watermark)
         }
         LearnerMetrics().record(outcome: outcome, training: candidate.metrics.training, started: started)
+        if case .refused(_, let watermark) = outcome {
+            cache.noteRefusal(of: candidate.parent, watermark: watermark)
+        } else {
+            cache.clearRefusal()
+        }
         switch outcome {
         case .published(let version, let activated, _):
             logger.notice(

@@ -28,6 +28,8 @@ public final class LearnerCache: Sendable {
         var lastCycleReads = CycleReads()
         /// The watermarks this learner's cycles read, oldest first, for the evidence horizon.
         var watermarks: [(at: ContinuousClock.Instant, watermark: String)] = []
+        /// The latest refused candidate: the version it was fine-tuned from and the watermark it read.
+        var refused: (parent: Int64, watermark: String)?
     }
 
     /// An empty cache.
@@ -79,6 +81,23 @@ public final class LearnerCache: Sendable {
                 state.watermarks.removeFirst(last)
             }
         }
+    }
+
+    /// Notes that the gate refused a candidate fine-tuned from `parent` on the window up to `watermark` (or, with
+    /// no parent, a bootstrap: nothing to remember).
+    func noteRefusal(of parent: Int64?, watermark: String) {
+        state.withLock { $0.refused = parent.map { ($0, watermark) } }
+    }
+
+    /// The watermark of the latest candidate of `version` the gate refused since this learner last published one;
+    /// nil when none was.
+    func refusedWatermark(of version: Int64) -> String? {
+        state.withLock { state in state.refused.flatMap { $0.parent == version ? $0.watermark : nil } }
+    }
+
+    /// Forgets the refusal: a candidate was published.
+    func clearRefusal() {
+        state.withLock { $0.refused = nil }
     }
 
     // MARK: - Catalog

@@ -72,10 +72,11 @@ public struct LearnerConfiguration: Sendable, Hashable {
     /// Key: `learn.min-cycle-spacing-seconds`.
     public var minCycleSpacing: Duration = .seconds(1)
     /// How far back a fine-tuning cycle reads the evidence of its window's queries: their clicks and passed-over views
-    /// since the watermark of this learner's cycle at least this long ago (or its first), or since the active
-    /// version's watermark when that is earlier. Every pair that evidence grades at least 1 is a positive of the cycle
-    /// (the window's clicks, and the horizon's earlier ones again), contrasted with the pairs it shows users
-    /// examined. 0: the window alone. Default: 60 s. Key: `learn.evidence-horizon-seconds`.
+    /// since the watermark of this learner's cycle at least this long ago (or its first), or since the start of the
+    /// window when that is earlier (the active version's watermark; after the gate refused a candidate of it, the
+    /// refused candidate's: Docs/learning.md, "A run of refusals"). Every pair that evidence grades at least 1 is a
+    /// positive of the cycle (the window's clicks, and the horizon's earlier ones again), contrasted with the pairs it
+    /// shows users examined. 0: the window alone. Default: 60 s. Key: `learn.evidence-horizon-seconds`.
     public var evidenceHorizon: Duration = .seconds(60)
     /// Whether `--follow` wakes on ingest's commit notifications; when false it polls, one cycle every
     /// ``pollInterval`` after the previous one ended, as the learner did before it listened (the baseline

@@ -149,6 +149,51 @@ import Testing
             return
         }
     }
+
+    @Test func afterARefusalTheNextCandidatesWindowStartsWhereTheRefusedOneEnded() throws {
+        let fixture = try LearningFixture(world: tinyWorld())
+        var configuration = quickConfiguration()
+        let (learner, connection) = try leadingLearner(fixture, configuration)
+        defer { connection.close() }
+        guard case .published(let parent, true, _) = try learner.bootstrap() else {
+            Issue.record("bootstrap did not publish")
+            return
+        }
+        let parentWatermark = try #require(try ModelRegistry(connection: connection).version(parent)).watermark
+        try fixture.addClicks(fixture.world.clicks(shifted: true))
+
+        // A learner whose every candidate the gate refuses (non-finite weights).
+        configuration.fineTuneLearningRate = .greatestFiniteMagnitude
+        let broken = Learner(configuration: configuration, connection: connection, worker: "test", logger: testLogger)
+        guard case .refused(_, let refusedWatermark) = try broken.fineTune() else {
+            Issue.record("the gate let a broken update through")
+            return
+        }
+        // One new click, on one query.
+        let query = try #require(
+            fixture.world.trainingQueries.map(\.text)
+                .first { !TrainingData.isHeldOut($0, percent: configuration.holdoutPercent) }
+        )
+        try fixture.addPairs([(query, fixture.world.images[0].key, 3)])
+        guard case .refused = try broken.fineTune() else {
+            Issue.record("the new click was not trained on")
+            return
+        }
+
+        let windows = try connection.query(
+            """
+            SELECT training_window->>'since_watermark', (training_window->>'queries')::int
+            FROM learner_runs WHERE outcome = 'refused' ORDER BY id
+            """
+        ).map { (try $0.decode(String.self, column: 0), try $0.decode(Int.self, column: 1)) }
+        try #require(windows.count == 2)
+        // The first candidate: every query clicked since the active version's watermark.
+        #expect(windows[0].0 == parentWatermark)
+        #expect(windows[0].1 > 1)
+        // The next, from the same parent: only what was clicked after the refused window, not that window again.
+        #expect(windows[1].0 == refusedWatermark)
+        #expect(windows[1].1 == 1)
+    }
 }
 
 private func mean(_ values: [Float]) -> Float {
