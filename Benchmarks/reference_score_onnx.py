@@ -13,7 +13,13 @@ inter_op_num_threads=1, sequential execution and every graph optimisation. float
 
 It reads the folder `amc bench score` writes (layout in Benchmarks/reference_score.py, whose loader it reuses).
 
-usage: reference_score_onnx.py DIR [--warmup 50] [--save-model FILE]
+usage: reference_score_onnx.py DIR [--warmup 50] [--rounds N] [--round-warmup 20] [--save-model FILE]
+
+With --rounds N (more than 1) it times the queries in N consecutive shares, each when it is told to: it prints `READY`
+once the session is built and warmed up, then for each round reads `GO` from standard input, runs the share's first
+--round-warmup queries unmeasured (the caches are the other side's after its round), times the share and prints
+`ROUND <r>`. `amc bench score` alternates these rounds with its own in-process rounds of the same queries, so
+both sides' figures come from the same minutes of a shared machine.
 
 Writes DIR/onnx_scores.f32 and DIR/onnx_visual_weights.f32 (queries x candidates, in candidate order) for the
 cross-check, and prints `VERSIONS onnxruntime=<v> onnx=<v> numpy=<v> python=<v>`, `FIRST <score of candidate 1
@@ -184,6 +190,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("directory")
     parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=1, help="time the queries in this many rounds, each on GO")
+    parser.add_argument("--round-warmup", type=int, default=20, help="unmeasured queries at the start of a round")
     parser.add_argument("--save-model", help="also write the ONNX graph to this file")
     args = parser.parse_args()
     w, data = ref.load(args.directory)
@@ -216,11 +224,24 @@ def main():
     scores = np.zeros(candidates.shape, dtype=F)
     visual_weights = np.zeros(candidates.shape, dtype=F)
     times = []
-    for query in range(n_queries):
-        started = time.perf_counter()
-        s, beta_v, _ = session.run(outputs, feeds[query])
-        times.append(time.perf_counter() - started)
-        scores[query], visual_weights[query] = s, beta_v
+    rounds = max(1, args.rounds)
+    driven = rounds > 1
+    if driven:
+        print("READY", flush=True)
+    for r in range(rounds):
+        if driven and sys.stdin.readline().strip() != "GO":
+            sys.exit(f"expected GO on standard input before round {r + 1}")
+        first, end = n_queries * r // rounds, n_queries * (r + 1) // rounds
+        if driven:
+            for query in range(first, min(first + args.round_warmup, end)):
+                session.run(outputs, feeds[query])
+        for query in range(first, end):
+            started = time.perf_counter()
+            s, beta_v, _ = session.run(outputs, feeds[query])
+            times.append(time.perf_counter() - started)
+            scores[query], visual_weights[query] = s, beta_v
+        if driven:
+            print(f"ROUND {r + 1}", flush=True)
     scores.astype("<f4").tofile(os.path.join(args.directory, "onnx_scores.f32"))
     visual_weights.astype("<f4").tofile(os.path.join(args.directory, "onnx_visual_weights.f32"))
     times.sort()

@@ -36,6 +36,11 @@ public struct BenchScore: Sendable {
     /// Timed in-process queries (each with its own random candidates); the reference scores the same.
     public var queries = 2000
 
+    /// Rounds the timed in-process queries are split into, alternating with ONNX Runtime's rounds of the same
+    /// queries, so that both tails come from the same minutes of the machine (1: one after the other). Each side
+    /// starts a round with its share's first queries unmeasured, as the phases did once each.
+    public var inProcessRounds = 5
+
     /// Concurrent HTTP clients (keep-alive connections), in both load phases.
     public var clients = 2
 
@@ -95,11 +100,11 @@ public struct BenchScore: Sendable {
     /// What is wrong with the parameters, or nil when they are usable.
     public var invalidParameters: String? {
         guard images >= 2, regions >= 1, keywords >= 5, candidates >= 1, candidates <= images, queries >= 100,
-            clients >= 1, seconds > 0, warmup >= 0, swaps >= 1, swapInterval >= 1, rounds >= 1, rounds <= swaps,
-            swaps >= 2, rollbacks >= 0
+            inProcessRounds >= 1, inProcessRounds <= queries / 20, clients >= 1, seconds > 0, warmup >= 0,
+            swaps >= 1, swapInterval >= 1, rounds >= 1, rounds <= swaps, swaps >= 2, rollbacks >= 0
         else {
             return
-                "images ≥ 2, regions ≥ 1, keywords ≥ 5, 1 ≤ candidates ≤ images, queries ≥ 100, clients ≥ 1, seconds > 0, warmup ≥ 0, swaps ≥ 1, swap-interval ≥ 1, 1 ≤ rounds ≤ swaps, swaps ≥ 2, rollbacks ≥ 0"
+                "images ≥ 2, regions ≥ 1, keywords ≥ 5, 1 ≤ candidates ≤ images, queries ≥ 100, 1 ≤ in-process-rounds ≤ queries / 20, clients ≥ 1, seconds > 0, warmup ≥ 0, swaps ≥ 1, swap-interval ≥ 1, 1 ≤ rounds ≤ swaps, swaps ≥ 2, rollbacks ≥ 0"
         }
         guard candidates <= ServingConfiguration().maxImages else {
             return "candidates must be at most \(ServingConfiguration().maxImages) (serve.max-images)"
@@ -276,18 +281,41 @@ public struct BenchScore: Sendable {
         guard let served = holder.current() else { throw CommandError("no model loaded") }
         var report = Report()
 
-        // 1. In-process: ServedModel.score on the loaded snapshot, one query after another, the server idle.
-        let (timings, servedScores) = try await Self.scoreInProcess(served, workload: workload)
+        // 1. In-process: ServedModel.score on the loaded snapshot, one query after another, the server idle — in
+        // rounds alternating with ONNX Runtime's rounds of the same queries (2), when it runs, so that a shared
+        // machine's background weighs on both tails alike.
+        let ourScores = workload.exactScores(served.model)
+        if !skipReference || !skipOnnxReference {
+            try workload.write(to: directory, weights: weights, model: AMCModel(weights: weights))
+        }
+        let (script, python) = (onnxReference, python)
+        var onnxRounds: OnnxRuntimeReference.Rounds?
+        if !skipOnnxReference && inProcessRounds > 1 {
+            let rounds = inProcessRounds
+            onnxRounds = try await onBlockingThread {
+                try OnnxRuntimeReference.Rounds(script, python: python, directory: directory, rounds: rounds)
+            }
+        }
+        let (timings, servedScores) = try await Self.scoreInProcess(
+            served,
+            workload: workload,
+            rounds: inProcessRounds
+        ) { round in
+            guard let onnxRounds else { return }
+            try await onBlockingThread { try onnxRounds.time(round: round) }
+        }
         report.inProcess = LatencySummary(timings)
         // The references are cross-checked against the model's exact scores (a float32 catalog); the worker's own
         // catalog precision (`serve.encoding`) moves them by what it is documented to.
-        let ourScores = workload.exactScores(served.model)
         print(
             String(
-                format: "in-process: %d queries × %d candidates, p50 %.3f ms, p99 %.3f ms (%@ catalog: scores within "
-                    + "%.1e of float32)",
+                format: "in-process: %d queries × %d candidates%@, p50 %.3f ms, p99 %.3f ms (%@ catalog: scores "
+                    + "within %.1e of float32)",
                 workload.inProcess.count,
                 candidates,
+                inProcessRounds == 1
+                    ? ""
+                    : " in \(inProcessRounds) rounds\(onnxRounds == nil ? "" : " alternating with ONNX Runtime's")",
                 report.inProcess.p50,
                 report.inProcess.p99,
                 served.catalogPrecision.rawValue,
@@ -295,11 +323,31 @@ public struct BenchScore: Sendable {
             )
         )
 
-        // 2. The reference, on the same weights, catalog, queries and candidates; cross-checked.
+        // 2. The references, on the same weights, catalog, queries and candidates; cross-checked. ONNX Runtime's
+        // timed rounds ran above (or run here, in one, with a single round).
+        if !skipOnnxReference {
+            let result = try await onBlockingThread { [onnxRounds] in
+                try onnxRounds?.finish() ?? OnnxRuntimeReference.run(script, python: python, directory: directory)
+            }
+            report.onnxRuntime = result.latency
+            report.onnxRuntimeVersions = result.versions
+            report.onnxScoreDifference = try OnnxRuntimeReference.check(
+                ours: ourScores,
+                theirs: result.scores,
+                candidates: candidates,
+                tolerance: 1e-4
+            )
+            print(
+                OnnxRuntimeReference.summary(
+                    result.latency,
+                    ours: report.inProcess,
+                    difference: report.onnxScoreDifference
+                )
+            )
+        }
+
         if !skipReference {
-            let model = AMCModel(weights: weights)
-            try workload.write(to: directory, weights: weights, model: model)
-            let (reference, python) = (reference, python)
+            let reference = reference
             let result = try await onBlockingThread {
                 try Self.runReference(reference, python: python, directory: directory)
             }
@@ -327,29 +375,6 @@ public struct BenchScore: Sendable {
                     result.latency.p50,
                     result.latency.p99,
                     worst
-                )
-            )
-        }
-
-        if !skipOnnxReference {
-            if skipReference { try workload.write(to: directory, weights: weights, model: AMCModel(weights: weights)) }
-            let (script, python) = (onnxReference, python)
-            let result = try await onBlockingThread {
-                try OnnxRuntimeReference.run(script, python: python, directory: directory)
-            }
-            report.onnxRuntime = result.latency
-            report.onnxRuntimeVersions = result.versions
-            report.onnxScoreDifference = try OnnxRuntimeReference.check(
-                ours: ourScores,
-                theirs: result.scores,
-                candidates: candidates,
-                tolerance: 1e-4
-            )
-            print(
-                OnnxRuntimeReference.summary(
-                    result.latency,
-                    ours: report.inProcess,
-                    difference: report.onnxScoreDifference
                 )
             )
         }
@@ -477,9 +502,16 @@ public struct BenchScore: Sendable {
     /// and the scores in candidate order (queries × candidates), for the cross-check. (Scoring is async since a
     /// catalog under a memory budget may read a request's misses from the database; a resident catalog never
     /// suspends.)
+    /// - Parameters:
+    ///   - rounds: Consecutive shares the queries are timed in; with more than one, each share's first
+    ///     ``OnnxRuntimeReference/Rounds/warmupQueries`` run unmeasured first.
+    ///   - afterRound: Called after each share with its number (1…`rounds`): another side's round of the same
+    ///     queries.
     static func scoreInProcess(
         _ served: ServedModel,
-        workload: ScoreWorkload
+        workload: ScoreWorkload,
+        rounds: Int = 1,
+        afterRound: (Int) async throws -> Void = { _ in }
     ) async throws -> ([Double], [Float]) {
         let keys = workload.images.map(\.key)
         let requests = workload.inProcess.map {
@@ -492,11 +524,20 @@ public struct BenchScore: Sendable {
         var results: [ScoringResult] = []
         timings.reserveCapacity(requests.count)
         results.reserveCapacity(requests.count)
-        for request in requests {
-            let started = ContinuousClock.now
-            let result = try await served.score(query: request.query, images: request.keys, top: nil)
-            timings.append((ContinuousClock.now - started).inMilliseconds)
-            results.append(result)
+        for round in 0..<rounds {
+            let share = requests[(requests.count * round / rounds)..<(requests.count * (round + 1) / rounds)]
+            if rounds > 1 {
+                for request in share.prefix(OnnxRuntimeReference.Rounds.warmupQueries) {
+                    _ = try await served.score(query: request.query, images: request.keys, top: nil)
+                }
+            }
+            for request in share {
+                let started = ContinuousClock.now
+                let result = try await served.score(query: request.query, images: request.keys, top: nil)
+                timings.append((ContinuousClock.now - started).inMilliseconds)
+                results.append(result)
+            }
+            try await afterRound(round + 1)
         }
         var scores: [Float] = []
         scores.reserveCapacity(requests.count * (requests.first?.keys.count ?? 0))

@@ -1,5 +1,6 @@
 import CommandSupport
 import Foundation
+import Synchronization
 
 /// `amc bench score`'s ONNX Runtime reference (`Benchmarks/reference_score_onnx.py`): the same per-query graph —
 /// query encoding, the gather of the candidates' stored encodings, attentions, MTN, cosine, sort — run by ONNX
@@ -32,6 +33,83 @@ enum OnnxRuntimeReference {
         guard let latency else { throw CommandError("the ONNX Runtime reference printed no REFERENCE line") }
         let scores = try NumPyReference.readFloats(directory.appendingPathComponent("onnx_scores.f32"))
         return Result(latency: latency, versions: versions, scores: scores)
+    }
+
+    /// A run driven round by round (the script's `--rounds`): started once — its graph built, warmed up — then each
+    /// ``time(round:)`` times its next share of the queries while the caller waits, so that the caller can time its
+    /// own share of the same queries in between and both sides' figures come from the same minutes.
+    final class Rounds: Sendable {
+        private let reference: ReferenceProcess
+        private let commands: FileHandle
+        /// Its standard output, and the lines read from it that were not round markers.
+        private let output: Mutex<(reader: LineReader, lines: [String])>
+        private let directory: URL
+        /// Queries each side runs unmeasured at the start of a round: the caches are the other side's after its round.
+        static let warmupQueries = 20
+
+        /// Starts the reference on the folder ``ScoreWorkload/write(to:weights:model:)`` wrote and waits until it
+        /// is ready to time its first round.
+        /// - Throws: ``CommandError`` when it cannot start or fails before it is ready (quoting its standard error).
+        init(_ script: String, python: String, directory: URL, rounds: Int) throws {
+            precondition(rounds > 1, "a run of one round needs no driving: use run(_:python:directory:)")
+            let (output, input) = (Pipe(), Pipe())
+            reference = try ReferenceProcess(
+                name: "the ONNX Runtime reference (\(script))",
+                executable: "/usr/bin/env",
+                arguments: [
+                    python, script, directory.path, "--rounds", String(rounds), "--round-warmup",
+                    String(Self.warmupQueries),
+                ],
+                standardOutput: output,
+                standardInput: input
+            )
+            commands = input.fileHandleForWriting
+            self.output = Mutex((LineReader(pipe: output.fileHandleForReading), []))
+            self.directory = directory
+            try readUntil("READY")
+        }
+
+        /// Times round `round` (1, 2, … in order, as many as it was started with).
+        /// - Throws: ``CommandError`` when the reference fails or stops before finishing the round.
+        func time(round: Int) throws {
+            do {
+                try commands.write(contentsOf: Data("GO\n".utf8))
+            } catch {
+                try reference.waitForSuccess()
+                throw CommandError("\(reference.name) stopped reading its rounds before round \(round)")
+            }
+            try readUntil("ROUND \(round)")
+        }
+
+        /// Waits for the reference to finish (after the last round) and reads its figures and scores.
+        /// - Throws: ``CommandError`` when it fails or prints no figures.
+        func finish() throws -> Result {
+            try? commands.close()
+            let lines = try output.withLock { output in
+                while let line = try output.reader.next() { output.lines.append(String(decoding: line, as: UTF8.self)) }
+                return output.lines
+            }
+            try reference.waitForSuccess()
+            let (latency, versions) = NumPyReference.scoringFigures(lines.map { Substring($0) })
+            guard let latency else { throw CommandError("the ONNX Runtime reference printed no REFERENCE line") }
+            let scores = try NumPyReference.readFloats(directory.appendingPathComponent("onnx_scores.f32"))
+            return Result(latency: latency, versions: versions, scores: scores)
+        }
+
+        /// Reads its output up to the line `marker`.
+        private func readUntil(_ marker: String) throws {
+            let found = try output.withLock { output in
+                while let line = try output.reader.next() {
+                    let text = String(decoding: line, as: UTF8.self)
+                    if text == marker { return true }
+                    output.lines.append(text)
+                }
+                return false
+            }
+            guard !found else { return }
+            try reference.waitForSuccess()
+            throw CommandError("\(reference.name) exited before printing \(marker)")
+        }
     }
 
     /// The largest absolute difference between `ours` and `theirs` and where it is.

@@ -15,6 +15,7 @@ final class ReferenceProcess: Sendable {
     ///   - executable: Path of the program.
     ///   - arguments: Its arguments.
     ///   - standardOutput: Where its standard output goes (a `Pipe`, a `FileHandle`); nil: inherited.
+    ///   - standardInput: Where its standard input comes from (a `Pipe`); nil: inherited.
     ///   - environment: Variables set for it on top of this process's environment.
     /// - Throws: ``CommandError`` when it cannot be started.
     init(
@@ -22,6 +23,7 @@ final class ReferenceProcess: Sendable {
         executable: String,
         arguments: [String],
         standardOutput: Any? = nil,
+        standardInput: Any? = nil,
         environment: [String: String] = [:]
     ) throws {
         self.name = name
@@ -33,6 +35,7 @@ final class ReferenceProcess: Sendable {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, set in set }
         }
         if let standardOutput { process.standardOutput = standardOutput }
+        if let standardInput { process.standardInput = standardInput }
         process.standardError = try FileHandle(forWritingTo: errorFile)
         do {
             try process.run()

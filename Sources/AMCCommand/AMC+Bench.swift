@@ -111,6 +111,12 @@ extension AMC.Bench {
         @Option(help: "Timed in-process queries (each with its own random candidates); the reference scores the same.")
         var queries = BenchScore().queries
 
+        @Option(
+            help:
+                "Rounds the timed in-process queries are split into, alternating with ONNX Runtime's rounds of the same queries (1: one after the other)."
+        )
+        var inProcessRounds = BenchScore().inProcessRounds
+
         @Option(help: "Concurrent HTTP clients (keep-alive connections), in both load phases.")
         var clients = BenchScore().clients
 
@@ -187,6 +193,7 @@ extension AMC.Bench {
             benchmark.keywords = keywords
             benchmark.candidates = candidates
             benchmark.queries = queries
+            benchmark.inProcessRounds = inProcessRounds
             benchmark.clients = clients
             benchmark.seconds = seconds
             benchmark.rounds = rounds

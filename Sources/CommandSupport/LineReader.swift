@@ -1,10 +1,12 @@
 import Foundation
 
-/// Reads a file (or standard input) as lines in large chunks, without a String per chunk.
+/// Reads a file (or standard input, or a pipe as its writer writes) as lines, without a String per chunk.
 /// Lines are split on `\n`; the `\n` is not included (a `\r` before it is kept for the parser to strip). A UTF-8
 /// byte-order mark at the start of the input is dropped: it marks the file's encoding and is no part of its first line.
 public struct LineReader {
     private let handle: FileHandle
+    /// Whether the input is a stream another process writes as it goes (a pipe): a read returns what is there.
+    private let streaming: Bool
     private var buffer: [UInt8] = []
     private var start = 0
     private var atEnd = false
@@ -14,6 +16,7 @@ public struct LineReader {
 
     /// Opens `path`; `-` is standard input.
     public init(path: String) throws {
+        streaming = false
         if path == "-" {
             handle = FileHandle.standardInput
         } else {
@@ -22,6 +25,12 @@ public struct LineReader {
             }
             handle = opened
         }
+    }
+
+    /// Reads a pipe's reading end, line by line as its writer writes them, until the writer closes it.
+    public init(pipe handle: FileHandle) {
+        self.handle = handle
+        streaming = true
     }
 
     /// The next line, or nil at end of input.
@@ -46,7 +55,8 @@ public struct LineReader {
                 buffer.removeSubrange(0..<start)
                 start = 0
             }
-            let chunk = try handle.read(upToCount: 1 << 20) ?? Data()
+            // A file is read in large chunks; a pipe as its writer writes (a full chunk would wait for more).
+            let chunk = streaming ? handle.availableData : try handle.read(upToCount: 1 << 20) ?? Data()
             if chunk.isEmpty {
                 atEnd = true
             } else {

@@ -196,7 +196,7 @@ extension Float {
 
 extension Double {
     /// `e^self` by range reduction `x = n ln2 + r`, |r| ≤ ln2/2, and a degree-11 Taylor polynomial in Horner form
-    /// (truncation error < 1e-13 relative, far below Float precision). Clamped to [-700, 700]; `n` is rounded to
+    /// with fused multiply–adds (truncation error < 1e-13 relative, far below Float precision). Clamped to [-700, 700]; `n` is rounded to
     /// nearest (ties to even) by adding `1.5 · 2^52`, and `2^n` is built from its bit pattern. Uses no libm call,
     /// so it is bit-identical on every platform.
     var expApprox: Double {
@@ -207,17 +207,17 @@ extension Double {
         let n = shifted - ExpConstants.roundingMagic
         let r = (x - n * ExpConstants.ln2High) - n * ExpConstants.ln2Low
         var p = ExpConstants.c11
-        p = p * r + ExpConstants.c10
-        p = p * r + ExpConstants.c9
-        p = p * r + ExpConstants.c8
-        p = p * r + ExpConstants.c7
-        p = p * r + ExpConstants.c6
-        p = p * r + ExpConstants.c5
-        p = p * r + ExpConstants.c4
-        p = p * r + ExpConstants.c3
-        p = p * r + ExpConstants.c2
-        p = p * r + 1
-        p = p * r + 1
+        p = ExpConstants.c10.addingProduct(p, r)
+        p = ExpConstants.c9.addingProduct(p, r)
+        p = ExpConstants.c8.addingProduct(p, r)
+        p = ExpConstants.c7.addingProduct(p, r)
+        p = ExpConstants.c6.addingProduct(p, r)
+        p = ExpConstants.c5.addingProduct(p, r)
+        p = ExpConstants.c4.addingProduct(p, r)
+        p = ExpConstants.c3.addingProduct(p, r)
+        p = ExpConstants.c2.addingProduct(p, r)
+        p = (1 as Double).addingProduct(p, r)
+        p = (1 as Double).addingProduct(p, r)
         let exponent = Int64(bitPattern: shifted.bitPattern) &- ExpConstants.roundingMagicBits &+ 1023
         return p * Double(bitPattern: UInt64(bitPattern: exponent &<< 52))
     }

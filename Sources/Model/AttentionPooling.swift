@@ -48,9 +48,9 @@ struct AttentionPooling {
         let n = items.rows
         precondition(projected.rows == n, "one projection per item")
         // h_i = tanh(P x_i + t)
-        for i in 0..<n { projected.tanhOfSum(row: i, plus: t, into: hidden[i]) }
+        projected.tanhOfSums(plus: t, into: hidden.rows(0..<n))
         // e_i = w · h_i, α = softmax(e)
-        for i in 0..<n { alpha[i] = score.dot(hidden[i]) }
+        hidden.rows(0..<n).dots(score, into: alpha)
         alpha.softmax()
         // pooled = Σ_i α_i x_i
         items.weightedSum(alpha, into: pooled)

@@ -19,6 +19,7 @@ enum Kernels {
     /// lane-wise into the first and `16b+8..<16b+16` into the second), reduced as `first + second`, then lanes
     /// `i + (i+4)`, then `i + (i+2)`, then `lane0 + lane1`; the remaining `n mod 16` products are added in order.
     /// Each product is fused into its accumulator (`acc = fma(x, y, acc)`).
+    @inline(__always)
     static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Float {
         var acc0 = SIMD8<Float>()
         var acc1 = SIMD8<Float>()
@@ -262,6 +263,7 @@ enum Kernels {
 
     /// `out[j] = tanh(x[j] + y[j])` (`out` may be `x`): the sum and ``tanhInPlace(_:_:)`` in one pass, same bits.
     /// `x` may be `Float16` values read in place (each converts exactly: the same bits as decoding them first).
+    @inline(__always)
     static func tanhOfSum<Element: KernelElement>(
         _ out: UnsafeMutablePointer<Float>,
         _ x: UnsafePointer<Element>,
@@ -277,6 +279,32 @@ enum Kernels {
             out[j] = (x[j].floatValue + y[j]).tanhValue
             j += 1
         }
+    }
+
+    /// ``tanhOfSum(_:_:_:_:)`` of every row of an `x` of `rows` × `n` (row `i` at `x + i · xs`) with the same `y`,
+    /// into `out` (row `i` at `out + i · os`): one call per matrix instead of per row, the same bits.
+    static func tanhOfSums<Element: KernelElement>(
+        _ out: UnsafeMutablePointer<Float>,
+        _ os: Int,
+        _ x: UnsafePointer<Element>,
+        _ xs: Int,
+        _ y: UnsafePointer<Float>,
+        _ rows: Int,
+        _ n: Int
+    ) {
+        for i in 0..<rows { tanhOfSum(out + i * os, x + i * xs, y, n) }
+    }
+
+    /// `out[i] = dot(x + i · xs, y, n)` for `i < rows` (``dot(_:_:_:)`` of every row with the same `y`, same bits).
+    static func dots(
+        _ out: UnsafeMutablePointer<Float>,
+        _ x: UnsafePointer<Float>,
+        _ xs: Int,
+        _ y: UnsafePointer<Float>,
+        _ rows: Int,
+        _ n: Int
+    ) {
+        for i in 0..<rows { out[i] = dot(x + i * xs, y, n) }
     }
 
     /// `p[j] = tanh(p[j])`, exactly ``Swift/Float/tanhValue`` per element, eight lanes at a time.
@@ -493,9 +521,13 @@ extension Kernels {
             UnsafeMutableRawPointer(p + j).storeBytes(of: e, as: SIMD4<Float>.self)
             j += 4
         }
-        while j < n {
-            p[j] = (p[j] - top).expValue
-            j += 1
+        // The last 1–3 elements as four lanes too (the spare lanes' results are dropped): the same bits per element,
+        // without a scalar chain of `Double` operations each.
+        if j < n {
+            var x = SIMD4<Float>(repeating: top)
+            for lane in 0..<(n - j) { x[lane] = p[j + lane] }
+            let e = SIMD4<Float>(exp4(SIMD4<Double>(x - topv)))
+            for lane in 0..<(n - j) { p[j + lane] = e[lane] }
         }
     }
 
@@ -509,18 +541,19 @@ extension Kernels {
         let shifted = x * K.log2e + K.roundingMagic
         let n = shifted - K.roundingMagic
         let r = (x - n * K.ln2High) - n * K.ln2Low
-        var p = SIMD4<Double>(repeating: K.c11)
-        p = p * r + K.c10
-        p = p * r + K.c9
-        p = p * r + K.c8
-        p = p * r + K.c7
-        p = p * r + K.c6
-        p = p * r + K.c5
-        p = p * r + K.c4
-        p = p * r + K.c3
-        p = p * r + K.c2
-        p = p * r + 1
-        p = p * r + 1
+        typealias V = SIMD4<Double>
+        var p = V(repeating: K.c11)
+        p = V(repeating: K.c10).addingProduct(p, r)
+        p = V(repeating: K.c9).addingProduct(p, r)
+        p = V(repeating: K.c8).addingProduct(p, r)
+        p = V(repeating: K.c7).addingProduct(p, r)
+        p = V(repeating: K.c6).addingProduct(p, r)
+        p = V(repeating: K.c5).addingProduct(p, r)
+        p = V(repeating: K.c4).addingProduct(p, r)
+        p = V(repeating: K.c3).addingProduct(p, r)
+        p = V(repeating: K.c2).addingProduct(p, r)
+        p = V(repeating: 1).addingProduct(p, r)
+        p = V(repeating: 1).addingProduct(p, r)
         let exponent = unsafeBitCast(shifted, to: SIMD4<Int64>.self) &- K.roundingMagicBits &+ 1023
         return p * unsafeBitCast(exponent &<< 52, to: SIMD4<Double>.self)
     }

@@ -92,6 +92,12 @@ struct MatrixView {
         MatrixView(base + range.lowerBound * stride, rows: range.count, columns: columns, stride: stride)
     }
 
+    /// `out[i] = row i · v` for every row (``Kernels/dots(_:_:_:_:_:_:)``: each the bits of ``VectorView/dot(_:)``).
+    func dots(_ v: VectorView, into out: VectorView) {
+        precondition(v.count == columns && out.count == rows, "dots: shapes do not match")
+        Kernels.dots(out.base, base, stride, v.base, rows, columns)
+    }
+
     /// Columns `range` of every row (a view of the same buffer).
     func columns(_ range: Range<Int>) -> MatrixView {
         MatrixView(base + range.lowerBound, rows: rows, columns: range.count, stride: stride)
@@ -156,15 +162,19 @@ struct HalfMatrixView {
 protocol AttentionItems {
     /// Number of items.
     var rows: Int { get }
-    /// `out = tanh(row i + t)` (``Kernels/tanhOfSum(_:_:_:_:)``).
-    func tanhOfSum(row i: Int, plus t: VectorView, into out: VectorView)
+    /// `out[i] = tanh(row i + t)` for every row (``Kernels/tanhOfSums(_:_:_:_:_:_:_:)``).
+    func tanhOfSums(plus t: VectorView, into out: MatrixView)
     /// `out = Σ_i w[i] · row i`, summed in row order (``Kernels/combine(_:start:_:_:_:_:_:_:)``).
     func weightedSum(_ w: VectorView, into out: VectorView)
 }
 
 extension MatrixView: AttentionItems {
-    func tanhOfSum(row i: Int, plus t: VectorView, into out: VectorView) {
-        Kernels.tanhOfSum(out.base, self[i].base, t.base, columns)
+    func tanhOfSums(plus t: VectorView, into out: MatrixView) {
+        precondition(
+            t.count == columns && out.columns == columns && out.rows == rows,
+            "tanhOfSums: shapes do not match"
+        )
+        Kernels.tanhOfSums(out.base, out.stride, base, stride, t.base, rows, columns)
     }
 
     func weightedSum(_ w: VectorView, into out: VectorView) {
@@ -173,9 +183,12 @@ extension MatrixView: AttentionItems {
 }
 
 extension HalfMatrixView: AttentionItems {
-    func tanhOfSum(row i: Int, plus t: VectorView, into out: VectorView) {
-        precondition(t.count == columns && out.count == columns, "tanhOfSum: shapes do not match")
-        Kernels.tanhOfSum(out.base, base + i * columns, t.base, columns)
+    func tanhOfSums(plus t: VectorView, into out: MatrixView) {
+        precondition(
+            t.count == columns && out.columns == columns && out.rows == rows,
+            "tanhOfSums: shapes do not match"
+        )
+        Kernels.tanhOfSums(out.base, out.stride, base, columns, t.base, rows, columns)
     }
 
     func weightedSum(_ w: VectorView, into out: VectorView) {

@@ -206,7 +206,11 @@ final class EncodedCatalog: Sendable {
             at: precision,
             separately: budget != nil
         )
-        return zip(images, encoded).map { Entry(image: $1, keywords: $0.keywords) }
+        // Images stored separately (under a budget, each evicted on its own) keep their own keywords too; the others
+        // share their batch's lists, as they share its storage.
+        guard budget == nil else { return zip(images, encoded).map { Entry(image: $1, keywords: $0.keywords) } }
+        let lists = ResidentImages.KeywordLists(images.map(\.keywords))
+        return encoded.indices.map { Entry(image: encoded[$0], keywordLists: lists, at: $0) }
     }
 
     /// Encodes `images` (distinct keys, this model's region dimension) and makes them resident.

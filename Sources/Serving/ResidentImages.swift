@@ -8,8 +8,36 @@ struct ResidentImages {
     struct Entry: Sendable {
         /// Its encodings.
         var image: EncodedImage
+        /// The keyword lists of the images encoded with it, and which one is its own: a request's candidates then
+        /// refer to one shared object per batch rather than each to a list of its own, which a request would
+        /// retain and release for every candidate (a cache miss each) only for explanations to read.
+        private let keywordLists: KeywordLists
+        private let keywordIndex: Int
+
+        /// An image with keywords of its own.
+        init(image: EncodedImage, keywords: [String]) {
+            self.init(image: image, keywordLists: KeywordLists([keywords]), at: 0)
+        }
+
+        /// An image whose keywords are list `index` of `lists`.
+        init(image: EncodedImage, keywordLists lists: KeywordLists, at index: Int) {
+            precondition(lists.lists.indices.contains(index), "no keyword list \(index)")
+            self.image = image
+            keywordLists = lists
+            keywordIndex = index
+        }
+
         /// Its keywords (the catalog's strings, which explanations name).
-        var keywords: [String]
+        var keywords: [String] { keywordLists.lists[keywordIndex] }
+    }
+
+    /// The keywords of images encoded together, one list per image.
+    final class KeywordLists: Sendable {
+        let lists: [[String]]
+
+        init(_ lists: [[String]]) {
+            self.lists = lists
+        }
     }
 
     private struct Slot {

@@ -322,6 +322,7 @@ import Testing
         let plain = try parse(["bench", "score"], as: AMC.Bench.Score.self).benchmark
         #expect(plain.images == 2000 && plain.regions == 16 && plain.keywords == 30 && plain.candidates == 100)
         #expect(plain.queries == 2000 && plain.clients == 2 && plain.seconds == 5 && plain.rounds == 5)
+        #expect(plain.inProcessRounds == 5)
         #expect(plain.warmup == 2 && plain.swaps == 50 && plain.rollbacks == 10 && plain.swapInterval == 100)
         #expect(!plain.reencode && plain.seed == 42 && plain.reference == "Benchmarks/reference_score.py")
         #expect(plain.python == "python3" && !plain.skipReference && !plain.keep)
@@ -329,7 +330,8 @@ import Testing
         let set = try parse(
             [
                 "bench", "score", "--images", "300", "--regions", "4", "--keywords", "6", "--candidates", "50",
-                "--queries", "100", "--clients", "3", "--seconds", "1.5", "--rounds", "2", "--warmup", "0",
+                "--queries", "100", "--in-process-rounds", "1", "--clients", "3", "--seconds", "1.5", "--rounds", "2",
+                "--warmup", "0",
                 "--swaps", "4", "--rollbacks", "0", "--swap-interval", "20", "--reencode", "--seed", "9",
                 "--reference", "r.py", "--python", "/usr/bin/python3", "--skip-reference", "--keep",
                 "--onnx-reference", "o.py", "--skip-onnx-reference",
@@ -339,6 +341,7 @@ import Testing
         #expect(set.onnxReference == "o.py" && set.skipOnnxReference)
         #expect(set.images == 300 && set.regions == 4 && set.keywords == 6 && set.candidates == 50)
         #expect(set.queries == 100 && set.clients == 3 && set.seconds == 1.5 && set.rounds == 2 && set.warmup == 0)
+        #expect(set.inProcessRounds == 1)
         #expect(set.swaps == 4 && set.rollbacks == 0 && set.swapInterval == 20 && set.reencode && set.seed == 9)
         #expect(set.reference == "r.py" && set.python == "/usr/bin/python3" && set.skipReference && set.keep)
         #expect(plain.architectures.first == "amc" && plain.architectures.contains("late_fusion"))
@@ -353,6 +356,10 @@ import Testing
                 .contains("unknown architecture nope; known: amc, ")
         )
         #expect(failure(["bench", "score", "--rounds", "9", "--swaps", "3"]).contains("1 ≤ rounds ≤ swaps"))
+        #expect(
+            failure(["bench", "score", "--queries", "100", "--in-process-rounds", "6"])
+                .contains("1 ≤ in-process-rounds ≤ queries / 20")
+        )
         #expect(
             failure(["bench", "score", "--images", "5000", "--candidates", "5000"])
                 .contains("candidates must be at most")

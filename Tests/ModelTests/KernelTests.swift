@@ -167,6 +167,31 @@ import Testing
                 }
             }
             for j in x.indices { #expect(fused[j].bitPattern == (x[j] + y[j]).tanhValue.bitPattern, "tanhOfSum \(j)") }
+            // Over a matrix, row by row: tanh(row i + t), and each row's dot with t as the single-row dot.
+            var t = Array(y.prefix(columns))
+            var hidden = [Float](repeating: .nan, count: n * columns)
+            var dots = [Float](repeating: .nan, count: n)
+            var expectedDots: [Float] = []
+            b.withUnsafeMutableBufferPointer { bp in
+                t.withUnsafeMutableBufferPointer { tp in
+                    hidden.withUnsafeMutableBufferPointer { hp in
+                        dots.withUnsafeMutableBufferPointer { dp in
+                            let items = MatrixView(bp.baseAddress!, rows: n, columns: columns)
+                            let term = VectorView(tp.baseAddress!, count: columns)
+                            items.tanhOfSums(plus: term, into: MatrixView(hp.baseAddress!, rows: n, columns: columns))
+                            items.dots(term, into: VectorView(dp.baseAddress!, count: n))
+                            expectedDots = (0..<n).map { items[$0].dot(term) }
+                        }
+                    }
+                }
+            }
+            for i in 0..<n {
+                for j in 0..<columns {
+                    let expected = (b[i * columns + j] + t[j]).tanhValue
+                    #expect(hidden[i * columns + j].bitPattern == expected.bitPattern, "tanhOfSums \(i), \(j)")
+                }
+                #expect(dots[i].bitPattern == expectedDots[i].bitPattern, "dots \(i)")
+            }
             e.withUnsafeMutableBufferPointer { VectorView($0.baseAddress!, count: n).softmax() }
             let top = logits.max()!
             let exps = logits.map { ($0 - top).expValue }
