@@ -29,6 +29,12 @@ enum OnnxRuntimeReference {
             arguments: [directory.path],
             name: "the ONNX Runtime reference"
         )
+        return try result(printed: lines, directory: directory)
+    }
+
+    /// The figures a finished run printed and the scores it wrote to `directory`.
+    /// - Throws: ``CommandError`` when it printed no figures.
+    private static func result(printed lines: [Substring], directory: URL) throws -> Result {
         let (latency, versions) = NumPyReference.scoringFigures(lines)
         guard let latency else { throw CommandError("the ONNX Runtime reference printed no REFERENCE line") }
         let scores = try NumPyReference.readFloats(directory.appendingPathComponent("onnx_scores.f32"))
@@ -90,10 +96,7 @@ enum OnnxRuntimeReference {
                 return output.lines
             }
             try reference.waitForSuccess()
-            let (latency, versions) = NumPyReference.scoringFigures(lines.map { Substring($0) })
-            guard let latency else { throw CommandError("the ONNX Runtime reference printed no REFERENCE line") }
-            let scores = try NumPyReference.readFloats(directory.appendingPathComponent("onnx_scores.f32"))
-            return Result(latency: latency, versions: versions, scores: scores)
+            return try OnnxRuntimeReference.result(printed: lines.map { Substring($0) }, directory: directory)
         }
 
         /// Reads its output up to the line `marker`.

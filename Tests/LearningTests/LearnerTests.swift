@@ -110,17 +110,8 @@ import Testing
 
     @Test func theGateRefusesAnUpdateWhoseWeightsAreNotFinite() throws {
         let fixture = try LearningFixture(world: tinyWorld())
-        var configuration = quickConfiguration()
-        let (learner, connection) = try leadingLearner(fixture, configuration)
+        guard let (parent, broken, connection) = try refusingLearnerAfterShift(fixture) else { return }
         defer { connection.close() }
-        guard case .published(let parent, true, _) = try learner.bootstrap() else {
-            Issue.record("bootstrap did not publish")
-            return
-        }
-        try fixture.addClicks(fixture.world.clicks(shifted: true))
-
-        configuration.fineTuneLearningRate = .greatestFiniteMagnitude
-        let broken = Learner(configuration: configuration, connection: connection, worker: "test", logger: testLogger)
         guard case .refused(let gate, let watermark) = try broken.fineTune() else {
             Issue.record("the gate let a broken update through")
             return
@@ -139,11 +130,7 @@ import Testing
             Issue.record("the refused data was trained on again")
             return
         }
-        let query = try #require(
-            fixture.world.trainingQueries.map(\.text)
-                .first { !TrainingData.isHeldOut($0, percent: configuration.holdoutPercent) }
-        )
-        try fixture.addPairs([(query, fixture.world.images[0].key, 3)])
+        try addOneTrainingClick(fixture)
         guard case .refused = try broken.fineTune(unlessNothingChangedSince: watermark) else {
             Issue.record("new data was not trained on after a refusal")
             return
@@ -152,29 +139,15 @@ import Testing
 
     @Test func afterARefusalTheNextCandidatesWindowStartsWhereTheRefusedOneEnded() throws {
         let fixture = try LearningFixture(world: tinyWorld())
-        var configuration = quickConfiguration()
-        let (learner, connection) = try leadingLearner(fixture, configuration)
+        guard let (parent, broken, connection) = try refusingLearnerAfterShift(fixture) else { return }
         defer { connection.close() }
-        guard case .published(let parent, true, _) = try learner.bootstrap() else {
-            Issue.record("bootstrap did not publish")
-            return
-        }
         let parentWatermark = try #require(try ModelRegistry(connection: connection).version(parent)).watermark
-        try fixture.addClicks(fixture.world.clicks(shifted: true))
-
-        // A learner whose every candidate the gate refuses (non-finite weights).
-        configuration.fineTuneLearningRate = .greatestFiniteMagnitude
-        let broken = Learner(configuration: configuration, connection: connection, worker: "test", logger: testLogger)
         guard case .refused(_, let refusedWatermark) = try broken.fineTune() else {
             Issue.record("the gate let a broken update through")
             return
         }
         // One new click, on one query.
-        let query = try #require(
-            fixture.world.trainingQueries.map(\.text)
-                .first { !TrainingData.isHeldOut($0, percent: configuration.holdoutPercent) }
-        )
-        try fixture.addPairs([(query, fixture.world.images[0].key, 3)])
+        try addOneTrainingClick(fixture)
         guard case .refused = try broken.fineTune() else {
             Issue.record("the new click was not trained on")
             return
@@ -194,6 +167,34 @@ import Testing
         #expect(windows[1].0 == refusedWatermark)
         #expect(windows[1].1 == 1)
     }
+}
+
+/// A bootstrapped, active version with the world's shifted clicks after it, and a learner holding leadership whose
+/// every candidate the gate refuses (a learning rate that makes the weights non-finite); nil (an issue recorded) when
+/// the bootstrap did not publish. The caller closes the connection.
+private func refusingLearnerAfterShift(
+    _ fixture: LearningFixture
+) throws -> (parent: Int64, learner: Learner, connection: PostgresConnection)? {
+    var configuration = quickConfiguration()
+    let (learner, connection) = try leadingLearner(fixture, configuration)
+    guard case .published(let parent, true, _) = try learner.bootstrap() else {
+        connection.close()
+        Issue.record("bootstrap did not publish")
+        return nil
+    }
+    try fixture.addClicks(fixture.world.clicks(shifted: true))
+    configuration.fineTuneLearningRate = .greatestFiniteMagnitude
+    let broken = Learner(configuration: configuration, connection: connection, worker: "test", logger: testLogger)
+    return (parent, broken, connection)
+}
+
+/// One click event (3 clicks) on the first training query that is not held out, and the catalog's first image.
+private func addOneTrainingClick(_ fixture: LearningFixture) throws {
+    let query = try #require(
+        fixture.world.trainingQueries.map(\.text)
+            .first { !TrainingData.isHeldOut($0, percent: quickConfiguration().holdoutPercent) }
+    )
+    try fixture.addPairs([(query, fixture.world.images[0].key, 3)])
 }
 
 private func mean(_ values: [Float]) -> Float {
